@@ -1,0 +1,43 @@
+"""What readers hand to the ingest loop: one source row, parsed or rejected."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+class IngestError(Exception):
+    """A source that cannot be read at all; nothing is written."""
+
+    def __init__(self, path: str, problem: str):
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class Rejection:
+    reason: str
+    detail: str
+    field: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceRow:
+    """``number`` is the 1-based line (JSONL, CSV) or element/row (JSON array, Parquet)."""
+
+    number: int
+    raw: bytes
+    value: dict[str, Any] | None = None
+    rejection: Rejection | None = None
+
+
+# Quarantine reasons, one code each.
+MALFORMED_JSON = "malformed_json"
+NOT_AN_OBJECT = "not_an_object"
+INVALID_UTF8 = "invalid_utf8"
+MISSING_FIELD = "missing_field"
+WRONG_TYPE = "wrong_type"
+TOO_LARGE = "too_large"
+BAD_CONVERSATION = "bad_conversation"
+WRONG_FIELD_COUNT = "wrong_field_count"

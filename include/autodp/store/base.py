@@ -1,0 +1,119 @@
+"""One artifact store interface; backends differ only in how bytes move.
+
+An artifact is a folder ``<kind>/<key>/`` of files plus ``manifest.json``. The manifest is
+written last, so an artifact exists exactly when its manifest does: a crashed or retried
+writer leaves no half-published artifact, and a finished one is never written again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+MANIFEST = "manifest.json"
+
+
+class ArtifactNotFound(KeyError):
+    """No published artifact under that kind and key."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class ArtifactStore(ABC):
+    """Bytes under relative paths, plus manifest-published artifacts on top of them."""
+
+    uri: str
+
+    @abstractmethod
+    def exists(self, path: str) -> bool: ...
+
+    @abstractmethod
+    def read_bytes(self, path: str) -> bytes: ...
+
+    @abstractmethod
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """Write atomically: readers see the old state or the whole new file."""
+
+    @abstractmethod
+    def upload(self, local_path: Path, path: str) -> None:
+        """Copy a local file in, atomically."""
+
+    @abstractmethod
+    def download(self, path: str, local_path: Path) -> None: ...
+
+    @abstractmethod
+    def list(self, prefix: str) -> list[str]:
+        """Relative paths under a prefix, sorted."""
+
+    @abstractmethod
+    def location(self, path: str) -> str:
+        """Where DuckDB reads the file: a local path or an ``s3://`` URL."""
+
+    def duckdb_setup_sql(self) -> list[str]:
+        """Statements a DuckDB connection needs before it can read ``location()``."""
+        return []
+
+    # Artifacts ---------------------------------------------------------------------------
+
+    @staticmethod
+    def artifact_path(kind: str, key: str, name: str = "") -> str:
+        return f"{kind}/{key}/{name}" if name else f"{kind}/{key}"
+
+    def has(self, kind: str, key: str) -> bool:
+        return self.exists(self.artifact_path(kind, key, MANIFEST))
+
+    def manifest(self, kind: str, key: str) -> dict[str, Any]:
+        path = self.artifact_path(kind, key, MANIFEST)
+        if not self.exists(path):
+            raise ArtifactNotFound(f"no {kind} artifact {key!r} in store {self.uri}")
+        return json.loads(self.read_bytes(path))
+
+    def file_location(self, kind: str, key: str, name: str) -> str:
+        return self.location(self.artifact_path(kind, key, name))
+
+    def publish(
+        self,
+        kind: str,
+        key: str,
+        files: dict[str, Path],
+        provenance: dict[str, Any],
+        summary: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Upload ``files`` then the manifest; an artifact already published is kept as is."""
+        if self.has(kind, key):
+            return self.manifest(kind, key)
+        listed = {}
+        for name, local in sorted(files.items()):
+            self.upload(local, self.artifact_path(kind, key, name))
+            listed[name] = {"bytes": local.stat().st_size, "sha256": _sha256(local)}
+        manifest = {
+            "kind": kind,
+            "key": key,
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "provenance": provenance,
+            "files": listed,
+            "summary": summary,
+        }
+        body = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False)
+        self.write_bytes(self.artifact_path(kind, key, MANIFEST), body.encode("utf-8"))
+        return manifest
+
+    def artifacts(self, kind: str) -> list[str]:
+        """Keys of the published artifacts of one kind."""
+        suffix = "/" + MANIFEST
+        return sorted(
+            p[len(kind) + 1 : -len(suffix)] for p in self.list(kind + "/") if p.endswith(suffix)
+        )
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
