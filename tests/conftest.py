@@ -90,7 +90,7 @@ def s3_server(tmp_path_factory):
            "secret_access_key": S3_SECRET_KEY, "bucket": S3_BUCKET}
     process.terminate()
     try:
-        process.wait(timeout=15)
+        process.wait(timeout=3)
     except subprocess.TimeoutExpired:
         process.kill()
     log.close()

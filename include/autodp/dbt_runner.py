@@ -37,11 +37,13 @@ def run_dbt_build(
     settings: Settings | None = None,
     select: str | None = None,
 ) -> Path:
-    """``dbt build`` into ``workdir/autodp.duckdb``; returns that database file."""
+    """``dbt build``; external models land as ``<name>.parquet`` in the returned folder."""
     from dbt.cli.main import dbtRunner
 
-    database = workdir / "autodp.duckdb"
-    output: dict[str, Any] = {"type": "duckdb", "path": str(database), "threads": 1}
+    exported = workdir / "exported"
+    exported.mkdir(parents=True, exist_ok=True)
+    output: dict[str, Any] = {"type": "duckdb", "path": str(workdir / "autodp.duckdb"),
+                              "threads": 1, "external_root": str(exported)}
     secret = store.duckdb_secret()
     if secret:
         extension_dir = ensure_httpfs((settings or Settings.from_env()).duckdb_extension_dir)
@@ -68,19 +70,17 @@ def run_dbt_build(
     result = dbtRunner().invoke(args)
     if not result.success:
         raise DbtError(f"dbt build failed: {_failures(result)}")
-    return database
+    return exported
 
 
-def read_tables(database: Path, tables: list[str]) -> dict[str, list[dict[str, Any]]]:
-    # dbt-duckdb keeps its connection open in this process; a second one must use the
-    # same configuration, so no read_only here.
-    with duckdb.connect(str(database)) as con:
-        found = {}
+def read_exported(exported: Path, tables: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Rows of the external models dbt wrote (dbt-duckdb keeps its own database open)."""
+    found = {}
+    with duckdb.connect() as con:
         for table in tables:
-            relation = con.sql(f"select * from {table}")
-            names = relation.columns
-            found[table] = [dict(zip(names, row)) for row in relation.fetchall()]
-        return found
+            relation = con.read_parquet(str(exported / f"{table}.parquet"))
+            found[table] = [dict(zip(relation.columns, row)) for row in relation.fetchall()]
+    return found
 
 
 def _failures(result: Any) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from autodp import engine
-from autodp.dbt_runner import read_tables, run_dbt_build
+from autodp.dbt_runner import read_exported, run_dbt_build
 from autodp.hashing import content_key
 from autodp.ingest import DATASETS, RECORDS_FILE
 from autodp.settings import Settings
@@ -39,8 +39,8 @@ def profile(dataset_key: str, store: ArtifactStore, settings: Settings | None = 
     dataset = store.manifest(DATASETS, dataset_key)
     records = store.file_location(DATASETS, dataset_key, RECORDS_FILE)
     with tempfile.TemporaryDirectory(prefix="autodp-profile-") as tmp:
-        database = run_dbt_build(Path(tmp), {"records_path": records}, store, settings)
-        tables = read_tables(database, PROFILE_TABLES)
+        exported = run_dbt_build(Path(tmp), {"records_path": records}, store, settings)
+        tables = read_exported(exported, PROFILE_TABLES)
         report = _assemble(key, dataset_key, dataset["summary"], tables)
         report["languages"] = language_mix(store, records, settings)
         path = Path(tmp) / PROFILE_FILE

@@ -7,6 +7,7 @@ shape the result, so ingesting the same file the same way again finds the stored
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
@@ -82,7 +83,7 @@ def ingest(
         if file_format == "auto":
             file_format = detect_format(path)
         if layout == "auto":
-            layout = _detect_layout(path, file_format, max_record_bytes)
+            layout = _detect_layout(path, file_format)
         provenance = {
             "source": source,
             "source_sha256": file_sha256(path),
@@ -156,8 +157,9 @@ def _flush(writer: pq.ParquetWriter, columns: dict[str, list], schema: pa.Schema
         values.clear()
 
 
-def _detect_layout(path: Path, file_format: str, max_record_bytes: int) -> str:
-    for row in read_rows(path, file_format, max_record_bytes):
+def _detect_layout(path: Path, file_format: str) -> str:
+    """The layout of the first parseable object, whatever its size."""
+    for row in read_rows(path, file_format, max_record_bytes=sys.maxsize):
         if row.value is not None:
             found = detect_layout(row.value)
             if found is None:

@@ -111,8 +111,8 @@ def _from_conversation(value: dict[str, Any]) -> Canonical | Rejection:
             continue
         expected = USER_ROLES if len(dialogue) % 2 == 0 else ASSISTANT_ROLES
         if role not in expected:
-            want = "user" if expected is USER_ROLES else "assistant"
-            return Rejection(BAD_CONVERSATION, f"turn {position}: expected a {want} turn, got {role!r}", key)
+            want = "a user" if expected is USER_ROLES else "an assistant"
+            return Rejection(BAD_CONVERSATION, f"turn {position}: expected {want} turn, got {role!r}", key)
         dialogue.append((role, text))
     if not dialogue or len(dialogue) % 2:
         return Rejection(BAD_CONVERSATION, "the conversation does not end with an assistant turn", key)
