@@ -32,16 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     ingest = commands.add_parser("ingest", help="read a dataset into the canonical table")
-    ingest.add_argument("source", help="JSONL, JSON array, Parquet or CSV file (gzip ok), local or s3://")
-    _store_option(ingest)
-    ingest.add_argument("--format", default="auto", choices=["auto", "jsonl", "json", "parquet", "csv"],
-                        help="file format (default: from the name and first bytes)")
-    ingest.add_argument("--layout", default="auto", choices=["auto", "alpaca", "sharegpt", "mapped"],
-                        help="record layout (default: from the first record, or 'mapped' with --map)")
-    ingest.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
-                        help="take instruction/input/output from COLUMN, e.g. --map output=answer")
-    ingest.add_argument("--max-record-bytes", type=int, default=1 << 20,
-                        help="quarantine records larger than this (default 1 MiB)")
+    _ingest_arguments(ingest)
     _json_option(ingest)
     ingest.set_defaults(run=_ingest)
 
@@ -51,11 +42,28 @@ def _parser() -> argparse.ArgumentParser:
     _json_option(profile)
     profile.set_defaults(run=_profile)
 
+    run = commands.add_parser("run", help="the main job: ingest a dataset, then profile it")
+    _ingest_arguments(run)
+    run.set_defaults(run=_run, json=False)
+
     demo = commands.add_parser("demo-data", help="write the built-in synthetic demo dataset")
     demo.add_argument("path", type=Path)
     demo.add_argument("--rows", type=int, default=600)
     demo.set_defaults(run=_demo_data)
     return parser
+
+
+def _ingest_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", help="JSONL, JSON array, Parquet or CSV file (gzip ok), local or s3://")
+    _store_option(parser)
+    parser.add_argument("--format", default="auto", choices=["auto", "jsonl", "json", "parquet", "csv"],
+                        help="file format (default: from the name and first bytes)")
+    parser.add_argument("--layout", default="auto", choices=["auto", "alpaca", "sharegpt", "mapped"],
+                        help="record layout (default: from the first record, or 'mapped' with --map)")
+    parser.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
+                        help="take instruction/input/output from COLUMN, e.g. --map output=answer")
+    parser.add_argument("--max-record-bytes", type=int, default=1 << 20,
+                        help="quarantine records larger than this (default 1 MiB)")
 
 
 def _store_option(parser: argparse.ArgumentParser) -> None:
@@ -75,18 +83,11 @@ def _open(args: argparse.Namespace):
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from autodp.ingest import ingest
-
-    summary = ingest(args.source, _open(args), file_format=args.format, layout=args.layout,
-                     mapping=args.map, max_record_bytes=args.max_record_bytes)
+    summary = _ingest_step(args, _open(args))
     if args.json:
         _print_json(summary)
         return 0
-    print(f"dataset {summary['dataset_key']}{' (already stored)' if summary['cached'] else ''}")
-    print(f"  {summary['rows_in']} rows in = {summary['rows_kept']} kept + "
-          f"{summary['rows_quarantined']} quarantined ({summary['format']}, {summary['layout']})")
-    for reason, count in summary["quarantine_reasons"].items():
-        print(f"  quarantined {count:>6} {reason}")
+    _show_ingest(summary)
     return 0
 
 
@@ -97,6 +98,38 @@ def _profile(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(report)
         return 0
+    _show_profile(report)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from autodp.profile import profile
+
+    store = _open(args)
+    summary = _ingest_step(args, store)
+    _show_ingest(summary)
+    report = profile(summary["dataset_key"], store)
+    _show_profile(report)
+    print(f"store: {store.uri}")
+    return 0
+
+
+def _ingest_step(args: argparse.Namespace, store) -> dict[str, Any]:
+    from autodp.ingest import ingest
+
+    return ingest(args.source, store, file_format=args.format, layout=args.layout,
+                  mapping=args.map, max_record_bytes=args.max_record_bytes)
+
+
+def _show_ingest(summary: dict[str, Any]) -> None:
+    print(f"dataset {summary['dataset_key']}{' (already stored)' if summary['cached'] else ''}")
+    print(f"  {summary['rows_in']} rows in = {summary['rows_kept']} kept + "
+          f"{summary['rows_quarantined']} quarantined ({summary['format']}, {summary['layout']})")
+    for reason, count in summary["quarantine_reasons"].items():
+        print(f"  quarantined {count:>6} {reason}")
+
+
+def _show_profile(report: dict[str, Any]) -> None:
     print(f"profile of dataset {report['dataset_key']}: {report['rows']} rows")
     for name, field in sorted(report["fields"].items()):
         print(f"  {name:<12} empty {field['empty_rate']:7.2%}  placeholder {field['placeholder_rate']:7.2%}"
@@ -106,7 +139,6 @@ def _profile(args: argparse.Namespace) -> int:
           f"instructions {dup['duplicate_rate_instructions']:.2%}")
     langs = ", ".join(f"{k} {v:.1%}" for k, v in report["languages"]["shares"].items())
     print(f"  languages ({report['languages']['sample_rows']} sampled): {langs}")
-    return 0
 
 
 def _demo_data(args: argparse.Namespace) -> int:

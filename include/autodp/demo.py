@@ -39,8 +39,9 @@ def write_demo_dataset(path: Path, rows: int = 600, seed: int = 7) -> Path:
         roll = rng.random()
         if roll < 0.15:
             output = rng.choice(PLACEHOLDERS)
-        record = {"instruction": question.format(c=condition), "input": "", "output": output,
-                  "topic": condition}
+        age = rng.randint(18, 90)
+        record = {"instruction": question.format(c=condition) + f" The patient is {age}.",
+                  "input": "", "output": output, "topic": condition}
         lines.append(json.dumps(record))
         if roll > 0.93 and lines:
             lines.append(lines[-1])

@@ -1,0 +1,52 @@
+"""The autodp command as a user runs it: a real process, its output and exit code."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import record, write_lines
+
+AUTODP = str(Path(sys.executable).parent / "autodp")
+
+
+def run(*args, store):
+    return subprocess.run([AUTODP, *args, "--store", str(store)], capture_output=True, text=True, timeout=300)
+
+
+def test_ingest_json_then_profile(tmp_path):
+    source = write_lines(tmp_path / "d.jsonl", [record(), "not json", record("Other", output="")])
+    done = run("ingest", str(source), "--json", store=tmp_path / "store")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert {k: summary[k] for k in ("rows_in", "rows_kept", "rows_quarantined", "quarantine_reasons")} == {
+        "rows_in": 3, "rows_kept": 2, "rows_quarantined": 1, "quarantine_reasons": {"malformed_json": 1}}
+    assert len(summary["dataset_key"]) == 32
+
+    shown = run("profile", summary["dataset_key"], "--json", store=tmp_path / "store")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["fields"]["output"]["empty_count"] == 1
+
+
+def test_human_output_names_the_reasons(tmp_path):
+    source = write_lines(tmp_path / "d.jsonl", [record(), "[1]"])
+    done = run("ingest", str(source), store=tmp_path / "store")
+    assert done.returncode == 0
+    assert "2 rows in = 1 kept + 1 quarantined" in done.stdout
+    assert "not_an_object" in done.stdout
+
+
+def test_unreadable_file_is_one_clear_error(tmp_path):
+    source = tmp_path / "broken.json"
+    source.write_text('[{"instruction": "a", "output": "b"}, {')
+    done = run("ingest", str(source), store=tmp_path / "store")
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"autodp: error: {source}: not valid JSON at line 1 column")
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "store").exists() or not any((tmp_path / "store").rglob("*.parquet"))
+
+
+def test_unknown_dataset_key(tmp_path):
+    done = run("profile", "0" * 32, store=tmp_path / "store")
+    assert done.returncode == 2
+    assert "no datasets artifact" in done.stderr
