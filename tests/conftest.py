@@ -123,7 +123,7 @@ def store(request, tmp_path):
 
 
 def write_lines(path: Path, lines: list[bytes | str]) -> Path:
-    path.write_bytes(b"".join((l.encode() if isinstance(l, str) else l) + b"\n" for l in lines))
+    path.write_bytes(b"".join((line.encode() if isinstance(line, str) else line) + b"\n" for line in lines))
     return path
 
 

@@ -13,7 +13,7 @@ class Settings:
     store_uri: str
 
     @classmethod
-    def from_env(cls) -> "Settings":
+    def from_env(cls) -> Settings:
         home = Path(os.environ.get("AUTODP_HOME", ".autodp")).expanduser().resolve()
         store_uri = os.environ.get("AUTODP_STORE") or str(home / "store")
         return cls(home=home, store_uri=store_uri)

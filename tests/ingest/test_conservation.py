@@ -30,9 +30,9 @@ def test_every_row_is_kept_or_quarantined(first, rest):
     lines = [first, *rest]
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "data.jsonl"
-        source.write_bytes(b"\n".join(l.encode() if isinstance(l, str) else l for l in lines) + b"\n")
-        expected_rows = [n for n, l in enumerate(lines, start=1)
-                         if (l.encode() if isinstance(l, str) else l).strip()]
+        encoded = [item.encode() if isinstance(item, str) else item for item in lines]
+        source.write_bytes(b"\n".join(encoded) + b"\n")
+        expected_rows = [n for n, item in enumerate(encoded, start=1) if item.strip()]
         store = LocalStore(Path(tmp) / "store")
         summary = ingest(str(source), store, layout="alpaca")
 

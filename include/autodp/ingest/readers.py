@@ -106,6 +106,15 @@ def _explain_bad_json(raw: bytes) -> Rejection:
     return Rejection(INVALID_UTF8, f"text is not valid UTF-8{where}", field)
 
 
+def _checked_object(number: int, raw: bytes, value: dict[str, Any]) -> SourceRow:
+    """An object read with surrogateescape: rejected if any of its text was not UTF-8."""
+    field = _field_with_bad_text(value)
+    if field is None:
+        return SourceRow(number, raw, value)
+    detail = f"text is not valid UTF-8 in field {field!r}"
+    return SourceRow(number, raw, rejection=Rejection(INVALID_UTF8, detail, field))
+
+
 def _field_with_bad_text(value: Any) -> str | None:
     if isinstance(value, dict):
         for key, item in value.items():
@@ -155,11 +164,8 @@ def _json_array(path: Path, max_record_bytes: int) -> Iterator[SourceRow]:
         elif not isinstance(value, dict):
             detail = f"a JSON {_json_kind(type(value).__name__)}, not an object"
             yield SourceRow(number, raw, rejection=Rejection(NOT_AN_OBJECT, detail))
-        elif (field := _field_with_bad_text(value)) is not None:
-            detail = f"text is not valid UTF-8 in field {field!r}"
-            yield SourceRow(number, raw, rejection=Rejection(INVALID_UTF8, detail, field))
         else:
-            yield SourceRow(number, raw, value)
+            yield _checked_object(number, raw, value)
 
 
 def _parquet(path: Path, max_record_bytes: int) -> Iterator[SourceRow]:
@@ -213,10 +219,4 @@ def _csv(path: Path, max_record_bytes: int) -> Iterator[SourceRow]:
                 detail = f"{len(cells)} fields where the header has {len(header)}"
                 yield SourceRow(first_line, raw, rejection=Rejection(WRONG_FIELD_COUNT, detail))
             else:
-                value = dict(zip(header, cells))
-                field = _field_with_bad_text(value)
-                if field is not None:
-                    detail = f"text is not valid UTF-8 in field {field!r}"
-                    yield SourceRow(first_line, raw, rejection=Rejection(INVALID_UTF8, detail, field))
-                else:
-                    yield SourceRow(first_line, raw, value)
+                yield _checked_object(first_line, raw, dict(zip(header, cells)))
