@@ -50,3 +50,25 @@ def test_unknown_dataset_key(tmp_path):
     done = run("profile", "0" * 32, store=tmp_path / "store")
     assert done.returncode == 2
     assert "no datasets artifact" in done.stderr
+
+
+def test_operators_and_apply(tmp_path):
+    listing = subprocess.run([AUTODP, "operators", "--json"], capture_output=True, text=True, timeout=120)
+    catalogue = json.loads(listing.stdout)
+    assert {"drop_empty_output", "exact_dedup"} <= {o["name"] for o in catalogue["operators"]}
+    assert catalogue["strategy_schema"]["required"] == ["steps"]
+
+    source = write_lines(tmp_path / "d.jsonl", [record(), record(), record("Empty", output="")])
+    key = json.loads(run("ingest", str(source), "--json", store=tmp_path / "store").stdout)["dataset_key"]
+    strategy = tmp_path / "s.yaml"
+    strategy.write_text("steps: [drop_empty_output, exact_dedup]\n")
+    applied = [json.loads(run("apply", key, "--strategy", str(strategy), "--json", store=tmp_path / "store").stdout)
+               for _ in range(2)]
+    assert [a["cache_hits"] for a in applied] == [0, 2]
+    assert applied[0]["rows_out"] == 1
+    assert applied[0]["steps"][1]["dropped"] == {"exact_duplicate": 1}
+
+    strategy.write_text("steps: [drop_empty_outptu]\n")
+    refused = run("apply", key, "--strategy", str(strategy), store=tmp_path / "store")
+    assert refused.returncode == 2
+    assert "unknown operator 'drop_empty_outptu' (did you mean 'drop_empty_output'?)" in refused.stderr

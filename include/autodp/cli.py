@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
         from autodp.ingest import IngestError
         from autodp.store import ArtifactNotFound
 
-        if isinstance(error, (IngestError, ArtifactNotFound, DbtError, ValueError)):
+        if isinstance(error, (IngestError, ArtifactNotFound, DbtError, ValueError, FileNotFoundError)):
             print(f"autodp: error: {error}", file=sys.stderr)
             return 2
         raise
@@ -41,6 +41,17 @@ def _parser() -> argparse.ArgumentParser:
     _store_option(profile)
     _json_option(profile)
     profile.set_defaults(run=_profile)
+
+    listing = commands.add_parser("operators", help="the operator catalogue and the strategy schema")
+    _json_option(listing)
+    listing.set_defaults(run=_operators)
+
+    apply = commands.add_parser("apply", help="apply a strategy to a dataset, reusing cached prefixes")
+    apply.add_argument("dataset_key")
+    apply.add_argument("--strategy", required=True, type=Path, help="strategy file, JSON or YAML")
+    _store_option(apply)
+    _json_option(apply)
+    apply.set_defaults(run=_apply)
 
     run = commands.add_parser("run", help="the main job: ingest a dataset, then profile it")
     _ingest_arguments(run)
@@ -99,6 +110,37 @@ def _profile(args: argparse.Namespace) -> int:
         _print_json(report)
         return 0
     _show_profile(report)
+    return 0
+
+
+def _operators(args: argparse.Namespace) -> int:
+    from autodp.operators import catalogue
+    from autodp.strategy import strategy_schema
+
+    entries = catalogue()
+    if args.json:
+        _print_json({"operators": entries, "strategy_schema": strategy_schema()})
+        return 0
+    for entry in entries:
+        flags = "".join([" [llm]" if entry["needs_llm"] else "", " [embeddings]" if entry["needs_embeddings"] else ""])
+        print(f"{entry['name']:<28}{entry['stage']:<12}{entry['role']:<14}{entry['description']}{flags}")
+    return 0
+
+
+def _apply(args: argparse.Namespace) -> int:
+    from autodp.executor import apply_strategy
+    from autodp.strategy import Strategy
+
+    result = apply_strategy(args.dataset_key, Strategy.from_file(args.strategy), _open(args))
+    if args.json:
+        _print_json(result)
+        return 0
+    print(f"output dataset {result['output_key']}: {result['rows_in']} -> {result['rows_out']} rows, "
+          f"{result['cache_hits']} cache hits, {result['cache_misses']} computed, {result['seconds']} s")
+    for step in result["steps"]:
+        reasons = ", ".join(f"{k} {v}" for k, v in {**step["dropped"], **step["changed"]}.items())
+        print(f"  {step['step']:>2}. {step['operator']:<24}{step['rows_in']:>8} -> {step['rows_out']:<8}"
+              f"{step['cache']:<5} {step['seconds']:>7.3f} s  {reasons}")
     return 0
 
 

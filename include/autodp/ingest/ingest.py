@@ -2,7 +2,8 @@
 
 Every source row ends in exactly one of the two tables: rows_in = rows_kept +
 rows_quarantined. The dataset key is a hash of the source bytes and the options that
-shape the result, so ingesting the same file the same way again finds the stored dataset.
+shape the result (not of the path), so ingesting the same bytes the same way again, from
+anywhere, finds the stored dataset.
 """
 
 from __future__ import annotations
@@ -84,15 +85,14 @@ def ingest(
             file_format = detect_format(path)
         if layout == "auto":
             layout = _detect_layout(path, file_format)
-        provenance = {
-            "source": source,
+        shaping = {
             "source_sha256": file_sha256(path),
             "format": file_format,
             "layout": layout,
             "mapping": field_map,
             "max_record_bytes": max_record_bytes,
         }
-        key = content_key("ingest", INGEST_VERSION, provenance)
+        key = content_key("ingest", INGEST_VERSION, shaping)
         if store.has(DATASETS, key):
             return {**store.manifest(DATASETS, key)["summary"], "cached": True}
         with tempfile.TemporaryDirectory(prefix="autodp-ingest-") as tmp:
@@ -102,7 +102,7 @@ def ingest(
                 raise IngestError(source, "no records found")
             summary = {"dataset_key": key, **counts, "format": file_format, "layout": layout}
             store.publish(DATASETS, key, {RECORDS_FILE: records, QUARANTINE_FILE: quarantine},
-                          provenance={"step": "ingest", "version": INGEST_VERSION, **provenance},
+                          provenance={"step": "ingest", "version": INGEST_VERSION, "source": source, **shaping},
                           summary=summary)
     return {**summary, "cached": False}
 

@@ -1,0 +1,176 @@
+"""Operator base classes. They own the loop, the counting and the lineage; an operator
+writes one narrow method (a SQL expression, or a Python function over one text).
+
+Every operator works on a DuckDB table of canonical records and writes:
+- the output table (same columns);
+- rows into ``drops`` (step, source_row, record_id, operator, reason, detail) for each
+  record it removes;
+- rows into ``changes`` (step, source_row, previous_record_id, record_id, operator, reason)
+  for each record it rewrites, so a rewritten record keeps its previous content hash.
+
+The step number comes from the DuckDB variable ``autodp_step`` that ``run`` sets.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import duckdb
+from pydantic import BaseModel, ConfigDict
+
+from autodp import fields as F
+
+Stage = Literal["cleaning", "selection", "refinement", "generation"]
+Role = Literal["filter", "mapper", "deduplicator", "selector", "generator"]
+RECORD_COLUMNS = ", ".join(F.CANONICAL_COLUMNS)
+
+
+class OperatorParams(BaseModel):
+    """Parameters of an operator: typed, bounded, and no unknown names."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass
+class StepOutcome:
+    rows_in: int
+    rows_out: int
+    dropped: dict[str, int] = field(default_factory=dict)
+    changed: dict[str, int] = field(default_factory=dict)
+
+
+class Operator(ABC):
+    name: ClassVar[str]
+    stage: ClassVar[Stage]
+    role: ClassVar[Role]
+    version: ClassVar[str] = "1"
+    needs_llm: ClassVar[bool] = False
+    needs_embeddings: ClassVar[bool] = False
+    Params: ClassVar[type[OperatorParams]] = OperatorParams
+
+    def __init__(self, params: OperatorParams | dict[str, Any] | None = None):
+        self.params = params if isinstance(params, OperatorParams) else self.Params(**(params or {}))
+
+    @classmethod
+    def describe(cls) -> str:
+        return " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
+
+    def run(self, con: duckdb.DuckDBPyConnection, source: str, target: str, step: int) -> StepOutcome:
+        """Read table ``source``, write table ``target``, append to ``drops``/``changes``."""
+        self.register_functions(con)
+        con.execute(f"set variable autodp_step = {int(step)}")
+        rows_in = _count(con, source)
+        self.apply(con, source, target)
+        return StepOutcome(rows_in, _count(con, target), _tally(con, "drops", step),
+                           _tally(con, "changes", step))
+
+    def register_functions(self, con: duckdb.DuckDBPyConnection) -> None:  # noqa: B027
+        """Python functions the operator's SQL calls (DuckDB UDFs); none by default."""
+
+    @abstractmethod
+    def apply(self, con: duckdb.DuckDBPyConnection, source: str, target: str) -> None: ...
+
+
+class Filter(Operator):
+    """Drops records for which ``drop_reason()`` (a SQL expression) is not null."""
+
+    role: ClassVar[Role] = "filter"
+
+    @abstractmethod
+    def drop_reason(self) -> str:
+        """SQL over the record's columns: a reason code, or null to keep the record."""
+
+    def drop_detail(self) -> str:
+        return "null"
+
+    def apply(self, con, source, target):
+        con.execute(f"""
+            create or replace temp table _judged as
+            select *, ({self.drop_reason()}) as _reason, ({self.drop_detail()}) as _detail
+            from {source}""")
+        _record_drops(con, self.name, "_judged where _reason is not null", "_reason", "_detail")
+        con.execute(f"create or replace temp table {target} as "
+                    f"select {RECORD_COLUMNS} from _judged where _reason is null")
+        con.execute("drop table _judged")
+
+
+class Mapper(Operator):
+    """Rewrites text fields; a changed record gets a new record_id and a ``changes`` row."""
+
+    role: ClassVar[Role] = "mapper"
+
+    @abstractmethod
+    def rewrites(self) -> dict[str, str]:
+        """Column -> SQL expression of its new value."""
+
+    def apply(self, con, source, target):
+        new = self.rewrites()
+        columns = []
+        for column in F.CANONICAL_COLUMNS:
+            if column == F.RECORD_ID:
+                columns.append(f"{F.RECORD_ID} as _previous_id")
+            else:
+                columns.append(f"{new.get(column, column)} as {column}")
+        columns += [f"{c} as _old_{c}" for c in F.TEXT_FIELDS]
+        con.execute(f"create or replace temp table _mapped as select {', '.join(columns)} from {source}")
+        changed = " or ".join(f"{c} is distinct from _old_{c}" for c in F.TEXT_FIELDS)
+        con.execute(f"""
+            create or replace temp table {target} as
+            select case when {changed}
+                        then autodp_record_id({F.INSTRUCTION}, {F.INPUT}, {F.OUTPUT})
+                        else _previous_id end as {F.RECORD_ID},
+                   * exclude (_previous_id, {", ".join("_old_" + c for c in F.TEXT_FIELDS)}), _previous_id
+            from _mapped""")
+        con.execute(f"""
+            insert into changes
+            select getvariable('autodp_step'), {F.SOURCE_ROW}, _previous_id, {F.RECORD_ID}, '{self.name}', '{self.change_reason()}'
+            from {target} where _previous_id <> {F.RECORD_ID}""")
+        con.execute(f"alter table {target} drop column _previous_id")
+        con.execute("drop table _mapped")
+
+    def change_reason(self) -> str:
+        return self.name
+
+
+class Deduplicator(Operator):
+    """Keeps one record per duplicate group: the one with the lowest source_row."""
+
+    role: ClassVar[Role] = "deduplicator"
+
+    @abstractmethod
+    def groups(self, con: duckdb.DuckDBPyConnection, source: str) -> str:
+        """SQL of (source_row, group_id) for the records that have duplicates."""
+
+    def apply(self, con, source, target):
+        con.execute(f"""
+            create or replace temp table _groups as
+            select source_row, group_id, min(source_row) over (partition by group_id) as kept_row
+            from ({self.groups(con, source)})""")
+        con.execute(f"""
+            create or replace temp table _dups as
+            select s.*, g.kept_row from {source} s join _groups g using (source_row)
+            where g.source_row <> g.kept_row""")
+        _record_drops(con, self.name, "_dups", f"'{self.reason}'", "'duplicate of source row ' || kept_row")
+        con.execute(f"create or replace temp table {target} as select * from {source} "
+                    "where source_row not in (select source_row from _dups)")
+        con.execute("drop table _groups; drop table _dups")
+
+    reason: ClassVar[str] = "duplicate"
+
+
+def _record_drops(con, operator: str, relation: str, reason: str, detail: str) -> None:
+    con.execute(f"""
+        insert into drops
+        select getvariable('autodp_step'), {F.SOURCE_ROW}, {F.RECORD_ID}, '{operator}', {reason}, {detail} from {relation}""")
+
+
+def _count(con, table: str) -> int:
+    return con.execute(f"select count(*) from {table}").fetchone()[0]
+
+
+def _tally(con, table: str, step: int) -> dict[str, int]:
+    rows = con.execute(f"select reason, count(*) from {table} where step = ? group by reason order by reason",
+                       [step]).fetchall()
+    return dict(rows)
