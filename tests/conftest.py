@@ -96,6 +96,30 @@ def s3_server(tmp_path_factory):
     log.close()
 
 
+@pytest.fixture(scope="session")
+def llm_server(tmp_path_factory):
+    """The real local LLM server (llama.cpp, SmolLM2-135M-Instruct) on a free loopback port."""
+    from autodp.llm.server import LocalServer
+
+    [port] = _free_ports(1)
+    log = tmp_path_factory.mktemp("llm") / "server.log"
+    with LocalServer(port=port, log_path=log) as server:
+        yield server
+
+
+@pytest.fixture
+def resources(llm_server, tmp_path):
+    """What the executor injects into operators, wired to the test server and fresh caches."""
+    from autodp.llm.client import LLMClient
+    from autodp.llm.endpoints import LOCAL_MODEL, Endpoint
+    from autodp.operators.resources import Resources
+    from autodp.settings import Settings
+
+    settings = Settings(home=tmp_path / "home", store_uri=str(tmp_path / "store"))
+    endpoint = Endpoint("data", llm_server.base_url, LOCAL_MODEL, trusted=True)
+    return Resources(settings=settings, _llm=LLMClient(endpoint, cache_dir=tmp_path / "llm-cache"))
+
+
 def make_s3_store(s3_server):
     from autodp.store.s3 import S3Store
 

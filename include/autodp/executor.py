@@ -19,28 +19,45 @@ import duckdb
 from autodp import engine
 from autodp.hashing import content_key, record_id
 from autodp.ingest import DATASETS, RECORDS_FILE
-from autodp.settings import Settings
+from autodp.operators.base import register_udf
+from autodp.operators.resources import Resources
 from autodp.store import ArtifactStore
-from autodp.strategy import Strategy
+from autodp.strategy import Step, Strategy
 
 EXECUTOR_VERSION = "1"
 DROPS_FILE = "drops.parquet"
 CHANGES_FILE = "changes.parquet"
 
 
-def prefix_keys(dataset_key: str, strategy: Strategy) -> list[str]:
+def step_key_material(step: Step, resources: Resources) -> dict[str, Any]:
+    """What makes a step's output: operator, version, params, and for LLM operators the
+    model that answered and which rows it was allowed to process."""
+    material = step.key_material()
+    if step.operator.needs_llm:
+        material["llm"] = resources.llm_model()
+        if resources.targets is not None:
+            material["targets"] = content_key("targets", "1", {"rows": sorted(resources.targets)})
+    if step.operator.stage == "selection" and resources.quality_scores is not None:
+        material["quality_scores"] = content_key("scores", "1", {"scores": sorted(resources.quality_scores.items())})
+    return material
+
+
+def prefix_keys(dataset_key: str, strategy: Strategy, resources: Resources | None = None) -> list[str]:
+    resources = resources or Resources()
     keys, previous = [], dataset_key
     for step in strategy.steps:
-        previous = content_key("apply", EXECUTOR_VERSION, {"input": previous, "step": step.key_material()})
+        previous = content_key("apply", EXECUTOR_VERSION,
+                               {"input": previous, "step": step_key_material(step, resources)})
         keys.append(previous)
     return keys
 
 
 def apply_strategy(dataset_key: str, strategy: Strategy, store: ArtifactStore,
-                   settings: Settings | None = None) -> dict[str, Any]:
+                   resources: Resources | None = None) -> dict[str, Any]:
     """Run ``strategy`` over dataset ``dataset_key``; return the output key and per-step summary."""
+    resources = resources or Resources()
     store.manifest(DATASETS, dataset_key)  # fails clearly on an unknown dataset
-    keys = prefix_keys(dataset_key, strategy)
+    keys = prefix_keys(dataset_key, strategy, resources)
     cached = 0
     while cached < len(keys) and store.has(DATASETS, keys[cached]):
         cached += 1
@@ -48,11 +65,11 @@ def apply_strategy(dataset_key: str, strategy: Strategy, store: ArtifactStore,
     started = time.perf_counter()
     if cached < len(keys):
         start_key = keys[cached - 1] if cached else dataset_key
-        with engine.connect(store, settings=settings) as con, \
+        with engine.connect(store, settings=resources.settings) as con, \
                 tempfile.TemporaryDirectory(prefix="autodp-apply-") as tmp:
             _prepare(con, store.file_location(DATASETS, start_key, RECORDS_FILE), first_table=f"step_{cached}")
             for index in range(cached, len(keys)):
-                steps.append(_run_step(con, store, Path(tmp), strategy, index, keys, dataset_key))
+                steps.append(_run_step(con, store, Path(tmp), strategy, index, keys, dataset_key, resources))
     output_key = keys[-1] if keys else dataset_key
     return {
         "dataset_key": dataset_key,
@@ -63,13 +80,15 @@ def apply_strategy(dataset_key: str, strategy: Strategy, store: ArtifactStore,
         "cache_hits": cached,
         "cache_misses": len(keys) - cached,
         "seconds": round(time.perf_counter() - started, 3),
+        "llm_usage": resources._llm.usage.as_dict() if resources._llm is not None else None,
+        "embeddings": ({"computed": resources._embedder.computed, "cached": resources._embedder.cached}
+                       if resources._embedder is not None else None),
         "steps": steps,
     }
 
 
 def _prepare(con: duckdb.DuckDBPyConnection, records_location: str, first_table: str) -> None:
-    con.create_function("autodp_record_id", record_id, ["VARCHAR", "VARCHAR", "VARCHAR"], "VARCHAR",
-                        side_effects=False)
+    register_udf(con, "autodp_record_id", record_id, ["VARCHAR", "VARCHAR", "VARCHAR"], "VARCHAR")
     con.execute(f"create temp table {first_table} as select * from read_parquet(?)", [records_location])
     con.execute("create temp table drops (step integer, source_row bigint, record_id varchar, "
                 "operator varchar, reason varchar, detail varchar)")
@@ -78,11 +97,12 @@ def _prepare(con: duckdb.DuckDBPyConnection, records_location: str, first_table:
 
 
 def _run_step(con, store: ArtifactStore, tmp: Path, strategy: Strategy, index: int,
-              keys: list[str], dataset_key: str) -> dict[str, Any]:
+              keys: list[str], dataset_key: str, resources: Resources) -> dict[str, Any]:
     step = strategy.steps[index]
     source, target = f"step_{index}", f"step_{index + 1}"
     started = time.perf_counter()
-    outcome = step.operator.run(con, source, target, index + 1)
+    calls_before = resources._llm.usage.calls if resources._llm is not None else 0
+    outcome = step.operator.run(con, source, target, index + 1, resources)
     seconds = round(time.perf_counter() - started, 3)
     folder = tmp / str(index + 1)
     folder.mkdir()
@@ -102,13 +122,16 @@ def _run_step(con, store: ArtifactStore, tmp: Path, strategy: Strategy, index: i
         "rows_out": outcome.rows_out,
         "dropped": outcome.dropped,
         "changed": outcome.changed,
+        "added": outcome.added,
+        "llm_calls": (resources._llm.usage.calls if resources._llm is not None else 0) - calls_before,
         "seconds": seconds,
     }
     store.publish(
         DATASETS, keys[index],
         {RECORDS_FILE: folder / RECORDS_FILE, DROPS_FILE: folder / DROPS_FILE, CHANGES_FILE: folder / CHANGES_FILE},
         provenance={"step": "apply", "version": EXECUTOR_VERSION, "dataset": dataset_key,
-                    "parent": keys[index - 1] if index else dataset_key, "operator": step.key_material()},
+                    "parent": keys[index - 1] if index else dataset_key,
+                    "operator": step_key_material(step, resources)},
         summary=summary,
     )
     return {**summary, "cache": "miss"}

@@ -7,7 +7,7 @@ from autodp.hashing import record_id
 from autodp.ingest.ingest import RECORDS_SCHEMA
 
 
-def run_operator(operator, rows, tmp_path):
+def run_operator(operator, rows, tmp_path, resources=None):
     """rows: dicts with instruction/input/output; returns (kept rows, drops, changes, outcome)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -25,7 +25,7 @@ def run_operator(operator, rows, tmp_path):
     pq.write_table(pa.Table.from_pydict(table, schema=RECORDS_SCHEMA), path)
     with duckdb.connect() as con:
         _prepare(con, str(path), "step_0")
-        outcome = operator.run(con, "step_0", "step_1", 1)
+        outcome = operator.run(con, "step_0", "step_1", 1, resources)
         return (_rows(con, "select * from step_1 order by source_row"),
                 _rows(con, "select * from drops order by source_row"),
                 _rows(con, "select * from changes order by source_row"),

@@ -21,6 +21,7 @@ import duckdb
 from pydantic import BaseModel, ConfigDict
 
 from autodp import fields as F
+from autodp.operators.resources import Resources
 
 Stage = Literal["cleaning", "selection", "refinement", "generation"]
 Role = Literal["filter", "mapper", "deduplicator", "selector", "generator"]
@@ -35,10 +36,13 @@ class OperatorParams(BaseModel):
 
 @dataclass
 class StepOutcome:
+    """rows_out = rows_in - sum(dropped) + added; ``changed`` rows were rewritten in place."""
+
     rows_in: int
     rows_out: int
     dropped: dict[str, int] = field(default_factory=dict)
     changed: dict[str, int] = field(default_factory=dict)
+    added: int = 0
 
 
 class Operator(ABC):
@@ -57,17 +61,28 @@ class Operator(ABC):
     def describe(cls) -> str:
         return " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
 
-    def run(self, con: duckdb.DuckDBPyConnection, source: str, target: str, step: int) -> StepOutcome:
+    def run(self, con: duckdb.DuckDBPyConnection, source: str, target: str, step: int,
+            resources: Resources | None = None) -> StepOutcome:
         """Read table ``source``, write table ``target``, append to ``drops``/``changes``."""
         self.register_functions(con)
         con.execute(f"set variable autodp_step = {int(step)}")
         rows_in = _count(con, source)
+        self.prepare(con, source, resources or Resources())
         self.apply(con, source, target)
-        return StepOutcome(rows_in, _count(con, target), _tally(con, "drops", step),
-                           _tally(con, "changes", step))
+        changed = _tally(con, "changes", step)
+        added = changed.pop("generated", 0)
+        return StepOutcome(rows_in, _count(con, target), _tally(con, "drops", step), changed, added)
 
     def register_functions(self, con: duckdb.DuckDBPyConnection) -> None:  # noqa: B027
         """Python functions the operator's SQL calls (DuckDB UDFs); none by default."""
+
+    def prepare(self, con: duckdb.DuckDBPyConnection, source: str, resources: Resources) -> None:  # noqa: B027
+        """Batch work in Python (LLM calls, embeddings) that writes temp tables ``joins()``
+        brings in; none by default."""
+
+    def joins(self) -> str:
+        """SQL joined onto ``source s`` (``using (source_row)``) before deciding."""
+        return ""
 
     @abstractmethod
     def apply(self, con: duckdb.DuckDBPyConnection, source: str, target: str) -> None: ...
@@ -85,11 +100,16 @@ class Filter(Operator):
     def drop_detail(self) -> str:
         return "null"
 
+    def features(self) -> dict[str, str]:
+        """Named SQL expressions computed once per record, usable in the two above."""
+        return {}
+
     def apply(self, con, source, target):
+        computed = "".join(f", {expr} as {name}" for name, expr in self.features().items())
         con.execute(f"""
             create or replace temp table _judged as
             select *, ({self.drop_reason()}) as _reason, ({self.drop_detail()}) as _detail
-            from {source}""")
+            from (select *{computed} from {source} s {self.joins()})""")
         _record_drops(con, self.name, "_judged where _reason is not null", "_reason", "_detail")
         con.execute(f"create or replace temp table {target} as "
                     f"select {RECORD_COLUMNS} from _judged where _reason is null")
@@ -110,11 +130,12 @@ class Mapper(Operator):
         columns = []
         for column in F.CANONICAL_COLUMNS:
             if column == F.RECORD_ID:
-                columns.append(f"{F.RECORD_ID} as _previous_id")
+                columns.append(f"s.{F.RECORD_ID} as _previous_id")
             else:
-                columns.append(f"{new.get(column, column)} as {column}")
-        columns += [f"{c} as _old_{c}" for c in F.TEXT_FIELDS]
-        con.execute(f"create or replace temp table _mapped as select {', '.join(columns)} from {source}")
+                columns.append(f"{new.get(column, 's.' + column)} as {column}")
+        columns += [f"s.{c} as _old_{c}" for c in F.TEXT_FIELDS]
+        con.execute(f"create or replace temp table _mapped as select {', '.join(columns)} "
+                    f"from {source} s {self.joins()}")
         changed = " or ".join(f"{c} is distinct from _old_{c}" for c in F.TEXT_FIELDS)
         con.execute(f"""
             create or replace temp table {target} as
@@ -158,6 +179,53 @@ class Deduplicator(Operator):
         con.execute("drop table _groups; drop table _dups")
 
     reason: ClassVar[str] = "duplicate"
+
+
+class Generator(Operator):
+    """Adds new records made from existing ones; each new record's ``changes`` row names
+    its parent (previous_record_id) with the reason ``generated``."""
+
+    role: ClassVar[Role] = "generator"
+
+    @abstractmethod
+    def generate(self, con: duckdb.DuckDBPyConnection, source: str, resources: Resources) -> list[dict[str, Any]]:
+        """New records: dicts with parent_row, instruction, input, output."""
+
+    def prepare(self, con, source, resources):
+        import pyarrow as pa
+
+        made = self.generate(con, source, resources)
+        con.register("_generated_arrow", pa.table({
+            "parent_row": pa.array([m["parent_row"] for m in made], pa.int64()),
+            "instruction": pa.array([m["instruction"] for m in made], pa.string()),
+            "input": pa.array([m.get("input", "") for m in made], pa.string()),
+            "output": pa.array([m["output"] for m in made], pa.string()),
+        }))
+        con.execute("create or replace temp table _generated as select row_number() over () as n, * "
+                    "from _generated_arrow")
+        con.unregister("_generated_arrow")
+
+    def apply(self, con, source, target):
+        con.execute(f"""
+            create or replace temp table _new as
+            select autodp_record_id(g.instruction, g.input, g.output) as record_id,
+                   g.instruction, g.input, g.output,
+                   json_object('generated_by', '{self.name}', 'parent_row', g.parent_row)::varchar as metadata,
+                   (select coalesce(max(source_row), 0) from {source}) + g.n as source_row,
+                   p.record_id as parent_record_id
+            from _generated g join {source} p on p.source_row = g.parent_row""")
+        con.execute("""insert into changes select getvariable('autodp_step'), source_row, parent_record_id,
+                       record_id, '""" + self.name + """', 'generated' from _new""")
+        con.execute(f"create or replace temp table {target} as select * from {source} "
+                    f"union all by name select {RECORD_COLUMNS} from _new")
+        con.execute("drop table _new; drop table _generated")
+
+
+def register_udf(con: duckdb.DuckDBPyConnection, name: str, function, arguments: list[str], returns: str) -> None:
+    """Register a Python function for SQL once per connection."""
+    exists = con.execute("select count(*) from duckdb_functions() where function_name = ?", [name]).fetchone()[0]
+    if not exists:
+        con.create_function(name, function, arguments, returns, side_effects=False)
 
 
 def _record_drops(con, operator: str, relation: str, reason: str, detail: str) -> None:

@@ -1,0 +1,1 @@
+"""OpenAI-compatible LLM endpoints: settings, one client, and the local server."""

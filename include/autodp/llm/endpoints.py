@@ -1,0 +1,59 @@
+"""The three LLM roles and where each one's endpoint is.
+
+- ``agent``: proposes strategies; sees aggregates only, so any endpoint will do.
+- ``data``: LLM operators that read records (rewrite, rate, generate);
+- ``judge``: compares two models' answers to evaluation prompts.
+
+The last two read records, so they must be *trusted* (the local server, or an endpoint in
+the customer's network marked trusted); operators refuse an untrusted one.
+
+Each is configured by environment variables ``AUTODP_<ROLE>_LLM_BASE_URL``, ``_MODEL``,
+``_API_KEY`` and ``_TRUSTED``; the embedded default is the local llama.cpp server.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+ROLES = ("agent", "data", "judge")
+LOCAL_HOST = "127.0.0.1"
+LOCAL_PORT = 8765
+LOCAL_MODEL = "smollm2-135m-instruct"
+
+
+class UntrustedEndpoint(RuntimeError):
+    """An operator that reads records was pointed at an endpoint not marked trusted."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    role: str
+    base_url: str
+    model: str
+    api_key: str = "local"
+    trusted: bool = False
+
+    @classmethod
+    def from_env(cls, role: str) -> Endpoint:
+        if role not in ROLES:
+            raise ValueError(f"unknown LLM role {role!r}; expected one of {ROLES}")
+        prefix = f"AUTODP_{role.upper()}_LLM_"
+        base_url = os.environ.get(prefix + "BASE_URL", f"http://{LOCAL_HOST}:{LOCAL_PORT}/v1")
+        trusted_setting = os.environ.get(prefix + "TRUSTED")
+        trusted = _is_loopback(base_url) if trusted_setting is None else trusted_setting.lower() in ("1", "true", "yes")
+        return cls(role, base_url, os.environ.get(prefix + "MODEL", LOCAL_MODEL),
+                   os.environ.get(prefix + "API_KEY", "local"), trusted)
+
+    def require_trusted(self, purpose: str) -> None:
+        if not self.trusted:
+            raise UntrustedEndpoint(
+                f"{purpose} reads records, but the {self.role} endpoint {self.base_url} is not trusted; "
+                f"set AUTODP_{self.role.upper()}_LLM_TRUSTED=true only for an endpoint inside your network"
+            )
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlparse(url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")

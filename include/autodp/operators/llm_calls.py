@@ -1,0 +1,115 @@
+"""The data-LLM conversations operators hold: rate, judge a pair, answer, rewrite, create.
+
+Each returns plain values and treats an unparsable answer as no answer (None), which the
+calling operator turns into "leave the record as it is". Structured answers are
+constrained by a JSON schema the server enforces.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from autodp.llm.client import ChatRequest, LLMClient
+
+SYSTEM = "You are a careful data reviewer for instruction-tuning datasets."
+SCORE_SCHEMA = {"type": "object", "properties": {"score": {"type": "integer", "minimum": 1, "maximum": 10}},
+                "required": ["score"]}
+CHOICE_SCHEMA = {"type": "object", "properties": {"better": {"type": "string", "enum": ["A", "B"]}},
+                 "required": ["better"]}
+VERDICT_SCHEMA = {"type": "object", "properties": {"correct": {"type": "boolean"},
+                                                   "confidence": {"type": "number", "minimum": 0, "maximum": 1}},
+                  "required": ["correct", "confidence"]}
+INSTRUCTION_SCHEMA = {"type": "object", "properties": {"instruction": {"type": "string", "minLength": 8}},
+                      "required": ["instruction"]}
+PAIR_SCHEMA = {"type": "object", "properties": {"instruction": {"type": "string", "minLength": 8},
+                                                "response": {"type": "string", "minLength": 1}},
+               "required": ["instruction", "response"]}
+
+
+def _messages(user: str) -> list[dict[str, str]]:
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+def parse(text: str, key: str) -> Any:
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, TypeError):
+        return None
+    return value.get(key) if isinstance(value, dict) else None
+
+
+def rate(client: LLMClient, pairs: list[tuple[str, str]]) -> list[int | None]:
+    requests = [ChatRequest.of(_messages(
+        "Rate how well the response follows the instruction: correct, complete, clear. "
+        "1 is useless, 10 is excellent. Answer as JSON {\"score\": N}.\n\n"
+        f"Instruction:\n{prompt}\n\nResponse:\n{response}"), max_tokens=16, json_schema=SCORE_SCHEMA)
+        for prompt, response in pairs]
+    return [s if isinstance(s, int) else None for s in (parse(t, "score") for t in client.chat_many(requests))]
+
+
+def verdicts(client: LLMClient, pairs: list[tuple[str, str]]) -> list[float | None]:
+    """Self-reflection: the model's probability that each response is correct."""
+    requests = [ChatRequest.of(_messages(
+        "Is the response to the instruction correct? Answer as JSON "
+        "{\"correct\": true or false, \"confidence\": 0 to 1}.\n\n"
+        f"Instruction:\n{prompt}\n\nResponse:\n{response}"), max_tokens=32, json_schema=VERDICT_SCHEMA)
+        for prompt, response in pairs]
+    found = []
+    for text in client.chat_many(requests):
+        correct, confidence = parse(text, "correct"), parse(text, "confidence")
+        if not isinstance(correct, bool) or not isinstance(confidence, (int, float)):
+            found.append(None)
+        else:
+            confidence = min(max(float(confidence), 0.0), 1.0)
+            found.append(confidence if correct else 1.0 - confidence)
+    return found
+
+
+def answers(client: LLMClient, prompts: list[str], max_tokens: int = 256, temperature: float = 0.0,
+            seed: int = 0) -> list[str]:
+    requests = [ChatRequest.of([{"role": "user", "content": p}], max_tokens=max_tokens,
+                               temperature=temperature, seed=seed) for p in prompts]
+    return [t.strip() for t in client.chat_many(requests)]
+
+
+def prefers_candidate(client: LLMClient, items: list[tuple[str, str, str]], what: str = "response") -> list[bool]:
+    """For (prompt, original, candidate): true only when the candidate wins in both orders,
+    so position bias cannot make a rewrite look better."""
+    requests = []
+    for prompt, original, candidate in items:
+        for first, second in ((original, candidate), (candidate, original)):
+            requests.append(ChatRequest.of(_messages(
+                f"Which {what} is better for the instruction: more correct, helpful and clear? "
+                "Answer as JSON {\"better\": \"A\" or \"B\"}.\n\n"
+                f"Instruction:\n{prompt}\n\n{what.title()} A:\n{first}\n\n{what.title()} B:\n{second}"),
+                max_tokens=12, json_schema=CHOICE_SCHEMA))
+    choices = [parse(t, "better") for t in client.chat_many(requests)]
+    return [choices[2 * i] == "B" and choices[2 * i + 1] == "A" for i in range(len(items))]
+
+
+def new_instructions(client: LLMClient, examples: list[str], seed: int) -> list[str | None]:
+    requests = [ChatRequest.of(_messages(
+        "Write one new instruction on the same topic as this one, asking for something different. "
+        "Answer as JSON {\"instruction\": \"...\"}.\n\n"
+        f"Instruction:\n{example}"), max_tokens=96, temperature=0.8, seed=seed + i, json_schema=INSTRUCTION_SCHEMA)
+        for i, example in enumerate(examples)]
+    return [_text(parse(t, "instruction")) for t in client.chat_many(requests)]
+
+
+def new_pairs(client: LLMClient, examples: list[tuple[str, str]], seed: int) -> list[tuple[str, str] | None]:
+    requests = [ChatRequest.of(_messages(
+        "Here is an example of an instruction and its response. Write one new, different "
+        "instruction on the same topic and its response. Answer as JSON "
+        "{\"instruction\": \"...\", \"response\": \"...\"}.\n\n"
+        f"Instruction:\n{prompt}\n\nResponse:\n{response}"), max_tokens=320, temperature=0.8, seed=seed + i,
+        json_schema=PAIR_SCHEMA) for i, (prompt, response) in enumerate(examples)]
+    found = []
+    for text in client.chat_many(requests):
+        instruction, response = _text(parse(text, "instruction")), _text(parse(text, "response"))
+        found.append((instruction, response) if instruction and response else None)
+    return found
+
+
+def _text(value: Any) -> str | None:
+    return value.strip() if isinstance(value, str) and value.strip() else None

@@ -1,0 +1,45 @@
+from typing import ClassVar
+
+import pyarrow as pa
+from pydantic import Field
+
+from autodp.operators import llm_calls
+from autodp.operators.base import Mapper, OperatorParams, Stage
+from autodp.operators.batch import fetch, write_table
+
+
+class RewriteInstruction(Mapper):
+    """Rewrites vague instructions (few words, or every instruction when max_words is 0)
+    into clear, specific ones that the existing response answers; keeps a rewrite only when
+    the LLM prefers it in both presentation orders."""
+
+    class Params(OperatorParams):
+        max_words: int = Field(6, ge=0, le=200, description="rewrite instructions up to this many words; 0: all")
+        max_tokens: int = Field(128, ge=16, le=1024)
+
+    name = "rewrite_instruction"
+    stage: ClassVar[Stage] = "refinement"
+    needs_llm: ClassVar[bool] = True
+
+    def prepare(self, con, source, resources):
+        vague = "true" if self.params.max_words == 0 else \
+            f"len(string_split(trim(instruction), ' ')) <= {self.params.max_words}"
+        records = fetch(con, source, resources, where=vague)
+        asks = [f"Rewrite this instruction so it is clear and specific, and so that the response below "
+                f"answers it. Reply with the instruction only.\n\nInstruction:\n{r['instruction']}\n\n"
+                f"Response:\n{r['output']}" for r in records]
+        candidates = llm_calls.answers(resources.llm, asks, max_tokens=self.params.max_tokens)
+        judged = [(r["output"], r["instruction"], c) for r, c in zip(records, candidates) if c]
+        wins = iter(llm_calls.prefers_candidate(resources.llm, judged, what="instruction"))
+        accepted = [c if c and next(wins) else None for c in candidates]
+        write_table(con, "_rewrites", {"source_row": pa.array([r["source_row"] for r in records], pa.int64()),
+                                       "new_instruction": pa.array(accepted, pa.string())})
+
+    def joins(self) -> str:
+        return "left join _rewrites using (source_row)"
+
+    def rewrites(self) -> dict[str, str]:
+        return {"instruction": "coalesce(new_instruction, s.instruction)"}
+
+    def change_reason(self) -> str:
+        return "instruction_rewritten"

@@ -1,0 +1,53 @@
+from typing import ClassVar
+
+import numpy as np
+import pyarrow as pa
+from pydantic import Field
+
+from autodp.operators import llm_calls
+from autodp.operators.base import Filter, OperatorParams, Stage
+from autodp.operators.batch import fetch, prompt_text, write_table
+
+
+class ConfidenceFilter(Filter):
+    """Drops records the data LLM is not confident are right, in the style of CLEAR:
+    confidence mixes consistency (how close the record's response is to responses the
+    model samples for the same instruction, by embedding similarity) with self-reflection
+    (the model's own verdict that the response is correct)."""
+
+    class Params(OperatorParams):
+        threshold: float = Field(0.5, ge=0.0, le=1.0, description="drop below this confidence")
+        samples: int = Field(3, ge=1, le=10, description="responses sampled per instruction")
+        consistency_weight: float = Field(0.5, ge=0.0, le=1.0)
+        seed: int = Field(0, ge=0)
+
+    name = "confidence_filter"
+    stage: ClassVar[Stage] = "selection"
+    needs_llm: ClassVar[bool] = True
+    needs_embeddings: ClassVar[bool] = True
+
+    def prepare(self, con, source, resources):
+        p = self.params
+        records = fetch(con, source, resources)
+        prompts = [prompt_text(r) for r in records]
+        reflection = llm_calls.verdicts(resources.llm, [(q, r["output"]) for q, r in zip(prompts, records)])
+        consistency = np.zeros(len(records))
+        if records:
+            own = resources.embedder.encode([r["output"] for r in records])
+            for k in range(p.samples):
+                sampled = llm_calls.answers(resources.llm, prompts, temperature=0.8, seed=p.seed + k)
+                consistency += np.sum(own * resources.embedder.encode(sampled), axis=1)
+            consistency = np.clip(consistency / p.samples, 0.0, 1.0)
+        confidence = [None if v is None else p.consistency_weight * c + (1 - p.consistency_weight) * v
+                      for c, v in zip(consistency, reflection)]
+        write_table(con, "_confidence", {"source_row": pa.array([r["source_row"] for r in records], pa.int64()),
+                                         "confidence": pa.array(confidence, pa.float64())})
+
+    def joins(self) -> str:
+        return "left join _confidence using (source_row)"
+
+    def drop_reason(self) -> str:
+        return f"case when confidence < {self.params.threshold} then 'low_confidence' end"
+
+    def drop_detail(self) -> str:
+        return "'confidence ' || round(confidence, 3)"
