@@ -15,7 +15,7 @@ DATASET ?= ../shared/datasets/medquad/medquad_all_flat.jsonl.gz
 DATASET_MAP ?= --map instruction=question --map output=answer
 DEMO_DATASET := $(AUTODP_HOME)/demo/healthcare_demo.jsonl
 
-.PHONY: install run test bench-ingest lock clean
+.PHONY: install run test bench-ingest bench-operators bench-cache lock clean
 
 install: $(VENV)/.installed
 
@@ -48,6 +48,13 @@ test: install
 
 bench-ingest: install
 	$(BIN)/python bench/ingest.py
+
+bench-operators: install
+	bench/setup-peers.sh
+	$(BIN)/python bench/operators.py
+
+bench-cache: install
+	$(BIN)/python bench/cache.py
 
 # Re-resolve the full dependency set after editing pyproject.toml.
 lock: $(BIN)/uv

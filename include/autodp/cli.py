@@ -21,7 +21,11 @@ def main(argv: list[str] | None = None) -> int:
         from autodp.ingest import IngestError
         from autodp.store import ArtifactNotFound
 
-        if isinstance(error, (IngestError, ArtifactNotFound, DbtError, ValueError, FileNotFoundError)):
+        from autodp.llm.endpoints import UntrustedEndpoint
+        from autodp.operators.resources import MissingResource
+
+        if isinstance(error, (IngestError, ArtifactNotFound, DbtError, ValueError, FileNotFoundError,
+                              MissingResource, UntrustedEndpoint, TimeoutError)):
             print(f"autodp: error: {error}", file=sys.stderr)
             return 2
         raise
@@ -49,9 +53,18 @@ def _parser() -> argparse.ArgumentParser:
     apply = commands.add_parser("apply", help="apply a strategy to a dataset, reusing cached prefixes")
     apply.add_argument("dataset_key")
     apply.add_argument("--strategy", required=True, type=Path, help="strategy file, JSON or YAML")
+    apply.add_argument("--start-llm", action="store_true",
+                       help="start the local LLM server for this run if the strategy needs it and none answers")
     _store_option(apply)
     _json_option(apply)
     apply.set_defaults(run=_apply)
+
+    llm = commands.add_parser("llm", help="the local LLM server")
+    llm_commands = llm.add_subparsers(required=True, metavar="ACTION")
+    serve = llm_commands.add_parser("serve", help="serve SmolLM2-135M-Instruct on loopback (OpenAI-compatible)")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.set_defaults(run=_llm_serve)
 
     run = commands.add_parser("run", help="the main job: ingest a dataset, then profile it")
     _ingest_arguments(run)
@@ -128,10 +141,14 @@ def _operators(args: argparse.Namespace) -> int:
 
 
 def _apply(args: argparse.Namespace) -> int:
+    from contextlib import nullcontext
+
     from autodp.executor import apply_strategy
     from autodp.strategy import Strategy
 
-    result = apply_strategy(args.dataset_key, Strategy.from_file(args.strategy), _open(args))
+    strategy = Strategy.from_file(args.strategy)
+    with _local_llm() if args.start_llm and strategy.needs_llm() else nullcontext():
+        result = apply_strategy(args.dataset_key, strategy, _open(args))
     if args.json:
         _print_json(result)
         return 0
@@ -142,6 +159,38 @@ def _apply(args: argparse.Namespace) -> int:
         print(f"  {step['step']:>2}. {step['operator']:<24}{step['rows_in']:>8} -> {step['rows_out']:<8}"
               f"{step['cache']:<5} {step['seconds']:>7.3f} s  {reasons}")
     return 0
+
+
+def _llm_serve(args: argparse.Namespace) -> int:
+    import os
+    from urllib.parse import urlparse
+
+    from autodp.llm.endpoints import Endpoint
+    from autodp.llm.server import server_command
+
+    configured = urlparse(Endpoint.from_env("data").base_url)
+    command = server_command(args.host or configured.hostname, args.port or configured.port)
+    print(f"serving on http://{args.host or configured.hostname}:{args.port or configured.port}/v1", flush=True)
+    os.execv(command[0], command)
+
+
+def _local_llm():
+    """The local server for the duration of a command, unless one already answers."""
+    from contextlib import nullcontext
+    from urllib.parse import urlparse
+
+    from autodp.llm.endpoints import Endpoint
+    from autodp.llm.server import LocalServer, is_serving
+
+    endpoint = Endpoint.from_env("data")
+    if is_serving(endpoint.base_url):
+        return nullcontext()
+    where = urlparse(endpoint.base_url)
+    if where.hostname not in ("127.0.0.1", "localhost"):
+        raise ValueError(f"--start-llm starts a local server, but the data LLM is {endpoint.base_url}")
+    home = Settings.from_env().home
+    home.mkdir(parents=True, exist_ok=True)
+    return LocalServer(host=where.hostname, port=where.port, log_path=home / "llm-server.log")
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -76,6 +76,9 @@ class Strategy:
     def canonical(self) -> dict[str, Any]:
         return {"steps": [step.canonical() for step in self.steps]}
 
+    def needs_llm(self) -> bool:
+        return any(step.operator.needs_llm for step in self.steps)
+
     def key(self) -> str:
         return content_key("strategy", STRATEGY_VERSION, {"steps": [s.key_material() for s in self.steps]})
 

@@ -36,7 +36,14 @@ class Resources:
             from autodp.llm.client import LLMClient
             from autodp.llm.endpoints import Endpoint
 
-            self._llm = LLMClient(Endpoint.from_env("data"), cache_dir=self._cache("llm"))
+            endpoint = Endpoint.from_env("data")
+            endpoint.require_trusted("an LLM operator")
+            from autodp.llm.server import is_serving
+
+            if not is_serving(endpoint.base_url):
+                raise MissingResource(f"the data LLM at {endpoint.base_url} is not answering; "
+                                      "start it with `autodp llm serve` (or pass --start-llm)")
+            self._llm = LLMClient(endpoint, cache_dir=self._cache("llm"))
         self._llm.endpoint.require_trusted("an LLM operator")
         return self._llm
 
