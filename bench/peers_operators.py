@@ -31,13 +31,17 @@ def data_juicer(op: str, rows: list[dict], threshold: float):
         from data_juicer.ops.mapper.clean_email_mapper import CleanEmailMapper
         operator = CleanEmailMapper(text_key="output", **common)
     elif op == "normalize_text":
-        from data_juicer.ops.mapper.whitespace_normalization_mapper import WhitespaceNormalizationMapper
+        from data_juicer.ops.mapper.whitespace_normalization_mapper import (
+            WhitespaceNormalizationMapper,
+        )
         operator = WhitespaceNormalizationMapper(text_key="output", **common)
     elif op == "exact_dedup":
         from data_juicer.ops.deduplicator.document_deduplicator import DocumentDeduplicator
         operator = DocumentDeduplicator(lowercase=True, text_key="text", **common)
     elif op == "near_dedup":
-        from data_juicer.ops.deduplicator.document_minhash_deduplicator import DocumentMinhashDeduplicator
+        from data_juicer.ops.deduplicator.document_minhash_deduplicator import (
+            DocumentMinhashDeduplicator,
+        )
         operator = DocumentMinhashDeduplicator(window_size=3, num_permutations=128, jaccard_threshold=threshold,
                                                text_key="text", **common)
     else:
@@ -82,8 +86,13 @@ def datatrove_minhash(rows: list[dict], threshold: float):
     """The four-stage datatrove MinHash pipeline on local disk (one task, one worker)."""
     from datatrove.data import Document
     from datatrove.executor import LocalPipelineExecutor
-    from datatrove.pipeline.dedup.minhash import (MinhashConfig, MinhashDedupBuckets, MinhashDedupCluster,
-                                                  MinhashDedupFilter, MinhashDedupSignature)
+    from datatrove.pipeline.dedup.minhash import (
+        MinhashConfig,
+        MinhashDedupBuckets,
+        MinhashDedupCluster,
+        MinhashDedupFilter,
+        MinhashDedupSignature,
+    )
 
     del threshold  # datatrove sets similarity through buckets x hashes; 14 x 9 matches 0.7 at 128 perms
     config = MinhashConfig(n_grams=3, num_buckets=14, hashes_per_bucket=9)

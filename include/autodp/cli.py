@@ -19,10 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # every failure ends as one readable line, not a traceback
         from autodp.dbt_runner import DbtError
         from autodp.ingest import IngestError
-        from autodp.store import ArtifactNotFound
-
         from autodp.llm.endpoints import UntrustedEndpoint
         from autodp.operators.resources import MissingResource
+        from autodp.store import ArtifactNotFound
 
         if isinstance(error, (IngestError, ArtifactNotFound, DbtError, ValueError, FileNotFoundError,
                               MissingResource, UntrustedEndpoint, TimeoutError)):

@@ -47,7 +47,9 @@ def test_json_schema_constrains_the_answer(client):
 
 def test_server_failure_is_an_error_not_an_empty_answer(tmp_path):
     dead = LLMClient(Endpoint("data", "http://127.0.0.1:9/v1", LOCAL_MODEL, trusted=True), max_retries=0, timeout_s=2)
-    with pytest.raises(Exception):
+    import openai
+
+    with pytest.raises(openai.APIConnectionError):
         dead.chat(ask("hello"))
     assert dead.usage.failed == 1
 
