@@ -17,9 +17,8 @@ from typing import Any
 import duckdb
 
 from autodp import engine
-from autodp.hashing import content_key, record_id
+from autodp.hashing import content_key, record_id_sql
 from autodp.ingest import DATASETS, RECORDS_FILE
-from autodp.operators.base import register_udf
 from autodp.operators.resources import Resources
 from autodp.store import ArtifactStore
 from autodp.strategy import Step, Strategy
@@ -88,7 +87,7 @@ def apply_strategy(dataset_key: str, strategy: Strategy, store: ArtifactStore,
 
 
 def _prepare(con: duckdb.DuckDBPyConnection, records_location: str, first_table: str) -> None:
-    register_udf(con, "autodp_record_id", record_id, ["VARCHAR", "VARCHAR", "VARCHAR"], "VARCHAR")
+    con.execute(f"create or replace macro autodp_record_id(i, x, o) as {record_id_sql('i', 'x', 'o')}")
     con.execute(f"create temp table {first_table} as select * from read_parquet(?)", [records_location])
     con.execute("create temp table drops (step integer, source_row bigint, record_id varchar, "
                 "operator varchar, reason varchar, detail varchar)")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 KEY_CHARS = 32  # 128 bits of sha256, hex
+STRIP_CHARS = " \t\n\r\f\v"  # what normalize_text strips; record_id_sql strips the same
 
 
 def canonical_json(value: Any) -> str:
@@ -31,12 +32,23 @@ def file_sha256(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
 
 
 def normalize_text(text: str) -> str:
-    """The form a text is hashed in: NFC, Unix newlines, no surrounding whitespace."""
-    text = unicodedata.normalize("NFC", text)
-    return text.replace("\r\n", "\n").replace("\r", "\n").strip()
+    """The form a text is hashed in: no NUL characters, NFC, Unix newlines, no surrounding
+    ASCII whitespace."""
+    text = unicodedata.normalize("NFC", text.replace("\x00", ""))
+    return text.replace("\r\n", "\n").replace("\r", "\n").strip(STRIP_CHARS)
 
 
 def record_id(instruction: str, input_: str, output: str) -> str:
     """Stable id of a record's content; exact duplicates share it."""
     payload = "\x1f".join(normalize_text(t) for t in (instruction, input_, output))
     return hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()[:KEY_CHARS]
+
+
+def record_id_sql(instruction: str, input_: str, output: str) -> str:
+    """The same id computed by DuckDB, over SQL expressions."""
+    def normalized(column: str) -> str:
+        nfc = f"nfc_normalize(replace({column}, chr(0), ''))"  # DuckDB's NFC stops at a NUL
+        unix = f"replace(replace({nfc}, chr(13) || chr(10), chr(10)), chr(13), chr(10))"
+        return f"regexp_replace({unix}, '^[ \\t\\n\\r\\f\\v]+|[ \\t\\n\\r\\f\\v]+$', '', 'g')"
+    joined = f"concat_ws(chr(31), {normalized(instruction)}, {normalized(input_)}, {normalized(output)})"
+    return f"left(sha256({joined}), {KEY_CHARS})"

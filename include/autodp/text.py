@@ -9,8 +9,20 @@ PLACEHOLDER_TEXTS = (
 )
 
 
+PLACEHOLDER_MAX_CHARS = 32
+
+
+def blank_sql(column: str) -> str:
+    """SQL: true when ``column`` is empty or whitespace. Stops at the first visible
+    character, where trim() would copy the whole text."""
+    return f"(not regexp_matches({column}, '\\S'))"
+
+
 def placeholder_sql(column: str) -> str:
-    """SQL: true when ``column`` is a non-empty placeholder."""
+    """SQL: true when ``column`` is a non-empty placeholder. The regular expression reads
+    at most a short prefix, so it stays cheap on long texts whatever order DuckDB
+    evaluates the conditions in."""
     texts = ", ".join(f"'{t}'" for t in PLACEHOLDER_TEXTS)
-    return (f"(regexp_replace(lower({column}), '[^a-z0-9]', '', 'g') in ({texts})"
-            f" and length(trim({column})) > 0)")
+    head = f"left({column}, {PLACEHOLDER_MAX_CHARS + 1})"
+    return (f"(length({column}) <= {PLACEHOLDER_MAX_CHARS} "
+            f"and regexp_replace(lower({head}), '[^a-z0-9]', '', 'g') in ({texts}))")

@@ -101,3 +101,30 @@ def test_lsh_bands_and_union_find():
     bands, rows = optimal_bands(0.7, 128)
     assert bands * rows <= 128 and 0.5 < (1 / bands) ** (1 / rows) < 0.85
     assert union_find([(5, 9), (9, 2), (7, 8)]) == {5: 2, 9: 2, 2: 2, 7: 7, 8: 7}
+
+
+def test_near_dedup_on_characters_catches_short_paraphrases(tmp_path):
+    rows = [
+        {"instruction": "Show the first 20 prime numbers.", "output": "The first 20 prime numbers are: wolfram('first 20 prime numbers')"},
+        {"instruction": "Show me the first 10 prime numbers", "output": "The first 10 prime numbers are: wolfram('first 10 prime numbers')"},
+        {"instruction": "Find information about the Battle of Gettysburg.", "output": "Here is a snippet: wikipedia('Battle of Gettysburg')"},
+    ]
+    words = {"threshold": 0.6, "text": "output", "unit": "word", "ngram": 3}
+    chars = {"threshold": 0.6, "text": "output", "unit": "char", "ngram": 5}
+    kept, _, _, _ = run_operator(NearDedup(words), rows, tmp_path)
+    assert len(kept) == 3
+    kept, drops, _, _ = run_operator(NearDedup(chars), rows, tmp_path)
+    assert [r["source_row"] for r in kept] == [1, 3] and drops[0]["source_row"] == 2
+
+
+def test_shingle_hashes_stay_inside_each_record():
+    import numpy as np
+
+    from autodp.operators.cleaning.near_dedup import shingle_hashes
+
+    tokens = np.array([1, 2, 3, 4, 9, 1, 2, 3], dtype=np.uint64)
+    offsets = np.array([0, 4, 5, 8])  # records: [1 2 3 4], [9], [1 2 3]
+    values, new_offsets = shingle_hashes(tokens, offsets, 3)
+    assert new_offsets.tolist() == [0, 2, 3, 4]
+    assert values[0] == values[3]  # "1 2 3" in the first and the last record
+    assert len(set(values.tolist())) == 3

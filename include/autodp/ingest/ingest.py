@@ -28,7 +28,7 @@ from autodp.ingest.readers import FORMATS, detect_format, read_rows
 from autodp.ingest.rows import IngestError, SourceRow
 from autodp.store import ArtifactStore
 
-INGEST_VERSION = "1"
+INGEST_VERSION = "2"
 DATASETS = "datasets"
 RECORDS_FILE = "records.parquet"
 QUARANTINE_FILE = "quarantine.parquet"

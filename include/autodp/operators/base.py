@@ -106,13 +106,16 @@ class Filter(Operator):
 
     def apply(self, con, source, target):
         computed = "".join(f", {expr} as {name}" for name, expr in self.features().items())
+        # Only the verdicts are materialised; the records are copied once, into target.
         con.execute(f"""
             create or replace temp table _judged as
-            select *, ({self.drop_reason()}) as _reason, ({self.drop_detail()}) as _detail
-            from (select *{computed} from {source} s {self.joins()})""")
-        _record_drops(con, self.name, "_judged where _reason is not null", "_reason", "_detail")
+            select source_row, record_id, _reason, _detail from (
+                select source_row, record_id, ({self.drop_reason()}) as _reason, ({self.drop_detail()}) as _detail
+                from (select *{computed} from {source} s {self.joins()}))
+            where _reason is not null""")
+        _record_drops(con, self.name, "_judged", "_reason", "_detail")
         con.execute(f"create or replace temp table {target} as "
-                    f"select {RECORD_COLUMNS} from _judged where _reason is null")
+                    f"select s.* from {source} s anti join _judged using (source_row)")
         con.execute("drop table _judged")
 
 
@@ -123,33 +126,31 @@ class Mapper(Operator):
 
     @abstractmethod
     def rewrites(self) -> dict[str, str]:
-        """Column -> SQL expression of its new value."""
+        """Column -> SQL expression of its new value (over the record's and joined columns)."""
+
+    def rewrite_stages(self) -> list[dict[str, str]]:
+        """Rewrites applied one after another, each over the previous stage's result."""
+        return [self.rewrites()]
 
     def apply(self, con, source, target):
-        new = self.rewrites()
-        columns = []
-        for column in F.CANONICAL_COLUMNS:
-            if column == F.RECORD_ID:
-                columns.append(f"s.{F.RECORD_ID} as _previous_id")
-            else:
-                columns.append(f"{new.get(column, 's.' + column)} as {column}")
-        columns += [f"s.{c} as _old_{c}" for c in F.TEXT_FIELDS]
-        con.execute(f"create or replace temp table _mapped as select {', '.join(columns)} "
-                    f"from {source} s {self.joins()}")
+        old = ", ".join(f"s.{c} as _old_{c}" for c in F.TEXT_FIELDS)
+        layered = f"select *, {old}, s.{F.RECORD_ID} as _previous_id from {source} s {self.joins()}"
+        for stage in self.rewrite_stages():
+            replaced = ", ".join(f"{expr} as {column}" for column, expr in stage.items())
+            layered = f"select * replace ({replaced}) from ({layered})"
         changed = " or ".join(f"{c} is distinct from _old_{c}" for c in F.TEXT_FIELDS)
         con.execute(f"""
             create or replace temp table {target} as
-            select case when {changed}
-                        then autodp_record_id({F.INSTRUCTION}, {F.INPUT}, {F.OUTPUT})
+            select case when {changed} then autodp_record_id({F.INSTRUCTION}, {F.INPUT}, {F.OUTPUT})
                         else _previous_id end as {F.RECORD_ID},
-                   * exclude (_previous_id, {", ".join("_old_" + c for c in F.TEXT_FIELDS)}), _previous_id
-            from _mapped""")
+                   {", ".join(F.TEXT_FIELDS)}, {F.METADATA}, {F.SOURCE_ROW}, _previous_id
+            from ({layered})""")
         con.execute(f"""
             insert into changes
-            select getvariable('autodp_step'), {F.SOURCE_ROW}, _previous_id, {F.RECORD_ID}, '{self.name}', '{self.change_reason()}'
+            select getvariable('autodp_step'), {F.SOURCE_ROW}, _previous_id, {F.RECORD_ID}, '{self.name}',
+                   '{self.change_reason()}'
             from {target} where _previous_id <> {F.RECORD_ID}""")
         con.execute(f"alter table {target} drop column _previous_id")
-        con.execute("drop table _mapped")
 
     def change_reason(self) -> str:
         return self.name
@@ -171,11 +172,11 @@ class Deduplicator(Operator):
             from ({self.groups(con, source)})""")
         con.execute(f"""
             create or replace temp table _dups as
-            select s.*, g.kept_row from {source} s join _groups g using (source_row)
+            select s.source_row, s.record_id, g.kept_row from {source} s join _groups g using (source_row)
             where g.source_row <> g.kept_row""")
         _record_drops(con, self.name, "_dups", f"'{self.reason}'", "'duplicate of source row ' || kept_row")
-        con.execute(f"create or replace temp table {target} as select * from {source} "
-                    "where source_row not in (select source_row from _dups)")
+        con.execute(f"create or replace temp table {target} as "
+                    f"select s.* from {source} s anti join _dups using (source_row)")
         con.execute("drop table _groups; drop table _dups")
 
     reason: ClassVar[str] = "duplicate"

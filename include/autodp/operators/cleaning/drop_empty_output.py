@@ -3,7 +3,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from autodp.operators.base import Filter, OperatorParams, Stage
-from autodp.text import placeholder_sql
+from autodp.text import blank_sql, placeholder_sql
 
 
 class DropEmptyOutput(Filter):
@@ -21,9 +21,9 @@ class DropEmptyOutput(Filter):
     stage: ClassVar[Stage] = "cleaning"
 
     def drop_reason(self) -> str:
-        cases = ["when length(trim(output)) = 0 then 'empty_output'"]
+        cases = [f"when {blank_sql('output')} then 'empty_output'"]
         if self.params.drop_placeholders:
             cases.append(f"when {placeholder_sql('output')} then 'placeholder_output'")
         if self.params.drop_empty_instruction:
-            cases.append("when length(trim(instruction)) = 0 then 'empty_instruction'")
+            cases.append(f"when {blank_sql('instruction')} then 'empty_instruction'")
         return "case " + " ".join(cases) + " end"

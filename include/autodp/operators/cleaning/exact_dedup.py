@@ -20,14 +20,19 @@ class ExactDedup(Deduplicator):
     stage: ClassVar[Stage] = "cleaning"
     reason: ClassVar[str] = "exact_duplicate"
 
+    def _normalized(self, column: str) -> str:
+        """Whitespace runs collapsed, ends trimmed; the regular expression runs only where
+        the text has something to collapse."""
+        text = f"lower({column})" if self.params.ignore_case else column
+        return (f"case when regexp_matches({column}, '\\s\\s|[\\t\\n\\r\\f\\v]|^\\s|\\s$') "
+                f"then trim(regexp_replace({text}, '\\s+', ' ', 'g')) else {text} end")
+
     def groups(self, con, source):
         columns = ["instruction", "input"] + (["output"] if self.params.key == "record" else [])
-        norm = [f"regexp_replace(trim({'lower(' + c + ')' if self.params.ignore_case else c}), '\\s+', ' ', 'g')"
-                for c in columns]
+        norm = [self._normalized(c) for c in columns]
         key = " || chr(31) || ".join(norm)
         return f"""
             select source_row, group_id from (
-                select source_row, hash({key}) as group_id,
-                       count(*) over (partition by hash({key})) as members
-                from {source})
+                select source_row, group_id, count(*) over (partition by group_id) as members
+                from (select source_row, hash({key}) as group_id from {source}))
             where members > 1"""

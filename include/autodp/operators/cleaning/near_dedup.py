@@ -1,9 +1,11 @@
 from typing import ClassVar, Literal
 
 import numpy as np
+import pyarrow as pa
 from pydantic import Field
 
 from autodp.operators.base import Deduplicator, OperatorParams, Stage
+from autodp.operators.batch import write_table
 
 # The universal hash family of datasketch: (a*h + b) mod (2^61 - 1), over 32-bit values.
 MERSENNE = np.uint64((1 << 61) - 1)
@@ -16,17 +18,19 @@ TEXTS = {
 
 
 class NearDedup(Deduplicator):
-    """Keeps one record per group of near-duplicates: MinHash over word n-gram shingles,
-    locality-sensitive hashing into bands for candidates, then the exact Jaccard
-    similarity of the candidates' shingle sets against the threshold.
+    """Keeps one record per group of near-duplicates: MinHash over word or character n-gram
+    shingles, locality-sensitive hashing into bands for candidates, then the candidates'
+    estimated Jaccard similarity against the threshold.
 
     Shingling and the candidate join run in DuckDB; the MinHash signatures are computed
-    with NumPy (one vectorised min per record), and groups are joined with union-find.
+    with NumPy (vectorised over blocks of records), candidates are confirmed by their
+    signatures' estimated Jaccard similarity, and groups are joined with union-find.
     """
 
     class Params(OperatorParams):
         threshold: float = Field(0.7, ge=0.1, le=1.0, description="Jaccard similarity at or above which records are duplicates")
-        ngram: int = Field(3, ge=1, le=10, description="words per shingle")
+        unit: Literal["word", "char"] = Field("word", description="shingles of words, or of characters")
+        ngram: int = Field(3, ge=1, le=10, description="words (or characters) per shingle")
         num_perm: int = Field(128, ge=16, le=512, description="MinHash permutations")
         text: Literal["record", "prompt", "output"] = Field("record", description="which text is compared")
         seed: int = Field(42, ge=0)
@@ -37,53 +41,40 @@ class NearDedup(Deduplicator):
 
     def groups(self, con, source):
         p = self.params
-        con.execute(f"""
-            create or replace temp table _shingles as
-            with words as (
-                select source_row,
-                       list_filter(string_split_regex(lower({TEXTS[p.text]}), '[^\\w]+'), w -> w <> '') as w
-                from {source}
-            )
-            select source_row,
-                   list_distinct(case when len(w) <= {p.ngram} then [hash(array_to_string(w, ' '))]
-                        else list_transform(range(1, len(w) - {p.ngram} + 2),
-                                            i -> hash(array_to_string(w[i:i + {p.ngram} - 1], ' '))) end) as hashes
-            from words""")
-        rows, hashes = self._fetch(con)
+        text = f"lower({TEXTS[p.text]})"
+        if p.unit == "char":
+            tokens = f"string_split(regexp_replace({text}, '\\s+', ' ', 'g'), '')"
+        else:
+            tokens = f"list_filter(string_split_regex({text}, '[^\\w]+'), w -> w <> '')"
+        table = con.execute(f"""
+            select source_row, case when len(h) = 0 then [0::ubigint] else h end as hashes
+            from (select source_row, list_transform({tokens}, t -> hash(t)) as h from {source})
+            order by source_row""").fetch_arrow_table()
+        rows = table.column("source_row").to_numpy()
+        hashes = table.column("hashes").combine_chunks()
+        offsets = hashes.offsets.to_numpy().astype(np.int64)
+        tokens = hashes.values.to_numpy()[offsets[0]:offsets[-1]]
+        values, offsets = shingle_hashes(tokens, offsets - offsets[0], p.ngram)
         bands, rows_per_band = optimal_bands(p.threshold, p.num_perm)
-        band_keys = minhash_band_keys(hashes, p.num_perm, bands, rows_per_band, p.seed)
+        signatures = minhash_signatures(values, offsets, p.num_perm, p.seed)
+        band_keys = band_hashes(signatures, bands, rows_per_band, p.seed)
         # Copied into DuckDB: join filters pushed into an Arrow scan cannot carry uint64 keys.
-        con.register("_band_keys_arrow", _band_table(rows, band_keys))
+        con.register("_band_keys_arrow", _band_table(np.arange(len(rows)), band_keys))
         con.execute("create or replace temp table _band_keys as select * from _band_keys_arrow")
         con.unregister("_band_keys_arrow")
-        pairs = con.execute(f"""
-            with candidates as (
-                select distinct a.source_row as a, b.source_row as b
-                from _band_keys a join _band_keys b
-                  on a.band = b.band and a.band_key = b.band_key and a.source_row < b.source_row
-            )
-            select c.a, c.b
-            from candidates c
-            join _shingles sa on sa.source_row = c.a
-            join _shingles sb on sb.source_row = c.b
-            where len(list_intersect(sa.hashes, sb.hashes))::double
-                  / greatest(len(list_distinct(list_concat(sa.hashes, sb.hashes))), 1) >= {p.threshold}
-        """).fetchall()
-        con.execute("drop table _band_keys; drop table _shingles")
-        members = union_find(pairs)
-        con.execute("create or replace temp table _near_groups (source_row bigint, group_id bigint)")
-        if members:
-            con.executemany("insert into _near_groups values (?, ?)", list(members.items()))
+        # Within a bucket every member is paired with the bucket's first member (a star, not
+        # all pairs): linear in bucket size, and union-find joins what the stars connect.
+        candidates = con.execute("""
+            select distinct anchor as first, source_row as second from (
+                select source_row, min(source_row) over (partition by band, band_key) as anchor from _band_keys)
+            where source_row <> anchor""").fetchnumpy()
+        con.execute("drop table _band_keys")
+        first, second = candidates["first"].astype(np.int64), candidates["second"].astype(np.int64)
+        similar = estimated_jaccard(signatures, first, second) >= p.threshold
+        members = union_find(list(zip(rows[first[similar]].tolist(), rows[second[similar]].tolist())))
+        write_table(con, "_near_groups", {"source_row": pa.array(list(members), pa.int64()),
+                                          "group_id": pa.array(list(members.values()), pa.int64())})
         return "select source_row, group_id from _near_groups"
-
-    @staticmethod
-    def _fetch(con):
-        table = con.execute("select source_row, hashes from _shingles order by source_row").arrow()
-        if hasattr(table, "read_all"):
-            table = table.read_all()
-        rows = table.column("source_row").to_numpy()
-        hashes = [np.asarray(h, dtype=np.uint64) for h in table.column("hashes").to_pylist()]
-        return rows, hashes
 
 
 def optimal_bands(threshold: float, num_perm: int) -> tuple[int, int]:
@@ -104,27 +95,73 @@ def optimal_bands(threshold: float, num_perm: int) -> tuple[int, int]:
     return best
 
 
-def minhash_band_keys(hashes: list[np.ndarray], num_perm: int, bands: int, rows_per_band: int,
-                      seed: int) -> np.ndarray:
-    """One uint64 key per (record, band): a hash of that band's slice of the signature."""
-    rng = np.random.default_rng(seed)
-    a = rng.integers(1, int(MERSENNE), size=num_perm, dtype=np.uint64)
-    b = rng.integers(0, int(MERSENNE), size=num_perm, dtype=np.uint64)
-    keys = np.empty((len(hashes), bands), dtype=np.uint64)
-    mixer = rng.integers(1, 1 << 63, size=rows_per_band, dtype=np.uint64) | np.uint64(1)
+def shingle_hashes(tokens: np.ndarray, offsets: np.ndarray, ngram: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hashes of every run of ``ngram`` consecutive tokens within each record (a record
+    shorter than that gives one shingle of all its tokens), from per-token hashes; returns
+    the flat hashes and each record's offsets into them."""
+    tokens = tokens.astype(np.uint64)
+    lengths = np.diff(offsets)
+    if ngram == 1:
+        return tokens, offsets
+    total = len(tokens)
+    end = np.repeat(offsets[1:], lengths)  # where each token's record ends
+    position = np.arange(total)
+    multipliers = np.random.default_rng(7).integers(1, 1 << 63, size=ngram, dtype=np.uint64) | np.uint64(1)
+    padded = np.concatenate([tokens, np.zeros(ngram - 1, dtype=np.uint64)])
+    combined = np.zeros(total, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        for index, shingles in enumerate(hashes):
-            if len(shingles) == 0:
-                shingles = np.zeros(1, dtype=np.uint64)
-            permuted = (np.outer(a, shingles & MAX_HASH) + b[:, None]) % MERSENNE & MAX_HASH
-            signature = permuted.min(axis=1)[: bands * rows_per_band].reshape(bands, rows_per_band)
-            keys[index] = (signature * mixer).sum(axis=1)
-    return keys
+        for j in range(ngram):
+            inside = (position + j < end).astype(np.uint64)
+            combined += padded[j:j + total] * multipliers[j] * inside
+    counts = np.maximum(lengths - ngram + 1, 1)
+    new_offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    starts = np.repeat(offsets[:-1], counts) + (np.arange(new_offsets[-1]) - np.repeat(new_offsets[:-1], counts))
+    return combined[starts], new_offsets
+
+
+def minhash_signatures(values: np.ndarray, offsets: np.ndarray, num_perm: int, seed: int,
+                       chunk_values: int = 1 << 16) -> np.ndarray:
+    """(records, num_perm) MinHash signatures from flattened shingle hashes; ``offsets``
+    delimit each record's shingles (every record has at least one)."""
+    rng = np.random.default_rng(seed)
+    a = rng.integers(1, int(MERSENNE), size=num_perm, dtype=np.uint64)[:, None]
+    b = rng.integers(0, int(MERSENNE), size=num_perm, dtype=np.uint64)[:, None]
+    values = values.astype(np.uint64) & MAX_HASH
+    records = len(offsets) - 1
+    signatures = np.empty((records, num_perm), dtype=np.uint64)
+    start = 0
+    with np.errstate(over="ignore"):
+        while start < records:
+            stop = start + 1
+            while stop < records and offsets[stop + 1] - offsets[start] <= chunk_values:
+                stop += 1
+            block = values[offsets[start]:offsets[stop]]
+            permuted = (a * block[None, :] + b) % MERSENNE & MAX_HASH
+            signatures[start:stop] = np.minimum.reduceat(permuted, offsets[start:stop] - offsets[start], axis=1).T
+            start = stop
+    return signatures
+
+
+def band_hashes(signatures: np.ndarray, bands: int, rows_per_band: int, seed: int) -> np.ndarray:
+    """One uint64 key per (record, band): a hash of that band's slice of the signature."""
+    rng = np.random.default_rng(seed + 1)
+    mixer = rng.integers(1, 1 << 63, size=rows_per_band, dtype=np.uint64) | np.uint64(1)
+    sliced = signatures[:, : bands * rows_per_band].reshape(len(signatures), bands, rows_per_band)
+    with np.errstate(over="ignore"):
+        return (sliced * mixer).sum(axis=2, dtype=np.uint64)
+
+
+def estimated_jaccard(signatures: np.ndarray, first: np.ndarray, second: np.ndarray,
+                      chunk: int = 1 << 16) -> np.ndarray:
+    """Share of equal MinHash values: an unbiased estimate of each pair's Jaccard similarity."""
+    found = np.empty(len(first), dtype=np.float64)
+    for start in range(0, len(first), chunk):
+        a, b = first[start:start + chunk], second[start:start + chunk]
+        found[start:start + chunk] = (signatures[a] == signatures[b]).mean(axis=1)
+    return found
 
 
 def _band_table(rows: np.ndarray, keys: np.ndarray):
-    import pyarrow as pa
-
     bands = keys.shape[1] if keys.size else 0
     return pa.table({
         "source_row": np.repeat(rows, bands),

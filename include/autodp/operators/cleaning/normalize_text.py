@@ -2,6 +2,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from autodp.engine import sql_literal
 from autodp.operators.base import Mapper, OperatorParams, Stage
 from autodp.text import placeholder_sql
 
@@ -23,18 +24,24 @@ class NormalizeText(Mapper):
     stage: ClassVar[Stage] = "cleaning"
 
     def rewrites(self) -> dict[str, str]:
+        if not self.params.empty_input_markers:
+            return {}
+        return {"input": f"case when {placeholder_sql('input')} then '' else input end"}
+
+    def rewrite_stages(self) -> list[dict[str, str]]:
+        """One stage per kind of fix, each run only on the texts that show the need."""
         p = self.params
-        new = {}
-        for column in FIELDS:
-            expr = column
-            if p.control_characters:
-                expr = f"regexp_replace({expr}, '[\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F-\\x9F]', '', 'g')"
-            if p.literal_escapes:
-                expr = f"replace(replace(replace({expr}, '\\r\\n', chr(10)), '\\n', chr(10)), '\\t', chr(9))"
-            if p.collapse_spaces:
-                expr = f"regexp_replace({expr}, '[ \\t]{{2,}}', ' ', 'g')"
-            expr = f"regexp_replace({expr}, '^\\s+|\\s+$', '', 'g')"
-            if column == "input" and p.empty_input_markers:
-                expr = f"case when {placeholder_sql(expr)} then '' else {expr} end"
-            new[column] = expr
-        return new
+        passes = []
+        if p.control_characters:
+            control = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F]"
+            passes.append((control, f"regexp_replace({{c}}, {sql_literal(control)}, '', 'g')"))
+        if p.literal_escapes:
+            passes.append((r"\\[nrt]", "replace(replace(replace({c}, '\\r\\n', chr(10)), '\\n', chr(10)), '\\t', chr(9))"))
+        if p.collapse_spaces:
+            passes.append((r"[ \t]{2,}", "regexp_replace({c}, '[ \t]{{2,}}', ' ', 'g')"))
+        passes.append((r"^\s|\s$", "regexp_replace({c}, '^\\s+|\\s+$', '', 'g')"))
+        stages = [self.rewrites()] if self.params.empty_input_markers else []
+        for sign, rewrite in passes:
+            stages.append({c: f"case when regexp_matches({c}, {sql_literal(sign)}) then {rewrite.format(c=c)} else {c} end"
+                           for c in FIELDS})
+        return stages

@@ -5,7 +5,13 @@ from pydantic import Field
 from autodp.engine import sql_literal
 from autodp.operators.base import Mapper, OperatorParams, Stage
 
-# Order matters: specific identifiers before the looser phone pattern.
+# Order matters: specific identifiers before the looser phone pattern. Each pattern runs
+# only on texts that pass its cheap precondition.
+PRECONDITIONS = {
+    "email": "contains({c}, '@')",
+    "medical_record_number": "regexp_matches({c}, '(?i)mrn|medical record|patient id')",
+}
+DIGITS = "regexp_matches({c}, '[0-9]')"
 PATTERNS = {
     "email": (r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", "[EMAIL]"),
     "ssn": (r"\b\d{3}-\d{2}-\d{4}\b", "[SSN]"),
@@ -40,7 +46,9 @@ class PiiRedaction(Mapper):
             for kind in PATTERNS:
                 if kind in self.params.kinds:
                     pattern, placeholder = PATTERNS[kind]
-                    expr = f"regexp_replace({expr}, {sql_literal('(?i)' + pattern)}, '{placeholder}', 'g')"
+                    precondition = PRECONDITIONS.get(kind, DIGITS).format(c=column)
+                    replaced = f"regexp_replace({expr}, {sql_literal('(?i)' + pattern)}, '{placeholder}', 'g')"
+                    expr = f"case when {precondition} then {replaced} else {expr} end"
             new[column] = expr
         return new
 

@@ -34,7 +34,7 @@ class FillMissingResponse(Mapper):
         return "left join _filled using (source_row)"
 
     def rewrites(self) -> dict[str, str]:
-        return {"output": "coalesce(new_output, s.output)"}
+        return {"output": "coalesce(new_output, output)"}
 
     def change_reason(self) -> str:
         return "response_filled"

@@ -39,7 +39,7 @@ class RewriteInstruction(Mapper):
         return "left join _rewrites using (source_row)"
 
     def rewrites(self) -> dict[str, str]:
-        return {"instruction": "coalesce(new_instruction, s.instruction)"}
+        return {"instruction": "coalesce(new_instruction, instruction)"}
 
     def change_reason(self) -> str:
         return "instruction_rewritten"

@@ -37,7 +37,7 @@ class RewriteResponse(Mapper):
         return "left join _rewrites using (source_row)"
 
     def rewrites(self) -> dict[str, str]:
-        return {"output": "coalesce(new_output, s.output)"}
+        return {"output": "coalesce(new_output, output)"}
 
     def change_reason(self) -> str:
         return "response_rewritten"
