@@ -10,6 +10,7 @@ from typing import Any
 
 KEY_CHARS = 32  # 128 bits of sha256, hex
 STRIP_CHARS = " \t\n\r\f\v"  # what normalize_text strips; record_id_sql strips the same
+STRIP_SQL = "' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)"
 
 
 def canonical_json(value: Any) -> str:
@@ -45,10 +46,14 @@ def record_id(instruction: str, input_: str, output: str) -> str:
 
 
 def record_id_sql(instruction: str, input_: str, output: str) -> str:
-    """The same id computed by DuckDB, over SQL expressions."""
+    """The same id computed by DuckDB, over SQL expressions. Each normalisation step runs
+    only on texts that need it (each would copy the whole text)."""
     def normalized(column: str) -> str:
-        nfc = f"nfc_normalize(replace({column}, chr(0), ''))"  # DuckDB's NFC stops at a NUL
-        unix = f"replace(replace({nfc}, chr(13) || chr(10), chr(10)), chr(13), chr(10))"
-        return f"regexp_replace({unix}, '^[ \\t\\n\\r\\f\\v]+|[ \\t\\n\\r\\f\\v]+$', '', 'g')"
+        text = f"case when contains({column}, chr(0)) then replace({column}, chr(0), '') else {column} end"
+        text = f"nfc_normalize({text})"  # DuckDB's NFC stops at a NUL, hence the step before
+        text = (f"case when contains({text}, chr(13)) then replace(replace({text}, chr(13) || chr(10), chr(10)), "
+                f"chr(13), chr(10)) else {text} end")
+        edges = "'^[ \\t\\n\\x0b\\f\\r]|[ \\t\\n\\x0b\\f\\r]$'"
+        return f"case when regexp_matches({text}, {edges}) then trim({text}, {STRIP_SQL}) else {text} end"
     joined = f"concat_ws(chr(31), {normalized(instruction)}, {normalized(input_)}, {normalized(output)})"
     return f"left(sha256({joined}), {KEY_CHARS})"

@@ -3,6 +3,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from autodp.engine import sql_literal
+from autodp.hashing import STRIP_SQL
 from autodp.operators.base import Mapper, OperatorParams, Stage
 from autodp.text import placeholder_sql
 
@@ -39,7 +40,7 @@ class NormalizeText(Mapper):
             passes.append((r"\\[nrt]", "replace(replace(replace({c}, '\\r\\n', chr(10)), '\\n', chr(10)), '\\t', chr(9))"))
         if p.collapse_spaces:
             passes.append((r"[ \t]{2,}", "regexp_replace({c}, '[ \t]{{2,}}', ' ', 'g')"))
-        passes.append((r"^\s|\s$", "regexp_replace({c}, '^\\s+|\\s+$', '', 'g')"))
+        passes.append((r"^\s|\s$", f"trim({{c}}, {STRIP_SQL})"))
         stages = [self.rewrites()] if self.params.empty_input_markers else []
         for sign, rewrite in passes:
             stages.append({c: f"case when regexp_matches({c}, {sql_literal(sign)}) then {rewrite.format(c=c)} else {c} end"

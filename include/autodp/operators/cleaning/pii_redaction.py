@@ -9,9 +9,12 @@ from autodp.operators.base import Mapper, OperatorParams, Stage
 # only on texts that pass its cheap precondition.
 PRECONDITIONS = {
     "email": "contains({c}, '@')",
+    "ssn": "regexp_matches({c}, '[0-9]{{3}}-[0-9]{{2}}-')",
     "medical_record_number": "regexp_matches({c}, '(?i)mrn|medical record|patient id')",
+    "credit_card": "regexp_matches({c}, '[0-9]{{4}}')",
+    "ip_address": "regexp_matches({c}, '[0-9]\\.[0-9]{{1,3}}\\.[0-9]')",
+    "phone": "regexp_matches({c}, '[0-9]{{3}}')",
 }
-DIGITS = "regexp_matches({c}, '[0-9]')"
 PATTERNS = {
     "email": (r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}", "[EMAIL]"),
     "ssn": (r"\b\d{3}-\d{2}-\d{4}\b", "[SSN]"),
@@ -46,7 +49,7 @@ class PiiRedaction(Mapper):
             for kind in PATTERNS:
                 if kind in self.params.kinds:
                     pattern, placeholder = PATTERNS[kind]
-                    precondition = PRECONDITIONS.get(kind, DIGITS).format(c=column)
+                    precondition = PRECONDITIONS[kind].format(c=column)
                     replaced = f"regexp_replace({expr}, {sql_literal('(?i)' + pattern)}, '{placeholder}', 'g')"
                     expr = f"case when {precondition} then {replaced} else {expr} end"
             new[column] = expr
