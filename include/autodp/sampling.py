@@ -128,7 +128,7 @@ def _allocate(con, wanted: int) -> None:
     quotas = [(stratum, n, wanted * n / total) for stratum, n in counts]
     take = {stratum: min(n, math.floor(q)) for stratum, n, q in quotas}
     left = wanted - sum(take.values())
-    for stratum, n, q in sorted(quotas, key=lambda x: (x[2] - math.floor(x[2]), x[0]), reverse=True):
+    for stratum, n, _quota in sorted(quotas, key=lambda x: (x[2] - math.floor(x[2]), x[0]), reverse=True):
         if left == 0:
             break
         if take[stratum] < n:
