@@ -58,6 +58,29 @@ def _parser() -> argparse.ArgumentParser:
     _json_option(apply)
     apply.set_defaults(run=_apply)
 
+    sampler = commands.add_parser("sample", help="a distribution-preserving search sample of a dataset")
+    sampler.add_argument("dataset_key")
+    amount = sampler.add_mutually_exclusive_group(required=True)
+    amount.add_argument("--size", type=int)
+    amount.add_argument("--fraction", type=float)
+    sampler.add_argument("--clusters", type=int, default=8)
+    sampler.add_argument("--length-buckets", type=int, default=4)
+    sampler.add_argument("--label-column", default=None)
+    sampler.add_argument("--seed", type=int, default=0)
+    _store_option(sampler)
+    _json_option(sampler)
+    sampler.set_defaults(run=_sample)
+
+    targeter = commands.add_parser("target", help="flag low-quality rows for the expensive operators")
+    targeter.add_argument("dataset_key")
+    targeter.add_argument("--labeler", choices=["rules", "llm", "column"], default="rules")
+    targeter.add_argument("--label-column", default=None)
+    targeter.add_argument("--seed-size", type=int, default=300)
+    targeter.add_argument("--threshold", type=float, default=0.5)
+    _store_option(targeter)
+    _json_option(targeter)
+    targeter.set_defaults(run=_target)
+
     llm = commands.add_parser("llm", help="the local LLM server")
     llm_commands = llm.add_subparsers(required=True, metavar="ACTION")
     serve = llm_commands.add_parser("serve", help="serve SmolLM2-135M-Instruct on loopback (OpenAI-compatible)")
@@ -157,6 +180,39 @@ def _apply(args: argparse.Namespace) -> int:
         reasons = ", ".join(f"{k} {v}" for k, v in {**step["dropped"], **step["changed"]}.items())
         print(f"  {step['step']:>2}. {step['operator']:<24}{step['rows_in']:>8} -> {step['rows_out']:<8}"
               f"{step['cache']:<5} {step['seconds']:>7.3f} s  {reasons}")
+    return 0
+
+
+def _sample(args: argparse.Namespace) -> int:
+    from autodp.sampling import sample
+
+    result = sample(args.dataset_key, _open(args), size=args.size, fraction=args.fraction, seed=args.seed,
+                    clusters=args.clusters, length_buckets=args.length_buckets, label_column=args.label_column)
+    if args.json:
+        _print_json(result)
+        return 0
+    f = result["fidelity"]
+    print(f"sample {result['dataset_key']}: {result['rows']} of {result['rows_full']} rows over {f['strata']} strata; "
+          f"JS divergence {f['js_divergence']}, largest share gap {f['max_share_gap']}, "
+          f"output-length KS {f['output_length_ks']}")
+    return 0
+
+
+def _target(args: argparse.Namespace) -> int:
+    from contextlib import nullcontext
+
+    from autodp.targeting import select_targets
+
+    with _local_llm() if args.labeler == "llm" else nullcontext():
+        result = select_targets(args.dataset_key, _open(args), labeler=args.labeler, label_column=args.label_column,
+                                seed_size=args.seed_size, threshold=args.threshold)
+    if args.json:
+        _print_json(result)
+        return 0
+    c = result["classifier"]
+    quality = (f"cv ROC-AUC {c.get('cv_roc_auc')}, F1 {c.get('cv_f1')}" if c["trained"] else c["reason"])
+    print(f"targets {result['targets_key']}: {result['flagged']} of {result['rows']} rows flagged "
+          f"({result['seed_low']} of {result['seed_labelled']} seed rows labelled low; {quality})")
     return 0
 
 

@@ -102,6 +102,8 @@ def _run_step(con, store: ArtifactStore, tmp: Path, strategy: Strategy, index: i
     started = time.perf_counter()
     calls_before = resources._llm.usage.calls if resources._llm is not None else 0
     outcome = step.operator.run(con, source, target, index + 1, resources)
+    skipped = (_unflagged(con, source, resources.targets)
+               if step.operator.needs_llm and resources.targets is not None else 0)
     seconds = round(time.perf_counter() - started, 3)
     folder = tmp / str(index + 1)
     folder.mkdir()
@@ -123,6 +125,8 @@ def _run_step(con, store: ArtifactStore, tmp: Path, strategy: Strategy, index: i
         "changed": outcome.changed,
         "added": outcome.added,
         "llm_calls": (resources._llm.usage.calls if resources._llm is not None else 0) - calls_before,
+        # Rows an LLM step left alone because target selection did not flag them.
+        "llm_rows_skipped": skipped,
         "seconds": seconds,
     }
     store.publish(
@@ -134,6 +138,11 @@ def _run_step(con, store: ArtifactStore, tmp: Path, strategy: Strategy, index: i
         summary=summary,
     )
     return {**summary, "cache": "miss"}
+
+
+def _unflagged(con, table: str, targets: frozenset[int]) -> int:
+    rows = [r for (r,) in con.execute(f"select source_row from {table}").fetchall()]
+    return sum(1 for r in rows if r not in targets)
 
 
 def _cached_step(store: ArtifactStore, key: str) -> dict[str, Any]:

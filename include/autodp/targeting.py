@@ -1,0 +1,172 @@
+"""Processing Target Selection: which rows are worth sending to the expensive operators.
+
+A small seed set is labelled for quality — by the rule operators' verdicts (dropped =
+low quality), by the data-LLM rater, or by a label column — and a logistic regression over
+MiniLM embeddings plus cheap features (computed in DuckDB) learns to tell low-quality
+rows. Its cross-validated quality is reported; every row gets a probability of low
+quality, and rows at or above the threshold are flagged. LLM operators then process
+flagged rows only (``Resources.targets``), and the classifier's scores can drive
+``quality_score_filter``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from autodp import engine
+from autodp.executor import _prepare
+from autodp.hashing import content_key
+from autodp.ingest import DATASETS, RECORDS_FILE
+from autodp.operators import llm_calls
+from autodp.operators.batch import prompt_text
+from autodp.operators.resources import Resources
+from autodp.store import ArtifactStore
+from autodp.strategy import Strategy
+from autodp.text import blank_sql, placeholder_sql
+
+TARGETING_VERSION = "1"
+TARGETS = "targets"
+FLAGS_FILE = "flags.parquet"
+DEFAULT_RULES = ["drop_empty_output", "length_bounds", "hallucinated_url_filter", "merged_instruction_filter",
+                 {"exact_dedup": {"key": "prompt"}}]
+GOOD_LABELS = {"1", "true", "good", "high", "yes"}
+CHEAP_FEATURES = f"""
+    ln(1 + length(instruction)) as instruction_chars,
+    ln(1 + length(input)) as input_chars,
+    ln(1 + length(output)) as output_chars,
+    ln((1 + length(output)) / (1 + length(instruction) + length(input))) as output_to_prompt,
+    ({blank_sql('output')})::double as output_blank,
+    ({placeholder_sql('output')})::double as output_placeholder,
+    regexp_matches(output, 'https?://')::double as output_url,
+    len(regexp_extract_all(left(output, 2000), '[0-9]')) / (1 + least(length(output), 2000)) as digit_share
+"""
+
+
+def select_targets(
+    dataset_key: str,
+    store: ArtifactStore,
+    *,
+    labeler: Literal["rules", "llm", "column"] = "rules",
+    seed_size: int = 300,
+    threshold: float = 0.5,
+    rules: list | None = None,
+    label_column: str | None = None,
+    llm_min_score: int = 6,
+    seed: int = 0,
+    resources: Resources | None = None,
+) -> dict[str, Any]:
+    resources = resources or Resources()
+    if labeler == "column" and not label_column:
+        raise ValueError("labeler 'column' needs label_column")
+    rule_steps = Strategy.from_data(rules or DEFAULT_RULES)
+    options = {"dataset": dataset_key, "labeler": labeler, "seed_size": seed_size, "threshold": threshold,
+               "rules": rule_steps.canonical() if labeler == "rules" else None, "label_column": label_column,
+               "llm": resources.llm_model() if labeler == "llm" else None, "llm_min_score": llm_min_score,
+               "seed": seed}
+    key = content_key("targets", TARGETING_VERSION, options)
+    if store.has(TARGETS, key):
+        return {**store.manifest(TARGETS, key)["summary"], "cached": True}
+    records = store.file_location(DATASETS, dataset_key, RECORDS_FILE)
+    store.manifest(DATASETS, dataset_key)
+    with engine.connect(store, settings=resources.settings) as con:
+        _prepare(con, records, "step_0")
+        seed_rows = [r[0] for r in con.execute(
+            f"select source_row from step_0 order by hash(source_row, {int(seed)}) limit {int(seed_size)}").fetchall()]
+        labels = _labels(con, seed_rows, labeler, rule_steps, label_column, llm_min_score, resources)
+        features, rows = _features(con, resources)
+    index = {row: i for i, row in enumerate(rows)}
+    labelled = [(index[row], low) for row, low in labels.items() if low is not None]
+    x_seed = features[[i for i, _ in labelled]]
+    y_seed = np.array([low for _, low in labelled], dtype=int)
+    summary: dict[str, Any] = {"targets_key": key, "dataset_key": dataset_key, "labeler": labeler,
+                               "seed_rows": len(seed_rows), "seed_labelled": len(labelled),
+                               "seed_low": int(y_seed.sum()), "rows": len(rows), "threshold": threshold}
+    if len(set(y_seed.tolist())) < 2:
+        # One class only: nothing to learn; every row gets the seed's rate.
+        p_low = np.full(len(rows), float(y_seed.mean()) if len(y_seed) else 0.0)
+        summary["classifier"] = {"trained": False, "reason": "the seed labels have one class"}
+    else:
+        model, quality = _train(x_seed, y_seed, seed)
+        p_low = model.predict_proba(features)[:, 1]
+        summary["classifier"] = {"trained": True, "model": "logistic_regression", **quality}
+    flagged = p_low >= threshold
+    summary["flagged"] = int(flagged.sum())
+    summary["flagged_rate"] = round(float(flagged.mean()), 6) if len(rows) else 0.0
+    with tempfile.TemporaryDirectory(prefix="autodp-targets-") as tmp:
+        path = Path(tmp) / FLAGS_FILE
+        pq.write_table(pa.table({"source_row": pa.array(rows, pa.int64()), "p_low": pa.array(p_low, pa.float64()),
+                                 "flagged": pa.array(flagged)}), path)
+        store.publish(TARGETS, key, {FLAGS_FILE: path},
+                      provenance={"step": "targets", "version": TARGETING_VERSION, **options}, summary=summary)
+    return {**summary, "cached": False}
+
+
+def load_targets(store: ArtifactStore, targets_key: str) -> tuple[frozenset[int], dict[int, float]]:
+    """(flagged source_rows, source_row -> quality score = 1 - p_low)."""
+    with engine.connect(store) as con:
+        rows = con.execute("select source_row, p_low, flagged from read_parquet(?)",
+                           [store.file_location(TARGETS, targets_key, FLAGS_FILE)]).fetchall()
+    return frozenset(r for r, _, f in rows if f), {r: 1.0 - p for r, p, _ in rows}
+
+
+def _labels(con, seed_rows: list[int], labeler: str, rules: Strategy, label_column: str | None,
+            llm_min_score: int, resources: Resources) -> dict[int, int | None]:
+    """source_row -> 1 (low quality), 0 (fine) or None (no label)."""
+    con.execute("create or replace temp table seed_0 as select * from step_0 where source_row in "
+                f"({', '.join(str(r) for r in seed_rows) or 'null'})")
+    if labeler == "rules":
+        for number, step in enumerate(rules.steps):
+            step.operator.run(con, f"seed_{number}", f"seed_{number + 1}", number + 1, resources)
+        dropped = {r for (r,) in con.execute("select source_row from drops").fetchall()}
+        return {row: int(row in dropped) for row in seed_rows}
+    if labeler == "column":
+        found = dict(con.execute(
+            f"select source_row, lower(json_extract_string(metadata, {engine.sql_literal('$.' + json.dumps(label_column))})) "
+            "from seed_0").fetchall())
+        return {row: (None if found.get(row) is None else int(found[row] not in GOOD_LABELS)) for row in seed_rows}
+    relation = con.sql("select source_row, instruction, input, output from seed_0 order by source_row")
+    seeds = [dict(zip(relation.columns, r)) for r in relation.fetchall()]
+    scores = llm_calls.rate(resources.llm, [(prompt_text(r), r["output"]) for r in seeds])
+    return {r["source_row"]: (None if s is None else int(s < llm_min_score)) for r, s in zip(seeds, scores)}
+
+
+def _features(con, resources: Resources) -> tuple[np.ndarray, list[int]]:
+    relation = con.sql(f"select source_row, instruction, input, output, {CHEAP_FEATURES} from step_0 order by source_row")
+    table = relation.fetchall()
+    columns = relation.columns
+    rows = [r[0] for r in table]
+    cheap = np.array([r[4:] for r in table], dtype=np.float64).reshape(len(table), len(columns) - 4)
+    texts = [f"{prompt_text({'instruction': r[1], 'input': r[2]})}\n{r[3]}" for r in table]
+    embedded = resources.embedder.encode(texts) if texts else np.zeros((0, 384), np.float32)
+    return np.hstack([cheap, embedded]), rows
+
+
+def _train(x: np.ndarray, y: np.ndarray, seed: int):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score, make_scorer, precision_score, recall_score
+    from sklearn.model_selection import StratifiedKFold, cross_validate
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    model = make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced", max_iter=2000, C=0.5))
+    folds = min(5, int(np.bincount(y).min()))
+    quality: dict[str, Any] = {"cv_folds": folds}
+    if folds >= 2:
+        scores = cross_validate(model, x, y, cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
+                                scoring={"roc_auc": "roc_auc",
+                                         "precision": make_scorer(precision_score, zero_division=0),
+                                         "recall": make_scorer(recall_score, zero_division=0),
+                                         "f1": make_scorer(f1_score, zero_division=0)})
+        for name in ("roc_auc", "precision", "recall", "f1"):
+            value = float(np.mean(scores[f"test_{name}"]))
+            quality[f"cv_{name}"] = None if math.isnan(value) else round(value, 4)
+    model.fit(x, y)
+    return model, quality

@@ -1,0 +1,65 @@
+"""Processing Target Selection: seed labels, a cross-validated classifier, flagged rows,
+and LLM operators that then touch flagged rows only."""
+
+import json
+
+import pytest
+
+from autodp.executor import apply_strategy
+from autodp.ingest import ingest
+from autodp.operators.resources import Resources
+from autodp.settings import Settings
+from autodp.strategy import Strategy
+from autodp.targeting import TARGETS, load_targets, select_targets
+from tests.conftest import write_lines
+
+
+def noisy_dataset(tmp_path, store):
+    lines = []
+    for i in range(60):
+        good = i % 3 != 0
+        output = (f"Asthma care plan {i}: inhaled steroids daily and a rescue inhaler for attacks." if good
+                  else ["", "<nooutput>", "N/A"][i % 9 // 3])
+        lines.append(json.dumps({"instruction": f"Describe the treatment plan number {i} for asthma.", "input": "",
+                                 "output": output, "quality": "good" if good else "bad"}))
+    return ingest(str(write_lines(tmp_path / "d.jsonl", lines)), store)["dataset_key"]
+
+
+@pytest.fixture
+def plain_resources(tmp_path):
+    return Resources(settings=Settings(home=tmp_path / "home", store_uri=str(tmp_path / "store")))
+
+
+def test_rule_labels_train_a_classifier_that_flags_the_defects(local_store, tmp_path, plain_resources):
+    key = noisy_dataset(tmp_path, local_store)
+    result = select_targets(key, local_store, seed_size=30, resources=plain_resources)
+    assert result["classifier"]["trained"] and result["seed_low"] > 0
+    assert result["classifier"]["cv_roc_auc"] > 0.9
+    flagged, scores = load_targets(local_store, result["targets_key"])
+    bad_rows = {n for n in range(1, 61) if (n - 1) % 3 == 0}
+    assert len(flagged & bad_rows) >= 0.9 * len(bad_rows)
+    assert len(flagged - bad_rows) <= 2
+    assert all(0.0 <= s <= 1.0 for s in scores.values()) and len(scores) == 60
+    again = select_targets(key, local_store, seed_size=30, resources=plain_resources)
+    assert again["cached"] and local_store.artifacts(TARGETS) == [result["targets_key"]]
+
+
+def test_label_column_and_one_class_seed(local_store, tmp_path, plain_resources):
+    key = noisy_dataset(tmp_path, local_store)
+    by_column = select_targets(key, local_store, labeler="column", label_column="quality", seed_size=60,
+                               resources=plain_resources)
+    assert (by_column["seed_rows"], by_column["seed_low"]) == (60, 20) and by_column["classifier"]["trained"]
+    nothing_dropped = [{"length_bounds": {"min_output_chars": 0, "min_instruction_chars": 0}}]
+    one_class = select_targets(key, local_store, rules=nothing_dropped, seed_size=30, resources=plain_resources)
+    assert one_class["classifier"] == {"trained": False, "reason": "the seed labels have one class"}
+    assert one_class["flagged"] == 0
+
+
+def test_llm_operators_process_flagged_rows_only(local_store, tmp_path, resources):
+    key = noisy_dataset(tmp_path, local_store)
+    targets = select_targets(key, local_store, seed_size=30, resources=resources)
+    resources.targets, _ = load_targets(local_store, targets["targets_key"])
+    result = apply_strategy(key, Strategy.from_data([{"quality_score_filter": {"threshold": 0}}]), local_store, resources)
+    [step] = result["steps"]
+    assert step["llm_calls"] == len(resources.targets)
+    assert step["llm_rows_skipped"] == 60 - len(resources.targets)
