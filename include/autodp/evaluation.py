@@ -1,0 +1,82 @@
+"""Judging a candidate model against the baseline on an evaluation split.
+
+The reference judge: for each evaluation example, the mean log-likelihood per token of the
+reference answer under each model. The candidate wins an example when it makes the
+reference clearly more likely (by more than ``tie_margin`` nats per token), loses when
+clearly less, and ties otherwise. Deterministic, cheap, and honest with weak models.
+
+win rate = (W + T/2) / N, with a bootstrap 95% interval over examples; the group-relative
+score returned to the agent is s_k = r_k - r_0, where r_0 = 0.5 is the baseline against
+itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from autodp.finetune import collate, encode, load_adapted
+from autodp.settings import Settings
+from autodp.store import ArtifactStore
+
+BASELINE_RATE = 0.5
+
+
+@dataclass(frozen=True)
+class Example:
+    prompt: str
+    reference: str
+
+
+def reference_nll(model, tokenizer, examples: list[Example], max_length: int = 256, batch_size: int = 8) -> np.ndarray:
+    """Mean negative log-likelihood per reference token, one value per example."""
+    import torch
+
+    values = []
+    with torch.no_grad():
+        for start in range(0, len(examples), batch_size):
+            chunk = [encode(tokenizer, e.prompt, e.reference, max_length) for e in examples[start:start + batch_size]]
+            batch = {k: v.to(model.device) for k, v in collate(chunk, tokenizer.pad_token_id).items()}
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
+            labels = batch["labels"][:, 1:]
+            logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
+            mask = labels != -100
+            picked = logprobs.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1) * mask
+            values.extend((-picked.sum(1) / mask.sum(1).clamp(min=1)).tolist())
+    return np.array(values)
+
+
+def win_rate(outcomes: np.ndarray, seed: int = 0, resamples: int = 2000) -> dict[str, Any]:
+    """outcomes: 1 win, 0.5 tie, 0 loss per example."""
+    n = len(outcomes)
+    rng = np.random.default_rng(seed)
+    boot = rng.choice(outcomes, size=(resamples, n), replace=True).mean(axis=1) if n else np.array([np.nan])
+    rate = float(outcomes.mean()) if n else float("nan")
+    return {
+        "n": n,
+        "wins": int((outcomes == 1).sum()),
+        "ties": int((outcomes == 0.5).sum()),
+        "losses": int((outcomes == 0).sum()),
+        "win_rate": round(rate, 4),
+        "ci95": [round(float(np.percentile(boot, 2.5)), 4), round(float(np.percentile(boot, 97.5)), 4)],
+        "score": round(rate - BASELINE_RATE, 4),
+    }
+
+
+def reference_judge(store: ArtifactStore, candidate_adapter: str, baseline_adapter: str, base: str,
+                    examples: list[Example], tie_margin: float = 0.01, seed: int = 0,
+                    settings: Settings | None = None) -> dict[str, Any]:
+    candidate = _nll(store, candidate_adapter, base, examples, settings)
+    baseline = candidate if candidate_adapter == baseline_adapter else _nll(store, baseline_adapter, base,
+                                                                             examples, settings)
+    gain = baseline - candidate
+    outcomes = np.where(gain > tie_margin, 1.0, np.where(gain < -tie_margin, 0.0, 0.5))
+    return {"judge": "reference", "tie_margin": tie_margin, **win_rate(outcomes, seed),
+            "mean_nll": {"candidate": round(float(candidate.mean()), 4), "baseline": round(float(baseline.mean()), 4)}}
+
+
+def _nll(store, adapter_key, base, examples, settings) -> np.ndarray:
+    model, tokenizer = load_adapted(store, adapter_key, base, settings)
+    return reference_nll(model, tokenizer, examples)

@@ -1,0 +1,134 @@
+"""LoRA fine-tuning (transformers + peft) of a base model on a dataset's records.
+
+The adapter is an artifact keyed by (dataset key, base model, hyperparameters), so a
+candidate already trained is never trained again. Prompts use the model's chat template;
+the loss covers the response tokens only.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from autodp import engine
+from autodp.hashing import content_key
+from autodp.ingest import DATASETS, RECORDS_FILE
+from autodp.models import device, load_base
+from autodp.operators.batch import prompt_text
+from autodp.settings import Settings
+from autodp.store import ArtifactStore
+
+FINETUNE_VERSION = "1"
+ADAPTERS = "adapters"
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    steps: int = 60
+    batch_size: int = 8
+    learning_rate: float = 3e-4
+    max_length: int = 256
+    rank: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    seed: int = 0
+
+
+def finetune(dataset_key: str, store: ArtifactStore, base: str = "smollm2", lora: LoraSettings | None = None,
+             settings: Settings | None = None) -> dict[str, Any]:
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    lora = lora or LoraSettings()
+    settings = settings or Settings.from_env()
+    key = content_key("adapter", FINETUNE_VERSION, {"dataset": dataset_key, "base": base, "lora": asdict(lora)})
+    if store.has(ADAPTERS, key):
+        return {**store.manifest(ADAPTERS, key)["summary"], "cached": True}
+    pairs = _pairs(store, dataset_key, settings)
+    if not pairs:
+        raise ValueError(f"dataset {dataset_key} has no records to train on")
+    model, tokenizer = load_base(base, settings)
+    torch.manual_seed(lora.seed)
+    model = get_peft_model(model, LoraConfig(r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                                             target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
+                                             task_type="CAUSAL_LM"))
+    model.train()
+    examples = [encode(tokenizer, prompt, response, lora.max_length) for prompt, response in pairs]
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lora.learning_rate)
+    order = random.Random(lora.seed)
+    losses, started = [], time.perf_counter()
+    for _ in range(lora.steps):
+        batch = collate([examples[order.randrange(len(examples))] for _ in range(lora.batch_size)],
+                        tokenizer.pad_token_id)
+        loss = model(**{k: v.to(model.device) for k, v in batch.items()}).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(float(loss))
+    seconds = time.perf_counter() - started
+    summary = {"adapter_key": key, "dataset_key": dataset_key, "base": base, "device": device(),
+               "train_rows": len(pairs), "steps": lora.steps, "seconds": round(seconds, 2),
+               "steps_per_s": round(lora.steps / seconds, 3) if seconds else None,
+               "loss_first": round(_mean(losses[:5]), 4), "loss_last": round(_mean(losses[-5:]), 4)}
+    with tempfile.TemporaryDirectory(prefix="autodp-adapter-") as tmp:
+        model.save_pretrained(tmp)
+        files = {p.name: p for p in Path(tmp).iterdir() if p.is_file()}
+        store.publish(ADAPTERS, key, files, provenance={"step": "finetune", "version": FINETUNE_VERSION,
+                                                        "dataset": dataset_key, "base": base, "lora": asdict(lora)},
+                      summary=summary)
+    return {**summary, "cached": False}
+
+
+def encode(tokenizer, prompt: str, response: str, max_length: int) -> dict[str, list[int]]:
+    """Token ids of the chat-formatted pair, with labels on the response tokens only."""
+    head = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                         add_generation_prompt=True)
+    head_ids = tokenizer(head, add_special_tokens=False)["input_ids"]
+    tail_ids = tokenizer(response + (tokenizer.eos_token or ""), add_special_tokens=False)["input_ids"]
+    head_ids = head_ids[-max(1, max_length // 2):]
+    ids = (head_ids + tail_ids)[:max_length]
+    labels = ([-100] * len(head_ids) + tail_ids)[:max_length]
+    return {"input_ids": ids, "labels": labels}
+
+
+def collate(examples: list[dict[str, list[int]]], pad_id: int):
+    import torch
+
+    width = max(len(e["input_ids"]) for e in examples)
+    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
+    labels = torch.full((len(examples), width), -100, dtype=torch.long)
+    mask = torch.zeros((len(examples), width), dtype=torch.long)
+    for row, e in enumerate(examples):
+        n = len(e["input_ids"])
+        ids[row, :n] = torch.tensor(e["input_ids"])
+        labels[row, :n] = torch.tensor(e["labels"])
+        mask[row, :n] = 1
+    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def load_adapted(store: ArtifactStore, adapter_key: str, base: str, settings: Settings | None = None):
+    """The base model with a stored adapter applied, in eval mode."""
+    from peft import PeftModel
+
+    model, tokenizer = load_base(base, settings)
+    with tempfile.TemporaryDirectory(prefix="autodp-adapter-") as tmp:
+        for name in store.manifest(ADAPTERS, adapter_key)["files"]:
+            store.download(store.artifact_path(ADAPTERS, adapter_key, name), Path(tmp) / name)
+        adapted = PeftModel.from_pretrained(model, tmp).eval()
+    return adapted, tokenizer
+
+
+def _pairs(store: ArtifactStore, dataset_key: str, settings: Settings) -> list[tuple[str, str]]:
+    with engine.connect(store, settings=settings) as con:
+        rows = con.execute("select instruction, input, output from read_parquet(?) order by source_row",
+                           [store.file_location(DATASETS, dataset_key, RECORDS_FILE)]).fetchall()
+    return [(prompt_text({"instruction": i, "input": x}), o) for i, x, o in rows]
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else math.nan

@@ -1,0 +1,61 @@
+"""LoRA fine-tuning with the tiny model built in code, and the reference judge."""
+
+import json
+
+import numpy as np
+import pytest
+
+from autodp.evaluation import Example, reference_judge, win_rate
+from autodp.finetune import ADAPTERS, LoraSettings, finetune
+from autodp.ingest import ingest
+from autodp.settings import Settings
+from tests.conftest import write_lines
+
+GOOD = [("What is asthma?", "Asthma is a chronic disease of the airways."),
+        ("What is gout?", "Gout is arthritis caused by uric acid crystals."),
+        ("What is eczema?", "Eczema is an itchy inflammation of the skin.")]
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory):
+    home = tmp_path_factory.mktemp("home")
+    return Settings(home=home, store_uri=str(home / "store"))
+
+
+def dataset(tmp_path, store, pairs, name):
+    lines = [json.dumps({"instruction": q, "input": "", "output": a}) for q, a in pairs]
+    return ingest(str(write_lines(tmp_path / f"{name}.jsonl", lines)), store)["dataset_key"]
+
+
+def test_lora_adapter_is_trained_once_and_stored(local_store, tmp_path, settings):
+    key = dataset(tmp_path, local_store, GOOD * 4, "good")
+    lora = LoraSettings(steps=25, batch_size=4, learning_rate=3e-3)
+    first = finetune(key, local_store, base="tiny", lora=lora, settings=settings)
+    assert first["loss_last"] < first["loss_first"]
+    assert first["train_rows"] == 12 and first["device"] in ("cpu", "cuda")
+    assert {"adapter_config.json", "adapter_model.safetensors"} <= set(local_store.manifest(ADAPTERS, first["adapter_key"])["files"])
+    again = finetune(key, local_store, base="tiny", lora=lora, settings=settings)
+    assert again["cached"] and again["adapter_key"] == first["adapter_key"]
+    other = finetune(key, local_store, base="tiny", lora=LoraSettings(steps=5), settings=settings)
+    assert other["adapter_key"] != first["adapter_key"]
+
+
+def test_reference_judge_prefers_the_model_trained_on_the_references(local_store, tmp_path, settings):
+    lora = LoraSettings(steps=40, batch_size=4, learning_rate=3e-3)
+    good = finetune(dataset(tmp_path, local_store, GOOD * 4, "good"), local_store, base="tiny", lora=lora,
+                    settings=settings)
+    noise = [(q, "<nooutput>") for q, _ in GOOD] * 4
+    bad = finetune(dataset(tmp_path, local_store, noise, "bad"), local_store, base="tiny", lora=lora, settings=settings)
+    examples = [Example(q, a) for q, a in GOOD]
+    verdict = reference_judge(local_store, good["adapter_key"], bad["adapter_key"], "tiny", examples, settings=settings)
+    assert verdict["wins"] == 3 and verdict["win_rate"] == 1.0 and verdict["score"] == 0.5
+    itself = reference_judge(local_store, bad["adapter_key"], bad["adapter_key"], "tiny", examples, settings=settings)
+    assert (itself["ties"], itself["win_rate"], itself["score"]) == (3, 0.5, 0.0)
+
+
+def test_win_rate_counts_ties_as_half_and_bounds_the_interval():
+    result = win_rate(np.array([1, 1, 0.5, 0, 1, 0.5, 1, 0]), seed=1)
+    assert (result["wins"], result["ties"], result["losses"]) == (4, 2, 2)
+    assert result["win_rate"] == 0.625 and result["score"] == 0.125
+    low, high = result["ci95"]
+    assert 0 <= low < 0.625 < high <= 1
