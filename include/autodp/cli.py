@@ -81,6 +81,21 @@ def _parser() -> argparse.ArgumentParser:
     _json_option(targeter)
     targeter.set_defaults(run=_target)
 
+    searcher = commands.add_parser("search", help="search for the strategy that fine-tunes the best model")
+    searcher.add_argument("dataset_key")
+    searcher.add_argument("--iterations", type=int, default=2)
+    searcher.add_argument("--candidates", type=int, default=3)
+    searcher.add_argument("--method", choices=["agent", "random", "one_shot"], default="agent")
+    searcher.add_argument("--model", default="tiny", help="base model: tiny, smollm2, or a Hugging Face directory")
+    searcher.add_argument("--sample-size", type=int, default=200)
+    searcher.add_argument("--eval-size", type=int, default=40)
+    searcher.add_argument("--eval", default=None, metavar="DATASET_KEY", help="a trusted evaluation dataset")
+    searcher.add_argument("--steps", type=int, default=30, help="LoRA steps per candidate")
+    searcher.add_argument("--seed", type=int, default=0)
+    _store_option(searcher)
+    _json_option(searcher)
+    searcher.set_defaults(run=_search)
+
     llm = commands.add_parser("llm", help="the local LLM server")
     llm_commands = llm.add_subparsers(required=True, metavar="ACTION")
     serve = llm_commands.add_parser("serve", help="serve SmolLM2-135M-Instruct on loopback (OpenAI-compatible)")
@@ -213,6 +228,31 @@ def _target(args: argparse.Namespace) -> int:
     quality = (f"cv ROC-AUC {c.get('cv_roc_auc')}, F1 {c.get('cv_f1')}" if c["trained"] else c["reason"])
     print(f"targets {result['targets_key']}: {result['flagged']} of {result['rows']} rows flagged "
           f"({result['seed_low']} of {result['seed_labelled']} seed rows labelled low; {quality})")
+    return 0
+
+
+def _search(args: argparse.Namespace) -> int:
+    from contextlib import nullcontext
+
+    from autodp.finetune import LoraSettings
+    from autodp.search import SearchConfig, search
+
+    config = SearchConfig(iterations=args.iterations, candidates=args.candidates, method=args.method,
+                          base=args.model, sample_size=args.sample_size, eval_size=args.eval_size,
+                          eval_dataset=args.eval, lora=LoraSettings(steps=args.steps), seed=args.seed)
+    progress = None if args.json else (lambda message: print(f"  {message}", flush=True))
+    with _local_llm() if args.method != "random" else nullcontext():
+        result = search(args.dataset_key, _open(args), config, progress=progress)
+    if args.json:
+        _print_json({k: result[k] for k in ("run_key", "published_key", "published_dataset_key", "leaderboard",
+                                            "data_card")})
+        return 0
+    print(f"{'score':>7} {'win rate':>9} {'95% CI':>15} {'rows':>6}  strategy")
+    for entry in result["leaderboard"]:
+        low, high = entry["ci95"]
+        print(f"{entry['score']:>+7.3f} {entry['win_rate']:>9.3f} {f'{low:.2f}-{high:.2f}':>15} {entry['rows_out']:>6}"
+              f"  {' > '.join(s['operator'] for s in entry['steps'])} ({entry['origin']})")
+    print(f"published dataset {result['published_dataset_key']}; data card: published/{result['published_key']}/")
     return 0
 
 

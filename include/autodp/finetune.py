@@ -69,7 +69,7 @@ def finetune(dataset_key: str, store: ArtifactStore, base: str = "smollm2", lora
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     seconds = time.perf_counter() - started
     summary = {"adapter_key": key, "dataset_key": dataset_key, "base": base, "device": device(),
                "train_rows": len(pairs), "steps": lora.steps, "seconds": round(seconds, 2),

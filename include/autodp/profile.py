@@ -72,7 +72,7 @@ def _assemble(key: str, dataset_key: str, ingest_summary: dict[str, Any],
         "dataset_key": dataset_key,
         "rows": rows,
         "ingest": {name: ingest_summary[name] for name in
-                   ("rows_in", "rows_kept", "rows_quarantined", "quarantine_reasons")},
+                   ("rows_in", "rows_kept", "rows_quarantined", "quarantine_reasons") if name in ingest_summary},
         "fields": fields,
         "duplicates": {**duplicates, **{
             name.replace("duplicate_", "duplicate_rate_"): _rate(count, rows)

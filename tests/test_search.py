@@ -1,0 +1,71 @@
+"""The search end to end with the tiny model and the real local LLM as the agent; and the
+privacy property: nothing planted in a record reaches the agent."""
+
+import json
+
+import pytest
+
+from autodp.finetune import LoraSettings
+from autodp.ingest import DATASETS, ingest
+from autodp.llm.client import LLMClient
+from autodp.llm.endpoints import LOCAL_MODEL, Endpoint
+from autodp.profile import profile
+from autodp.search import PUBLISHED, SearchConfig, search
+from tests.conftest import write_lines
+
+CANARIES = [f"CANARY{n}xq" for n in range(6)]
+RULES = ("drop_empty_output", "normalize_text", "exact_dedup", "length_bounds", "hallucinated_url_filter")
+
+
+def canary_dataset(tmp_path, store):
+    lines = []
+    for i in range(70):
+        canary = CANARIES[i % len(CANARIES)]
+        if i % 5 == 0:
+            output = ["", "<nooutput>", "See https://made.up/page"][i % 3]
+        else:
+            output = f"Asthma answer {i % 7}: use the inhaler as prescribed ({canary})."
+        lines.append(json.dumps({"instruction": f"Question {i % 9} about asthma for {canary}?", "input": "",
+                                 "output": output, "patient": canary}))
+    return ingest(str(write_lines(tmp_path / "d.jsonl", lines)), store)["dataset_key"]
+
+
+@pytest.fixture
+def config():
+    return SearchConfig(iterations=2, candidates=2, base="tiny", sample_size=36, eval_size=8, operators=RULES,
+                        lora=LoraSettings(steps=6, batch_size=4, learning_rate=3e-3))
+
+
+def test_search_runs_publishes_and_never_shows_records_to_the_agent(local_store, tmp_path, resources, llm_server,
+                                                                     config):
+    key = canary_dataset(tmp_path, local_store)
+    agent = LLMClient(Endpoint("agent", llm_server.base_url, LOCAL_MODEL), cache_dir=tmp_path / "agent-cache")
+    result = search(key, local_store, config, resources=resources, agent_client=agent)
+
+    board = result["leaderboard"]
+    assert 1 <= len(board) <= 4 and len({h["strategy_key"] for h in board}) == len(board)
+    assert all(-0.5 <= h["score"] <= 0.5 for h in board)
+    assert result["best"]["score"] == max(h["score"] for h in board)
+    assert local_store.has(DATASETS, result["published_dataset_key"])
+    card = result["data_card"]
+    assert card["score"]["evaluation"] == "held_out" and card["score"]["evaluation_examples"] == 8
+    assert card["rows"]["in"] == 70 and card["input_dataset_key"] == key
+
+    audit = local_store.read_bytes(f"{PUBLISHED}/{result['run_key']}/audit.jsonl").decode()
+    entries = [json.loads(line) for line in audit.splitlines()]
+    assert entries and all(e["purpose"].startswith("propose") for e in entries)
+    seen_by_agent = audit + json.dumps(card)
+    leaked = [c for c in CANARIES if c.lower() in seen_by_agent.lower()]
+    assert leaked == []
+    sample_profile = json.dumps(profile(key, local_store))
+    assert not any(c.lower() in sample_profile.lower() for c in CANARIES)
+
+    again = search(key, local_store, config, resources=resources, agent_client=agent)
+    assert again["run_key"] == result["run_key"] and again["leaderboard"] == result["leaderboard"]
+
+
+def test_random_search_baseline(local_store, tmp_path, resources, config):
+    key = canary_dataset(tmp_path, local_store)
+    result = search(key, local_store, SearchConfig(**{**config.__dict__, "method": "random"}), resources=resources)
+    assert all(h["origin"] == "random" for h in result["leaderboard"])
+    assert result["data_card"]["search"]["method"] == "random"
