@@ -44,17 +44,20 @@ class AuditLog:
 def agent_context(profile: dict[str, Any], fidelity: dict[str, Any], allowed: list[str],
                   history: list[dict[str, Any]]) -> dict[str, Any]:
     """Everything the agent sees. Built from aggregates only; see tests/test_privacy.py."""
-    catalogue = [{"name": e["name"], "stage": e["stage"], "description": e["description"],
-                  "parameters": {k: {n: v for n, v in p.items() if n in ("type", "default", "minimum", "maximum", "enum")}
-                                 for k, p in e["parameters"].get("properties", {}).items()}}
+    catalogue = [{"name": e["name"], "stage": e["stage"], "does": e["description"],
+                  "params": {k: p.get("default") for k, p in e["parameters"].get("properties", {}).items()}}
                  for e in operators.catalogue() if e["name"] in allowed]
+    fields = {name: {k: v for k, v in stats.items() if k.endswith("_rate") or k in ("chars_p50", "chars_p95",
+                                                                                   "tokens_p50")}
+              for name, stats in profile.get("fields", {}).items()}
     return {
-        "dataset_profile": {k: profile[k] for k in ("rows", "fields", "duplicates", "languages", "metadata_fields")
-                            if k in profile},
+        "dataset_profile": {"rows": profile.get("rows"), "fields": fields,
+                            "duplicates": {k: v for k, v in profile.get("duplicates", {}).items() if "rate" in k},
+                            "languages": profile.get("languages", {}).get("shares")},
         "sample_fidelity": fidelity,
         "operators": catalogue,
-        "history": [{"steps": h["steps"], "score": h["score"], "win_rate": h["win_rate"], "ci95": h["ci95"],
-                     "rows_out": h["rows_out"]} for h in history],
+        "history": [{"steps": [s["operator"] if not s["params"] else s for s in h["steps"]], "score": h["score"],
+                     "ci95": h["ci95"], "rows_out": h["rows_out"]} for h in history],
     }
 
 
@@ -72,6 +75,7 @@ class StrategyAgent:
         self.client, self.allowed, self.audit, self.attempts = client, allowed, audit, attempts
         self.rng = random.Random(seed)
         self.repairs = 0
+        self.failures = 0
 
     def propose(self, context: dict[str, Any], count: int, seen: set[str]) -> list[tuple[Strategy, str]]:
         """``count`` new strategies, each with its origin: 'agent' or 'random_fill'."""
@@ -80,9 +84,14 @@ class StrategyAgent:
             messages = [{"role": "system", "content": SYSTEM},
                         {"role": "user", "content": "Context:\n" + json.dumps(context, sort_keys=True) +
                          f"\n\nPropose {count} new strategies as JSON."}]
-            response = self.client.chat(ChatRequest.of(messages, max_tokens=512, temperature=0.7,
-                                                       seed=self.rng.randrange(1 << 30),
-                                                       json_schema=proposal_schema(self.allowed, count)))
+            request = ChatRequest.of(messages, max_tokens=512, temperature=0.7, seed=self.rng.randrange(1 << 30),
+                                     json_schema=proposal_schema(self.allowed, count))
+            try:
+                response = self.client.chat(request)
+            except Exception as error:  # the endpoint refused (context too long, overloaded): fall back
+                self.audit.record(f"propose (attempt {attempt + 1})", messages, f"error: {error}")
+                self.failures += 1
+                break
             self.audit.record(f"propose (attempt {attempt + 1})", messages, response)
             for steps in _proposed(response):
                 strategy = self._repair(steps)

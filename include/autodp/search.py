@@ -186,7 +186,9 @@ def _data_card(dataset_key, config, eval_source, eval_n, sampled, targets, basel
         "target_selection": {k: targets[k] for k in ("flagged", "rows", "classifier")},
         "search": {"method": config.method, "iterations_run": max(h["iteration"] for h in history),
                    "strategies_evaluated": len(history), "seconds": round(seconds, 1),
-                   "agent_repairs": agent.repairs if agent else 0},
+                   "agent_repairs": agent.repairs if agent else 0,
+                   "agent_failures": agent.failures if agent else 0,
+                   "origins": {o: sum(h["origin"] == o for h in history) for o in {h["origin"] for h in history}}},
         "llm_usage": llm,
     }
 

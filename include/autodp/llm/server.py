@@ -28,7 +28,7 @@ def smollm2_gguf() -> Path:
 
 
 def server_command(host: str = LOCAL_HOST, port: int = LOCAL_PORT, model: Path | None = None,
-                   n_ctx: int = 2048, threads: int | None = None, parallel: int = 1) -> list[str]:
+                   n_ctx: int = 8192, threads: int | None = None, parallel: int = 1) -> list[str]:
     threads = threads or max(1, os.cpu_count() or 1)
     return [
         sys.executable, "-m", "llama_cpp.server",
