@@ -59,3 +59,23 @@ def test_win_rate_counts_ties_as_half_and_bounds_the_interval():
     assert result["win_rate"] == 0.625 and result["score"] == 0.125
     low, high = result["ci95"]
     assert 0 <= low < 0.625 < high <= 1
+
+
+def test_llm_judge_in_both_orders(local_store, tmp_path, settings, llm_server):
+    from autodp.evaluation import llm_judge
+    from autodp.llm.client import LLMClient
+    from autodp.llm.endpoints import LOCAL_MODEL, Endpoint
+
+    judge = LLMClient(Endpoint("judge", llm_server.base_url, LOCAL_MODEL, trusted=True))
+    lora = LoraSettings(steps=10, batch_size=4, learning_rate=3e-3)
+    good = finetune(dataset(tmp_path, local_store, GOOD * 4, "good"), local_store, base="tiny", lora=lora,
+                    settings=settings)
+    bad = finetune(dataset(tmp_path, local_store, [(q, "<nooutput>") for q, _ in GOOD] * 4, "bad"), local_store,
+                   base="tiny", lora=lora, settings=settings)
+    examples = [Example(q, a) for q, a in GOOD]
+    verdict = llm_judge(local_store, good["adapter_key"], bad["adapter_key"], "tiny", examples, judge,
+                        max_new_tokens=8, settings=settings)
+    assert verdict["wins"] + verdict["ties"] + verdict["losses"] == 3 and judge.usage.calls == 6
+    itself = llm_judge(local_store, bad["adapter_key"], bad["adapter_key"], "tiny", examples, judge,
+                       max_new_tokens=8, settings=settings)
+    assert (itself["ties"], itself["win_rate"]) == (3, 0.5)  # identical answers: only position can differ

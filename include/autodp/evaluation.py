@@ -1,6 +1,6 @@
 """Judging a candidate model against the baseline on an evaluation split.
 
-The reference judge: for each evaluation example, the mean log-likelihood per token of the
+Two judges. The reference judge: for each evaluation example, the mean log-likelihood per token of the
 reference answer under each model. The candidate wins an example when it makes the
 reference clearly more likely (by more than ``tie_margin`` nats per token), loses when
 clearly less, and ties otherwise. Deterministic, cheap, and honest with weak models.
@@ -8,6 +8,11 @@ clearly less, and ties otherwise. Deterministic, cheap, and honest with weak mod
 win rate = (W + T/2) / N, with a bootstrap 95% interval over examples; the group-relative
 score returned to the agent is s_k = r_k - r_0, where r_0 = 0.5 is the baseline against
 itself.
+
+The LLM judge: both models answer each evaluation prompt (greedy), and the judge endpoint
+compares the answers in both orders; the candidate wins when preferred in both, loses
+when the baseline is, and ties when the orders disagree. Sub-1B judges are weak, which
+is why the reference judge is reported beside it.
 """
 
 from __future__ import annotations
@@ -75,6 +80,40 @@ def reference_judge(store: ArtifactStore, candidate_adapter: str, baseline_adapt
     outcomes = np.where(gain > tie_margin, 1.0, np.where(gain < -tie_margin, 0.0, 0.5))
     return {"judge": "reference", "tie_margin": tie_margin, **win_rate(outcomes, seed),
             "mean_nll": {"candidate": round(float(candidate.mean()), 4), "baseline": round(float(baseline.mean()), 4)}}
+
+
+def generate_answers(model, tokenizer, prompts: list[str], max_new_tokens: int = 64) -> list[str]:
+    import torch
+
+    answers = []
+    with torch.no_grad():
+        for prompt in prompts:
+            text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                                 add_generation_prompt=True)
+            ids = tokenizer(text, return_tensors="pt", add_special_tokens=False).to(model.device)
+            out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False,
+                                 pad_token_id=tokenizer.pad_token_id)
+            answers.append(tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip())
+    return answers
+
+
+def llm_judge(store: ArtifactStore, candidate_adapter: str, baseline_adapter: str, base: str,
+              examples: list[Example], client, max_new_tokens: int = 64, seed: int = 0,
+              settings: Settings | None = None) -> dict[str, Any]:
+    from autodp.operators import llm_calls
+
+    client.endpoint.require_trusted("the LLM judge")
+    prompts = [e.prompt for e in examples]
+    candidate = _answers(store, candidate_adapter, base, prompts, max_new_tokens, settings)
+    baseline = candidate if candidate_adapter == baseline_adapter else _answers(
+        store, baseline_adapter, base, prompts, max_new_tokens, settings)
+    outcomes = np.array(llm_calls.pairwise(client, list(zip(prompts, baseline, candidate))))
+    return {"judge": "llm", "model": client.endpoint.model, **win_rate(outcomes, seed)}
+
+
+def _answers(store, adapter_key, base, prompts, max_new_tokens, settings) -> list[str]:
+    model, tokenizer = load_adapted(store, adapter_key, base, settings)
+    return generate_answers(model, tokenizer, prompts, max_new_tokens)
 
 
 def _nll(store, adapter_key, base, examples, settings) -> np.ndarray:

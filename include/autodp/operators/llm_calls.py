@@ -73,19 +73,30 @@ def answers(client: LLMClient, prompts: list[str], max_tokens: int = 256, temper
     return [t.strip() for t in client.chat_many(requests)]
 
 
-def prefers_candidate(client: LLMClient, items: list[tuple[str, str, str]], what: str = "response") -> list[bool]:
-    """For (prompt, original, candidate): true only when the candidate wins in both orders,
-    so position bias cannot make a rewrite look better."""
+def pairwise(client: LLMClient, items: list[tuple[str, str, str]], what: str = "response") -> list[float]:
+    """For (prompt, first, second): 1.0 when ``second`` is preferred in both presentation
+    orders, 0.0 when ``first`` is, 0.5 when the two orders disagree (position bias)."""
     requests = []
-    for prompt, original, candidate in items:
-        for first, second in ((original, candidate), (candidate, original)):
+    for prompt, first, second in items:
+        for a, b in ((first, second), (second, first)):
             requests.append(ChatRequest.of(_messages(
                 f"Which {what} is better for the instruction: more correct, helpful and clear? "
                 "Answer as JSON {\"better\": \"A\" or \"B\"}.\n\n"
-                f"Instruction:\n{prompt}\n\n{what.title()} A:\n{first}\n\n{what.title()} B:\n{second}"),
+                f"Instruction:\n{prompt}\n\n{what.title()} A:\n{a}\n\n{what.title()} B:\n{b}"),
                 max_tokens=12, json_schema=CHOICE_SCHEMA))
     choices = [parse(t, "better") for t in client.chat_many(requests)]
-    return [choices[2 * i] == "B" and choices[2 * i + 1] == "A" for i in range(len(items))]
+    outcomes = []
+    for i in range(len(items)):
+        second_wins = (choices[2 * i] == "B") + (choices[2 * i + 1] == "A")
+        first_wins = (choices[2 * i] == "A") + (choices[2 * i + 1] == "B")
+        outcomes.append(1.0 if second_wins == 2 else 0.0 if first_wins == 2 else 0.5)
+    return outcomes
+
+
+def prefers_candidate(client: LLMClient, items: list[tuple[str, str, str]], what: str = "response") -> list[bool]:
+    """For (prompt, original, candidate): true only when the candidate wins in both orders,
+    so position bias cannot make a rewrite look better."""
+    return [outcome == 1.0 for outcome in pairwise(client, items, what)]
 
 
 def new_instructions(client: LLMClient, examples: list[str], seed: int) -> list[str | None]:
