@@ -64,8 +64,12 @@ def test_search_runs_publishes_and_never_shows_records_to_the_agent(local_store,
     assert again["run_key"] == result["run_key"] and again["leaderboard"] == result["leaderboard"]
 
 
-def test_random_search_baseline(local_store, tmp_path, resources, config):
+def test_random_search_baseline_with_both_judges(local_store, tmp_path, resources, config, llm_server, monkeypatch):
     key = canary_dataset(tmp_path, local_store)
-    result = search(key, local_store, SearchConfig(**{**config.__dict__, "method": "random"}), resources=resources)
+    monkeypatch.setenv("AUTODP_JUDGE_LLM_BASE_URL", llm_server.base_url)
+    result = search(key, local_store, SearchConfig(**{**config.__dict__, "method": "random", "llm_judge": True}),
+                    resources=resources)
     assert all(h["origin"] == "random" for h in result["leaderboard"])
+    judged = [h["llm_judge"] for h in result["leaderboard"] if "llm_judge" in h]
+    assert judged and all(j["wins"] + j["ties"] + j["losses"] == 8 for j in judged)
     assert result["data_card"]["search"]["method"] == "random"

@@ -92,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     searcher.add_argument("--eval", default=None, metavar="DATASET_KEY", help="a trusted evaluation dataset")
     searcher.add_argument("--steps", type=int, default=30, help="LoRA steps per candidate")
     searcher.add_argument("--seed", type=int, default=0)
+    searcher.add_argument("--llm-judge", action="store_true", help="also judge with the judge endpoint")
     _store_option(searcher)
     _json_option(searcher)
     searcher.set_defaults(run=_search)
@@ -239,9 +240,10 @@ def _search(args: argparse.Namespace) -> int:
 
     config = SearchConfig(iterations=args.iterations, candidates=args.candidates, method=args.method,
                           base=args.model, sample_size=args.sample_size, eval_size=args.eval_size,
-                          eval_dataset=args.eval, lora=LoraSettings(steps=args.steps), seed=args.seed)
+                          eval_dataset=args.eval, lora=LoraSettings(steps=args.steps), seed=args.seed,
+                          llm_judge=args.llm_judge)
     progress = None if args.json else (lambda message: print(f"  {message}", flush=True))
-    with _local_llm() if args.method != "random" else nullcontext():
+    with _local_llm() if args.method != "random" or args.llm_judge else nullcontext():
         result = search(args.dataset_key, _open(args), config, progress=progress)
     if args.json:
         _print_json({k: result[k] for k in ("run_key", "published_key", "published_dataset_key", "leaderboard",

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from autodp import engine
 from autodp.agent import AuditLog, StrategyAgent, agent_context, random_strategies
-from autodp.evaluation import Example, reference_judge
+from autodp.evaluation import Example, llm_judge, reference_judge
 from autodp.executor import apply_strategy
 from autodp.finetune import LoraSettings, finetune
 from autodp.hashing import content_key
@@ -53,6 +53,7 @@ class SearchConfig:
     lora: LoraSettings = field(default_factory=LoraSettings)
     patience: int = 2
     seed: int = 0
+    llm_judge: bool = False  # also judge with the judge endpoint (reported; the score stays the reference judge's)
 
 
 def search(dataset_key: str, store: ArtifactStore, config: SearchConfig | None = None,
@@ -145,9 +146,21 @@ def _evaluate(store, sample_key, strategy, origin, iteration, baseline, examples
     adapter = finetune(applied["output_key"], store, base=config.base, lora=config.lora, settings=resources.settings)
     verdict = reference_judge(store, adapter["adapter_key"], baseline["adapter_key"], config.base, examples,
                               seed=config.seed, settings=resources.settings)
+    if config.llm_judge:
+        entry["llm_judge"] = {k: v for k, v in llm_judge(store, adapter["adapter_key"], baseline["adapter_key"],
+                                                          config.base, examples, _judge_client(resources),
+                                                          seed=config.seed, settings=resources.settings).items()
+                              if k in ("win_rate", "ci95", "wins", "ties", "losses", "model")}
     return {**entry, "adapter_key": adapter["adapter_key"], "score": verdict["score"],
             "win_rate": verdict["win_rate"], "ci95": verdict["ci95"], "wins": verdict["wins"],
             "ties": verdict["ties"], "losses": verdict["losses"], "seconds": round(time.perf_counter() - started, 2)}
+
+
+def _judge_client(resources: Resources):
+    from autodp.llm.client import LLMClient
+    from autodp.llm.endpoints import Endpoint
+
+    return LLMClient(Endpoint.from_env("judge"), cache_dir=resources.settings.home / "cache" / "judge")
 
 
 def _evaluation_split(store, dataset_key, config, resources):
@@ -180,6 +193,7 @@ def _data_card(dataset_key, config, eval_source, eval_n, sampled, targets, basel
         "drop_reasons": {s["operator"]: s["dropped"] for s in final["steps"] if s["dropped"]},
         "changes": {s["operator"]: s["changed"] for s in final["steps"] if s["changed"]},
         "score": {"judge": "reference", "win_rate": best["win_rate"], "ci95": best["ci95"], "score": best["score"],
+                  "llm_judge": best.get("llm_judge"),
                   "evaluation": eval_source, "evaluation_examples": eval_n, "base_model": config.base},
         "baseline_adapter": baseline["adapter_key"],
         "fidelity": sampled["fidelity"],
