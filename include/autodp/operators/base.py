@@ -156,6 +156,33 @@ class Mapper(Operator):
         return self.name
 
 
+class BatchRewrite(Mapper):
+    """A mapper whose new values are computed in Python (an LLM, usually): ``new_values``
+    returns the rows it considered and, for each, the new text of ``field`` or None to
+    keep the old one."""
+
+    field: ClassVar[str]
+
+    @abstractmethod
+    def new_values(self, con: duckdb.DuckDBPyConnection, source: str,
+                   resources: Resources) -> tuple[list[int], list[str | None]]: ...
+
+    def prepare(self, con, source, resources):
+        import pyarrow as pa
+
+        from autodp.operators.batch import write_table
+
+        rows, values = self.new_values(con, source, resources)
+        write_table(con, "_rewrites", {"source_row": pa.array(rows, pa.int64()),
+                                       "new_value": pa.array(values, pa.string())})
+
+    def joins(self) -> str:
+        return "left join _rewrites using (source_row)"
+
+    def rewrites(self) -> dict[str, str]:
+        return {self.field: f"coalesce(new_value, {self.field})"}
+
+
 class Deduplicator(Operator):
     """Keeps one record per duplicate group: the one with the lowest source_row."""
 

@@ -1,15 +1,14 @@
 from typing import ClassVar
 
-import pyarrow as pa
 from pydantic import Field
 
 from autodp.operators import llm_calls
-from autodp.operators.base import Mapper, OperatorParams, Stage
-from autodp.operators.batch import fetch, prompt_text, write_table
-from autodp.text import placeholder_sql
+from autodp.operators.base import BatchRewrite, OperatorParams, Stage
+from autodp.operators.batch import fetch, prompt_text
+from autodp.text import blank_sql, placeholder_sql
 
 
-class FillMissingResponse(Mapper):
+class FillMissingResponse(BatchRewrite):
     """Writes a response with the data LLM for records whose response is empty or a
     placeholder, instead of dropping them."""
 
@@ -20,21 +19,15 @@ class FillMissingResponse(Mapper):
     name = "fill_missing_response"
     stage: ClassVar[Stage] = "generation"
     needs_llm: ClassVar[bool] = True
+    field: ClassVar[str] = "output"
 
-    def prepare(self, con, source, resources):
-        missing = "length(trim(output)) = 0"
+    def new_values(self, con, source, resources):
+        missing = blank_sql("output")
         if self.params.include_placeholders:
             missing += f" or {placeholder_sql('output')}"
         records = fetch(con, source, resources, where=missing)
         written = llm_calls.answers(resources.llm, [prompt_text(r) for r in records], max_tokens=self.params.max_tokens)
-        write_table(con, "_filled", {"source_row": pa.array([r["source_row"] for r in records], pa.int64()),
-                                     "new_output": pa.array([w or None for w in written], pa.string())})
-
-    def joins(self) -> str:
-        return "left join _filled using (source_row)"
-
-    def rewrites(self) -> dict[str, str]:
-        return {"output": "coalesce(new_output, output)"}
+        return [r["source_row"] for r in records], [w or None for w in written]
 
     def change_reason(self) -> str:
         return "response_filled"

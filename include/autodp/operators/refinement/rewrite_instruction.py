@@ -1,14 +1,13 @@
 from typing import ClassVar
 
-import pyarrow as pa
 from pydantic import Field
 
 from autodp.operators import llm_calls
-from autodp.operators.base import Mapper, OperatorParams, Stage
-from autodp.operators.batch import fetch, write_table
+from autodp.operators.base import BatchRewrite, OperatorParams, Stage
+from autodp.operators.batch import fetch
 
 
-class RewriteInstruction(Mapper):
+class RewriteInstruction(BatchRewrite):
     """Rewrites vague instructions (few words, or every instruction when max_words is 0)
     into clear, specific ones that the existing response answers; keeps a rewrite only when
     the LLM prefers it in both presentation orders."""
@@ -20,8 +19,9 @@ class RewriteInstruction(Mapper):
     name = "rewrite_instruction"
     stage: ClassVar[Stage] = "refinement"
     needs_llm: ClassVar[bool] = True
+    field: ClassVar[str] = "instruction"
 
-    def prepare(self, con, source, resources):
+    def new_values(self, con, source, resources):
         vague = "true" if self.params.max_words == 0 else \
             f"len(string_split(trim(instruction), ' ')) <= {self.params.max_words}"
         records = fetch(con, source, resources, where=vague)
@@ -31,15 +31,7 @@ class RewriteInstruction(Mapper):
         candidates = llm_calls.answers(resources.llm, asks, max_tokens=self.params.max_tokens)
         judged = [(r["output"], r["instruction"], c) for r, c in zip(records, candidates) if c]
         wins = iter(llm_calls.prefers_candidate(resources.llm, judged, what="instruction"))
-        accepted = [c if c and next(wins) else None for c in candidates]
-        write_table(con, "_rewrites", {"source_row": pa.array([r["source_row"] for r in records], pa.int64()),
-                                       "new_instruction": pa.array(accepted, pa.string())})
-
-    def joins(self) -> str:
-        return "left join _rewrites using (source_row)"
-
-    def rewrites(self) -> dict[str, str]:
-        return {"instruction": "coalesce(new_instruction, instruction)"}
+        return [r["source_row"] for r in records], [c if c and next(wins) else None for c in candidates]
 
     def change_reason(self) -> str:
         return "instruction_rewritten"

@@ -1,26 +1,25 @@
 from typing import ClassVar
 
-import pyarrow as pa
 from pydantic import Field
 
 from autodp.operators import llm_calls
-from autodp.operators.base import Mapper, OperatorParams, Stage
-from autodp.operators.batch import fetch, prompt_text, write_table
+from autodp.operators.base import BatchRewrite, OperatorParams, Stage
+from autodp.operators.batch import fetch, prompt_text
 
 
-class RewriteResponse(Mapper):
+class RewriteResponse(BatchRewrite):
     """Rewrites responses with the data LLM and keeps a rewrite only when the LLM judges it
     better than the original in both presentation orders (CLEAR's careful correction)."""
 
     class Params(OperatorParams):
         max_tokens: int = Field(384, ge=16, le=4096)
-        require_both_orders: bool = Field(True, description="accept only if preferred in both orders")
 
     name = "rewrite_response"
     stage: ClassVar[Stage] = "refinement"
     needs_llm: ClassVar[bool] = True
+    field: ClassVar[str] = "output"
 
-    def prepare(self, con, source, resources):
+    def new_values(self, con, source, resources):
         records = fetch(con, source, resources)
         prompts = [prompt_text(r) for r in records]
         asks = [f"Improve this response so it answers the instruction correctly, completely and clearly. "
@@ -29,15 +28,7 @@ class RewriteResponse(Mapper):
         candidates = llm_calls.answers(resources.llm, asks, max_tokens=self.params.max_tokens)
         judged = [(q, r["output"], c) for q, r, c in zip(prompts, records, candidates) if c]
         wins = iter(llm_calls.prefers_candidate(resources.llm, judged))
-        accepted = [c if c and next(wins) else None for c in candidates]
-        write_table(con, "_rewrites", {"source_row": pa.array([r["source_row"] for r in records], pa.int64()),
-                                       "new_output": pa.array(accepted, pa.string())})
-
-    def joins(self) -> str:
-        return "left join _rewrites using (source_row)"
-
-    def rewrites(self) -> dict[str, str]:
-        return {"output": "coalesce(new_output, output)"}
+        return [r["source_row"] for r in records], [c if c and next(wins) else None for c in candidates]
 
     def change_reason(self) -> str:
         return "response_rewritten"
