@@ -24,7 +24,7 @@ from pathlib import Path
 
 import duckdb
 
-from autodp.executor import _prepare
+from autodp.executor import prepare_connection
 from autodp.ingest import DATASETS, RECORDS_FILE, ingest
 from autodp.store import LocalStore
 from autodp.strategy import Strategy
@@ -54,7 +54,7 @@ def time_autodp(records_path: str, name: str, params: dict, runs: int) -> dict:
     for _ in range(runs):
         with duckdb.connect() as con:
             con.execute(f"set threads = {AUTODP_CORES}")
-            _prepare(con, records_path, "step_0")
+            prepare_connection(con, records_path, "step_0")
             start = time.perf_counter()
             outcome = step.operator.run(con, "step_0", "step_1", 1)
             timings.append(time.perf_counter() - start)
@@ -126,7 +126,7 @@ def dedup_quality() -> None:
                     ("record", "char", 5, level)]
             for text, unit, ngram, threshold in grid:
                 with duckdb.connect() as con:
-                    _prepare(con, records, "step_0")
+                    prepare_connection(con, records, "step_0")
                     [step] = Strategy.from_data([{"near_dedup": {"threshold": threshold, "text": text,
                                                                  "unit": unit, "ngram": ngram}}]).steps
                     start = time.perf_counter()

@@ -1,7 +1,8 @@
 {% macro is_placeholder(column) -%}
-    (regexp_replace(lower({{ column }}), '[^a-z0-9]', '', 'g')
+    (length({{ column }}) <= {{ var('placeholder_max_chars') }}
+     and regexp_replace(lower(left({{ column }}, {{ var('placeholder_max_chars') + 1 }})), '[^a-z0-9]', '', 'g')
         in ({% for text in var('placeholder_texts') %}'{{ text }}'{% if not loop.last %}, {% endif %}{% endfor %})
-     and length(trim({{ column }})) > 0)
+     )
 {%- endmacro %}
 
 {% macro approx_tokens(column) -%}

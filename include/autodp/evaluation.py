@@ -72,10 +72,15 @@ def win_rate(outcomes: np.ndarray, seed: int = 0, resamples: int = 2000) -> dict
 
 def reference_judge(store: ArtifactStore, candidate_adapter: str, baseline_adapter: str, base: str,
                     examples: list[Example], tie_margin: float = 0.01, seed: int = 0,
-                    settings: Settings | None = None) -> dict[str, Any]:
-    candidate = _nll(store, candidate_adapter, base, examples, settings)
-    baseline = candidate if candidate_adapter == baseline_adapter else _nll(store, baseline_adapter, base,
-                                                                             examples, settings)
+                    settings: Settings | None = None, baseline_nll: np.ndarray | None = None) -> dict[str, Any]:
+    """``baseline_nll`` (from ``adapter_nll``) spares re-scoring the baseline for each candidate."""
+    candidate = adapter_nll(store, candidate_adapter, base, examples, settings)
+    if baseline_nll is not None:
+        baseline = baseline_nll
+    elif candidate_adapter == baseline_adapter:
+        baseline = candidate
+    else:
+        baseline = adapter_nll(store, baseline_adapter, base, examples, settings)
     gain = baseline - candidate
     outcomes = np.where(gain > tie_margin, 1.0, np.where(gain < -tie_margin, 0.0, 0.5))
     return {"judge": "reference", "tie_margin": tie_margin, **win_rate(outcomes, seed),
@@ -99,23 +104,28 @@ def generate_answers(model, tokenizer, prompts: list[str], max_new_tokens: int =
 
 def llm_judge(store: ArtifactStore, candidate_adapter: str, baseline_adapter: str, base: str,
               examples: list[Example], client, max_new_tokens: int = 64, seed: int = 0,
-              settings: Settings | None = None) -> dict[str, Any]:
+              settings: Settings | None = None, baseline_answers: list[str] | None = None) -> dict[str, Any]:
+    """``baseline_answers`` (from ``adapter_answers``) spares regenerating them per candidate."""
     from autodp.operators import llm_calls
 
     client.endpoint.require_trusted("the LLM judge")
     prompts = [e.prompt for e in examples]
-    candidate = _answers(store, candidate_adapter, base, prompts, max_new_tokens, settings)
-    baseline = candidate if candidate_adapter == baseline_adapter else _answers(
-        store, baseline_adapter, base, prompts, max_new_tokens, settings)
+    candidate = adapter_answers(store, candidate_adapter, base, prompts, max_new_tokens, settings)
+    if baseline_answers is not None:
+        baseline = baseline_answers
+    elif candidate_adapter == baseline_adapter:
+        baseline = candidate
+    else:
+        baseline = adapter_answers(store, baseline_adapter, base, prompts, max_new_tokens, settings)
     outcomes = np.array(llm_calls.pairwise(client, list(zip(prompts, baseline, candidate))))
     return {"judge": "llm", "model": client.endpoint.model, **win_rate(outcomes, seed)}
 
 
-def _answers(store, adapter_key, base, prompts, max_new_tokens, settings) -> list[str]:
+def adapter_answers(store, adapter_key, base, prompts, max_new_tokens=64, settings=None) -> list[str]:
     model, tokenizer = load_adapted(store, adapter_key, base, settings)
     return generate_answers(model, tokenizer, prompts, max_new_tokens)
 
 
-def _nll(store, adapter_key, base, examples, settings) -> np.ndarray:
+def adapter_nll(store, adapter_key, base, examples, settings=None) -> np.ndarray:
     model, tokenizer = load_adapted(store, adapter_key, base, settings)
     return reference_nll(model, tokenizer, examples)

@@ -66,7 +66,7 @@ def apply_strategy(dataset_key: str, strategy: Strategy, store: ArtifactStore,
         start_key = keys[cached - 1] if cached else dataset_key
         with engine.connect(store, settings=resources.settings) as con, \
                 tempfile.TemporaryDirectory(prefix="autodp-apply-") as tmp:
-            _prepare(con, store.file_location(DATASETS, start_key, RECORDS_FILE), first_table=f"step_{cached}")
+            prepare_connection(con, store.file_location(DATASETS, start_key, RECORDS_FILE), first_table=f"step_{cached}")
             for index in range(cached, len(keys)):
                 steps.append(_run_step(con, store, Path(tmp), strategy, index, keys, dataset_key, resources))
     output_key = keys[-1] if keys else dataset_key
@@ -86,7 +86,9 @@ def apply_strategy(dataset_key: str, strategy: Strategy, store: ArtifactStore,
     }
 
 
-def _prepare(con: duckdb.DuckDBPyConnection, records_location: str, first_table: str) -> None:
+def prepare_connection(con: duckdb.DuckDBPyConnection, records_location: str, first_table: str) -> None:
+    """Load records into ``first_table`` and create what operators write to: the record-id
+    macro and the ``drops`` and ``changes`` tables."""
     con.execute(f"create or replace macro autodp_record_id(i, x, o) as {record_id_sql('i', 'x', 'o')}")
     con.execute(f"create temp table {first_table} as select * from read_parquet(?)", [records_location])
     con.execute("create temp table drops (step integer, source_row bigint, record_id varchar, "

@@ -18,8 +18,9 @@ from autodp.hashing import content_key
 from autodp.ingest import DATASETS, RECORDS_FILE
 from autodp.settings import Settings
 from autodp.store import ArtifactStore
+from autodp.text import PLACEHOLDER_MAX_CHARS, PLACEHOLDER_TEXTS
 
-PROFILE_VERSION = "1"
+PROFILE_VERSION = "2"
 PROFILES = "profiles"
 PROFILE_FILE = "profile.json"
 LANGUAGE_SAMPLE_ROWS = 2000
@@ -39,7 +40,9 @@ def profile(dataset_key: str, store: ArtifactStore, settings: Settings | None = 
     dataset = store.manifest(DATASETS, dataset_key)
     records = store.file_location(DATASETS, dataset_key, RECORDS_FILE)
     with tempfile.TemporaryDirectory(prefix="autodp-profile-") as tmp:
-        exported = run_dbt_build(Path(tmp), {"records_path": records}, store, settings)
+        variables = {"records_path": records, "placeholder_texts": list(PLACEHOLDER_TEXTS),
+                     "placeholder_max_chars": PLACEHOLDER_MAX_CHARS}
+        exported = run_dbt_build(Path(tmp), variables, store, settings)
         tables = read_exported(exported, PROFILE_TABLES)
         report = _assemble(key, dataset_key, dataset["summary"], tables)
         report["languages"] = language_mix(store, records, settings)

@@ -112,13 +112,11 @@ def _assign_strata(con, resources: Resources, clusters: int, length_buckets: int
              if label_column else "''")
     con.execute(f"""
         create temp table strata as
-        select f.*, c.cluster,
-               ntile({max(1, int(length_buckets))}) over (order by length(instruction) + length(input) + length(output),
-                                                          source_row) as length_bucket,
-               {label} as label,
-               c.cluster || '/' || ntile({max(1, int(length_buckets))}) over (
-                   order by length(instruction) + length(input) + length(output), source_row) || '/' || {label} as stratum
-        from full_set f join _clusters c using (source_row)""")
+        select *, cluster || '/' || length_bucket || '/' || label as stratum from (
+            select f.*, c.cluster, {label} as label,
+                   ntile({max(1, int(length_buckets))}) over (
+                       order by length(instruction) + length(input) + length(output), source_row) as length_bucket
+            from full_set f join _clusters c using (source_row))""")
 
 
 def _allocate(con, wanted: int) -> None:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from autodp import engine
 from autodp.agent import AuditLog, StrategyAgent, agent_context, random_strategies
-from autodp.evaluation import Example, llm_judge, reference_judge
+from autodp.evaluation import Example, adapter_answers, adapter_nll, llm_judge, reference_judge
 from autodp.executor import apply_strategy
 from autodp.finetune import LoraSettings, finetune
 from autodp.hashing import content_key
@@ -78,6 +78,10 @@ def search(dataset_key: str, store: ArtifactStore, config: SearchConfig | None =
     resources.targets, resources.quality_scores = load_targets(store, targets["targets_key"])
     baseline = finetune(sample_key, store, base=config.base, lora=config.lora, settings=resources.settings)
     say(f"baseline adapter trained ({baseline['steps']} steps, {baseline['seconds']} s)")
+    baseline["nll"] = adapter_nll(store, baseline["adapter_key"], config.base, examples, resources.settings)
+    if config.llm_judge:
+        baseline["answers"] = adapter_answers(store, baseline["adapter_key"], config.base,
+                                              [e.prompt for e in examples], settings=resources.settings)
 
     audit, history, seen = AuditLog(), [], set()
     allowed = list(config.operators)
@@ -145,12 +149,12 @@ def _evaluate(store, sample_key, strategy, origin, iteration, baseline, examples
                 "seconds": round(time.perf_counter() - started, 2)}
     adapter = finetune(applied["output_key"], store, base=config.base, lora=config.lora, settings=resources.settings)
     verdict = reference_judge(store, adapter["adapter_key"], baseline["adapter_key"], config.base, examples,
-                              seed=config.seed, settings=resources.settings)
+                              seed=config.seed, settings=resources.settings, baseline_nll=baseline["nll"])
     if config.llm_judge:
-        entry["llm_judge"] = {k: v for k, v in llm_judge(store, adapter["adapter_key"], baseline["adapter_key"],
-                                                          config.base, examples, _judge_client(resources),
-                                                          seed=config.seed, settings=resources.settings).items()
-                              if k in ("win_rate", "ci95", "wins", "ties", "losses", "model")}
+        judged = llm_judge(store, adapter["adapter_key"], baseline["adapter_key"], config.base, examples,
+                           _judge_client(resources), seed=config.seed, settings=resources.settings,
+                           baseline_answers=baseline["answers"])
+        entry["llm_judge"] = {k: judged[k] for k in ("win_rate", "ci95", "wins", "ties", "losses", "model")}
     return {**entry, "adapter_key": adapter["adapter_key"], "score": verdict["score"],
             "win_rate": verdict["win_rate"], "ci95": verdict["ci95"], "wins": verdict["wins"],
             "ties": verdict["ties"], "losses": verdict["losses"], "seconds": round(time.perf_counter() - started, 2)}

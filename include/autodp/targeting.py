@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from autodp import engine
-from autodp.executor import _prepare
+from autodp.executor import prepare_connection
 from autodp.hashing import content_key
 from autodp.ingest import DATASETS, RECORDS_FILE
 from autodp.operators import llm_calls
@@ -77,7 +77,7 @@ def select_targets(
     records = store.file_location(DATASETS, dataset_key, RECORDS_FILE)
     store.manifest(DATASETS, dataset_key)
     with engine.connect(store, settings=resources.settings) as con:
-        _prepare(con, records, "step_0")
+        prepare_connection(con, records, "step_0")
         seed_rows = [r[0] for r in con.execute(
             f"select source_row from step_0 order by hash(source_row, {int(seed)}) limit {int(seed_size)}").fetchall()]
         labels = _labels(con, seed_rows, labeler, rule_steps, label_column, llm_min_score, resources)

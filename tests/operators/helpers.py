@@ -2,7 +2,7 @@
 
 import duckdb
 
-from autodp.executor import _prepare
+from autodp.executor import prepare_connection
 from autodp.hashing import record_id
 from autodp.ingest.ingest import RECORDS_SCHEMA
 
@@ -24,7 +24,7 @@ def run_operator(operator, rows, tmp_path, resources=None):
     path = tmp_path / "records.parquet"
     pq.write_table(pa.Table.from_pydict(table, schema=RECORDS_SCHEMA), path)
     with duckdb.connect() as con:
-        _prepare(con, str(path), "step_0")
+        prepare_connection(con, str(path), "step_0")
         outcome = operator.run(con, "step_0", "step_1", 1, resources)
         return (_rows(con, "select * from step_1 order by source_row"),
                 _rows(con, "select * from drops order by source_row"),

@@ -7,12 +7,13 @@ writer leaves no half-published artifact, and a finished one is never written ag
 
 from __future__ import annotations
 
-import hashlib
 import json
 from abc import ABC, abstractmethod
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from autodp.hashing import file_sha256
 
 MANIFEST = "manifest.json"
 
@@ -90,7 +91,7 @@ class ArtifactStore(ABC):
         listed = {}
         for name, local in sorted(files.items()):
             self.upload(local, self.artifact_path(kind, key, name))
-            listed[name] = {"bytes": local.stat().st_size, "sha256": _sha256(local)}
+            listed[name] = {"bytes": local.stat().st_size, "sha256": file_sha256(local)}
         manifest = {
             "kind": kind,
             "key": key,
@@ -110,10 +111,3 @@ class ArtifactStore(ABC):
             p[len(kind) + 1 : -len(suffix)] for p in self.list(kind + "/") if p.endswith(suffix)
         )
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
