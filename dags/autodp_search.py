@@ -1,77 +1,89 @@
 """
 ### autodp_search
 
-Finds the data-processing strategy that makes a dataset fine-tune the best model.
-This release runs the first two steps of the search:
+Finds the data-processing strategy that makes a dataset fine-tune the best model, and
+publishes the dataset it produces with a data card for review.
 
-1. **ingest** the source file into the canonical record table; rows that cannot be used
-   are quarantined with their line and reason (`rows_in = rows_kept + rows_quarantined`);
-2. **profile** the table: aggregates only, the view the search agent will get.
+1. **ingest** the source file into the canonical record table (unusable rows are
+   quarantined with their line and reason) and **profile** it: aggregates only;
+2. **sample**: hold out the evaluation split, draw a distribution-preserving sample;
+3. **target**: train the classifier that flags the rows worth an LLM call;
+4. **baseline**: LoRA-fine-tune the base model on the unprocessed sample;
+5. **iteration_N** (up to the `iterations` Param): the agent **propose**s candidate
+   strategies from aggregates and scores only; each candidate is **apply**ed,
+   **finetune**d and **evaluate**d against the baseline as mapped tasks; **reflect** keeps
+   the history and skips later iterations once the search has converged;
+6. **select** the best strategy and **publish** its output on the full dataset, with the
+   data card and the agent's audit log.
 
-Every result is stored under a content key, so re-running a task finds its result and
-redoes nothing. XCom carries keys and counts, never records.
+Fine-tuning and evaluation run in the pool and queue named by `AUTODP_GPU_POOL` and
+`AUTODP_GPU_QUEUE` (`gpu` in the production compose). Every result is stored under a
+content key: clearing and re-running a task, or a whole run, redoes nothing stored.
+XCom carries keys, counts and scores, never records.
 """
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Asset, Param, dag, task, task_group
 
 from autodp.ingest.ingest import DEFAULT_MAX_RECORD_BYTES
+from autodp.search import MAX_ITERATIONS, SearchConfig
+
+DEFAULTS = SearchConfig()
+GPU = {"pool": os.environ.get("AUTODP_GPU_POOL", "default_pool"),
+       "queue": os.environ.get("AUTODP_GPU_QUEUE", "default")}
+PUBLISHED_ASSET = Asset("autodp://published", extra={"what": "datasets published by autodp_search"})
 
 PARAMS = {
-    "source": Param(
-        "",
-        type="string",
-        minLength=1,
-        title="Source dataset",
-        description="Path or s3:// URL of a JSONL, JSON-array, Parquet or CSV file (gzip ok), "
-        "readable from the workers.",
-    ),
-    "file_format": Param(
-        "auto",
-        type="string",
-        enum=["auto", "jsonl", "json", "parquet", "csv"],
-        title="File format",
-        description="auto: from the file name and its first bytes.",
-    ),
-    "layout": Param(
-        "auto",
-        type="string",
-        enum=["auto", "alpaca", "sharegpt", "mapped"],
-        title="Record layout",
-        description="auto: alpaca or sharegpt from the first record, or mapped when a "
-        "field mapping is given.",
-    ),
-    "mapping": Param(
-        {},
-        type="object",
-        title="Field mapping",
-        description='Source column of each canonical field, e.g. {"instruction": "question", '
-        '"output": "answer"}. Leave empty for Alpaca or ShareGPT data.',
-        properties={
-            "instruction": {"type": "string", "minLength": 1},
-            "input": {"type": "string", "minLength": 1},
-            "output": {"type": "string", "minLength": 1},
-        },
-        additionalProperties=False,
-    ),
-    "max_record_bytes": Param(
-        DEFAULT_MAX_RECORD_BYTES,
-        type="integer",
-        minimum=1024,
-        maximum=64 * 1024 * 1024,
-        title="Largest record (bytes)",
-        description="Records above this size are quarantined as too_large.",
-    ),
-    "store": Param(
-        "",
-        type="string",
-        title="Artifact store",
-        description="Directory or s3://bucket/prefix. Empty: the autodp_store connection, "
-        "else the deployment's AUTODP_STORE.",
-    ),
+    "source": Param("", type="string", minLength=1, title="Source dataset",
+                    description="Path or s3:// URL of a JSONL, JSON-array, Parquet or CSV file (gzip ok), "
+                    "readable from the workers."),
+    "file_format": Param("auto", type="string", enum=["auto", "jsonl", "json", "parquet", "csv"],
+                         title="File format", description="auto: from the file name and its first bytes."),
+    "layout": Param("auto", type="string", enum=["auto", "alpaca", "sharegpt", "mapped"], title="Record layout",
+                    description="auto: alpaca or sharegpt from the first record, or mapped when a field "
+                    "mapping is given."),
+    "mapping": Param({}, type="object", title="Field mapping",
+                     description='Source column of each canonical field, e.g. {"instruction": "question", '
+                     '"output": "answer"}. Leave empty for Alpaca or ShareGPT data.',
+                     properties={"instruction": {"type": "string", "minLength": 1},
+                                 "input": {"type": "string", "minLength": 1},
+                                 "output": {"type": "string", "minLength": 1}},
+                     additionalProperties=False),
+    "max_record_bytes": Param(DEFAULT_MAX_RECORD_BYTES, type="integer", minimum=1024, maximum=64 * 1024 * 1024,
+                              title="Largest record (bytes)",
+                              description="Records above this size are quarantined as too_large."),
+    "method": Param(DEFAULTS.method, type="string", enum=["agent", "random", "one_shot"], title="Search method",
+                    description="agent: proposals refined from scores; random: random search; one_shot: the "
+                    "agent once, without feedback (baselines)."),
+    "iterations": Param(DEFAULTS.iterations, type="integer", minimum=1, maximum=MAX_ITERATIONS,
+                        title="Iterations", description=f"Propose/evaluate rounds, at most {MAX_ITERATIONS}; "
+                        "later ones are skipped once the search converges."),
+    "candidates": Param(DEFAULTS.candidates, type="integer", minimum=1, maximum=16, title="Candidates per iteration",
+                        description="Strategies proposed and evaluated in parallel each iteration."),
+    "patience": Param(DEFAULTS.patience, type="integer", minimum=1, maximum=MAX_ITERATIONS, title="Patience",
+                      description="Converged after this many iterations without a better strategy."),
+    "model": Param("smollm2", type="string", minLength=1, title="Base model",
+                   description="Model fine-tuned per candidate: smollm2 (SmolLM2-135M-Instruct), tiny (tests), or "
+                   "a Hugging Face model directory readable from the workers."),
+    "lora_steps": Param(DEFAULTS.lora.steps, type="integer", minimum=1, maximum=100_000, title="LoRA steps",
+                        description="Training steps per candidate (batch 8)."),
+    "sample_size": Param(DEFAULTS.sample_size, type="integer", minimum=10, maximum=1_000_000,
+                         title="Search sample size",
+                         description="Rows in the distribution-preserving sample the search runs on."),
+    "eval_size": Param(DEFAULTS.eval_size, type="integer", minimum=4, maximum=100_000, title="Evaluation examples",
+                       description="Rows held out of the input to judge models; never processed or shown "
+                       "to the agent."),
+    "llm_judge": Param(False, type="boolean", title="Also use the LLM judge",
+                       description="Judge answers with the judge endpoint too (both orders); the score stays "
+                       "the reference judge's."),
+    "seed": Param(0, type="integer", minimum=0, title="Seed", description="Sampling, proposals and training seed."),
+    "store": Param("", type="string", title="Artifact store",
+                   description="Directory or s3://bucket/prefix. Empty: the autodp_store connection, else the "
+                   "deployment's AUTODP_STORE."),
 }
 
 
@@ -92,15 +104,9 @@ def autodp_search():
         from autodp.airflow_support import resolve_store
         from autodp.ingest import ingest
 
-        summary = ingest(
-            params["source"],
-            resolve_store(params["store"]),
-            file_format=params["file_format"],
-            layout=params["layout"],
-            mapping=params["mapping"] or None,
-            max_record_bytes=params["max_record_bytes"],
-        )
-        return summary
+        return ingest(params["source"], resolve_store(params["store"]), file_format=params["file_format"],
+                      layout=params["layout"], mapping=params["mapping"] or None,
+                      max_record_bytes=params["max_record_bytes"])
 
     @task
     def profile(dataset: dict, params: dict | None = None) -> dict:
@@ -108,10 +114,99 @@ def autodp_search():
         from autodp.profile import profile
 
         report = profile(dataset["dataset_key"], resolve_store(params["store"]))
-        return {"dataset_key": report["dataset_key"], "profile_key": report["profile_key"],
-                "rows": report["rows"]}
+        return {"dataset_key": report["dataset_key"], "profile_key": report["profile_key"], "rows": report["rows"]}
 
-    profile(ingest())
+    @task
+    def sample(profiled: dict, params: dict | None = None) -> dict:
+        from autodp.airflow_support import search_step
+
+        return search_step("prepare", params, profiled["dataset_key"])
+
+    @task
+    def target(run: dict, params: dict | None = None) -> dict:
+        from autodp.airflow_support import search_step
+
+        return search_step("select_run_targets", params, run)
+
+    @task(**GPU)
+    def baseline(run: dict, params: dict | None = None) -> dict:
+        from autodp.airflow_support import search_step
+
+        return search_step("train_baseline", params, run)
+
+    @task
+    def propose(run: dict, state: dict | None, iteration: int, params: dict | None = None) -> list[dict]:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from autodp.airflow_support import search_step
+
+        if iteration > params["iterations"] or (state and state["converged"]):
+            raise AirflowSkipException(f"iteration {iteration} not needed (converged or past the last)")
+        candidates = search_step("propose", params, run, iteration, state["history"] if state else [])
+        if not candidates:
+            raise AirflowSkipException("no new strategy was proposed")
+        return candidates
+
+    @task
+    def apply(candidate: dict, run: dict, params: dict | None = None) -> dict:
+        from autodp.airflow_support import search_step
+
+        return search_step("apply_candidate", params, run, candidate)
+
+    @task(**GPU)
+    def finetune(entry: dict, run: dict, params: dict | None = None) -> dict:
+        from autodp.airflow_support import search_step
+
+        return search_step("train_candidate", params, run, entry)
+
+    @task(**GPU)
+    def evaluate(entry: dict, run: dict, params: dict | None = None) -> dict:
+        from autodp.airflow_support import search_step
+
+        return search_step("judge_candidate", params, run, entry)
+
+    @task
+    def reflect(state: dict | None, judged: list[dict], iteration: int, params: dict | None = None) -> dict:
+        from autodp.airflow_support import search_config
+        from autodp.search import reflect
+
+        history = (state["history"] if state else []) + list(judged)
+        return reflect(history, iteration, search_config(params))
+
+    @task_group
+    def iteration_group(run: dict, state, iteration: int):
+        candidates = propose(run, state, iteration)
+        applied = apply.partial(run=run).expand(candidate=candidates)
+        trained = finetune.partial(run=run).expand(entry=applied)
+        judged = evaluate.partial(run=run).expand(entry=trained)
+        return reflect(state, judged, iteration)
+
+    @task(trigger_rule="none_failed_min_one_success")
+    def select(ti=None) -> dict:
+        from autodp.airflow_support import latest_state
+
+        return latest_state(ti, [f"iteration_{n}.reflect" for n in range(1, MAX_ITERATIONS + 1)])
+
+    @task(outlets=[PUBLISHED_ASSET])
+    def publish(run: dict, state: dict, params: dict | None = None) -> dict:
+        from autodp.airflow_support import search_step
+
+        result = search_step("publish", params, run, state["history"])
+        return {"published_key": result["published_key"], "published_dataset_key": result["published_dataset_key"],
+                "rows": result["data_card"]["rows"], "best": {k: result["best"][k] for k in (
+                    "score", "win_rate", "ci95", "steps")},
+                "leaderboard": [{k: e[k] for k in ("score", "win_rate", "ci95", "rows_out", "origin", "steps")}
+                                for e in result["leaderboard"]]}
+
+    run = baseline(target(sample(profile(ingest()))))
+    state = None
+    reflected = []
+    for n in range(1, MAX_ITERATIONS + 1):
+        state = iteration_group.override(group_id=f"iteration_{n}")(run, state, n)
+        reflected.append(state)
+    chosen = select()
+    reflected >> chosen
+    publish(run, chosen)
 
 
 autodp_search()

@@ -15,12 +15,13 @@ import json
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import ValidationError
 
 from autodp import operators
 from autodp.llm.client import ChatRequest, LLMClient
+from autodp.operators.base import Stage
 from autodp.strategy import Strategy, StrategyError
 
 MAX_STEPS = 6
@@ -126,12 +127,16 @@ class StrategyAgent:
 
 def random_strategies(count: int, rng: random.Random, allowed: list[str], seen: set[str],
                       max_steps: int = 4) -> list[Strategy]:
-    """Random search: operators drawn from the allowed set, parameters at their defaults."""
+    """Random search: operators drawn from the allowed set, parameters at their defaults,
+    in pipeline order (cleaning, selection, refinement, generation; within a stage, the
+    order of ``allowed``)."""
+    stages = list(get_args(Stage))
+    order = {name: (stages.index(operators.get(name).stage), allowed.index(name)) for name in allowed}
     found: list[Strategy] = []
     for _ in range(count * 50):
         if len(found) == count:
             break
-        names = rng.sample(allowed, k=rng.randint(1, min(max_steps, len(allowed))))
+        names = sorted(rng.sample(allowed, k=rng.randint(1, min(max_steps, len(allowed)))), key=order.__getitem__)
         strategy = Strategy.from_data(names)
         if strategy.key() not in seen:
             seen.add(strategy.key())

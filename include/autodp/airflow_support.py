@@ -42,3 +42,59 @@ def resolve_store(store_param: str | None) -> ArtifactStore:
     except AirflowNotFoundException:
         return open_store(Settings.from_env().store_uri)
     return store_from_connection_fields(conn.login, conn.password, conn.extra_dejson)
+
+
+LLM_CONN_IDS = {role: f"autodp_llm_{role}" for role in ("agent", "data", "judge")}
+
+
+def use_llm_connections() -> None:
+    """Point each LLM role at its connection when one is defined (``autodp_llm_agent``,
+    ``autodp_llm_data``, ``autodp_llm_judge``: host = OpenAI-compatible base URL, password
+    = API key, extra ``model`` and ``trusted``); otherwise the settings' defaults stand."""
+    import os
+
+    from airflow.sdk import BaseHook
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    for role, conn_id in LLM_CONN_IDS.items():
+        try:
+            conn = BaseHook.get_connection(conn_id)
+        except AirflowNotFoundException:
+            continue
+        prefix = f"AUTODP_{role.upper()}_LLM_"
+        extra = conn.extra_dejson
+        if not conn.host:
+            raise ValueError(f"connection {conn_id!r}: host must be the endpoint's base URL")
+        os.environ[prefix + "BASE_URL"] = conn.host
+        for name, value in (("MODEL", extra.get("model")), ("API_KEY", conn.password),
+                            ("TRUSTED", None if extra.get("trusted") is None else str(extra["trusted"]).lower())):
+            if value:
+                os.environ[prefix + name] = value
+
+
+def search_config(params: dict[str, Any]):
+    from autodp.finetune import LoraSettings
+    from autodp.search import SearchConfig
+
+    return SearchConfig(iterations=params["iterations"], candidates=params["candidates"], method=params["method"],
+                        base=params["model"], sample_size=params["sample_size"], eval_size=params["eval_size"],
+                        lora=LoraSettings(steps=params["lora_steps"]), patience=params["patience"],
+                        seed=params["seed"], llm_judge=params["llm_judge"])
+
+
+def search_step(name: str, params: dict[str, Any], first: Any, *rest: Any) -> Any:
+    """Run one step of ``autodp.search`` for a task: the same functions the CLI runs."""
+    from autodp import search
+    from autodp.operators.resources import Resources
+
+    use_llm_connections()
+    return getattr(search, name)(first, resolve_store(params["store"]), search_config(params), Resources(), *rest)
+
+
+def latest_state(ti, task_ids: list[str]) -> dict[str, Any]:
+    """The last search state a reflect task returned (later iterations may have been skipped)."""
+    for task_id in reversed(task_ids):
+        state = ti.xcom_pull(task_ids=task_id)
+        if state:
+            return state
+    raise ValueError("no iteration evaluated a strategy: nothing to select")

@@ -90,7 +90,14 @@ def _parser() -> argparse.ArgumentParser:
     searcher.add_argument("--sample-size", type=int, default=200)
     searcher.add_argument("--eval-size", type=int, default=40)
     searcher.add_argument("--eval", default=None, metavar="DATASET_KEY", help="a trusted evaluation dataset")
-    searcher.add_argument("--steps", type=int, default=30, help="LoRA steps per candidate")
+    budget = searcher.add_mutually_exclusive_group()
+    budget.add_argument("--steps", type=int, default=30, help="LoRA steps per candidate (default 30)")
+    budget.add_argument("--epochs", type=float, default=None, help="LoRA epochs per candidate, instead of --steps")
+    for flag, what in (("sampling", "distribution-preserving sampling (search on every row)"),
+                       ("target-selection", "processing target selection (LLM operators read every row)"),
+                       ("reuse", "Cache-and-Reuse of stored prefixes and adapters")):
+        searcher.add_argument(f"--no-{flag}", dest=flag.replace("-", "_"), action="store_false",
+                              help=f"switch off {what}")
     searcher.add_argument("--seed", type=int, default=0)
     searcher.add_argument("--llm-judge", action="store_true", help="also judge with the judge endpoint")
     _store_option(searcher)
@@ -240,8 +247,9 @@ def _search(args: argparse.Namespace) -> int:
 
     config = SearchConfig(iterations=args.iterations, candidates=args.candidates, method=args.method,
                           base=args.model, sample_size=args.sample_size, eval_size=args.eval_size,
-                          eval_dataset=args.eval, lora=LoraSettings(steps=args.steps), seed=args.seed,
-                          llm_judge=args.llm_judge)
+                          eval_dataset=args.eval, lora=LoraSettings(steps=args.steps, epochs=args.epochs), seed=args.seed,
+                          llm_judge=args.llm_judge, sampling=args.sampling,
+                          target_selection=args.target_selection, reuse=args.reuse)
     progress = None if args.json else (lambda message: print(f"  {message}", flush=True))
     with _local_llm() if args.method != "random" or args.llm_judge else nullcontext():
         result = search(args.dataset_key, _open(args), config, progress=progress)

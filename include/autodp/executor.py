@@ -52,13 +52,14 @@ def prefix_keys(dataset_key: str, strategy: Strategy, resources: Resources | Non
 
 
 def apply_strategy(dataset_key: str, strategy: Strategy, store: ArtifactStore,
-                   resources: Resources | None = None) -> dict[str, Any]:
-    """Run ``strategy`` over dataset ``dataset_key``; return the output key and per-step summary."""
+                   resources: Resources | None = None, reuse: bool = True) -> dict[str, Any]:
+    """Run ``strategy`` over dataset ``dataset_key``; return the output key and per-step summary.
+    ``reuse=False`` computes every step even when its prefix is stored (to measure the cache)."""
     resources = resources or Resources()
     store.manifest(DATASETS, dataset_key)  # fails clearly on an unknown dataset
     keys = prefix_keys(dataset_key, strategy, resources)
     cached = 0
-    while cached < len(keys) and store.has(DATASETS, keys[cached]):
+    while reuse and cached < len(keys) and store.has(DATASETS, keys[cached]):
         cached += 1
     steps = [_cached_step(store, keys[i]) for i in range(cached)]
     started = time.perf_counter()

@@ -29,7 +29,11 @@ ADAPTERS = "adapters"
 
 @dataclass(frozen=True)
 class LoraSettings:
+    """Hyperparameters; ``epochs``, when given, sets the step count from the data size
+    (ceil(epochs x rows / batch_size)) instead of ``steps``."""
+
     steps: int = 60
+    epochs: float | None = None
     batch_size: int = 8
     learning_rate: float = 3e-4
     max_length: int = 256
@@ -40,18 +44,20 @@ class LoraSettings:
 
 
 def finetune(dataset_key: str, store: ArtifactStore, base: str = "smollm2", lora: LoraSettings | None = None,
-             settings: Settings | None = None) -> dict[str, Any]:
+             settings: Settings | None = None, reuse: bool = True) -> dict[str, Any]:
+    """Train (or, with ``reuse``, find in the store) the adapter for ``dataset_key``."""
     import torch
     from peft import LoraConfig, get_peft_model
 
     lora = lora or LoraSettings()
     settings = settings or Settings.from_env()
     key = content_key("adapter", FINETUNE_VERSION, {"dataset": dataset_key, "base": base, "lora": asdict(lora)})
-    if store.has(ADAPTERS, key):
+    if reuse and store.has(ADAPTERS, key):
         return {**store.manifest(ADAPTERS, key)["summary"], "cached": True}
     pairs = _pairs(store, dataset_key, settings)
     if not pairs:
         raise ValueError(f"dataset {dataset_key} has no records to train on")
+    steps = lora.steps if lora.epochs is None else max(1, math.ceil(lora.epochs * len(pairs) / lora.batch_size))
     model, tokenizer = load_base(base, settings)
     torch.manual_seed(lora.seed)
     model = get_peft_model(model, LoraConfig(r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
@@ -62,7 +68,7 @@ def finetune(dataset_key: str, store: ArtifactStore, base: str = "smollm2", lora
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lora.learning_rate)
     order = random.Random(lora.seed)
     losses, started = [], time.perf_counter()
-    for _ in range(lora.steps):
+    for _ in range(steps):
         batch = collate([examples[order.randrange(len(examples))] for _ in range(lora.batch_size)],
                         tokenizer.pad_token_id)
         loss = model(**{k: v.to(model.device) for k, v in batch.items()}).loss
@@ -72,8 +78,8 @@ def finetune(dataset_key: str, store: ArtifactStore, base: str = "smollm2", lora
         losses.append(float(loss.detach()))
     seconds = time.perf_counter() - started
     summary = {"adapter_key": key, "dataset_key": dataset_key, "base": base, "device": device(),
-               "train_rows": len(pairs), "steps": lora.steps, "seconds": round(seconds, 2),
-               "steps_per_s": round(lora.steps / seconds, 3) if seconds else None,
+               "train_rows": len(pairs), "steps": steps, "seconds": round(seconds, 2),
+               "steps_per_s": round(steps / seconds, 3) if seconds else None,
                "loss_first": round(_mean(losses[:5]), 4), "loss_last": round(_mean(losses[-5:]), 4)}
     with tempfile.TemporaryDirectory(prefix="autodp-adapter-") as tmp:
         model.save_pretrained(tmp)

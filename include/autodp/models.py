@@ -31,7 +31,9 @@ def load_base(name: str, settings: Settings | None = None):
     """(model, tokenizer) in eval mode on the training device."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.disable_progress_bar()
     path = model_path(name, settings or Settings.from_env())
     dtype = torch.bfloat16 if device() == "cuda" else torch.float32
     tokenizer = AutoTokenizer.from_pretrained(str(path))

@@ -70,6 +70,8 @@ def sample(
         if total == 0:
             raise ValueError(f"dataset {dataset_key} has no rows to sample")
         wanted = min(total, size if size is not None else max(1, round(fraction * total)))
+        if wanted == total:
+            clusters = 1  # every row is taken: strata cannot change the sample, skip the embeddings
         _assign_strata(con, resources, clusters, length_buckets, label_column, seed)
         _allocate(con, wanted)
         con.execute(f"""

@@ -11,9 +11,11 @@ import json
 import random
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
+
+import numpy as np
 
 from autodp import engine
 from autodp.agent import AuditLog, StrategyAgent, agent_context, random_strategies
@@ -33,6 +35,9 @@ from autodp.text import blank_sql
 
 SEARCH_VERSION = "1"
 PUBLISHED = "published"
+STEPS = "search_steps"  # small JSON results of search steps (proposals, scores, verdicts)
+RESULT_FILE = "result.json"
+MAX_ITERATIONS = 5  # the autodp_search DAG has this many iteration groups
 DEFAULT_OPERATORS = [
     "drop_empty_output", "normalize_text", "length_bounds", "exact_dedup", "near_dedup", "language_filter",
     "pii_redaction", "hallucinated_url_filter", "merged_instruction_filter", "boilerplate_strip",
@@ -54,110 +59,298 @@ class SearchConfig:
     patience: int = 2
     seed: int = 0
     llm_judge: bool = False  # also judge with the judge endpoint (reported; the score stays the reference judge's)
+    # The three accelerations, each of which can be switched off to measure it (bench/search.py):
+    sampling: bool = True  # search on a distribution-preserving sample; off: on every row but the eval split
+    target_selection: bool = True  # LLM operators process PTS-flagged rows only; off: every row
+    reuse: bool = True  # Cache-and-Reuse of stored prefixes and adapters; off: recompute them
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["operators"] = list(self.operators)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
+        data = dict(data)
+        if "operators" in data:
+            data["operators"] = tuple(data["operators"])
+        if isinstance(data.get("lora"), dict):
+            data["lora"] = LoraSettings(**data["lora"])
+        return cls(**data)
+
+
+def run_key(dataset_key: str, config: SearchConfig) -> str:
+    return content_key("search", SEARCH_VERSION, {"dataset": dataset_key, "config": config.to_dict()})
 
 
 def search(dataset_key: str, store: ArtifactStore, config: SearchConfig | None = None,
            resources: Resources | None = None, agent_client=None, progress=None) -> dict[str, Any]:
+    """The whole loop in one process; the ``autodp_search`` DAG runs the same steps as tasks."""
     config = config or SearchConfig()
     resources = resources or Resources()
     say = progress or (lambda message: None)
-    run_key = content_key("search", SEARCH_VERSION, {"dataset": dataset_key, "config": _jsonable(config)})
-    if store.has(PUBLISHED, run_key):
-        return json.loads(store.read_bytes(store.artifact_path(PUBLISHED, run_key, "result.json")))
+    key = run_key(dataset_key, config)
+    if store.has(PUBLISHED, key):
+        return published_result(store, key)
     started = time.perf_counter()
-
-    eval_rows, examples, eval_source = _evaluation_split(store, dataset_key, config, resources)
-    say(f"evaluation split: {len(examples)} examples ({eval_source})")
-    sampled = sample(dataset_key, store, size=config.sample_size, seed=config.seed, exclude_rows=eval_rows,
-                     resources=resources)
-    sample_key = sampled["dataset_key"]
-    report = profile(sample_key, store, resources.settings)
-    say(f"sample: {sampled['rows']} rows, JS divergence {sampled['fidelity']['js_divergence']}")
-    targets = select_targets(sample_key, store, seed_size=min(300, sampled["rows"]), seed=config.seed,
-                             resources=resources)
-    resources.targets, resources.quality_scores = load_targets(store, targets["targets_key"])
-    baseline = finetune(sample_key, store, base=config.base, lora=config.lora, settings=resources.settings)
-    say(f"baseline adapter trained ({baseline['steps']} steps, {baseline['seconds']} s)")
-    baseline["nll"] = adapter_nll(store, baseline["adapter_key"], config.base, examples, resources.settings)
-    if config.llm_judge:
-        baseline["answers"] = adapter_answers(store, baseline["adapter_key"], config.base,
-                                              [e.prompt for e in examples], settings=resources.settings)
-
-    audit, history, seen = AuditLog(), [], set()
-    allowed = list(config.operators)
-    rng = random.Random(config.seed)
-    agent = None
-    if config.method in ("agent", "one_shot"):
-        if agent_client is None:
-            from autodp.llm.client import LLMClient
-            from autodp.llm.endpoints import Endpoint
-
-            agent_client = LLMClient(Endpoint.from_env("agent"), cache_dir=resources.settings.home / "cache" / "agent")
-        agent = StrategyAgent(agent_client, allowed, audit, seed=config.seed)
-    planned: list[tuple[Strategy, str]] = []
-    if config.method == "one_shot":
-        context = agent_context(report, sampled["fidelity"], allowed, [])
-        planned = agent.propose(context, config.iterations * config.candidates, seen)
-    best_score, stale = float("-inf"), 0
-    for iteration in range(config.iterations):
-        if config.method == "agent":
-            proposals = agent.propose(agent_context(report, sampled["fidelity"], allowed, history),
-                                      config.candidates, seen)
-        elif config.method == "one_shot":
-            proposals = planned[iteration * config.candidates:(iteration + 1) * config.candidates]
-        else:
-            proposals = [(s, "random") for s in random_strategies(config.candidates, rng, allowed, seen)]
-        for strategy, origin in proposals:
-            history.append(_evaluate(store, sample_key, strategy, origin, iteration, baseline, examples,
-                                     config, resources))
-            say(f"iteration {iteration + 1}: {origin} strategy score {history[-1]['score']:+.3f} "
-                f"({' > '.join(s['operator'] for s in history[-1]['steps'])})")
-        top = max(h["score"] for h in history)
-        stale = 0 if top > best_score else stale + 1
-        best_score = max(best_score, top)
-        if stale >= config.patience:
+    run = prepare(dataset_key, store, config, resources)
+    say(f"evaluation split: {run['eval_examples']} examples ({run['eval_source']}); sample: {run['sample_rows']} "
+        f"rows, JS divergence {run['fidelity']['js_divergence']}")
+    run = select_run_targets(run, store, config, resources)
+    if run["targets"]:
+        say(f"target selection: {run['targets']['flagged']} of {run['targets']['rows']} rows flagged")
+    run = train_baseline(run, store, config, resources)
+    say(f"baseline adapter trained ({run['baseline']['steps']} steps)")
+    history: list[dict[str, Any]] = []
+    for iteration in range(1, config.iterations + 1):
+        for candidate in propose(run, store, config, resources, iteration, history, agent_client):
+            entry = judge_candidate(run, store, config, resources, train_candidate(
+                run, store, config, resources, apply_candidate(run, store, config, resources, candidate)))
+            history.append(entry)
+            say(f"iteration {iteration}: {entry['origin']} strategy score {entry['score']:+.3f} "
+                f"({' > '.join(s['operator'] for s in entry['steps'])})")
+        if reflect(history, iteration, config)["converged"]:
             say("converged: no better strategy in the last iterations")
             break
+    result = publish(run, store, config, resources, history, seconds=time.perf_counter() - started)
+    say(f"published: {result['data_card']['rows']['in']} -> {result['data_card']['rows']['out']} rows")
+    return result
 
-    best = max(history, key=lambda h: (h["score"], -len(h["steps"])))
-    final = apply_strategy(dataset_key, Strategy.from_data(best["steps"]), store, resources)
-    card = _data_card(dataset_key, config, eval_source, len(examples), sampled, targets, baseline, best, final,
-                      history, resources, time.perf_counter() - started, agent)
-    result = {"run_key": run_key, "published_key": run_key, "published_dataset_key": final["output_key"],
-              "leaderboard": sorted(history, key=lambda h: -h["score"]), "best": best, "data_card": card}
+
+# The steps. Each takes and returns small JSON (Airflow XCom carries it); everything large
+# is in the store under content keys, so re-running a step finds its output there.
+
+def prepare(dataset_key: str, store: ArtifactStore, config: SearchConfig, resources: Resources) -> dict[str, Any]:
+    """Hold out the evaluation split, draw the search sample and profile it."""
+    eval_rows, examples, eval_source = evaluation_split(store, dataset_key, config, resources)
+    sampled = sample(dataset_key, store, seed=config.seed, exclude_rows=eval_rows, resources=resources,
+                     **({"size": config.sample_size} if config.sampling else {"fraction": 1.0}))
+    profile(sampled["dataset_key"], store, resources.settings)
+    return {"run_key": run_key(dataset_key, config), "dataset_key": dataset_key,
+            "sample_key": sampled["dataset_key"], "sample_rows": sampled["rows"], "fidelity": sampled["fidelity"],
+            "eval_source": eval_source, "eval_examples": len(examples), "targets": None, "baseline": None}
+
+
+def select_run_targets(run: dict[str, Any], store: ArtifactStore, config: SearchConfig,
+                       resources: Resources) -> dict[str, Any]:
+    if not config.target_selection:
+        return run
+    targets = select_targets(run["sample_key"], store, seed_size=min(300, run["sample_rows"]), seed=config.seed,
+                             resources=resources)
+    return {**run, "targets": {k: targets[k] for k in ("targets_key", "flagged", "rows", "classifier")}}
+
+
+def train_baseline(run: dict[str, Any], store: ArtifactStore, config: SearchConfig,
+                   resources: Resources) -> dict[str, Any]:
+    """The model trained the same way on the unprocessed sample, scored once."""
+    adapter = finetune(run["sample_key"], store, base=config.base, lora=config.lora, settings=resources.settings,
+                       reuse=config.reuse)
+    examples = _examples(store, run, config, resources)
+
+    def scores() -> dict[str, Any]:
+        answers = (adapter_answers(store, adapter["adapter_key"], config.base, [e.prompt for e in examples],
+                                   settings=resources.settings) if config.llm_judge else None)
+        nll = adapter_nll(store, adapter["adapter_key"], config.base, examples, resources.settings)
+        return {"nll": [float(x) for x in nll], "answers": answers}
+
+    scored = _stored(store, "baseline", {"adapter": adapter["adapter_key"], "eval": _eval_key(run, config),
+                                         "llm_judge": config.llm_judge}, scores, config.reuse)
+    return {**run, "baseline": {"adapter_key": adapter["adapter_key"], "steps": adapter["steps"],
+                                "scores_key": scored}}
+
+
+def propose(run: dict[str, Any], store: ArtifactStore, config: SearchConfig, resources: Resources,
+            iteration: int, history: list[dict[str, Any]], agent_client=None) -> list[dict[str, Any]]:
+    """The candidates of one iteration, each {"steps", "origin", "iteration"}; never one already evaluated.
+    Stored with the agent's audit entries, so a re-run proposes the same candidates."""
+    seen = {h["strategy_key"] for h in history}
+    one_shot = config.method == "one_shot"
+    material = {"run": run["run_key"], "iteration": 0 if one_shot else iteration,
+                "history": [] if one_shot else sorted(seen)}
+
+    def proposals() -> dict[str, Any]:
+        allowed = list(config.operators)
+        if config.method == "random":
+            rng = random.Random(f"{config.seed}:{iteration}")
+            return {"candidates": [{"steps": s.canonical()["steps"], "origin": "random"}
+                                   for s in random_strategies(config.candidates, rng, allowed, set(seen))],
+                    "audit": [], "repairs": 0, "failures": 0}
+        audit = AuditLog()
+        agent = StrategyAgent(agent_client or _agent_client(resources), allowed, audit,
+                              seed=config.seed * 1000 + (0 if one_shot else iteration))
+        report = profile(run["sample_key"], store, resources.settings)
+        context = agent_context(report, run["fidelity"], allowed, [] if one_shot else history)
+        count = config.iterations * config.candidates if one_shot else config.candidates
+        found = agent.propose(context, count, set(seen))
+        return {"candidates": [{"steps": s.canonical()["steps"], "origin": origin} for s, origin in found],
+                "audit": audit.entries, "repairs": agent.repairs, "failures": agent.failures}
+
+    stored = _stored(store, "proposals", material, proposals, reuse=True)
+    candidates = _read_stored(store, stored)["candidates"]
+    if one_shot:
+        candidates = candidates[(iteration - 1) * config.candidates:iteration * config.candidates]
+    return [{**c, "iteration": iteration, "proposals_key": stored} for c in candidates
+            if Strategy.from_data(c["steps"]).key() not in seen]
+
+
+def apply_candidate(run: dict[str, Any], store: ArtifactStore, config: SearchConfig, resources: Resources,
+                    candidate: dict[str, Any]) -> dict[str, Any]:
+    strategy = Strategy.from_data(candidate["steps"])
+    started = time.perf_counter()
+    applied = apply_strategy(run["sample_key"], strategy, store, _with_targets(resources, store, run),
+                             reuse=config.reuse)
+    missed = [step for step in applied["steps"] if step["cache"] == "miss"]
+    return {"iteration": candidate["iteration"], "origin": candidate["origin"],
+            "proposals_key": candidate["proposals_key"], "strategy_key": strategy.key(),
+            "steps": strategy.canonical()["steps"], "output_key": applied["output_key"],
+            "rows_out": applied["rows_out"], "cache_hits": applied["cache_hits"],
+            "llm_calls": sum(step["llm_calls"] for step in missed),
+            "llm_rows_skipped": sum(step["llm_rows_skipped"] for step in missed),
+            "seconds": round(time.perf_counter() - started, 2)}
+
+
+def train_candidate(run: dict[str, Any], store: ArtifactStore, config: SearchConfig, resources: Resources,
+                    entry: dict[str, Any]) -> dict[str, Any]:
+    if not entry["rows_out"]:
+        return {**entry, "adapter_key": None}
+    started = time.perf_counter()
+    adapter = finetune(entry["output_key"], store, base=config.base, lora=config.lora,
+                       settings=resources.settings, reuse=config.reuse)
+    return {**entry, "adapter_key": adapter["adapter_key"], "adapter_cached": adapter["cached"],
+            "seconds": entry["seconds"] + round(time.perf_counter() - started, 2)}
+
+
+def judge_candidate(run: dict[str, Any], store: ArtifactStore, config: SearchConfig, resources: Resources,
+                    entry: dict[str, Any]) -> dict[str, Any]:
+    """Win rate against the baseline: the reference judge (the score), and the LLM judge when asked."""
+    if entry["adapter_key"] is None:
+        return {**entry, "score": -0.5, "win_rate": 0.0, "ci95": [0.0, 0.0], "note": "no rows left"}
+    started = time.perf_counter()
+
+    def verdicts() -> dict[str, Any]:
+        examples = _examples(store, run, config, resources)
+        baseline = _read_stored(store, run["baseline"]["scores_key"])
+        verdict = reference_judge(store, entry["adapter_key"], run["baseline"]["adapter_key"], config.base, examples,
+                                  seed=config.seed, settings=resources.settings,
+                                  baseline_nll=np.array(baseline["nll"]))
+        judged = None
+        if config.llm_judge:
+            judged = llm_judge(store, entry["adapter_key"], run["baseline"]["adapter_key"], config.base, examples,
+                               _judge_client(resources), seed=config.seed, settings=resources.settings,
+                               baseline_answers=baseline["answers"])
+            judged = {k: judged[k] for k in ("win_rate", "ci95", "wins", "ties", "losses", "model")}
+        return {"reference": verdict, "llm_judge": judged}
+
+    material = {"adapter": entry["adapter_key"], "baseline": run["baseline"]["scores_key"]}
+    cached = config.reuse and store.has(STEPS, content_key("verdicts", SEARCH_VERSION, material))
+    stored = _read_stored(store, _stored(store, "verdicts", material, verdicts, config.reuse))
+    verdict = stored["reference"]
+    judged = {"llm_judge": stored["llm_judge"]} if stored["llm_judge"] else {}
+    return {**entry, **judged, "verdict_cached": cached, "score": verdict["score"], "win_rate": verdict["win_rate"], "ci95": verdict["ci95"],
+            "wins": verdict["wins"], "ties": verdict["ties"], "losses": verdict["losses"],
+            "seconds": entry["seconds"] + round(time.perf_counter() - started, 2)}
+
+
+def reflect(history: list[dict[str, Any]], iteration: int, config: SearchConfig) -> dict[str, Any]:
+    """Converged when no iteration in the last ``patience`` improved on the best before it."""
+    best_by_iteration = [max((h["score"] for h in history if h["iteration"] <= i), default=float("-inf"))
+                         for i in range(1, iteration + 1)]
+    stale = 0
+    for before, now in zip(best_by_iteration, best_by_iteration[1:]):
+        stale = 0 if now > before else stale + 1
+    best = max(history, key=_rank, default=None)
+    return {"iteration": iteration, "converged": stale >= config.patience, "history": history,
+            "best_score": best["score"] if best else None, "best_strategy_key": best["strategy_key"] if best else None}
+
+
+def publish(run: dict[str, Any], store: ArtifactStore, config: SearchConfig, resources: Resources,
+            history: list[dict[str, Any]], seconds: float | None = None) -> dict[str, Any]:
+    """The best strategy on the full dataset, with its data card and the agent's audit log."""
+    if store.has(PUBLISHED, run["run_key"]):
+        return published_result(store, run["run_key"])
+    if not history:
+        raise ValueError("no strategy was evaluated: nothing to publish")
+    best = max(history, key=_rank)
+    final = _publish_output(run["dataset_key"], Strategy.from_data(best["steps"]), store, config, resources)
+    audit, repairs, failures = [], 0, 0
+    for key in dict.fromkeys(h["proposals_key"] for h in history):  # in order, once each
+        proposals = _read_stored(store, key)
+        audit += proposals["audit"]
+        repairs, failures = repairs + proposals["repairs"], failures + proposals["failures"]
+    card = _data_card(run, config, best, final, history, seconds, repairs, failures)
+    result = {"run_key": run["run_key"], "published_key": run["run_key"],
+              "published_dataset_key": final["output_key"], "leaderboard": sorted(history, key=_rank, reverse=True),
+              "best": best, "data_card": card}
     with tempfile.TemporaryDirectory(prefix="autodp-search-") as tmp:
         folder = Path(tmp)
-        (folder / "audit.jsonl").write_text(audit.jsonl())
+        (folder / "audit.jsonl").write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in audit))
         (folder / "data_card.json").write_text(json.dumps(card, indent=2, sort_keys=True))
         (folder / "data_card.md").write_text(_markdown(card))
         (folder / "result.json").write_text(json.dumps(result, indent=2, sort_keys=True))
-        store.publish(PUBLISHED, run_key, {p.name: p for p in folder.iterdir()},
-                      provenance={"step": "search", "version": SEARCH_VERSION, "dataset": dataset_key,
-                                  "config": _jsonable(config)},
+        store.publish(PUBLISHED, run["run_key"], {p.name: p for p in folder.iterdir()},
+                      provenance={"step": "search", "version": SEARCH_VERSION, "dataset": run["dataset_key"],
+                                  "config": config.to_dict()},
                       summary={"best_score": best["score"], "published_dataset_key": final["output_key"]})
     return result
 
 
-def _evaluate(store, sample_key, strategy, origin, iteration, baseline, examples, config, resources) -> dict:
-    started = time.perf_counter()
-    applied = apply_strategy(sample_key, strategy, store, resources)
-    entry = {"iteration": iteration + 1, "origin": origin, "strategy_key": strategy.key(),
-             "steps": strategy.canonical()["steps"], "output_key": applied["output_key"],
-             "rows_out": applied["rows_out"], "cache_hits": applied["cache_hits"]}
-    if not applied["rows_out"]:
-        return {**entry, "score": -0.5, "win_rate": 0.0, "ci95": [0.0, 0.0], "note": "no rows left",
-                "seconds": round(time.perf_counter() - started, 2)}
-    adapter = finetune(applied["output_key"], store, base=config.base, lora=config.lora, settings=resources.settings)
-    verdict = reference_judge(store, adapter["adapter_key"], baseline["adapter_key"], config.base, examples,
-                              seed=config.seed, settings=resources.settings, baseline_nll=baseline["nll"])
-    if config.llm_judge:
-        judged = llm_judge(store, adapter["adapter_key"], baseline["adapter_key"], config.base, examples,
-                           _judge_client(resources), seed=config.seed, settings=resources.settings,
-                           baseline_answers=baseline["answers"])
-        entry["llm_judge"] = {k: judged[k] for k in ("win_rate", "ci95", "wins", "ties", "losses", "model")}
-    return {**entry, "adapter_key": adapter["adapter_key"], "score": verdict["score"],
-            "win_rate": verdict["win_rate"], "ci95": verdict["ci95"], "wins": verdict["wins"],
-            "ties": verdict["ties"], "losses": verdict["losses"], "seconds": round(time.perf_counter() - started, 2)}
+def published_result(store: ArtifactStore, key: str) -> dict[str, Any]:
+    return json.loads(store.read_bytes(store.artifact_path(PUBLISHED, key, "result.json")))
+
+
+def _rank(entry: dict[str, Any]) -> tuple[float, int]:
+    return entry["score"], -len(entry["steps"])
+
+
+def _publish_output(dataset_key, strategy: Strategy, store, config: SearchConfig, resources: Resources):
+    """The best strategy on the full dataset. Flags from the sample name sample rows only, so
+    LLM steps get targets selected on the full dataset."""
+    resources = replace(resources, targets=None, quality_scores=None)
+    if config.target_selection and any(step.operator.needs_llm for step in strategy.steps):
+        targets = select_targets(dataset_key, store, seed_size=300, seed=config.seed, resources=resources)
+        resources.targets, resources.quality_scores = load_targets(store, targets["targets_key"])
+    return apply_strategy(dataset_key, strategy, store, resources, reuse=config.reuse)
+
+
+def _with_targets(resources: Resources, store: ArtifactStore, run: dict[str, Any]) -> Resources:
+    if not run["targets"]:
+        return replace(resources, targets=None, quality_scores=None)
+    targets, scores = load_targets(store, run["targets"]["targets_key"])
+    return replace(resources, targets=targets, quality_scores=scores)
+
+
+def _examples(store, run, config, resources) -> list[Example]:
+    return evaluation_split(store, run["dataset_key"], config, resources)[1]
+
+
+def _eval_key(run: dict[str, Any], config: SearchConfig) -> dict[str, Any]:
+    return {"dataset": run["dataset_key"], "eval_dataset": config.eval_dataset, "eval_size": config.eval_size,
+            "seed": config.seed}
+
+
+def _stored(store: ArtifactStore, what: str, material: dict[str, Any], compute, reuse: bool) -> str:
+    """Key of the small JSON result of ``compute`` stored under ``material``, computing it
+    only when it is not stored (or when ``reuse`` is off)."""
+    key = content_key(what, SEARCH_VERSION, material)
+    if reuse and store.has(STEPS, key):
+        return key
+    with tempfile.TemporaryDirectory(prefix="autodp-step-") as tmp:
+        path = Path(tmp) / RESULT_FILE
+        path.write_text(json.dumps(compute(), sort_keys=True))
+        store.publish(STEPS, key, {RESULT_FILE: path}, summary={},
+                      provenance={"step": what, "version": SEARCH_VERSION, **material})
+    return key
+
+
+def _read_stored(store: ArtifactStore, key: str) -> dict[str, Any]:
+    return json.loads(store.read_bytes(store.artifact_path(STEPS, key, RESULT_FILE)))
+
+
+def _agent_client(resources: Resources):
+    from autodp.llm.client import LLMClient
+    from autodp.llm.endpoints import Endpoint
+
+    return LLMClient(Endpoint.from_env("agent"), cache_dir=resources.settings.home / "cache" / "agent")
 
 
 def _judge_client(resources: Resources):
@@ -167,7 +360,7 @@ def _judge_client(resources: Resources):
     return LLMClient(Endpoint.from_env("judge"), cache_dir=resources.settings.home / "cache" / "judge")
 
 
-def _evaluation_split(store, dataset_key, config, resources):
+def evaluation_split(store, dataset_key, config, resources):
     source_key, eval_source, limit = dataset_key, "held_out", config.eval_size
     if config.eval_dataset:
         source_key, eval_source, limit = config.eval_dataset, "trusted_set", 1 << 62
@@ -183,13 +376,11 @@ def _evaluation_split(store, dataset_key, config, resources):
     return held_out, examples, eval_source
 
 
-def _data_card(dataset_key, config, eval_source, eval_n, sampled, targets, baseline, best, final, history,
-               resources, seconds, agent) -> dict[str, Any]:
+def _data_card(run, config, best, final, history, seconds, repairs, failures) -> dict[str, Any]:
     from autodp import operators
 
-    llm = resources._llm.usage.as_dict() if resources._llm is not None else None
     return {
-        "input_dataset_key": dataset_key,
+        "input_dataset_key": run["dataset_key"],
         "output_dataset_key": final["output_key"],
         "strategy": best["steps"],
         "operator_versions": {s["operator"]: operators.get(s["operator"]).version for s in best["steps"]},
@@ -197,17 +388,21 @@ def _data_card(dataset_key, config, eval_source, eval_n, sampled, targets, basel
         "drop_reasons": {s["operator"]: s["dropped"] for s in final["steps"] if s["dropped"]},
         "changes": {s["operator"]: s["changed"] for s in final["steps"] if s["changed"]},
         "score": {"judge": "reference", "win_rate": best["win_rate"], "ci95": best["ci95"], "score": best["score"],
-                  "llm_judge": best.get("llm_judge"),
-                  "evaluation": eval_source, "evaluation_examples": eval_n, "base_model": config.base},
-        "baseline_adapter": baseline["adapter_key"],
-        "fidelity": sampled["fidelity"],
-        "target_selection": {k: targets[k] for k in ("flagged", "rows", "classifier")},
+                  "llm_judge": best.get("llm_judge"), "evaluation": run["eval_source"],
+                  "evaluation_examples": run["eval_examples"], "base_model": config.base},
+        "baseline_adapter": run["baseline"]["adapter_key"],
+        "fidelity": run["fidelity"],
+        "target_selection": run["targets"],
         "search": {"method": config.method, "iterations_run": max(h["iteration"] for h in history),
-                   "strategies_evaluated": len(history), "seconds": round(seconds, 1),
-                   "agent_repairs": agent.repairs if agent else 0,
-                   "agent_failures": agent.failures if agent else 0,
-                   "origins": {o: sum(h["origin"] == o for h in history) for o in {h["origin"] for h in history}}},
-        "llm_usage": llm,
+                   "strategies_evaluated": len(history),
+                   "seconds": round(seconds, 1) if seconds is not None else None,
+                   "agent_repairs": repairs, "agent_failures": failures,
+                   "accelerations": {"sampling": config.sampling, "target_selection": config.target_selection,
+                                     "reuse": config.reuse},
+                   "origins": {o: sum(h["origin"] == o for h in history) for o in sorted({h["origin"] for h in history})}},
+        "llm_calls": {"search": sum(h.get("llm_calls", 0) for h in history),
+                      "rows_skipped_by_target_selection": sum(h.get("llm_rows_skipped", 0) for h in history),
+                      "publish": sum(s["llm_calls"] for s in final["steps"] if s["cache"] == "miss")},
     }
 
 
@@ -223,9 +418,3 @@ def _markdown(card: dict[str, Any]) -> str:
             f"trained on the unprocessed sample; {score['judge']} judge, {score['evaluation_examples']} "
             f"{score['evaluation'].replace('_', ' ')} examples, base model {score['base_model']}.\n\n"
             f"## Sample fidelity\n\n{json.dumps(card['fidelity'])}\n")
-
-
-def _jsonable(config: SearchConfig) -> dict[str, Any]:
-    data = asdict(config)
-    data["operators"] = list(config.operators)
-    return data

@@ -9,6 +9,7 @@ import pytest
 
 from autodp.ingest import DATASETS
 from autodp.profile import PROFILES, profile_key
+from autodp.search import PUBLISHED
 from autodp.store import LocalStore
 from tests.conftest import record, write_lines
 
@@ -32,25 +33,53 @@ def search_dag():
     return bag.get_dag("autodp_search")
 
 
-def test_search_dag_ingests_and_profiles(airflow_db, search_dag, tmp_path):
-    source = write_lines(tmp_path / "qa.jsonl", [
-        '{"question": "What is gout?", "answer": "A form of arthritis."}',
-        '{"question": "What is asthma?", "answer": ""}',
-        '{"question": "Broken", "answer": ',
-    ])
-    store_dir = tmp_path / "store"
-    run = search_dag.test(run_conf={
-        "source": str(source),
-        "mapping": {"instruction": "question", "output": "answer"},
-        "store": str(store_dir),
-    })
-    assert run.state == "success"
+def qa_source(tmp_path, broken_lines=0):
+    lines = [record(f"Question {i} about asthma?", output="" if i % 6 == 0 else f"Answer {i % 5}: see a doctor.")
+             for i in range(60)] + ['{"instruction": "Broken", "output": '] * broken_lines
+    return write_lines(tmp_path / "qa.jsonl", lines)
 
+
+QUICK = {"method": "random", "iterations": 2, "candidates": 2, "model": "tiny", "lora_steps": 3, "sample_size": 30,
+         "eval_size": 6}
+
+
+def test_search_dag_runs_the_whole_loop_and_a_rerun_redoes_nothing(airflow_db, tmp_path):
+    """Iterations past the Param are skipped; the second run of the same conf finds every
+    expensive step (prefixes, adapters, verdicts, the published result) in the store."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from autodp.finetune import ADAPTERS
+
+    store_dir = tmp_path / "store"
+    conf = {"source": str(qa_source(tmp_path, broken_lines=1)), "store": str(store_dir), **QUICK}
+
+    def run_once():
+        dag = DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags")).get_dag("autodp_search")
+        run = dag.test(run_conf=conf)
+        states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+        return run, states, {ti.task_id: ti for ti in run.get_task_instances()}
+
+    run, states, tis = run_once()
+    assert run.state == "success", states
+    assert states["iteration_1.reflect"] == states["iteration_2.reflect"] == "success"
+    assert all(states[f"iteration_{n}.propose"] == "skipped" for n in (3, 4, 5))
     store = LocalStore(store_dir)
-    [dataset_key] = store.artifacts(DATASETS)
+    [dataset_key] = [k for k in store.artifacts(DATASETS)
+                     if store.manifest(DATASETS, k)["provenance"]["step"] == "ingest"]
     summary = store.manifest(DATASETS, dataset_key)["summary"]
-    assert (summary["rows_in"], summary["rows_kept"], summary["rows_quarantined"]) == (3, 2, 1)
-    assert store.artifacts(PROFILES) == [profile_key(dataset_key)]
+    assert (summary["rows_in"], summary["rows_kept"], summary["rows_quarantined"]) == (61, 60, 1)
+    assert profile_key(dataset_key) in store.artifacts(PROFILES)
+    [published] = store.artifacts(PUBLISHED)
+    adapters = set(store.artifacts(ADAPTERS))
+    assert len(adapters) >= 2  # the baseline and at least one candidate
+
+    again, states, tis = run_once()
+    assert again.state == "success", states
+    assert set(store.artifacts(ADAPTERS)) == adapters and store.artifacts(PUBLISHED) == [published]
+    evaluated = [entry for name, ti in tis.items() if name.endswith(".reflect") and ti.state == "success"
+                 for entry in ti.xcom_pull(task_ids=name)["history"]]
+    assert evaluated and all(e["cache_hits"] == len(e["steps"]) for e in evaluated)
+    assert all(e["adapter_cached"] and e["verdict_cached"] for e in evaluated if e["adapter_key"])
 
 
 @pytest.mark.s3
@@ -64,13 +93,12 @@ def test_search_dag_on_s3_through_the_connection(airflow_db, search_dag, s3_serv
         "extra": {"endpoint_url": s3_server["endpoint_url"], "region_name": "us-east-1",
                   "bucket": s3_server["bucket"], "prefix": f"dag-{tmp_path.name}"},
     }))
-    source = write_lines(tmp_path / "alpaca.jsonl", [record(), record("Other", output=""), "[]"])
-    run = search_dag.test(run_conf={"source": str(source)})
+    run = search_dag.test(run_conf={"source": str(qa_source(tmp_path, broken_lines=1)), **QUICK})
     assert run.state == "success"
     store = resolve_store("")
-    [dataset_key] = store.artifacts(DATASETS)
-    assert store.manifest(DATASETS, dataset_key)["summary"]["rows_quarantined"] == 1
-    assert store.artifacts(PROFILES) == [profile_key(dataset_key)]
+    ingested = [k for k in store.artifacts(DATASETS) if store.manifest(DATASETS, k)["provenance"]["step"] == "ingest"]
+    assert [store.manifest(DATASETS, k)["summary"]["rows_quarantined"] for k in ingested] == [1]
+    assert store.artifacts(PUBLISHED)
 
 
 @pytest.mark.parametrize("conf, param", [
@@ -78,6 +106,8 @@ def test_search_dag_on_s3_through_the_connection(airflow_db, search_dag, s3_serv
     ({"source": ""}, "source"),
     ({"source": "x.jsonl", "mapping": {"prompt": "q"}}, "mapping"),
     ({"source": "x.jsonl", "max_record_bytes": 10}, "max_record_bytes"),
+    ({"source": "x.jsonl", "iterations": 9}, "iterations"),
+    ({"source": "x.jsonl", "method": "grid"}, "method"),
 ])
 def test_bad_conf_is_refused_naming_the_param(airflow_db, search_dag, conf, param):
     from airflow.sdk.exceptions import ParamValidationError

@@ -1,0 +1,107 @@
+"""Quality: does fine-tuning on autodp-processed data beat fine-tuning on the raw data?
+
+    make bench-quality    # or: .venv/bin/python bench/quality.py [--dataset PATH --model smollm2 ...]
+
+On a real noisy dataset (Stanford Alpaca 5,000 by default: empty outputs, <nooutput>,
+invented URLs, placeholder inputs), three searches run with the same sample, evaluation
+split, LoRA budget and seed: the agent with feedback, random search, and a one-shot agent
+without feedback (the AutoML-agent style baseline). Each best strategy's adapter is
+judged against the adapter trained on the unprocessed sample, and the agent's best
+against the other two methods' best, by the reference judge (likelihood of the reference
+answers) and the LLM judge (both answer orders, ties when they disagree). Every figure
+is a win rate (W + T/2) / N with its bootstrap 95% interval over the held-out examples.
+
+The local server (SmolLM2-135M-Instruct) is the agent, the data LLM and the judge: a
+sub-1B agent and judge, which the figures must be read against. Artifacts persist under
+$AUTODP_HOME/bench-quality, so a second run only re-prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from autodp.evaluation import llm_judge, reference_judge
+from autodp.finetune import LoraSettings
+from autodp.ingest import ingest
+from autodp.llm.client import LLMClient
+from autodp.llm.endpoints import LOCAL_MODEL, ROLES, Endpoint
+from autodp.llm.server import LocalServer
+from autodp.operators.resources import Resources
+from autodp.search import SearchConfig, evaluation_split, search
+from autodp.settings import Settings
+from autodp.store import LocalStore
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT = REPO.parent / "shared" / "datasets" / "alpaca" / "alpaca_5000.json"
+METHODS = ("agent", "random", "one_shot")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", type=Path, default=DEFAULT)
+    parser.add_argument("--model", default="smollm2", help="smollm2 (default) or tiny")
+    parser.add_argument("--sample", type=int, default=200)
+    parser.add_argument("--eval-size", type=int, default=40)
+    parser.add_argument("--iterations", type=int, default=2)
+    parser.add_argument("--candidates", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=30, help="LoRA steps per candidate (batch 8)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    home = Settings.from_env().home
+    settings = Settings(home=home, store_uri=str(home / "bench-quality" / "store"))
+    store = LocalStore(home / "bench-quality" / "store")
+    with LocalServer(port=_free_port(), log_path=home / "bench-quality" / "llm.log") as server:
+        for role in ROLES:
+            os.environ[f"AUTODP_{role.upper()}_LLM_BASE_URL"] = server.base_url
+        key = ingest(str(args.dataset), store)["dataset_key"]
+        print(f"{args.dataset.name}: dataset {key[:12]}; sample {args.sample}, {args.eval_size} held-out examples, "
+              f"{args.iterations} iterations x {args.candidates} candidates, LoRA {args.steps} steps x 8 on "
+              f"{args.model}; agent, data LLM and judge: {LOCAL_MODEL} (local)", flush=True)
+        judge = LLMClient(Endpoint("judge", server.base_url, LOCAL_MODEL, trusted=True),
+                          cache_dir=home / "bench-quality" / "judge-cache")
+        best = {}
+        for method in METHODS:
+            config = SearchConfig(iterations=args.iterations, candidates=args.candidates, method=method,
+                                  base=args.model, sample_size=args.sample, eval_size=args.eval_size,
+                                  lora=LoraSettings(steps=args.steps), seed=args.seed, llm_judge=True)
+            started = time.perf_counter()
+            resources = Resources(settings=settings)
+            result = search(key, store, config, resources=resources)
+            best[method] = result["best"]
+            _report(f"{method} search best vs unprocessed", best[method], best[method].get("llm_judge"),
+                    time.perf_counter() - started)
+            print(f"    strategy: {' > '.join(s['operator'] for s in best[method]['steps'])}; "
+                  f"{result['data_card']['search']['strategies_evaluated']} strategies evaluated", flush=True)
+        examples = evaluation_split(store, key, config, Resources(settings=settings))[1]
+        for rival in ("random", "one_shot"):
+            started = time.perf_counter()
+            mine, theirs = best["agent"]["adapter_key"], best[rival]["adapter_key"]
+            by_reference = reference_judge(store, mine, theirs, args.model, examples, seed=args.seed,
+                                           settings=settings)
+            by_llm = llm_judge(store, mine, theirs, args.model, examples, judge, seed=args.seed, settings=settings)
+            _report(f"agent best vs {rival} best", by_reference, by_llm, time.perf_counter() - started)
+
+
+def _report(what: str, reference: dict, llm: dict | None, seconds: float) -> None:
+    def figure(result: dict) -> str:
+        low, high = result["ci95"]
+        return f"{result['win_rate']:.3f} [{low:.2f}, {high:.2f}] (W{result['wins']} T{result['ties']} L{result['losses']})"
+
+    print(f"  {what:<36} reference judge {figure(reference)}; LLM judge "
+          f"{figure(llm) if llm else 'n/a'}  ({seconds:.0f} s)", flush=True)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+if __name__ == "__main__":
+    main()
