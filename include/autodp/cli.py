@@ -21,10 +21,11 @@ def main(argv: list[str] | None = None) -> int:
         from autodp.ingest import IngestError
         from autodp.llm.endpoints import UntrustedEndpoint
         from autodp.operators.resources import MissingResource
+        from autodp.recipes import ValidationFailed
         from autodp.store import ArtifactNotFound
 
-        if isinstance(error, (IngestError, ArtifactNotFound, DbtError, ValueError, FileNotFoundError,
-                              MissingResource, UntrustedEndpoint, TimeoutError)):
+        if isinstance(error, (IngestError, ArtifactNotFound, DbtError, ValueError, FileNotFoundError, LookupError,
+                              MissingResource, UntrustedEndpoint, TimeoutError, ValidationFailed)):
             print(f"autodp: error: {error}", file=sys.stderr)
             return 2
         raise
@@ -82,7 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     targeter.set_defaults(run=_target)
 
     searcher = commands.add_parser("search", help="search for the strategy that fine-tunes the best model")
-    searcher.add_argument("dataset_key")
+    searcher.add_argument("dataset_key", help="a stored dataset's key, or a file to ingest first (auto layout)")
     searcher.add_argument("--iterations", type=int, default=2)
     searcher.add_argument("--candidates", type=int, default=3)
     searcher.add_argument("--method", choices=["agent", "random", "one_shot"], default="agent")
@@ -104,6 +105,23 @@ def _parser() -> argparse.ArgumentParser:
     _json_option(searcher)
     searcher.set_defaults(run=_search)
 
+    recipes = commands.add_parser("recipe", help="approved recipes: published strategies cleared for reuse")
+    recipe_commands = recipes.add_subparsers(required=True, metavar="ACTION")
+    approve = recipe_commands.add_parser("approve", help="approve a search's published strategy as a recipe")
+    approve.add_argument("published_key")
+    approve.add_argument("--name", required=True, help="the recipe's name, used by autodp_curate")
+    approve.add_argument("--by", required=True, dest="approved_by", help="who approves it")
+    approve.add_argument("--reason", required=True, help="why it is approved")
+    _store_option(approve)
+    _json_option(approve)
+    approve.set_defaults(run=_recipe_approve)
+
+    curator = commands.add_parser("curate", help="apply an approved recipe to new data, validate, publish")
+    _ingest_arguments(curator)
+    curator.add_argument("--recipe", required=True, help="name of an approved recipe")
+    _json_option(curator)
+    curator.set_defaults(run=_curate)
+
     llm = commands.add_parser("llm", help="the local LLM server")
     llm_commands = llm.add_subparsers(required=True, metavar="ACTION")
     serve = llm_commands.add_parser("serve", help="serve SmolLM2-135M-Instruct on loopback (OpenAI-compatible)")
@@ -111,8 +129,17 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None)
     serve.set_defaults(run=_llm_serve)
 
-    run = commands.add_parser("run", help="the main job: ingest a dataset, then profile it")
+    run = commands.add_parser("run", help="the main job: autodp_search through Airflow on the embedded defaults")
     _ingest_arguments(run)
+    run.add_argument("--method", choices=["agent", "random", "one_shot"], default="agent")
+    run.add_argument("--model", default="smollm2", help="base model: smollm2, tiny, or a Hugging Face directory")
+    run.add_argument("--iterations", type=int, default=2)
+    run.add_argument("--candidates", type=int, default=2)
+    run.add_argument("--steps", type=int, default=10, help="LoRA steps per candidate")
+    run.add_argument("--sample-size", type=int, default=200)
+    run.add_argument("--eval-size", type=int, default=30)
+    run.add_argument("--dags-folder", type=Path, default=Path(__file__).resolve().parents[2] / "dags",
+                     help="where the autodp DAGs are (default: the checkout's dags/)")
     run.set_defaults(run=_run, json=False)
 
     demo = commands.add_parser("demo-data", help="write the built-in synthetic demo dataset")
@@ -251,18 +278,58 @@ def _search(args: argparse.Namespace) -> int:
                           llm_judge=args.llm_judge, sampling=args.sampling,
                           target_selection=args.target_selection, reuse=args.reuse)
     progress = None if args.json else (lambda message: print(f"  {message}", flush=True))
+    store = _open(args)
+    dataset_key = args.dataset_key
+    if Path(dataset_key).is_file():
+        from autodp.ingest import ingest
+
+        ingested = ingest(dataset_key, store)
+        dataset_key = ingested["dataset_key"]
+        if progress:
+            progress(f"ingested {args.dataset_key}: {ingested['rows_kept']} rows kept, "
+                     f"{ingested['rows_quarantined']} quarantined; dataset {dataset_key}")
     with _local_llm() if args.method != "random" or args.llm_judge else nullcontext():
-        result = search(args.dataset_key, _open(args), config, progress=progress)
+        result = search(dataset_key, store, config, progress=progress)
     if args.json:
         _print_json({k: result[k] for k in ("run_key", "published_key", "published_dataset_key", "leaderboard",
                                             "data_card")})
         return 0
+    _show_leaderboard(result)
+    print(f"published dataset {result['published_dataset_key']}; data card: published/{result['published_key']}/")
+    return 0
+
+
+def _show_leaderboard(result: dict[str, Any]) -> None:
     print(f"{'score':>7} {'win rate':>9} {'95% CI':>15} {'rows':>6}  strategy")
     for entry in result["leaderboard"]:
         low, high = entry["ci95"]
         print(f"{entry['score']:>+7.3f} {entry['win_rate']:>9.3f} {f'{low:.2f}-{high:.2f}':>15} {entry['rows_out']:>6}"
               f"  {' > '.join(s['operator'] for s in entry['steps'])} ({entry['origin']})")
-    print(f"published dataset {result['published_dataset_key']}; data card: published/{result['published_key']}/")
+
+
+def _recipe_approve(args: argparse.Namespace) -> int:
+    from autodp.recipes import approve
+
+    approved = approve(_open(args), args.published_key, args.name, args.approved_by, args.reason)
+    if args.json:
+        _print_json(approved)
+    else:
+        print(f"recipe {approved['name']!r} approved by {approved['approved_by']} at {approved['approved_at']}: "
+              f"{' > '.join(s['operator'] for s in approved['strategy'])} ({approved['recipe_key']})")
+    return 0
+
+
+def _curate(args: argparse.Namespace) -> int:
+    from autodp.recipes import curate
+
+    curated = curate(_open(args), args.source, args.recipe, file_format=args.format, layout=args.layout,
+                     mapping=args.map, max_record_bytes=args.max_record_bytes)
+    if args.json:
+        _print_json(curated)
+    else:
+        rows = curated["rows"]
+        print(f"curated {rows['in']} -> {rows['out']} rows with recipe {args.recipe!r}; "
+              f"published curated/{curated['curated_key']}/")
     return 0
 
 
@@ -299,14 +366,25 @@ def _local_llm():
 
 
 def _run(args: argparse.Namespace) -> int:
-    from autodp.profile import profile
+    from autodp.ingest import DATASETS, RECORDS_FILE
+    from autodp.main_job import run_search_dag
+    from autodp.search import PUBLISHED
 
     store = _open(args)
-    summary = _ingest_step(args, store)
-    _show_ingest(summary)
-    report = profile(summary["dataset_key"], store)
-    _show_profile(report)
-    print(f"store: {store.uri}")
+    conf = {"source": str(Path(args.source).resolve()) if "://" not in args.source else args.source,
+            "file_format": args.format, "layout": args.layout, "max_record_bytes": args.max_record_bytes,
+            "mapping": dict(m.split("=", 1) for m in args.map), "store": store.uri, "method": args.method,
+            "iterations": args.iterations, "candidates": args.candidates, "model": args.model,
+            "lora_steps": args.steps, "sample_size": args.sample_size, "eval_size": args.eval_size,
+            "patience": 2, "llm_judge": False, "seed": 0}
+    with _local_llm():
+        result = run_search_dag(conf, store, args.dags_folder)
+    _show_leaderboard(result)
+    card = result["data_card"]
+    where = store.artifact_path(PUBLISHED, result["published_key"])
+    print(f"published dataset: {store.file_location(DATASETS, result['published_dataset_key'], RECORDS_FILE)}"
+          f" ({card['rows']['in']} -> {card['rows']['out']} rows)")
+    print(f"data card: {store.uri}/{where}/data_card.md; leaderboard: {store.uri}/{where}/result.json")
     return 0
 
 

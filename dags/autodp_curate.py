@@ -1,0 +1,89 @@
+"""
+### autodp_curate
+
+Applies an approved recipe to new data for a dataset, validates the output and publishes
+it with its data card, daily and whenever the incoming-data Asset is updated.
+
+1. **curate**: ingest the new file (quarantining unusable rows), apply the recipe's
+   strategy (stored prefixes are reused), validate with great-expectations (schema,
+   non-empty fields, output length bounds, duplicate rate, row-count drift against the
+   last curated run) and publish the dataset with its data card and validation report.
+
+A failed validation fails the run with the readable report in the task log and publishes
+nothing. Recipes come from `autodp recipe approve PUBLISHED_KEY --name NAME --by WHO
+--reason WHY`. Scheduled runs take the recipe and source from the deployment's
+`AUTODP_CURATE_RECIPE` and `AUTODP_CURATE_SOURCE`.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+from airflow.sdk import Asset, Param, dag, task
+from airflow.timetables.assets import AssetOrTimeSchedule
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from autodp.validation import ValidationRules
+
+INCOMING = Asset("autodp://incoming", extra={"what": "new data for the curated dataset"})
+CURATED = Asset("autodp://curated", extra={"what": "datasets curated by an approved recipe"})
+RULES = ValidationRules()
+
+PARAMS = {
+    "recipe": Param(os.environ.get("AUTODP_CURATE_RECIPE", ""), type="string", title="Recipe",
+                    description="Name of an approved recipe (autodp recipe approve)."),
+    "source": Param(os.environ.get("AUTODP_CURATE_SOURCE", ""), type="string", title="New data",
+                    description="Path or s3:// URL of the new data file, readable from the workers."),
+    "mapping": Param({}, type="object", title="Field mapping",
+                     description='Source column of each canonical field, e.g. {"output": "answer"}; empty for '
+                     "Alpaca or ShareGPT data.",
+                     properties={f: {"type": "string", "minLength": 1} for f in ("instruction", "input", "output")},
+                     additionalProperties=False),
+    "max_output_chars": Param(RULES.max_output_chars, type="integer", minimum=1, title="Longest output",
+                              description="Validation fails when an output is longer (characters)."),
+    "max_duplicate_rate": Param(RULES.max_duplicate_rate, type="number", minimum=0, maximum=1,
+                                title="Largest duplicate rate",
+                                description="Validation fails above this share of duplicate records."),
+    "max_row_drift": Param(RULES.max_row_drift, type="number", minimum=0, maximum=10, title="Row-count drift",
+                           description="Validation fails when the row count moves more than this fraction "
+                           "from the last curated run."),
+    "store": Param("", type="string", title="Artifact store",
+                   description="Directory or s3://bucket/prefix. Empty: the autodp_store connection, else the "
+                   "deployment's AUTODP_STORE."),
+}
+
+
+@dag(
+    dag_id="autodp_curate",
+    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 3 * * *", timezone="UTC"), assets=INCOMING),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["autodp", "curate"],
+    params=PARAMS,
+    doc_md=__doc__,
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+)
+def autodp_curate():
+    @task(outlets=[CURATED])
+    def curate(params: dict | None = None) -> dict:
+        from autodp.airflow_support import resolve_store, use_llm_connections
+        from autodp.recipes import curate
+        from autodp.validation import ValidationRules
+
+        missing = [name for name in ("recipe", "source") if not params[name]]
+        if missing:
+            raise ValueError(f"Param {' and '.join(missing)} is empty: give it in the run's conf, or set "
+                             f"AUTODP_CURATE_{missing[0].upper()} for scheduled runs")
+        use_llm_connections()
+        rules = ValidationRules(max_output_chars=params["max_output_chars"],
+                                max_duplicate_rate=params["max_duplicate_rate"], max_row_drift=params["max_row_drift"])
+        curated = curate(resolve_store(params["store"]), params["source"], params["recipe"], rules,
+                         mapping=params["mapping"] or None)
+        return {k: curated[k] for k in ("curated_key", "output_dataset_key", "rows", "recipe_key")}
+
+    curate()
+
+
+autodp_curate()

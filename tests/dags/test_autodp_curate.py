@@ -1,0 +1,71 @@
+"""autodp_curate: an approved recipe's output for new data is validated and published;
+data that fails validation fails the run with a readable report and publishes nothing."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from autodp.cli import main
+from autodp.finetune import LoraSettings
+from autodp.ingest import ingest
+from autodp.recipes import CURATED, RECIPES, ValidationFailed, curate, recipe
+from autodp.search import SearchConfig, search
+from autodp.store import LocalStore
+from tests.conftest import record, write_lines
+from tests.dags.test_autodp_search import airflow_db  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.airflow
+
+
+def qa_lines(count, start=0):
+    return [record(f"Question {i} about gout?", output="" if i % 7 == 0 else f"Gout answer {i}: rest, fluids.")
+            for i in range(start, start + count)]
+
+
+@pytest.fixture
+def approved(tmp_path):
+    store = LocalStore(tmp_path / "store")
+    key = ingest(str(write_lines(tmp_path / "first.jsonl", qa_lines(50))), store)["dataset_key"]
+    config = SearchConfig(iterations=1, candidates=2, method="random", base="tiny", sample_size=30, eval_size=6,
+                          operators=("drop_empty_output", "normalize_text", "length_bounds"),
+                          lora=LoraSettings(steps=2, batch_size=4))
+    published = search(key, store, config)["published_key"]
+    assert main(["recipe", "approve", published, "--name", "gout", "--by", "alice", "--reason", "beats raw",
+                 "--store", str(store.root)]) == 0
+    return store
+
+
+def curate_dag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags")).get_dag("autodp_curate")
+
+
+def test_approval_records_who_when_and_why(approved):
+    chosen = recipe(approved, "gout")
+    assert chosen["approved_by"] == "alice" and chosen["reason"] == "beats raw" and chosen["approved_at"]
+    assert len(approved.artifacts(RECIPES)) == 1
+
+
+def test_curate_publishes_new_data_and_refuses_data_that_fails_validation(airflow_db, approved, tmp_path):  # noqa: F811
+    new = write_lines(tmp_path / "new.jsonl", qa_lines(48, start=100))
+    run = curate_dag().test(run_conf={"recipe": "gout", "source": str(new), "store": str(approved.root)})
+    assert run.state == "success"
+    [curated] = approved.artifacts(CURATED)
+    card = json.loads(approved.read_bytes(approved.artifact_path(CURATED, curated, "data_card.json")))
+    assert card["approved_by"] == "alice" and card["rows"]["ingested"] == 48 and card["validation"]["success"]
+    assert card["rows"]["out"] <= card["rows"]["in"] == 48
+
+    shrunk = write_lines(tmp_path / "shrunk.jsonl", qa_lines(6, start=300))  # row count collapses: drift
+    run = curate_dag().test(run_conf={"recipe": "gout", "source": str(shrunk), "store": str(approved.root)})
+    assert run.state == "failed"
+    assert approved.artifacts(CURATED) == [curated]
+    with pytest.raises(ValidationFailed, match=r"FAIL\] expect_table_row_count_to_be_between"):
+        curate(approved, str(shrunk), "gout")
+
+
+def test_curate_names_the_missing_recipe(approved, tmp_path, capsys):
+    new = write_lines(tmp_path / "new.jsonl", qa_lines(10))
+    assert main(["curate", str(new), "--recipe", "nope", "--store", str(approved.root)]) == 2
+    assert "no approved recipe named 'nope'" in capsys.readouterr().err
