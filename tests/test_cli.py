@@ -72,3 +72,19 @@ def test_operators_and_apply(tmp_path):
     refused = run("apply", key, "--strategy", str(strategy), store=tmp_path / "store")
     assert refused.returncode == 2
     assert "unknown operator 'drop_empty_outptu' (did you mean 'drop_empty_output'?)" in refused.stderr
+
+
+def test_the_main_job_runs_the_search_through_airflow(tmp_path):
+    """`autodp run` (what `make run` calls) runs autodp_search under `airflow dags test`,
+    shows each task as it finishes, and prints the leaderboard and where things are."""
+    lines = [record(f"Question {i} about gout?", output="" if i % 5 == 0 else f"Answer {i % 4}: rest.")
+             for i in range(40)]
+    source = write_lines(tmp_path / "qa.jsonl", lines)
+    done = subprocess.run([AUTODP, "run", str(source), "--store", str(tmp_path / "store"), "--method", "random",
+                           "--model", "tiny", "--iterations", "1", "--candidates", "2", "--steps", "2",
+                           "--sample-size", "20", "--eval-size", "4"], capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "iteration_1.evaluate[1]" in done.stdout and "publish" in done.stdout
+    assert "win rate" in done.stdout and "data card: " in done.stdout
+    card = done.stdout.split("data card: ")[1].split(";")[0]
+    assert Path(card).is_file() and Path(card).read_text().startswith("# Data card")

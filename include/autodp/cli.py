@@ -377,7 +377,9 @@ def _run(args: argparse.Namespace) -> int:
             "iterations": args.iterations, "candidates": args.candidates, "model": args.model,
             "lora_steps": args.steps, "sample_size": args.sample_size, "eval_size": args.eval_size,
             "patience": 2, "llm_judge": False, "seed": 0}
-    with _local_llm():
+    from contextlib import nullcontext
+
+    with _local_llm() if args.method != "random" else nullcontext():
         result = run_search_dag(conf, store, args.dags_folder)
     _show_leaderboard(result)
     card = result["data_card"]

@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,9 @@ from autodp.search import PUBLISHED, published_result
 from autodp.settings import Settings
 from autodp.store import ArtifactStore
 
-TASK_DONE = re.compile(r"(?:Task instance in|Marking task as) (?:state )?(\w+).*?task_id=([\w.]+)"
-                       r"|task_id=([\w.]+).*?(?:state|new_state)=(\w+)")
+# `airflow dags test` runs one task at a time and logs its start, then its new state.
+TASK_STARTS = re.compile(r"\[DAG TEST\] starting task_id=(\S+) map_index=(-?\d+)")
+TASK_ENDS = re.compile(r"new_state=(success|failed|up_for_retry|skipped)")
 
 
 def airflow_environment(settings: Settings, dags_folder: Path) -> dict[str, str]:
@@ -51,15 +53,14 @@ def run_search_dag(conf: dict[str, Any], store: ArtifactStore, dags_folder: Path
     with open(log, "w") as sink:
         process = subprocess.Popen([airflow, "dags", "test", "autodp_search", "--conf", json.dumps(conf)], env=env,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        seen: set[tuple[str, str]] = set()
+        task, started = "", time.monotonic()
         for line in process.stdout:
             sink.write(line)
-            match = TASK_DONE.search(line)
-            if match:
-                state, task = (match.group(1), match.group(2)) if match.group(1) else (match.group(4), match.group(3))
-                if state.lower() in ("success", "skipped", "failed", "up_for_retry") and (task, state) not in seen:
-                    seen.add((task, state))
-                    say(f"  {task:<24} {state.lower()}")
+            if starts := TASK_STARTS.search(line):
+                task = starts.group(1) + (f"[{starts.group(2)}]" if starts.group(2) != "-1" else "")
+                started = time.monotonic()
+            elif (ends := TASK_ENDS.search(line)) and task:
+                say(f"  {task:<28} {ends.group(1):<8} {time.monotonic() - started:6.1f} s")
         code = process.wait()
     if code:
         raise RuntimeError(f"autodp_search failed under Airflow (exit {code}); see {log}")
