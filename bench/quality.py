@@ -54,7 +54,7 @@ def main() -> None:
     home = Settings.from_env().home
     settings = Settings(home=home, store_uri=str(home / "bench-quality" / "store"))
     store = LocalStore(home / "bench-quality" / "store")
-    with LocalServer(port=_free_port(), log_path=home / "bench-quality" / "llm.log") as server:
+    with LocalServer(port=0, log_path=home / "bench-quality" / "llm.log") as server:
         for role in ROLES:
             os.environ[f"AUTODP_{role.upper()}_LLM_BASE_URL"] = server.base_url
         key = ingest(str(args.dataset), store)["dataset_key"]
@@ -93,14 +93,6 @@ def _report(what: str, reference: dict, llm: dict | None, seconds: float) -> Non
 
     print(f"  {what:<36} reference judge {figure(reference)}; LLM judge "
           f"{figure(llm) if llm else 'n/a'}  ({seconds:.0f} s)", flush=True)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 if __name__ == "__main__":

@@ -104,7 +104,7 @@ def main() -> None:
               f"{args.candidates} random candidates over {', '.join(OPERATORS)}; LoRA {args.epochs} epoch(s), "
               f"batch 8, base {args.model}; evaluation {args.eval_size} held-out examples", flush=True)
         results = {}
-        with LocalServer(port=_free_port(), log_path=Path(tmp) / "llm.log") as server:
+        with LocalServer(port=0, log_path=Path(tmp) / "llm.log") as server:
             for name, switches in CONFIGURATIONS.items():
                 if args.only and name not in args.only:
                     continue
@@ -116,14 +116,6 @@ def main() -> None:
         print("speedup over none:")
         for name, r in results.items():
             print(f"  {name:<11} {results['none']['seconds'] / r['seconds']:6.1f}x")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 if __name__ == "__main__":

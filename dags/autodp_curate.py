@@ -24,6 +24,7 @@ from airflow.sdk import Asset, Param, dag, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
+from autodp.airflow_support import mapping_param, store_param
 from autodp.validation import ValidationRules
 
 INCOMING = Asset("autodp://incoming", extra={"what": "new data for the curated dataset"})
@@ -35,11 +36,7 @@ PARAMS = {
                     description="Name of an approved recipe (autodp recipe approve)."),
     "source": Param(os.environ.get("AUTODP_CURATE_SOURCE", ""), type="string", title="New data",
                     description="Path or s3:// URL of the new data file, readable from the workers."),
-    "mapping": Param({}, type="object", title="Field mapping",
-                     description='Source column of each canonical field, e.g. {"output": "answer"}; empty for '
-                     "Alpaca or ShareGPT data.",
-                     properties={f: {"type": "string", "minLength": 1} for f in ("instruction", "input", "output")},
-                     additionalProperties=False),
+    "mapping": mapping_param(),
     "max_output_chars": Param(RULES.max_output_chars, type="integer", minimum=1, title="Longest output",
                               description="Validation fails when an output is longer (characters)."),
     "max_duplicate_rate": Param(RULES.max_duplicate_rate, type="number", minimum=0, maximum=1,
@@ -48,9 +45,7 @@ PARAMS = {
     "max_row_drift": Param(RULES.max_row_drift, type="number", minimum=0, maximum=10, title="Row-count drift",
                            description="Validation fails when the row count moves more than this fraction "
                            "from the last curated run."),
-    "store": Param("", type="string", title="Artifact store",
-                   description="Directory or s3://bucket/prefix. Empty: the autodp_store connection, else the "
-                   "deployment's AUTODP_STORE."),
+    "store": store_param(),
 }
 
 

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, Param, dag, task, task_group
 
+from autodp.airflow_support import mapping_param, store_param
 from autodp.ingest.ingest import DEFAULT_MAX_RECORD_BYTES
 from autodp.search import MAX_ITERATIONS, SearchConfig
 
@@ -46,13 +47,7 @@ PARAMS = {
     "layout": Param("auto", type="string", enum=["auto", "alpaca", "sharegpt", "mapped"], title="Record layout",
                     description="auto: alpaca or sharegpt from the first record, or mapped when a field "
                     "mapping is given."),
-    "mapping": Param({}, type="object", title="Field mapping",
-                     description='Source column of each canonical field, e.g. {"instruction": "question", '
-                     '"output": "answer"}. Leave empty for Alpaca or ShareGPT data.',
-                     properties={"instruction": {"type": "string", "minLength": 1},
-                                 "input": {"type": "string", "minLength": 1},
-                                 "output": {"type": "string", "minLength": 1}},
-                     additionalProperties=False),
+    "mapping": mapping_param(),
     "max_record_bytes": Param(DEFAULT_MAX_RECORD_BYTES, type="integer", minimum=1024, maximum=64 * 1024 * 1024,
                               title="Largest record (bytes)",
                               description="Records above this size are quarantined as too_large."),
@@ -81,9 +76,7 @@ PARAMS = {
                        description="Judge answers with the judge endpoint too (both orders); the score stays "
                        "the reference judge's."),
     "seed": Param(0, type="integer", minimum=0, title="Seed", description="Sampling, proposals and training seed."),
-    "store": Param("", type="string", title="Artifact store",
-                   description="Directory or s3://bucket/prefix. Empty: the autodp_store connection, else the "
-                   "deployment's AUTODP_STORE."),
+    "store": store_param(),
 }
 
 

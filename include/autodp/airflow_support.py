@@ -98,3 +98,22 @@ def latest_state(ti, task_ids: list[str]) -> dict[str, Any]:
         if state:
             return state
     raise ValueError("no iteration evaluated a strategy: nothing to select")
+
+
+def mapping_param():
+    """The field-mapping Param both DAGs' trigger forms share."""
+    from airflow.sdk import Param
+
+    return Param({}, type="object", title="Field mapping",
+                 description='Source column of each canonical field, e.g. {"instruction": "question", "output": '
+                 '"answer"}. Leave empty for Alpaca or ShareGPT data.',
+                 properties={f: {"type": "string", "minLength": 1} for f in ("instruction", "input", "output")},
+                 additionalProperties=False)
+
+
+def store_param():
+    from airflow.sdk import Param
+
+    return Param("", type="string", title="Artifact store",
+                 description="Directory or s3://bucket/prefix. Empty: the autodp_store connection, else the "
+                 "deployment's AUTODP_STORE.")

@@ -45,6 +45,9 @@ class LocalServer:
     """Start the server as a child process and wait until it answers; stop it on exit."""
 
     def __init__(self, host: str = LOCAL_HOST, port: int = LOCAL_PORT, log_path: Path | None = None, **options):
+        """``port=0``: a port free now on ``host``."""
+        if port == 0:
+            port = free_port(host)
         self.host, self.port = host, port
         self.base_url = f"http://{host}:{port}/v1"
         self.command = server_command(host, port, **options)
@@ -75,6 +78,14 @@ class LocalServer:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+def free_port(host: str = LOCAL_HOST) -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
 
 
 def is_serving(base_url: str) -> bool:
