@@ -43,15 +43,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", type=Path, default=DEFAULT)
     parser.add_argument("--model", default="smollm2", help="smollm2 (default) or tiny")
-    parser.add_argument("--sample", type=int, default=200)
-    parser.add_argument("--eval-size", type=int, default=40)
-    parser.add_argument("--iterations", type=int, default=2)
+    parser.add_argument("--sample", type=int, default=100)
+    parser.add_argument("--eval-size", type=int, default=24)
+    parser.add_argument("--iterations", type=int, default=1)
     parser.add_argument("--candidates", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=30, help="LoRA steps per candidate (batch 8)")
+    parser.add_argument("--steps", type=int, default=12, help="LoRA steps per candidate (batch 8)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
     home = Settings.from_env().home
+    (home / "bench-quality").mkdir(parents=True, exist_ok=True)
     settings = Settings(home=home, store_uri=str(home / "bench-quality" / "store"))
     store = LocalStore(home / "bench-quality" / "store")
     with LocalServer(port=0, log_path=home / "bench-quality" / "llm.log") as server:
