@@ -18,13 +18,13 @@ nothing. Recipes come from `autodp recipe approve PUBLISHED_KEY --name NAME --by
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from airflow.sdk import Asset, Param, dag, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from autodp.airflow_support import mapping_param, store_param
+from autodp.airflow_support import TASK_DEFAULTS, mapping_param, store_param
 from autodp.validation import ValidationRules
 
 INCOMING = Asset("autodp://incoming", extra={"what": "new data for the curated dataset"})
@@ -58,7 +58,7 @@ PARAMS = {
     tags=["autodp", "curate"],
     params=PARAMS,
     doc_md=__doc__,
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+    default_args=TASK_DEFAULTS,
 )
 def autodp_curate():
     @task(outlets=[CURATED])

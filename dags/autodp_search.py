@@ -25,11 +25,11 @@ XCom carries keys, counts and scores, never records.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from airflow.sdk import Asset, Param, dag, task, task_group
 
-from autodp.airflow_support import mapping_param, store_param
+from autodp.airflow_support import TASK_DEFAULTS, mapping_param, store_param
 from autodp.ingest.ingest import DEFAULT_MAX_RECORD_BYTES
 from autodp.search import MAX_ITERATIONS, SearchConfig
 
@@ -89,7 +89,7 @@ PARAMS = {
     tags=["autodp", "search"],
     params=PARAMS,
     doc_md=__doc__,
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+    default_args=TASK_DEFAULTS,
 )
 def autodp_search():
     @task

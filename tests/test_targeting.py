@@ -63,3 +63,7 @@ def test_llm_operators_process_flagged_rows_only(local_store, tmp_path, resource
     [step] = result["steps"]
     assert step["llm_calls"] == len(resources.targets)
     assert step["llm_rows_skipped"] == 60 - len(resources.targets)
+    assert (result["llm_calls"], result["llm_rows_skipped"]) == (step["llm_calls"], step["llm_rows_skipped"])
+    again = apply_strategy(key, Strategy.from_data([{"quality_score_filter": {"threshold": 0}}]), local_store,
+                           resources)
+    assert (again["cache_hits"], again["llm_calls"], again["llm_rows_skipped"]) == (1, 0, 0)

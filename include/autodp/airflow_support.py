@@ -7,8 +7,10 @@ defined (an ``aws`` connection: login/password are the key pair, extra carries
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from autodp.llm.endpoints import ROLES
 from autodp.settings import Settings
 from autodp.store import ArtifactStore, open_store
 
@@ -44,7 +46,9 @@ def resolve_store(store_param: str | None) -> ArtifactStore:
     return store_from_connection_fields(conn.login, conn.password, conn.extra_dejson)
 
 
-LLM_CONN_IDS = {role: f"autodp_llm_{role}" for role in ("agent", "data", "judge")}
+LLM_CONN_IDS = {role: f"autodp_llm_{role}" for role in ROLES}
+# Retries are safe: every task finds what an earlier try stored under its content key.
+TASK_DEFAULTS = {"retries": 2, "retry_delay": timedelta(seconds=30)}
 
 
 def use_llm_connections() -> None:

@@ -368,7 +368,7 @@ def _local_llm():
 def _run(args: argparse.Namespace) -> int:
     from autodp.ingest import DATASETS, RECORDS_FILE
     from autodp.main_job import run_search_dag
-    from autodp.search import PUBLISHED
+    from autodp.search import PUBLISHED, SearchConfig
 
     store = _open(args)
     conf = {"source": str(Path(args.source).resolve()) if "://" not in args.source else args.source,
@@ -376,7 +376,7 @@ def _run(args: argparse.Namespace) -> int:
             "mapping": dict(m.split("=", 1) for m in args.map), "store": store.uri, "method": args.method,
             "iterations": args.iterations, "candidates": args.candidates, "model": args.model,
             "lora_steps": args.steps, "sample_size": args.sample_size, "eval_size": args.eval_size,
-            "patience": 2, "llm_judge": False, "seed": 0}
+            "patience": SearchConfig.patience, "llm_judge": False, "seed": 0}
     from contextlib import nullcontext
 
     with _local_llm() if args.method != "random" else nullcontext():

@@ -79,6 +79,9 @@ def apply_strategy(dataset_key: str, strategy: Strategy, store: ArtifactStore,
         "rows_out": steps[-1]["rows_out"] if steps else None,
         "cache_hits": cached,
         "cache_misses": len(keys) - cached,
+        # Over the steps computed now; a stored prefix cost no call.
+        "llm_calls": sum(step["llm_calls"] for step in steps[cached:]),
+        "llm_rows_skipped": sum(step["llm_rows_skipped"] for step in steps[cached:]),
         "seconds": round(time.perf_counter() - started, 3),
         "llm_usage": resources._llm.usage.as_dict() if resources._llm is not None else None,
         "embeddings": ({"computed": resources._embedder.computed, "cached": resources._embedder.cached}

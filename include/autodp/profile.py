@@ -36,7 +36,7 @@ def profile(dataset_key: str, store: ArtifactStore, settings: Settings | None = 
     """Profile a stored dataset (computed once, then read from the store)."""
     key = profile_key(dataset_key)
     if store.has(PROFILES, key):
-        return json.loads(store.read_bytes(store.artifact_path(PROFILES, key, PROFILE_FILE)))
+        return store.read_json(PROFILES, key, PROFILE_FILE)
     dataset = store.manifest(DATASETS, dataset_key)
     records = store.file_location(DATASETS, dataset_key, RECORDS_FILE)
     with tempfile.TemporaryDirectory(prefix="autodp-profile-") as tmp:

@@ -9,10 +9,7 @@ report and publishes nothing.
 
 from __future__ import annotations
 
-import json
-import tempfile
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from autodp.executor import apply_strategy
@@ -46,8 +43,8 @@ def approve(store: ArtifactStore, published_key: str, name: str, approved_by: st
               "found_on": card["input_dataset_key"], "approved_by": approved_by, "reason": reason,
               "approved_at": datetime.now(UTC).isoformat(timespec="seconds")}
     key = content_key("recipe", "1", recipe)
-    _publish_json(store, RECIPES, key, {RECIPE_FILE: recipe}, provenance={"step": "approve", **recipe},
-                  summary={"name": name, "approved_at": recipe["approved_at"]})
+    store.publish_json(RECIPES, key, {RECIPE_FILE: recipe}, provenance={"step": "approve", **recipe},
+                       summary={"name": name, "approved_at": recipe["approved_at"]})
     return {"recipe_key": key, **recipe}
 
 
@@ -58,7 +55,7 @@ def recipe(store: ArtifactStore, name: str) -> dict[str, Any]:
     if not named:
         raise LookupError(f"no approved recipe named {name!r}; approve one with `autodp recipe approve`")
     key = named[-1][1]
-    return {"recipe_key": key, **json.loads(store.read_bytes(store.artifact_path(RECIPES, key, RECIPE_FILE)))}
+    return {"recipe_key": key, **store.read_json(RECIPES, key, RECIPE_FILE)}
 
 
 def curate(store: ArtifactStore, source: str, recipe_name: str, rules: ValidationRules | None = None,
@@ -81,11 +78,10 @@ def curate(store: ArtifactStore, source: str, recipe_name: str, rules: Validatio
             "drop_reasons": {s["operator"]: s["dropped"] for s in applied["steps"] if s["dropped"]},
             "search_score": chosen["score"], "validation": {"success": True, "checks": len(report["checks"])},
             "curated_at": datetime.now(UTC).isoformat(timespec="seconds")}
-    if not store.has(CURATED, key):
-        _publish_json(store, CURATED, key, {"data_card.json": card, "validation.json": report},
-                      provenance={"step": "curate", "recipe": chosen["recipe_key"], "source": source},
-                      summary={"recipe": recipe_name, "rows_out": applied["rows_out"],
-                               "curated_at": card["curated_at"], "output_dataset_key": applied["output_key"]})
+    store.publish_json(CURATED, key, {"data_card.json": card, "validation.json": report},
+                       provenance={"step": "curate", "recipe": chosen["recipe_key"], "source": source},
+                       summary={"recipe": recipe_name, "rows_out": applied["rows_out"],
+                                "curated_at": card["curated_at"], "output_dataset_key": applied["output_key"]})
     return {"curated_key": key, **card}
 
 
@@ -94,12 +90,3 @@ def last_curated(store: ArtifactStore, recipe_name: str) -> dict[str, Any] | Non
     runs = sorted((r for r in runs if r["recipe"] == recipe_name), key=lambda r: r["curated_at"])
     return runs[-1] if runs else None
 
-
-def _publish_json(store: ArtifactStore, kind: str, key: str, files: dict[str, Any], provenance: dict[str, Any],
-                  summary: dict[str, Any]) -> None:
-    with tempfile.TemporaryDirectory(prefix="autodp-json-") as tmp:
-        paths = {}
-        for name, content in files.items():
-            paths[name] = Path(tmp) / name
-            paths[name].write_text(json.dumps(content, indent=2, sort_keys=True))
-        store.publish(kind, key, paths, provenance=provenance, summary=summary)

@@ -94,7 +94,7 @@ def sample(
 
 
 def fidelity_report(store: ArtifactStore, sample_key: str) -> dict[str, Any]:
-    return json.loads(store.read_bytes(store.artifact_path(DATASETS, sample_key, FIDELITY_FILE)))
+    return store.read_json(DATASETS, sample_key, FIDELITY_FILE)
 
 
 def _assign_strata(con, resources: Resources, clusters: int, length_buckets: int,

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import random
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -68,15 +66,6 @@ class SearchConfig:
         data = asdict(self)
         data["operators"] = list(self.operators)
         return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SearchConfig:
-        data = dict(data)
-        if "operators" in data:
-            data["operators"] = tuple(data["operators"])
-        if isinstance(data.get("lora"), dict):
-            data["lora"] = LoraSettings(**data["lora"])
-        return cls(**data)
 
 
 def run_key(dataset_key: str, config: SearchConfig) -> str:
@@ -153,8 +142,8 @@ def train_baseline(run: dict[str, Any], store: ArtifactStore, config: SearchConf
         nll = adapter_nll(store, adapter["adapter_key"], config.base, examples, resources.settings)
         return {"nll": [float(x) for x in nll], "answers": answers}
 
-    scored = _stored(store, "baseline", {"adapter": adapter["adapter_key"], "eval": _eval_key(run, config),
-                                         "llm_judge": config.llm_judge}, scores, config.reuse)
+    scored, _ = _stored(store, "baseline", {"adapter": adapter["adapter_key"], "eval": _eval_key(run, config),
+                                            "llm_judge": config.llm_judge}, scores, config.reuse)
     return {**run, "baseline": {"adapter_key": adapter["adapter_key"], "steps": adapter["steps"],
                                 "scores_key": scored}}
 
@@ -176,7 +165,7 @@ def propose(run: dict[str, Any], store: ArtifactStore, config: SearchConfig, res
                                    for s in random_strategies(config.candidates, rng, allowed, set(seen))],
                     "audit": [], "repairs": 0, "failures": 0}
         audit = AuditLog()
-        agent = StrategyAgent(agent_client or _agent_client(resources), allowed, audit,
+        agent = StrategyAgent(agent_client or _client(resources, "agent"), allowed, audit,
                               seed=config.seed * 1000 + (0 if one_shot else iteration))
         report = profile(run["sample_key"], store, resources.settings)
         context = agent_context(report, run["fidelity"], allowed, [] if one_shot else history)
@@ -185,7 +174,7 @@ def propose(run: dict[str, Any], store: ArtifactStore, config: SearchConfig, res
         return {"candidates": [{"steps": s.canonical()["steps"], "origin": origin} for s, origin in found],
                 "audit": audit.entries, "repairs": agent.repairs, "failures": agent.failures}
 
-    stored = _stored(store, "proposals", material, proposals, reuse=True)
+    stored, _ = _stored(store, "proposals", material, proposals, reuse=True)
     candidates = _read_stored(store, stored)["candidates"]
     if one_shot:
         candidates = candidates[(iteration - 1) * config.candidates:iteration * config.candidates]
@@ -199,13 +188,11 @@ def apply_candidate(run: dict[str, Any], store: ArtifactStore, config: SearchCon
     started = time.perf_counter()
     applied = apply_strategy(run["sample_key"], strategy, store, _with_targets(resources, store, run),
                              reuse=config.reuse)
-    missed = [step for step in applied["steps"] if step["cache"] == "miss"]
     return {"iteration": candidate["iteration"], "origin": candidate["origin"],
             "proposals_key": candidate["proposals_key"], "strategy_key": strategy.key(),
             "steps": strategy.canonical()["steps"], "output_key": applied["output_key"],
             "rows_out": applied["rows_out"], "cache_hits": applied["cache_hits"],
-            "llm_calls": sum(step["llm_calls"] for step in missed),
-            "llm_rows_skipped": sum(step["llm_rows_skipped"] for step in missed),
+            "llm_calls": applied["llm_calls"], "llm_rows_skipped": applied["llm_rows_skipped"],
             "seconds": round(time.perf_counter() - started, 2)}
 
 
@@ -236,18 +223,18 @@ def judge_candidate(run: dict[str, Any], store: ArtifactStore, config: SearchCon
         judged = None
         if config.llm_judge:
             judged = llm_judge(store, entry["adapter_key"], run["baseline"]["adapter_key"], config.base, examples,
-                               _judge_client(resources), seed=config.seed, settings=resources.settings,
+                               _client(resources, "judge"), seed=config.seed, settings=resources.settings,
                                baseline_answers=baseline["answers"])
             judged = {k: judged[k] for k in ("win_rate", "ci95", "wins", "ties", "losses", "model")}
         return {"reference": verdict, "llm_judge": judged}
 
-    material = {"adapter": entry["adapter_key"], "baseline": run["baseline"]["scores_key"]}
-    cached = config.reuse and store.has(STEPS, content_key("verdicts", SEARCH_VERSION, material))
-    stored = _read_stored(store, _stored(store, "verdicts", material, verdicts, config.reuse))
+    key, cached = _stored(store, "verdicts", {"adapter": entry["adapter_key"],
+                                              "baseline": run["baseline"]["scores_key"]}, verdicts, config.reuse)
+    stored = _read_stored(store, key)
     verdict = stored["reference"]
     judged = {"llm_judge": stored["llm_judge"]} if stored["llm_judge"] else {}
-    return {**entry, **judged, "verdict_cached": cached, "score": verdict["score"], "win_rate": verdict["win_rate"], "ci95": verdict["ci95"],
-            "wins": verdict["wins"], "ties": verdict["ties"], "losses": verdict["losses"],
+    return {**entry, **judged, "verdict_cached": cached, "score": verdict["score"], "win_rate": verdict["win_rate"],
+            "ci95": verdict["ci95"], "wins": verdict["wins"], "ties": verdict["ties"], "losses": verdict["losses"],
             "seconds": entry["seconds"] + round(time.perf_counter() - started, 2)}
 
 
@@ -281,21 +268,17 @@ def publish(run: dict[str, Any], store: ArtifactStore, config: SearchConfig, res
     result = {"run_key": run["run_key"], "published_key": run["run_key"],
               "published_dataset_key": final["output_key"], "leaderboard": sorted(history, key=_rank, reverse=True),
               "best": best, "data_card": card}
-    with tempfile.TemporaryDirectory(prefix="autodp-search-") as tmp:
-        folder = Path(tmp)
-        (folder / "audit.jsonl").write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in audit))
-        (folder / "data_card.json").write_text(json.dumps(card, indent=2, sort_keys=True))
-        (folder / "data_card.md").write_text(_markdown(card))
-        (folder / "result.json").write_text(json.dumps(result, indent=2, sort_keys=True))
-        store.publish(PUBLISHED, run["run_key"], {p.name: p for p in folder.iterdir()},
-                      provenance={"step": "search", "version": SEARCH_VERSION, "dataset": run["dataset_key"],
-                                  "config": config.to_dict()},
-                      summary={"best_score": best["score"], "published_dataset_key": final["output_key"]})
+    store.publish_json(PUBLISHED, run["run_key"],
+                       {"audit.jsonl": "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in audit),
+                        "data_card.json": card, "data_card.md": _markdown(card), RESULT_FILE: result},
+                       provenance={"step": "search", "version": SEARCH_VERSION, "dataset": run["dataset_key"],
+                                   "config": config.to_dict()},
+                       summary={"best_score": best["score"], "published_dataset_key": final["output_key"]})
     return result
 
 
 def published_result(store: ArtifactStore, key: str) -> dict[str, Any]:
-    return json.loads(store.read_bytes(store.artifact_path(PUBLISHED, key, "result.json")))
+    return store.read_json(PUBLISHED, key, RESULT_FILE)
 
 
 def _rank(entry: dict[str, Any]) -> tuple[float, int]:
@@ -328,36 +311,27 @@ def _eval_key(run: dict[str, Any], config: SearchConfig) -> dict[str, Any]:
             "seed": config.seed}
 
 
-def _stored(store: ArtifactStore, what: str, material: dict[str, Any], compute, reuse: bool) -> str:
-    """Key of the small JSON result of ``compute`` stored under ``material``, computing it
-    only when it is not stored (or when ``reuse`` is off)."""
+def _stored(store: ArtifactStore, what: str, material: dict[str, Any], compute, reuse: bool) -> tuple[str, bool]:
+    """(key, found) of the small JSON result of ``compute`` stored under ``material``;
+    ``compute`` runs only when it is not stored (or when ``reuse`` is off)."""
     key = content_key(what, SEARCH_VERSION, material)
     if reuse and store.has(STEPS, key):
-        return key
-    with tempfile.TemporaryDirectory(prefix="autodp-step-") as tmp:
-        path = Path(tmp) / RESULT_FILE
-        path.write_text(json.dumps(compute(), sort_keys=True))
-        store.publish(STEPS, key, {RESULT_FILE: path}, summary={},
-                      provenance={"step": what, "version": SEARCH_VERSION, **material})
-    return key
+        return key, True
+    store.publish_json(STEPS, key, {RESULT_FILE: compute()}, summary={},
+                       provenance={"step": what, "version": SEARCH_VERSION, **material})
+    return key, False
 
 
 def _read_stored(store: ArtifactStore, key: str) -> dict[str, Any]:
-    return json.loads(store.read_bytes(store.artifact_path(STEPS, key, RESULT_FILE)))
+    return store.read_json(STEPS, key, RESULT_FILE)
 
 
-def _agent_client(resources: Resources):
+def _client(resources: Resources, role: str):
+    """The client for the agent or judge endpoint (the data LLM's is ``resources.llm``)."""
     from autodp.llm.client import LLMClient
     from autodp.llm.endpoints import Endpoint
 
-    return LLMClient(Endpoint.from_env("agent"), cache_dir=resources.settings.home / "cache" / "agent")
-
-
-def _judge_client(resources: Resources):
-    from autodp.llm.client import LLMClient
-    from autodp.llm.endpoints import Endpoint
-
-    return LLMClient(Endpoint.from_env("judge"), cache_dir=resources.settings.home / "cache" / "judge")
+    return LLMClient(Endpoint.from_env(role), cache_dir=resources.settings.home / "cache" / role)
 
 
 def evaluation_split(store, dataset_key, config, resources):
@@ -402,7 +376,7 @@ def _data_card(run, config, best, final, history, seconds, repairs, failures) ->
                    "origins": {o: sum(h["origin"] == o for h in history) for o in sorted({h["origin"] for h in history})}},
         "llm_calls": {"search": sum(h.get("llm_calls", 0) for h in history),
                       "rows_skipped_by_target_selection": sum(h.get("llm_rows_skipped", 0) for h in history),
-                      "publish": sum(s["llm_calls"] for s in final["steps"] if s["cache"] == "miss")},
+                      "publish": final["llm_calls"]},
     }
 
 

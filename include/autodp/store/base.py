@@ -8,6 +8,7 @@ writer leaves no half-published artifact, and a finished one is never written ag
 from __future__ import annotations
 
 import json
+import tempfile
 from abc import ABC, abstractmethod
 from datetime import UTC, datetime
 from pathlib import Path
@@ -103,6 +104,20 @@ class ArtifactStore(ABC):
         body = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False)
         self.write_bytes(self.artifact_path(kind, key, MANIFEST), body.encode("utf-8"))
         return manifest
+
+    def publish_json(self, kind: str, key: str, documents: dict[str, Any], provenance: dict[str, Any],
+                     summary: dict[str, Any]) -> dict[str, Any]:
+        """``publish`` for small documents: each value is written as JSON (a ``str`` as is)."""
+        with tempfile.TemporaryDirectory(prefix="autodp-documents-") as tmp:
+            files = {}
+            for name, document in documents.items():
+                files[name] = Path(tmp) / name
+                text = document if isinstance(document, str) else json.dumps(document, indent=2, sort_keys=True)
+                files[name].write_text(text, encoding="utf-8")
+            return self.publish(kind, key, files, provenance=provenance, summary=summary)
+
+    def read_json(self, kind: str, key: str, name: str) -> Any:
+        return json.loads(self.read_bytes(self.artifact_path(kind, key, name)))
 
     def artifacts(self, kind: str) -> list[str]:
         """Keys of the published artifacts of one kind."""
