@@ -366,19 +366,20 @@ def _local_llm():
 
 
 def _run(args: argparse.Namespace) -> int:
+    from contextlib import nullcontext
+
     from autodp.ingest import DATASETS, RECORDS_FILE
+    from autodp.ingest.layouts import parse_mapping
     from autodp.main_job import run_search_dag
     from autodp.search import PUBLISHED, SearchConfig
 
     store = _open(args)
     conf = {"source": str(Path(args.source).resolve()) if "://" not in args.source else args.source,
             "file_format": args.format, "layout": args.layout, "max_record_bytes": args.max_record_bytes,
-            "mapping": dict(m.split("=", 1) for m in args.map), "store": store.uri, "method": args.method,
+            "mapping": parse_mapping(args.map), "store": store.uri, "method": args.method,
             "iterations": args.iterations, "candidates": args.candidates, "model": args.model,
             "lora_steps": args.steps, "sample_size": args.sample_size, "eval_size": args.eval_size,
             "patience": SearchConfig.patience, "llm_judge": False, "seed": 0}
-    from contextlib import nullcontext
-
     with _local_llm() if args.method != "random" else nullcontext():
         result = run_search_dag(conf, store, args.dags_folder)
     _show_leaderboard(result)
