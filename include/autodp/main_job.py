@@ -68,16 +68,21 @@ def run_search_dag(conf: dict[str, Any], store: ArtifactStore, dags_folder: Path
 
 
 def _published_for(store: ArtifactStore, conf: dict[str, Any]) -> dict[str, Any]:
-    """The search published for this source file and configuration."""
+    """The search published for this source and configuration: for a local file, the one
+    ingested from its current bytes (under whatever path); for a URL, the latest from it."""
     from autodp.airflow_support import search_config
 
     config = search_config(conf).to_dict()
-    digest = file_sha256(Path(conf["source"]))
+    local = Path(conf["source"])
+    digest = file_sha256(local) if local.is_file() else None
+    found = []
     for key in store.artifacts(PUBLISHED):
-        provenance = store.manifest(PUBLISHED, key)["provenance"]
-        if provenance.get("config") != config:
+        manifest = store.manifest(PUBLISHED, key)
+        if manifest["provenance"].get("config") != config:
             continue
-        dataset = store.manifest(DATASETS, provenance["dataset"])["provenance"]
-        if dataset.get("source_sha256") == digest:
-            return published_result(store, key)
-    raise RuntimeError("autodp_search finished but published no result for this source and configuration")
+        dataset = store.manifest(DATASETS, manifest["provenance"]["dataset"])["provenance"]
+        if (dataset.get("source_sha256") == digest) if digest else (dataset.get("source") == conf["source"]):
+            found.append((manifest["created_at"], key))
+    if not found:
+        raise RuntimeError("autodp_search finished but published no result for this source and configuration")
+    return published_result(store, max(found)[1])
