@@ -13,7 +13,7 @@ DATASET ?= ../shared/datasets/medquad/medquad_all_flat.jsonl.gz
 DATASET_MAP ?= --map instruction=question --map output=answer
 DEMO_DATASET := $(AUTODP_HOME)/demo/healthcare_demo.jsonl
 
-.PHONY: install run test search bench-ingest bench-operators bench-cache bench-search bench-quality lock clean
+.PHONY: install run test search bench-ingest bench-operators bench-cache bench-sampling bench-search bench-quality lock clean
 
 install: $(VENV)/.installed
 
@@ -50,6 +50,9 @@ bench-operators: install
 
 bench-cache: install
 	$(BIN)/python bench/cache.py
+
+bench-sampling: install
+	$(BIN)/python bench/sampling.py
 
 bench-search: install
 	$(BIN)/python bench/search.py

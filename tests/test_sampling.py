@@ -63,8 +63,28 @@ def test_excluded_rows_never_enter_the_sample(local_store, tmp_path, embedding_r
     assert rows == set(range(11, 61))
 
 
+def test_a_large_input_is_stratified_on_a_uniform_frame(local_store, tmp_path, embedding_resources):
+    key = topics_dataset(tmp_path, local_store)
+    result = sample(key, local_store, size=5, clusters=2, length_buckets=2, frame_rows=20,
+                    resources=embedding_resources)
+    assert embedding_resources.embedder.computed == 20  # only the frame's prompts were embedded
+    report = fidelity_report(local_store, result["dataset_key"])
+    assert (report["rows_full"], report["frame_rows"], report["rows_sample"]) == (60, 20, 5)
+    assert result["fidelity"]["frame_rows"] == 20
+    assert sum(s["full_share"] for s in report["strata"]) == pytest.approx(1)
+    full_lengths = [len(r["output"]) for r in records(local_store, key)]
+    assert report["output_length_mean"]["full"] == pytest.approx(sum(full_lengths) / 60, abs=0.01)  # every row
+    again = sample(key, local_store, size=5, clusters=2, length_buckets=2, frame_rows=20,
+                   resources=Resources(settings=embedding_resources.settings))
+    assert again["cached"] and again["dataset_key"] == result["dataset_key"]
+    unframed = sample(key, local_store, size=5, clusters=2, length_buckets=2, frame_rows=None,
+                      resources=embedding_resources)
+    assert unframed["dataset_key"] != result["dataset_key"] and unframed["fidelity"]["frame_rows"] == 60
+
+
 @pytest.mark.parametrize("options, message", [({}, "exactly one"), ({"size": 0}, "at least 1"),
-                                              ({"fraction": 1.5}, "fraction")])
+                                              ({"fraction": 1.5}, "fraction"),
+                                              ({"size": 5, "frame_rows": 0}, "frame_rows")])
 def test_bad_sizes_are_refused(local_store, tmp_path, options, message):
     key = topics_dataset(tmp_path, local_store)
     with pytest.raises(ValueError, match=message):

@@ -67,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     sampler.add_argument("--clusters", type=int, default=8)
     sampler.add_argument("--length-buckets", type=int, default=4)
     sampler.add_argument("--label-column", default=None)
+    sampler.add_argument("--frame-rows", type=int, default=10_000,
+                         help="embed at most this many rows (a seeded uniform frame) to build the strata "
+                              "of a larger input; 0 embeds every row")
     sampler.add_argument("--seed", type=int, default=0)
     _store_option(sampler)
     _json_option(sampler)
@@ -237,12 +240,15 @@ def _sample(args: argparse.Namespace) -> int:
     from autodp.sampling import sample
 
     result = sample(args.dataset_key, _open(args), size=args.size, fraction=args.fraction, seed=args.seed,
-                    clusters=args.clusters, length_buckets=args.length_buckets, label_column=args.label_column)
+                    clusters=args.clusters, length_buckets=args.length_buckets, label_column=args.label_column,
+                    frame_rows=args.frame_rows or None)
     if args.json:
         _print_json(result)
         return 0
     f = result["fidelity"]
-    print(f"sample {result['dataset_key']}: {result['rows']} of {result['rows_full']} rows over {f['strata']} strata; "
+    frame = f" (strata from a uniform frame of {f['frame_rows']})" if f["frame_rows"] < result["rows_full"] else ""
+    print(f"sample {result['dataset_key']}: {result['rows']} of {result['rows_full']} rows over {f['strata']} strata"
+          f"{frame}; "
           f"JS divergence {f['js_divergence']}, largest share gap {f['max_share_gap']}, "
           f"output-length KS {f['output_length_ks']}")
     return 0

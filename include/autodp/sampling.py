@@ -7,6 +7,13 @@ is exact), filled in a seeded hash order; the sampling runs in DuckDB. The fidel
 report compares the sample with the full set: per-stratum proportions, their
 Jensen-Shannon divergence, and the Kolmogorov-Smirnov distance between length
 distributions. The sample is a dataset artifact, so strategies apply to it directly.
+
+Embedding every prompt of a large input costs more than the rest of the sampling
+together (MiniLM does a few hundred prompts a second on two CPU cores), so an input
+larger than ``frame_rows`` (and than four times the sample) is sampled in two phases: a
+seeded uniform frame of that many rows is embedded and stratified, and the sample is
+drawn from it. The report then estimates the full set's stratum shares from the frame
+and says so (``frame_rows``); the length distance is still against every row.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ def sample(
     length_buckets: int = 4,
     label_column: str | None = None,
     exclude_rows: frozenset[int] | None = None,
+    frame_rows: int | None = 10_000,
     resources: Resources | None = None,
 ) -> dict[str, Any]:
     """A stratified sample of ``size`` rows (or ``fraction`` of them) as a new dataset."""
@@ -51,9 +59,11 @@ def sample(
         raise ValueError(f"size must be at least 1, got {size}")
     if fraction is not None and not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    if frame_rows is not None and frame_rows < 1:
+        raise ValueError(f"frame_rows must be at least 1 (or None for no frame), got {frame_rows}")
     resources = resources or Resources()
     options = {"dataset": dataset_key, "size": size, "fraction": fraction, "seed": seed, "clusters": clusters,
-               "length_buckets": length_buckets, "label_column": label_column,
+               "length_buckets": length_buckets, "label_column": label_column, "frame_rows": frame_rows,
                "exclude": content_key("rows", "1", {"rows": sorted(exclude_rows or [])})}
     key = content_key("sample", SAMPLE_VERSION, options)
     if store.has(DATASETS, key):
@@ -72,6 +82,9 @@ def sample(
         wanted = min(total, size if size is not None else max(1, round(fraction * total)))
         if wanted == total:
             clusters = 1  # every row is taken: strata cannot change the sample, skip the embeddings
+        frame = max(frame_rows, 4 * wanted) if frame_rows is not None and clusters > 1 else total
+        con.execute(f"create temp view frame as select * from full_set "
+                    f"order by hash(source_row, {int(seed)}, 'frame'), source_row limit {min(frame, total)}")
         _assign_strata(con, resources, clusters, length_buckets, label_column, seed)
         _allocate(con, wanted)
         con.execute(f"""
@@ -81,7 +94,7 @@ def sample(
                 from strata) s
             join allocation a using (stratum)
             where s.pick <= a.take""")
-        fidelity = _fidelity(con)
+        fidelity = _fidelity(con, total)
         out = Path(tmp)
         con.execute(f"copy (select * exclude (pick) from sampled order by source_row) to '{out / RECORDS_FILE}' "
                     "(format parquet)")
@@ -99,7 +112,7 @@ def fidelity_report(store: ArtifactStore, sample_key: str) -> dict[str, Any]:
 
 def _assign_strata(con, resources: Resources, clusters: int, length_buckets: int,
                    label_column: str | None, seed: int) -> None:
-    rows = con.execute("select source_row, instruction, input, output from full_set order by source_row").fetchall()
+    rows = con.execute("select source_row, instruction, input, output from frame order by source_row").fetchall()
     source_rows = np.array([r[0] for r in rows], dtype=np.int64)
     k = max(1, min(clusters, len(rows)))
     if k > 1:
@@ -118,7 +131,7 @@ def _assign_strata(con, resources: Resources, clusters: int, length_buckets: int
             select f.*, c.cluster, {label} as label,
                    ntile({max(1, int(length_buckets))}) over (
                        order by length(instruction) + length(input) + length(output), source_row) as length_bucket
-            from full_set f join _clusters c using (source_row))""")
+            from frame f join _clusters c using (source_row))""")
 
 
 def _allocate(con, wanted: int) -> None:
@@ -137,23 +150,24 @@ def _allocate(con, wanted: int) -> None:
     write_table(con, "allocation", {"stratum": pa.array(list(take)), "take": pa.array(list(take.values()), pa.int64())})
 
 
-def _fidelity(con) -> dict[str, Any]:
+def _fidelity(con, total: int) -> dict[str, Any]:
     strata = con.execute("""
         with full_counts as (select stratum, count(*) as n from strata group by stratum),
              sample_counts as (select s.stratum, count(*) as n from sampled x join strata s using (source_row)
                                group by s.stratum)
         select f.stratum, f.n, coalesce(s.n, 0) from full_counts f left join sample_counts s using (stratum)
         order by f.stratum""").fetchall()
-    full_total = sum(n for _, n, _ in strata)
+    frame_total = sum(n for _, n, _ in strata)
     sample_total = sum(m for _, _, m in strata)
-    p = np.array([n / full_total for _, n, _ in strata])
+    p = np.array([n / frame_total for _, n, _ in strata])
     q = np.array([m / sample_total for _, _, m in strata])
     lengths_full = np.array([r[0] for r in con.execute("select length(output) from full_set").fetchall()])
     lengths_sample = np.array([r[0] for r in con.execute("select length(output) from sampled").fetchall()])
     return {
-        "rows_full": full_total,
+        "rows_full": total,
+        "frame_rows": frame_total,
         "rows_sample": sample_total,
-        "strata": [{"stratum": s, "full_share": round(n / full_total, 6), "sample_share": round(m / sample_total, 6)}
+        "strata": [{"stratum": s, "full_share": round(n / frame_total, 6), "sample_share": round(m / sample_total, 6)}
                    for s, n, m in strata],
         "js_divergence": round(_js_divergence(p, q), 6),
         "max_share_gap": round(float(np.max(np.abs(p - q))), 6),
@@ -164,7 +178,7 @@ def _fidelity(con) -> dict[str, Any]:
 
 
 def _headline(fidelity: dict[str, Any]) -> dict[str, Any]:
-    return {k: fidelity[k] for k in ("js_divergence", "max_share_gap", "output_length_ks")} | {
+    return {k: fidelity[k] for k in ("js_divergence", "max_share_gap", "output_length_ks", "frame_rows")} | {
         "strata": len(fidelity["strata"])}
 
 
