@@ -84,21 +84,36 @@ def test_search_dag_runs_the_whole_loop_and_a_rerun_redoes_nothing(airflow_db, t
 
 @pytest.mark.s3
 def test_search_dag_on_s3_through_the_connection(airflow_db, search_dag, s3_server, monkeypatch, tmp_path):
+    """The store and the source both on S3; the main job then finds the published result by
+    the source's URL."""
     import json
 
+    import boto3
+
     from autodp.airflow_support import resolve_store
+    from autodp.main_job import _published_for
 
     monkeypatch.setenv("AIRFLOW_CONN_AUTODP_STORE", json.dumps({
         "conn_type": "aws", "login": s3_server["access_key_id"], "password": s3_server["secret_access_key"],
         "extra": {"endpoint_url": s3_server["endpoint_url"], "region_name": "us-east-1",
                   "bucket": s3_server["bucket"], "prefix": f"dag-{tmp_path.name}"},
     }))
-    run = search_dag.test(run_conf={"source": str(qa_source(tmp_path, broken_lines=1)), **QUICK})
+    for name, value in {"AWS_ACCESS_KEY_ID": s3_server["access_key_id"], "AWS_ENDPOINT_URL": s3_server["endpoint_url"],
+                        "AWS_SECRET_ACCESS_KEY": s3_server["secret_access_key"], "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    incoming = f"incoming-{tmp_path.name}/qa.jsonl"
+    boto3.client("s3").upload_file(str(qa_source(tmp_path, broken_lines=1)), s3_server["bucket"], incoming)
+    conf = {"source": f"s3://{s3_server['bucket']}/{incoming}", **QUICK}
+    resolved = {**search_dag.params.dump(), **conf}  # the main job passes every Param
+    run = search_dag.test(run_conf=conf)
     assert run.state == "success"
     store = resolve_store("")
     ingested = [k for k in store.artifacts(DATASETS) if store.manifest(DATASETS, k)["provenance"]["step"] == "ingest"]
     assert [store.manifest(DATASETS, k)["summary"]["rows_quarantined"] for k in ingested] == [1]
-    assert store.artifacts(PUBLISHED)
+    [published] = store.artifacts(PUBLISHED)
+    assert _published_for(store, resolved)["published_key"] == published
+    with pytest.raises(RuntimeError, match="no result for this source"):
+        _published_for(store, {**resolved, "source": f"s3://{s3_server['bucket']}/incoming/other.jsonl"})
 
 
 @pytest.mark.parametrize("conf, param", [
