@@ -92,8 +92,10 @@ def _report(what: str, reference: dict, llm: dict | None, seconds: float) -> Non
         low, high = result["ci95"]
         return f"{result['win_rate']:.3f} [{low:.2f}, {high:.2f}] (W{result['wins']} T{result['ties']} L{result['losses']})"
 
+    bias = (f", first-shown answer preferred in {llm['first_shown_preferred']:.0%} of its answers"
+            if llm and llm.get("first_shown_preferred") is not None else "")
     print(f"  {what:<36} reference judge {figure(reference)}; LLM judge "
-          f"{figure(llm) if llm else 'n/a'}  ({seconds:.0f} s)", flush=True)
+          f"{figure(llm) if llm else 'n/a'}{bias}  ({seconds:.0f} s)", flush=True)
 
 
 if __name__ == "__main__":

@@ -61,6 +61,16 @@ def test_win_rate_counts_ties_as_half_and_bounds_the_interval():
     assert 0 <= low < 0.625 < high <= 1
 
 
+def test_pairwise_outcomes_and_position_bias():
+    from autodp.operators.llm_calls import first_shown_preferred, pairwise_outcomes
+
+    # (answer with the first response shown as A, answer with the second shown as A)
+    choices = [("A", "A"), ("B", "A"), ("A", "B"), (None, "A"), ("B", "B")]
+    assert pairwise_outcomes(choices) == [0.5, 1.0, 0.0, 0.5, 0.5]
+    assert first_shown_preferred(choices) == round(5 / 9, 3)
+    assert first_shown_preferred([("A", "A")] * 3) == 1.0 and first_shown_preferred([(None, None)]) is None
+
+
 def test_llm_judge_in_both_orders(local_store, tmp_path, settings, llm_server):
     from autodp.evaluation import llm_judge
     from autodp.llm.client import LLMClient
@@ -76,6 +86,7 @@ def test_llm_judge_in_both_orders(local_store, tmp_path, settings, llm_server):
     verdict = llm_judge(local_store, good["adapter_key"], bad["adapter_key"], "tiny", examples, judge,
                         max_new_tokens=8, settings=settings)
     assert verdict["wins"] + verdict["ties"] + verdict["losses"] == 3 and judge.usage.calls == 6
+    assert 0 <= verdict["first_shown_preferred"] <= 1
     itself = llm_judge(local_store, bad["adapter_key"], bad["adapter_key"], "tiny", examples, judge,
                        max_new_tokens=8, settings=settings)
     assert (itself["ties"], itself["win_rate"]) == (3, 0.5)  # identical answers: only position can differ

@@ -72,4 +72,7 @@ def test_random_search_baseline_with_both_judges(local_store, tmp_path, resource
     assert all(h["origin"] == "random" for h in result["leaderboard"])
     judged = [h["llm_judge"] for h in result["leaderboard"] if "llm_judge" in h]
     assert judged and all(j["wins"] + j["ties"] + j["losses"] == 8 for j in judged)
+    assert all(0 <= j["first_shown_preferred"] <= 1 for j in judged)
     assert result["data_card"]["search"]["method"] == "random"
+    card = local_store.read_bytes(f"{PUBLISHED}/{result['run_key']}/data_card.md").decode()
+    assert f"LLM judge `{LOCAL_MODEL}`: win rate" in card and "answer shown first in" in card

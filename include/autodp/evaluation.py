@@ -117,8 +117,10 @@ def llm_judge(store: ArtifactStore, candidate_adapter: str, baseline_adapter: st
         baseline = candidate
     else:
         baseline = adapter_answers(store, baseline_adapter, base, prompts, max_new_tokens, settings)
-    outcomes = np.array(llm_calls.pairwise(client, list(zip(prompts, baseline, candidate))))
-    return {"judge": "llm", "model": client.endpoint.model, **win_rate(outcomes, seed)}
+    choices = llm_calls.pairwise_choices(client, list(zip(prompts, baseline, candidate)))
+    return {"judge": "llm", "model": client.endpoint.model,
+            **win_rate(np.array(llm_calls.pairwise_outcomes(choices)), seed),
+            "first_shown_preferred": llm_calls.first_shown_preferred(choices)}
 
 
 def adapter_answers(store, adapter_key, base, prompts, max_new_tokens=64, settings=None) -> list[str]:

@@ -225,7 +225,8 @@ def judge_candidate(run: dict[str, Any], store: ArtifactStore, config: SearchCon
             judged = llm_judge(store, entry["adapter_key"], run["baseline"]["adapter_key"], config.base, examples,
                                _client(resources, "judge"), seed=config.seed, settings=resources.settings,
                                baseline_answers=baseline["answers"])
-            judged = {k: judged[k] for k in ("win_rate", "ci95", "wins", "ties", "losses", "model")}
+            judged = {k: judged[k] for k in ("win_rate", "ci95", "wins", "ties", "losses", "model",
+                                             "first_shown_preferred")}
         return {"reference": verdict, "llm_judge": judged}
 
     key, cached = _stored(store, "verdicts", {"adapter": entry["adapter_key"],
@@ -380,6 +381,17 @@ def _data_card(run, config, best, final, history, seconds, repairs, failures) ->
     }
 
 
+def _llm_judge_line(judged: dict[str, Any] | None) -> str:
+    if not judged:
+        return ""
+    bias = judged.get("first_shown_preferred")
+    return (f"LLM judge `{judged['model']}`: win rate {judged['win_rate']} (95% CI {judged['ci95'][0]}-"
+            f"{judged['ci95'][1]}; {judged['wins']} wins, {judged['ties']} ties, {judged['losses']} losses; a tie: the "
+            "verdict changed with the order the answers were shown in, or was unreadable)"
+            + (f"; it preferred the answer shown first in {bias:.0%} of its answers" if bias is not None else "")
+            + ".\n\n")
+
+
 def _markdown(card: dict[str, Any]) -> str:
     steps = "\n".join(f"{n}. `{s['operator']}` {json.dumps(s['params'])}" for n, s in enumerate(card["strategy"], 1))
     drops = "\n".join(f"- {op}: " + ", ".join(f"{r} {c}" for r, c in reasons.items())
@@ -391,4 +403,4 @@ def _markdown(card: dict[str, Any]) -> str:
             f"Win rate {score['win_rate']} (95% CI {score['ci95'][0]}-{score['ci95'][1]}) against the baseline "
             f"trained on the unprocessed sample; {score['judge']} judge, {score['evaluation_examples']} "
             f"{score['evaluation'].replace('_', ' ')} examples, base model {score['base_model']}.\n\n"
-            f"## Sample fidelity\n\n{json.dumps(card['fidelity'])}\n")
+            f"{_llm_judge_line(score['llm_judge'])}## Sample fidelity\n\n{json.dumps(card['fidelity'])}\n")

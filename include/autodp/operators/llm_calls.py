@@ -76,6 +76,13 @@ def answers(client: LLMClient, prompts: list[str], max_tokens: int = 256, temper
 def pairwise(client: LLMClient, items: list[tuple[str, str, str]], what: str = "response") -> list[float]:
     """For (prompt, first, second): 1.0 when ``second`` is preferred in both presentation
     orders, 0.0 when ``first`` is, 0.5 when the two orders disagree (position bias)."""
+    return pairwise_outcomes(pairwise_choices(client, items, what))
+
+
+def pairwise_choices(client: LLMClient, items: list[tuple[str, str, str]],
+                     what: str = "response") -> list[tuple[str | None, str | None]]:
+    """For (prompt, first, second): the judge's answer ("A", "B", or None when unreadable)
+    with ``first`` shown as A, then with ``second`` shown as A."""
     requests = []
     for prompt, first, second in items:
         for a, b in ((first, second), (second, first)):
@@ -84,13 +91,25 @@ def pairwise(client: LLMClient, items: list[tuple[str, str, str]], what: str = "
                 "Answer as JSON {\"better\": \"A\" or \"B\"}.\n\n"
                 f"Instruction:\n{prompt}\n\n{what.title()} A:\n{a}\n\n{what.title()} B:\n{b}"),
                 max_tokens=12, json_schema=CHOICE_SCHEMA))
-    choices = [parse(t, "better") for t in client.chat_many(requests)]
+    choices = [choice if choice in ("A", "B") else None
+               for choice in (parse(t, "better") for t in client.chat_many(requests))]
+    return list(zip(choices[0::2], choices[1::2]))
+
+
+def pairwise_outcomes(choices: list[tuple[str | None, str | None]]) -> list[float]:
     outcomes = []
-    for i in range(len(items)):
-        second_wins = (choices[2 * i] == "B") + (choices[2 * i + 1] == "A")
-        first_wins = (choices[2 * i] == "A") + (choices[2 * i + 1] == "B")
+    for first_as_a, second_as_a in choices:
+        second_wins = (first_as_a == "B") + (second_as_a == "A")
+        first_wins = (first_as_a == "A") + (second_as_a == "B")
         outcomes.append(1.0 if second_wins == 2 else 0.0 if first_wins == 2 else 0.5)
     return outcomes
+
+
+def first_shown_preferred(choices: list[tuple[str | None, str | None]]) -> float | None:
+    """Share of readable answers that picked whichever response was shown first: 0.5 for a
+    judge without position bias, 1.0 for one whose verdicts say nothing about the responses."""
+    answered = [choice for pair in choices for choice in pair if choice is not None]
+    return round(sum(choice == "A" for choice in answered) / len(answered), 3) if answered else None
 
 
 def prefers_candidate(client: LLMClient, items: list[tuple[str, str, str]], what: str = "response") -> list[bool]:
