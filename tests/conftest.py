@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from autodp.settings import sqlite_metadata_url
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = REPO.parent / "shared" / "datasets"
 
@@ -27,7 +29,7 @@ os.environ.update(
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__PARALLELISM": "4",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_airflow_home / 'airflow.db'}",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sqlite_metadata_url(_airflow_home / "airflow.db"),
         "AUTODP_HOME": str(_airflow_home / "autodp"),
     }
 )

@@ -18,7 +18,7 @@ from typing import Any
 from autodp.hashing import file_sha256
 from autodp.ingest import DATASETS
 from autodp.search import PUBLISHED, published_result
-from autodp.settings import Settings
+from autodp.settings import Settings, sqlite_metadata_url
 from autodp.store import ArtifactStore
 
 # `airflow dags test` runs one task at a time and logs its start, then its new state.
@@ -35,7 +35,7 @@ def airflow_environment(settings: Settings, dags_folder: Path) -> dict[str, str]
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             # Airflow's default of 32 costs about 5.6 GB; one machine runs a few tasks at a time.
             "AIRFLOW__CORE__PARALLELISM": "4",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sqlite_metadata_url(home / "airflow.db"),
             "AUTODP_HOME": str(settings.home)}
 
 

@@ -21,3 +21,10 @@ class Settings:
     @property
     def duckdb_extension_dir(self) -> Path:
         return self.home / "duckdb_extensions"
+
+
+def sqlite_metadata_url(path: Path) -> str:
+    """Airflow's metadata database in SQLite (the embedded default), each connection waiting
+    up to a minute for a lock: the scheduler, the api-server and running tasks all write to
+    the one file."""
+    return f"sqlite:///{path}?timeout=60"

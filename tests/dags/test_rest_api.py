@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from autodp.search import PUBLISHED
+from autodp.settings import sqlite_metadata_url
 from autodp.store import LocalStore
 from tests.conftest import REPO, _free_ports
 from tests.dags.test_autodp_search import QUICK, qa_source
@@ -30,13 +31,14 @@ def airflow_api(tmp_path_factory):
            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
            "AIRFLOW__CORE__PARALLELISM": "4",
            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-           "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+           # Only what a test unpauses runs: autodp_curate's schedule would start a run of its own.
+           "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
            "AIRFLOW__API__PORT": str(port),
            "AIRFLOW__API__HOST": "127.0.0.1",
            "AIRFLOW__API_AUTH__JWT_SECRET": "autodp-test-secret",
-           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+           "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sqlite_metadata_url(home / "airflow.db"),
            "AUTODP_HOME": str(home / "autodp")}
     airflow = str(Path(sys.executable).parent / "airflow")
     migrated = subprocess.run([airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=300)
@@ -48,6 +50,8 @@ def airflow_api(tmp_path_factory):
     try:
         client = _client(base, deadline=time.monotonic() + 240, home=home)
         _wait(lambda: client.get("/api/v2/dags/autodp_search").status_code == 200, 240, "autodp_search parsed", home)
+        unpaused = client.patch("/api/v2/dags/autodp_search", json={"is_paused": False})
+        assert unpaused.status_code == 200, unpaused.text
         yield client
     finally:
         for process in processes:
