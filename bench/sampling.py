@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from autodp.ingest import DATASETS, RECORDS_FILE, ingest
 from autodp.operators.batch import prompt_text
 from autodp.operators.resources import Resources
-from autodp.sampling import _js_divergence, _ks_statistic, sample
+from autodp.sampling import js_divergence, ks_statistic, sample
 from autodp.settings import Settings
 from autodp.store import LocalStore
 
@@ -82,7 +82,7 @@ def main() -> None:
               f"{'length KS':>10}")
         for name, drawn in samples.items():
             js = statistics.median(_js(strata, [position[r] for r in d]) for d in drawn)
-            ks = statistics.median(_ks_statistic(lengths, lengths[[position[r] for r in d]]) for d in drawn)
+            ks = statistics.median(ks_statistic(lengths, lengths[[position[r] for r in d]]) for d in drawn)
             speedup = f"{reference / seconds[name]:7.1f}x" if name in CONFIGURATIONS else f"{'-':>8}"
             print(f"{name:<28} {seconds[name]:7.1f}s {speedup} {embedded[name]:>9} "
                   f"{js:>14.4f} {ks:>10.4f}", flush=True)
@@ -107,7 +107,7 @@ def _yardstick(table: list[dict], embedder) -> tuple[np.ndarray, np.ndarray]:
 def _js(strata: np.ndarray, picked: list[int]) -> float:
     full = np.bincount(strata, minlength=32) / len(strata)
     chosen = np.bincount(strata[picked], minlength=32) / len(picked)
-    return _js_divergence(full, chosen)
+    return js_divergence(full, chosen)
 
 
 if __name__ == "__main__":

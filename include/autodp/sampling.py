@@ -83,8 +83,8 @@ def sample(
         if wanted == total:
             clusters = 1  # every row is taken: strata cannot change the sample, skip the embeddings
         frame = max(frame_rows, 4 * wanted) if frame_rows is not None and clusters > 1 else total
-        con.execute(f"create temp view frame as select * from full_set "
-                    f"order by hash(source_row, {int(seed)}, 'frame'), source_row limit {min(frame, total)}")
+        framing = f"order by hash(source_row, {int(seed)}, 'frame'), source_row limit {frame}" if frame < total else ""
+        con.execute(f"create temp view frame as select * from full_set {framing}")
         _assign_strata(con, resources, clusters, length_buckets, label_column, seed)
         _allocate(con, wanted)
         con.execute(f"""
@@ -169,9 +169,9 @@ def _fidelity(con, total: int) -> dict[str, Any]:
         "rows_sample": sample_total,
         "strata": [{"stratum": s, "full_share": round(n / frame_total, 6), "sample_share": round(m / sample_total, 6)}
                    for s, n, m in strata],
-        "js_divergence": round(_js_divergence(p, q), 6),
+        "js_divergence": round(js_divergence(p, q), 6),
         "max_share_gap": round(float(np.max(np.abs(p - q))), 6),
-        "output_length_ks": round(_ks_statistic(lengths_full, lengths_sample), 6),
+        "output_length_ks": round(ks_statistic(lengths_full, lengths_sample), 6),
         "output_length_mean": {"full": round(float(lengths_full.mean()), 2),
                                "sample": round(float(lengths_sample.mean()), 2)},
     }
@@ -182,7 +182,7 @@ def _headline(fidelity: dict[str, Any]) -> dict[str, Any]:
         "strata": len(fidelity["strata"])}
 
 
-def _js_divergence(p: np.ndarray, q: np.ndarray) -> float:
+def js_divergence(p: np.ndarray, q: np.ndarray) -> float:
     """Jensen-Shannon divergence in bits (0: identical, 1: disjoint)."""
     m = (p + q) / 2
 
@@ -193,7 +193,7 @@ def _js_divergence(p: np.ndarray, q: np.ndarray) -> float:
     return (kl(p, m) + kl(q, m)) / 2
 
 
-def _ks_statistic(a: np.ndarray, b: np.ndarray) -> float:
+def ks_statistic(a: np.ndarray, b: np.ndarray) -> float:
     grid = np.union1d(a, b)
     cdf_a = np.searchsorted(np.sort(a), grid, side="right") / len(a)
     cdf_b = np.searchsorted(np.sort(b), grid, side="right") / len(b)

@@ -73,12 +73,6 @@ def answers(client: LLMClient, prompts: list[str], max_tokens: int = 256, temper
     return [t.strip() for t in client.chat_many(requests)]
 
 
-def pairwise(client: LLMClient, items: list[tuple[str, str, str]], what: str = "response") -> list[float]:
-    """For (prompt, first, second): 1.0 when ``second`` is preferred in both presentation
-    orders, 0.0 when ``first`` is, 0.5 when the two orders disagree (position bias)."""
-    return pairwise_outcomes(pairwise_choices(client, items, what))
-
-
 def pairwise_choices(client: LLMClient, items: list[tuple[str, str, str]],
                      what: str = "response") -> list[tuple[str | None, str | None]]:
     """For (prompt, first, second): the judge's answer ("A", "B", or None when unreadable)
@@ -97,6 +91,8 @@ def pairwise_choices(client: LLMClient, items: list[tuple[str, str, str]],
 
 
 def pairwise_outcomes(choices: list[tuple[str | None, str | None]]) -> list[float]:
+    """1.0 when ``second`` is preferred in both presentation orders, 0.0 when ``first`` is,
+    0.5 when the two orders disagree (position bias) or an answer is unreadable."""
     outcomes = []
     for first_as_a, second_as_a in choices:
         second_wins = (first_as_a == "B") + (second_as_a == "A")
@@ -115,7 +111,7 @@ def first_shown_preferred(choices: list[tuple[str | None, str | None]]) -> float
 def prefers_candidate(client: LLMClient, items: list[tuple[str, str, str]], what: str = "response") -> list[bool]:
     """For (prompt, original, candidate): true only when the candidate wins in both orders,
     so position bias cannot make a rewrite look better."""
-    return [outcome == 1.0 for outcome in pairwise(client, items, what)]
+    return [outcome == 1.0 for outcome in pairwise_outcomes(pairwise_choices(client, items, what))]
 
 
 def new_instructions(client: LLMClient, examples: list[str], seed: int) -> list[str | None]:
