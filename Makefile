@@ -12,6 +12,8 @@ export AUTODP_HOME ?= $(CURDIR)/.autodp
 DATASET ?= ../shared/datasets/medquad/medquad_all_flat.jsonl.gz
 DATASET_MAP ?= --map instruction=question --map output=answer
 DEMO_DATASET := $(AUTODP_HOME)/demo/healthcare_demo.jsonl
+# The main job's search budget, small enough for two CPU cores (the defaults are SearchConfig's).
+RUN_BUDGET ?= --steps 10 --candidates 2 --eval-size 30
 
 .PHONY: install run test search bench-ingest bench-operators bench-cache bench-sampling bench-search bench-quality lock clean
 
@@ -25,10 +27,10 @@ $(VENV)/.installed: scripts/install.sh requirements.lock pyproject.toml
 
 run: install
 	@if [ -f "$(DATASET)" ]; then \
-		$(BIN)/autodp run "$(DATASET)" $(DATASET_MAP); \
+		$(BIN)/autodp run "$(DATASET)" $(DATASET_MAP) $(RUN_BUDGET); \
 	else \
 		echo "$(DATASET) not found: running on the built-in demo dataset"; \
-		$(BIN)/autodp demo-data "$(DEMO_DATASET)" >/dev/null && $(BIN)/autodp run "$(DEMO_DATASET)"; \
+		$(BIN)/autodp demo-data "$(DEMO_DATASET)" >/dev/null && $(BIN)/autodp run "$(DEMO_DATASET)" $(RUN_BUDGET); \
 	fi
 
 test: install

@@ -24,8 +24,9 @@ from pathlib import Path
 
 import duckdb
 
+from autodp.artifacts import DATASETS, RECORDS_FILE
 from autodp.executor import prepare_connection
-from autodp.ingest import DATASETS, RECORDS_FILE, ingest
+from autodp.ingest import ingest
 from autodp.store import LocalStore
 from autodp.strategy import Strategy
 

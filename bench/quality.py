@@ -19,18 +19,17 @@ $AUTODP_HOME/bench-quality, so a second run only re-prints.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
-from autodp.evaluation import llm_judge, reference_judge
-from autodp.finetune import LoraSettings
 from autodp.ingest import ingest
 from autodp.llm.client import LLMClient
 from autodp.llm.endpoints import LOCAL_MODEL, ROLES, Endpoint
 from autodp.llm.server import LocalServer
-from autodp.operators.resources import Resources
-from autodp.search import SearchConfig, evaluation_split, search
+from autodp.resources import Resources
+from autodp.search.config import LoraSettings, SearchConfig
+from autodp.search.evaluation import evaluation_split, llm_judge, reference_judge
+from autodp.search.loop import search
 from autodp.settings import Settings
 from autodp.store import LocalStore
 
@@ -56,28 +55,26 @@ def main() -> None:
     settings = Settings(home=home, store_uri=str(home / "bench-quality" / "store"))
     store = LocalStore(home / "bench-quality" / "store")
     with LocalServer(port=0, log_path=home / "bench-quality" / "llm.log") as server:
-        for role in ROLES:
-            os.environ[f"AUTODP_{role.upper()}_LLM_BASE_URL"] = server.base_url
+        endpoints = {role: Endpoint(role, server.base_url, LOCAL_MODEL, trusted=True) for role in ROLES}
         key = ingest(str(args.dataset), store)["dataset_key"]
         print(f"{args.dataset.name}: dataset {key[:12]}; sample {args.sample}, {args.eval_size} held-out examples, "
               f"{args.iterations} iterations x {args.candidates} candidates, LoRA {args.steps} steps x 8 on "
               f"{args.model}; agent, data LLM and judge: {LOCAL_MODEL} (local)", flush=True)
-        judge = LLMClient(Endpoint("judge", server.base_url, LOCAL_MODEL, trusted=True),
-                          cache_dir=home / "bench-quality" / "judge-cache")
+        judge = LLMClient(endpoints["judge"], cache_dir=home / "bench-quality" / "judge-cache")
         best = {}
         for method in METHODS:
             config = SearchConfig(iterations=args.iterations, candidates=args.candidates, method=method,
                                   base=args.model, sample_size=args.sample, eval_size=args.eval_size,
                                   lora=LoraSettings(steps=args.steps), seed=args.seed, llm_judge=True)
             started = time.perf_counter()
-            resources = Resources(settings=settings)
+            resources = Resources(settings=settings, endpoints=endpoints)
             result = search(key, store, config, resources=resources)
             best[method] = result["best"]
             _report(f"{method} search best vs unprocessed", best[method], best[method].get("llm_judge"),
                     time.perf_counter() - started)
             print(f"    strategy: {' > '.join(s['operator'] for s in best[method]['steps'])}; "
                   f"{result['data_card']['search']['strategies_evaluated']} strategies evaluated", flush=True)
-        examples = evaluation_split(store, key, config, Resources(settings=settings))[1]
+        examples = evaluation_split(store, key, config.eval_size, config.seed, settings=settings)[1]
         for rival in ("random", "one_shot"):
             started = time.perf_counter()
             mine, theirs = best["agent"]["adapter_key"], best[rival]["adapter_key"]

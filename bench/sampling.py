@@ -23,12 +23,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from autodp.ingest import DATASETS, RECORDS_FILE, ingest
-from autodp.operators.batch import prompt_text
-from autodp.operators.resources import Resources
-from autodp.sampling import js_divergence, ks_statistic, sample
+from autodp.artifacts import DATASETS, RECORDS_FILE
+from autodp.ingest import ingest
+from autodp.resources import Resources
+from autodp.search.sampling import js_divergence, ks_statistic, sample
 from autodp.settings import Settings
 from autodp.store import LocalStore
+from autodp.text import prompt_text
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT = REPO.parent / "shared" / "datasets" / "medquad" / "medquad_all_flat.jsonl.gz"

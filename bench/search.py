@@ -21,14 +21,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from autodp.finetune import LoraSettings
 from autodp.ingest import ingest
 from autodp.llm.client import LLMClient
 from autodp.llm.endpoints import LOCAL_MODEL, Endpoint
 from autodp.llm.server import LocalServer
 from autodp.models import load_base
-from autodp.operators.resources import Resources
-from autodp.search import SearchConfig, search
+from autodp.resources import Resources
+from autodp.search.config import LoraSettings, SearchConfig
+from autodp.search.loop import search
 from autodp.settings import Settings
 from autodp.store import LocalStore
 

@@ -25,7 +25,7 @@ from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
 from autodp.airflow_support import TASK_DEFAULTS, mapping_param, store_param
-from autodp.validation import ValidationRules
+from autodp.curate import ValidationRules
 
 INCOMING = Asset("autodp://incoming", extra={"what": "new data for the curated dataset"})
 CURATED = Asset("autodp://curated", extra={"what": "datasets curated by an approved recipe"})
@@ -63,19 +63,17 @@ PARAMS = {
 def autodp_curate():
     @task(outlets=[CURATED])
     def curate(params: dict | None = None) -> dict:
-        from autodp.airflow_support import resolve_store, use_llm_connections
-        from autodp.recipes import curate
-        from autodp.validation import ValidationRules
+        from autodp.airflow_support import resolve_store, task_resources
+        from autodp.curate import ValidationRules, curate
 
         missing = [name for name in ("recipe", "source") if not params[name]]
         if missing:
             raise ValueError(f"Param {' and '.join(missing)} is empty: give it in the run's conf, or set "
                              f"AUTODP_CURATE_{missing[0].upper()} for scheduled runs")
-        use_llm_connections()
         rules = ValidationRules(max_output_chars=params["max_output_chars"],
                                 max_duplicate_rate=params["max_duplicate_rate"], max_row_drift=params["max_row_drift"])
         curated = curate(resolve_store(params["store"]), params["source"], params["recipe"], rules,
-                         mapping=params["mapping"] or None)
+                         resources=task_resources(), mapping=params["mapping"] or None)
         return {k: curated[k] for k in ("curated_key", "output_dataset_key", "rows", "recipe_key")}
 
     curate()

@@ -26,14 +26,16 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
+from typing import get_args
 
 from airflow.sdk import Asset, Param, dag, task, task_group
 
 from autodp.airflow_support import TASK_DEFAULTS, mapping_param, store_param
-from autodp.ingest.ingest import DEFAULT_MAX_RECORD_BYTES
-from autodp.search import MAX_ITERATIONS, SearchConfig
+from autodp.ingest.layouts import LAYOUTS
+from autodp.ingest.readers import FORMATS
+from autodp.ingest.rows import DEFAULT_MAX_RECORD_BYTES
+from autodp.search.config import DEFAULTS, MAX_ITERATIONS, Method
 
-DEFAULTS = SearchConfig()
 GPU = {"pool": os.environ.get("AUTODP_GPU_POOL", "default_pool"),
        "queue": os.environ.get("AUTODP_GPU_QUEUE", "default")}
 PUBLISHED_ASSET = Asset("autodp://published", extra={"what": "datasets published by autodp_search"})
@@ -42,16 +44,16 @@ PARAMS = {
     "source": Param("", type="string", minLength=1, title="Source dataset",
                     description="Path or s3:// URL of a JSONL, JSON-array, Parquet or CSV file (gzip ok), "
                     "readable from the workers."),
-    "file_format": Param("auto", type="string", enum=["auto", "jsonl", "json", "parquet", "csv"],
+    "file_format": Param("auto", type="string", enum=["auto", *FORMATS],
                          title="File format", description="auto: from the file name and its first bytes."),
-    "layout": Param("auto", type="string", enum=["auto", "alpaca", "sharegpt", "mapped"], title="Record layout",
+    "layout": Param("auto", type="string", enum=["auto", *LAYOUTS], title="Record layout",
                     description="auto: alpaca or sharegpt from the first record, or mapped when a field "
                     "mapping is given."),
     "mapping": mapping_param(),
     "max_record_bytes": Param(DEFAULT_MAX_RECORD_BYTES, type="integer", minimum=1024, maximum=64 * 1024 * 1024,
                               title="Largest record (bytes)",
                               description="Records above this size are quarantined as too_large."),
-    "method": Param(DEFAULTS.method, type="string", enum=["agent", "random", "one_shot"], title="Search method",
+    "method": Param(DEFAULTS.method, type="string", enum=list(get_args(Method)), title="Search method",
                     description="agent: proposals refined from scores; random: random search; one_shot: the "
                     "agent once, without feedback (baselines)."),
     "iterations": Param(DEFAULTS.iterations, type="integer", minimum=1, maximum=MAX_ITERATIONS,
@@ -61,7 +63,7 @@ PARAMS = {
                         description="Strategies proposed and evaluated in parallel each iteration."),
     "patience": Param(DEFAULTS.patience, type="integer", minimum=1, maximum=MAX_ITERATIONS, title="Patience",
                       description="Converged after this many iterations without a better strategy."),
-    "model": Param("smollm2", type="string", minLength=1, title="Base model",
+    "model": Param(DEFAULTS.base, type="string", minLength=1, title="Base model",
                    description="Model fine-tuned per candidate: smollm2 (SmolLM2-135M-Instruct), tiny (tests), or "
                    "a Hugging Face model directory readable from the workers."),
     "lora_steps": Param(DEFAULTS.lora.steps, type="integer", minimum=1, maximum=100_000, title="LoRA steps",
@@ -72,10 +74,10 @@ PARAMS = {
     "eval_size": Param(DEFAULTS.eval_size, type="integer", minimum=4, maximum=100_000, title="Evaluation examples",
                        description="Rows held out of the input to judge models; never processed or shown "
                        "to the agent."),
-    "llm_judge": Param(False, type="boolean", title="Also use the LLM judge",
+    "llm_judge": Param(DEFAULTS.llm_judge, type="boolean", title="Also use the LLM judge",
                        description="Judge answers with the judge endpoint too (both orders); the score stays "
                        "the reference judge's."),
-    "seed": Param(0, type="integer", minimum=0, title="Seed", description="Sampling, proposals and training seed."),
+    "seed": Param(DEFAULTS.seed, type="integer", minimum=0, title="Seed", description="Sampling, proposals and training seed."),
     "store": store_param(),
 }
 
@@ -111,80 +113,99 @@ def autodp_search():
 
     @task
     def sample(profiled: dict, params: dict | None = None) -> dict:
-        from autodp.airflow_support import search_step
+        from autodp.airflow_support import search_context
+        from autodp.search import loop
 
-        return search_step("prepare", params, profiled["dataset_key"])
+        return loop.sample(search_context(params), profiled["dataset_key"]).to_dict()
 
     @task
     def target(run: dict, params: dict | None = None) -> dict:
-        from autodp.airflow_support import search_step
+        from autodp.airflow_support import search_context
+        from autodp.search import loop
+        from autodp.search.state import SearchRun
 
-        return search_step("select_run_targets", params, run)
+        return loop.target(search_context(params), SearchRun.from_dict(run)).to_dict()
 
     @task(**GPU)
     def baseline(run: dict, params: dict | None = None) -> dict:
-        from autodp.airflow_support import search_step
+        from autodp.airflow_support import search_context
+        from autodp.search import loop
+        from autodp.search.state import SearchRun
 
-        return search_step("train_baseline", params, run)
+        return loop.baseline(search_context(params), SearchRun.from_dict(run)).to_dict()
 
     @task
     def propose(run: dict, state: dict | None, iteration: int, params: dict | None = None) -> list[dict]:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from autodp.airflow_support import search_step
+        from autodp.airflow_support import search_context
+        from autodp.search import loop
+        from autodp.search.state import Reflection, SearchRun
 
         if iteration > params["iterations"] or (state and state["converged"]):
             raise AirflowSkipException(f"iteration {iteration} not needed (converged or past the last)")
-        candidates = search_step("propose", params, run, iteration, state["history"] if state else [])
+        history = Reflection.from_dict(state).history if state else []
+        candidates = loop.propose(search_context(params), SearchRun.from_dict(run), iteration, history)
         if not candidates:
             raise AirflowSkipException("no new strategy was proposed")
-        return candidates
+        return [candidate.to_dict() for candidate in candidates]
 
     @task
     def apply(candidate: dict, run: dict, params: dict | None = None) -> dict:
-        from autodp.airflow_support import search_step
+        from autodp.airflow_support import search_context
+        from autodp.search import loop
+        from autodp.search.state import Candidate, SearchRun
 
-        return search_step("apply_candidate", params, run, candidate)
-
-    @task(**GPU)
-    def finetune(entry: dict, run: dict, params: dict | None = None) -> dict:
-        from autodp.airflow_support import search_step
-
-        return search_step("train_candidate", params, run, entry)
+        return loop.apply(search_context(params), SearchRun.from_dict(run), Candidate.from_dict(candidate)).to_dict()
 
     @task(**GPU)
-    def evaluate(entry: dict, run: dict, params: dict | None = None) -> dict:
-        from autodp.airflow_support import search_step
+    def finetune(trial: dict, run: dict, params: dict | None = None) -> dict:
+        from autodp.airflow_support import search_context
+        from autodp.search import loop
+        from autodp.search.state import SearchRun, Trial
 
-        return search_step("judge_candidate", params, run, entry)
+        return loop.finetune(search_context(params), SearchRun.from_dict(run), Trial.from_dict(trial)).to_dict()
+
+    @task(**GPU)
+    def evaluate(trial: dict, run: dict, params: dict | None = None) -> dict:
+        from autodp.airflow_support import search_context
+        from autodp.search import loop
+        from autodp.search.state import SearchRun, Trial
+
+        return loop.evaluate(search_context(params), SearchRun.from_dict(run), Trial.from_dict(trial)).to_dict()
 
     @task
     def reflect(state: dict | None, judged: list[dict], iteration: int, params: dict | None = None) -> dict:
-        from autodp.airflow_support import search_config
-        from autodp.search import reflect
+        from autodp.airflow_support import search_context
+        from autodp.search import loop
+        from autodp.search.state import Reflection, Trial
 
-        history = (state["history"] if state else []) + list(judged)
-        return reflect(history, iteration, search_config(params))
+        previous = Reflection.from_dict(state) if state else None
+        return loop.reflect(search_context(params), previous, [Trial.from_dict(t) for t in judged], iteration).to_dict()
 
     @task_group
     def iteration_group(run: dict, state, iteration: int):
         candidates = propose(run, state, iteration)
         applied = apply.partial(run=run).expand(candidate=candidates)
-        trained = finetune.partial(run=run).expand(entry=applied)
-        judged = evaluate.partial(run=run).expand(entry=trained)
+        trained = finetune.partial(run=run).expand(trial=applied)
+        judged = evaluate.partial(run=run).expand(trial=trained)
         return reflect(state, judged, iteration)
 
     @task(trigger_rule="none_failed_min_one_success")
     def select(ti=None) -> dict:
-        from autodp.airflow_support import latest_state
+        from autodp.search import loop
+        from autodp.search.state import Reflection
 
-        return latest_state(ti, [f"iteration_{n}.reflect" for n in range(1, MAX_ITERATIONS + 1)])
+        states = [ti.xcom_pull(task_ids=f"iteration_{n}.reflect") for n in range(1, MAX_ITERATIONS + 1)]
+        return loop.select([Reflection.from_dict(s) if s else None for s in states]).to_dict()
 
     @task(outlets=[PUBLISHED_ASSET])
     def publish(run: dict, state: dict, params: dict | None = None) -> dict:
-        from autodp.airflow_support import search_step
+        from autodp.airflow_support import search_context
+        from autodp.search import loop
+        from autodp.search.state import Reflection, SearchRun
 
-        result = search_step("publish", params, run, state["history"])
+        result = loop.publish(search_context(params), SearchRun.from_dict(run), Reflection.from_dict(state))
         return {"published_key": result["published_key"], "published_dataset_key": result["published_dataset_key"],
                 "rows": result["data_card"]["rows"], "best": {k: result["best"][k] for k in (
                     "score", "win_rate", "ci95", "steps")},

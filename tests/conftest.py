@@ -99,6 +99,15 @@ def s3_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def airflow_db():
+    """Airflow's metadata database, migrated once (dag.test() needs it)."""
+    airflow = Path(sys.executable).parent / "airflow"
+    done = subprocess.run([str(airflow), "db", "migrate"], capture_output=True, text=True,
+                          env=os.environ.copy(), timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+@pytest.fixture(scope="session")
 def llm_server(tmp_path_factory):
     """The real local LLM server (llama.cpp, SmolLM2-135M-Instruct) on a free loopback port."""
     from autodp.llm.server import LocalServer
@@ -113,13 +122,14 @@ def llm_server(tmp_path_factory):
 def resources(llm_server, tmp_path):
     """What the executor injects into operators, wired to the test server and fresh caches."""
     from autodp.llm.client import LLMClient
-    from autodp.llm.endpoints import LOCAL_MODEL, Endpoint
-    from autodp.operators.resources import Resources
+    from autodp.llm.endpoints import LOCAL_MODEL, ROLES, Endpoint
+    from autodp.resources import Resources
     from autodp.settings import Settings
 
     settings = Settings(home=tmp_path / "home", store_uri=str(tmp_path / "store"))
-    endpoint = Endpoint("data", llm_server.base_url, LOCAL_MODEL, trusted=True)
-    return Resources(settings=settings, _llm=LLMClient(endpoint, cache_dir=tmp_path / "llm-cache"))
+    endpoints = {role: Endpoint(role, llm_server.base_url, LOCAL_MODEL, trusted=True) for role in ROLES}
+    return Resources(settings=settings, endpoints=endpoints,
+                     _llm=LLMClient(endpoints["data"], cache_dir=tmp_path / "llm-cache"))
 
 
 def make_s3_store(s3_server):

@@ -1,7 +1,8 @@
 """Cache-and-Reuse: a repeated strategy costs a lookup; a shared prefix is computed once."""
 
+from autodp.artifacts import DATASETS
 from autodp.executor import apply_strategy, prefix_keys
-from autodp.ingest import DATASETS, ingest
+from autodp.ingest import ingest
 from autodp.strategy import Strategy
 from tests.conftest import record, write_lines
 from tests.ingest.helpers import records

@@ -4,8 +4,9 @@ import json
 
 import pytest
 
+from autodp.artifacts import PROFILES
 from autodp.ingest import ingest
-from autodp.profile import PROFILES, profile, profile_key
+from autodp.profile import profile, profile_key
 from tests.conftest import SHARED_DATASETS, record, write_lines
 
 

@@ -1,6 +1,8 @@
-"""The few things only Airflow tasks need: finding the store from a Param or a connection.
+"""The few things only Airflow tasks need: the store, LLM endpoints and search
+configuration a task builds from its Params and Airflow connections, and the Params both
+DAGs share.
 
-Resolution order: the run's ``store`` Param, else the ``autodp_store`` connection when it is
+The store's resolution order: the run's ``store`` Param, else the ``autodp_store`` connection when it is
 defined (an ``aws`` connection: login/password are the key pair, extra carries
 ``endpoint_url``, ``region_name``, ``bucket`` and ``prefix``), else autodp's settings.
 """
@@ -8,11 +10,15 @@ defined (an ``aws`` connection: login/password are the key pair, extra carries
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from autodp.llm.endpoints import ROLES
+from autodp.llm.endpoints import ROLES, Endpoint, endpoints_from_env
+from autodp.resources import Resources
 from autodp.settings import Settings
 from autodp.store import ArtifactStore, open_store
+
+if TYPE_CHECKING:
+    from autodp.search.loop import SearchContext
 
 STORE_CONN_ID = "autodp_store"
 
@@ -51,57 +57,36 @@ LLM_CONN_IDS = {role: f"autodp_llm_{role}" for role in ROLES}
 TASK_DEFAULTS = {"retries": 2, "retry_delay": timedelta(seconds=30)}
 
 
-def use_llm_connections() -> None:
-    """Point each LLM role at its connection when one is defined (``autodp_llm_agent``,
+def llm_endpoints() -> dict[str, Endpoint]:
+    """Each LLM role's endpoint from its connection when one is defined (``autodp_llm_agent``,
     ``autodp_llm_data``, ``autodp_llm_judge``: host = OpenAI-compatible base URL, password
-    = API key, extra ``model`` and ``trusted``); otherwise the settings' defaults stand."""
-    import os
-
+    = API key, extra ``model`` and ``trusted``), else from the deployment's settings."""
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
 
+    endpoints = endpoints_from_env()
     for role, conn_id in LLM_CONN_IDS.items():
         try:
             conn = BaseHook.get_connection(conn_id)
         except AirflowNotFoundException:
             continue
-        prefix = f"AUTODP_{role.upper()}_LLM_"
-        extra = conn.extra_dejson
-        if not conn.host:
-            raise ValueError(f"connection {conn_id!r}: host must be the endpoint's base URL")
-        os.environ[prefix + "BASE_URL"] = conn.host
-        for name, value in (("MODEL", extra.get("model")), ("API_KEY", conn.password),
-                            ("TRUSTED", None if extra.get("trusted") is None else str(extra["trusted"]).lower())):
-            if value:
-                os.environ[prefix + name] = value
+        endpoints[role] = Endpoint.from_connection(role, conn.host, conn.password, conn.extra_dejson, conn_id)
+    return endpoints
 
 
-def search_config(params: dict[str, Any]):
-    from autodp.finetune import LoraSettings
-    from autodp.search import SearchConfig
-
-    return SearchConfig(iterations=params["iterations"], candidates=params["candidates"], method=params["method"],
-                        base=params["model"], sample_size=params["sample_size"], eval_size=params["eval_size"],
-                        lora=LoraSettings(steps=params["lora_steps"]), patience=params["patience"],
-                        seed=params["seed"], llm_judge=params["llm_judge"])
+def task_resources() -> Resources:
+    """The resources of one task: its own endpoints, read afresh from the connections, so a
+    worker process that runs many tasks never carries one task's endpoints into the next."""
+    return Resources(endpoints=llm_endpoints())
 
 
-def search_step(name: str, params: dict[str, Any], first: Any, *rest: Any) -> Any:
-    """Run one step of ``autodp.search`` for a task: the same functions the CLI runs."""
-    from autodp import search
-    from autodp.operators.resources import Resources
+def search_context(params: dict[str, Any]) -> SearchContext:
+    """What an autodp_search task passes to its step: the store, the configuration from the
+    run's Params, and the task's resources."""
+    from autodp.search.config import SearchConfig
+    from autodp.search.loop import SearchContext
 
-    use_llm_connections()
-    return getattr(search, name)(first, resolve_store(params["store"]), search_config(params), Resources(), *rest)
-
-
-def latest_state(ti, task_ids: list[str]) -> dict[str, Any]:
-    """The last search state a reflect task returned (later iterations may have been skipped)."""
-    for task_id in reversed(task_ids):
-        state = ti.xcom_pull(task_ids=task_id)
-        if state:
-            return state
-    raise ValueError("no iteration evaluated a strategy: nothing to select")
+    return SearchContext(resolve_store(params["store"]), SearchConfig.from_params(params), task_resources())
 
 
 def mapping_param():

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from autodp.settings import Settings
 
@@ -17,11 +17,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except Exception as error:  # every failure ends as one readable line, not a traceback
+        from autodp.curate import ValidationFailed
         from autodp.dbt_runner import DbtError
         from autodp.ingest import IngestError
         from autodp.llm.endpoints import UntrustedEndpoint
-        from autodp.operators.resources import MissingResource
-        from autodp.recipes import ValidationFailed
+        from autodp.resources import MissingResource
         from autodp.store import ArtifactNotFound
 
         if isinstance(error, (IngestError, ArtifactNotFound, DbtError, ValueError, FileNotFoundError, LookupError,
@@ -75,9 +75,11 @@ def _parser() -> argparse.ArgumentParser:
     _json_option(sampler)
     sampler.set_defaults(run=_sample)
 
+    from autodp.search.config import Labeler
+
     targeter = commands.add_parser("target", help="flag low-quality rows for the expensive operators")
     targeter.add_argument("dataset_key")
-    targeter.add_argument("--labeler", choices=["rules", "llm", "column"], default="rules")
+    targeter.add_argument("--labeler", choices=get_args(Labeler), default="rules")
     targeter.add_argument("--label-column", default=None)
     targeter.add_argument("--seed-size", type=int, default=300)
     targeter.add_argument("--threshold", type=float, default=0.5)
@@ -87,23 +89,15 @@ def _parser() -> argparse.ArgumentParser:
 
     searcher = commands.add_parser("search", help="search for the strategy that fine-tunes the best model")
     searcher.add_argument("dataset_key", help="a stored dataset's key, or a file to ingest first (auto layout)")
-    searcher.add_argument("--iterations", type=int, default=2)
-    searcher.add_argument("--candidates", type=int, default=3)
-    searcher.add_argument("--method", choices=["agent", "random", "one_shot"], default="agent")
-    searcher.add_argument("--model", default="tiny", help="base model: tiny, smollm2, or a Hugging Face directory")
-    searcher.add_argument("--sample-size", type=int, default=200)
-    searcher.add_argument("--eval-size", type=int, default=40)
+    _search_arguments(searcher)
+    searcher.add_argument("--epochs", type=float, default=None,
+                          help="LoRA epochs per candidate, instead of --steps")
     searcher.add_argument("--eval", default=None, metavar="DATASET_KEY", help="a trusted evaluation dataset")
-    budget = searcher.add_mutually_exclusive_group()
-    budget.add_argument("--steps", type=int, default=30, help="LoRA steps per candidate (default 30)")
-    budget.add_argument("--epochs", type=float, default=None, help="LoRA epochs per candidate, instead of --steps")
     for flag, what in (("sampling", "distribution-preserving sampling (search on every row)"),
                        ("target-selection", "processing target selection (LLM operators read every row)"),
                        ("reuse", "Cache-and-Reuse of stored prefixes and adapters")):
         searcher.add_argument(f"--no-{flag}", dest=flag.replace("-", "_"), action="store_false",
                               help=f"switch off {what}")
-    searcher.add_argument("--seed", type=int, default=0)
-    searcher.add_argument("--llm-judge", action="store_true", help="also judge with the judge endpoint")
     _store_option(searcher)
     _json_option(searcher)
     searcher.set_defaults(run=_search)
@@ -134,13 +128,7 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="the main job: autodp_search through Airflow on the embedded defaults")
     _ingest_arguments(run)
-    run.add_argument("--method", choices=["agent", "random", "one_shot"], default="agent")
-    run.add_argument("--model", default="smollm2", help="base model: smollm2, tiny, or a Hugging Face directory")
-    run.add_argument("--iterations", type=int, default=2)
-    run.add_argument("--candidates", type=int, default=2)
-    run.add_argument("--steps", type=int, default=10, help="LoRA steps per candidate")
-    run.add_argument("--sample-size", type=int, default=200)
-    run.add_argument("--eval-size", type=int, default=30)
+    _search_arguments(run)
     run.add_argument("--dags-folder", type=Path, default=Path(__file__).resolve().parents[2] / "dags",
                      help="where the autodp DAGs are (default: the checkout's dags/)")
     run.set_defaults(run=_run, json=False)
@@ -152,16 +140,52 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _search_arguments(parser: argparse.ArgumentParser) -> None:
+    """The search's settings, named as the autodp_search DAG's Params, defaults from SearchConfig."""
+    from autodp.search.config import DEFAULTS, Method
+
+    parser.add_argument("--method", choices=get_args(Method), default=DEFAULTS.method,
+                        help="agent: refined from scores; random and one_shot: baselines (default %(default)s)")
+    parser.add_argument("--iterations", type=int, default=DEFAULTS.iterations)
+    parser.add_argument("--candidates", type=int, default=DEFAULTS.candidates, help="strategies per iteration")
+    parser.add_argument("--patience", type=int, default=DEFAULTS.patience,
+                        help="converged after this many iterations without a better strategy")
+    parser.add_argument("--model", default=DEFAULTS.base,
+                        help="base model: smollm2, tiny, or a Hugging Face directory (default %(default)s)")
+    parser.add_argument("--steps", type=int, default=DEFAULTS.lora.steps,
+                        help="LoRA steps per candidate (default %(default)s)")
+    parser.add_argument("--sample-size", type=int, default=DEFAULTS.sample_size)
+    parser.add_argument("--eval-size", type=int, default=DEFAULTS.eval_size)
+    parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    parser.add_argument("--llm-judge", action="store_true", help="also judge with the judge endpoint")
+
+
+def _search_params(args: argparse.Namespace) -> dict[str, Any]:
+    """The search's settings under the DAG's Param names (``SearchConfig.from_params``)."""
+    params = {"method": args.method, "iterations": args.iterations, "candidates": args.candidates,
+              "patience": args.patience, "model": args.model, "lora_steps": args.steps,
+              "sample_size": args.sample_size, "eval_size": args.eval_size, "seed": args.seed,
+              "llm_judge": args.llm_judge}
+    for name in ("epochs", "eval", "sampling", "target_selection", "reuse"):
+        if hasattr(args, name):
+            params["lora_epochs" if name == "epochs" else name] = getattr(args, name)
+    return params
+
+
 def _ingest_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", help="JSONL, JSON array, Parquet or CSV file (gzip ok), local or s3://")
     _store_option(parser)
-    parser.add_argument("--format", default="auto", choices=["auto", "jsonl", "json", "parquet", "csv"],
+    from autodp.ingest.layouts import LAYOUTS
+    from autodp.ingest.readers import FORMATS
+    from autodp.ingest.rows import DEFAULT_MAX_RECORD_BYTES
+
+    parser.add_argument("--format", default="auto", choices=["auto", *FORMATS],
                         help="file format (default: from the name and first bytes)")
-    parser.add_argument("--layout", default="auto", choices=["auto", "alpaca", "sharegpt", "mapped"],
+    parser.add_argument("--layout", default="auto", choices=["auto", *LAYOUTS],
                         help="record layout (default: from the first record, or 'mapped' with --map)")
     parser.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
                         help="take instruction/input/output from COLUMN, e.g. --map output=answer")
-    parser.add_argument("--max-record-bytes", type=int, default=1 << 20,
+    parser.add_argument("--max-record-bytes", type=int, default=DEFAULT_MAX_RECORD_BYTES,
                         help="quarantine records larger than this (default 1 MiB)")
 
 
@@ -237,7 +261,7 @@ def _apply(args: argparse.Namespace) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
-    from autodp.sampling import sample
+    from autodp.search.sampling import sample
 
     result = sample(args.dataset_key, _open(args), size=args.size, fraction=args.fraction, seed=args.seed,
                     clusters=args.clusters, length_buckets=args.length_buckets, label_column=args.label_column,
@@ -257,7 +281,7 @@ def _sample(args: argparse.Namespace) -> int:
 def _target(args: argparse.Namespace) -> int:
     from contextlib import nullcontext
 
-    from autodp.targeting import select_targets
+    from autodp.search.targeting import select_targets
 
     with _local_llm() if args.labeler == "llm" else nullcontext():
         result = select_targets(args.dataset_key, _open(args), labeler=args.labeler, label_column=args.label_column,
@@ -275,14 +299,10 @@ def _target(args: argparse.Namespace) -> int:
 def _search(args: argparse.Namespace) -> int:
     from contextlib import nullcontext
 
-    from autodp.finetune import LoraSettings
-    from autodp.search import SearchConfig, search
+    from autodp.search.config import SearchConfig
+    from autodp.search.loop import search
 
-    config = SearchConfig(iterations=args.iterations, candidates=args.candidates, method=args.method,
-                          base=args.model, sample_size=args.sample_size, eval_size=args.eval_size,
-                          eval_dataset=args.eval, lora=LoraSettings(steps=args.steps, epochs=args.epochs), seed=args.seed,
-                          llm_judge=args.llm_judge, sampling=args.sampling,
-                          target_selection=args.target_selection, reuse=args.reuse)
+    config = SearchConfig.from_params(_search_params(args))
     progress = None if args.json else (lambda message: print(f"  {message}", flush=True))
     store = _open(args)
     dataset_key = args.dataset_key
@@ -314,7 +334,7 @@ def _show_leaderboard(result: dict[str, Any]) -> None:
 
 
 def _recipe_approve(args: argparse.Namespace) -> int:
-    from autodp.recipes import approve
+    from autodp.curate import approve
 
     approved = approve(_open(args), args.published_key, args.name, args.approved_by, args.reason)
     if args.json:
@@ -326,7 +346,7 @@ def _recipe_approve(args: argparse.Namespace) -> int:
 
 
 def _curate(args: argparse.Namespace) -> int:
-    from autodp.recipes import curate
+    from autodp.curate import curate
 
     curated = curate(_open(args), args.source, args.recipe, file_format=args.format, layout=args.layout,
                      mapping=args.map, max_record_bytes=args.max_record_bytes)
@@ -374,19 +394,15 @@ def _local_llm():
 def _run(args: argparse.Namespace) -> int:
     from contextlib import nullcontext
 
-    from autodp.ingest import DATASETS, RECORDS_FILE
+    from autodp.artifacts import DATASETS, PUBLISHED, RECORDS_FILE
     from autodp.ingest.layouts import parse_mapping
     from autodp.main_job import run_search_dag
-    from autodp.search import PUBLISHED, SearchConfig
 
     store = _open(args)
     conf = {"source": str(Path(args.source).resolve()) if "://" not in args.source else args.source,
             "file_format": args.format, "layout": args.layout, "max_record_bytes": args.max_record_bytes,
-            "mapping": parse_mapping(args.map), "store": store.uri, "method": args.method,
-            "iterations": args.iterations, "candidates": args.candidates, "model": args.model,
-            "lora_steps": args.steps, "sample_size": args.sample_size, "eval_size": args.eval_size,
-            "patience": SearchConfig.patience, "llm_judge": False, "seed": 0}
-    with _local_llm() if args.method != "random" else nullcontext():
+            "mapping": parse_mapping(args.map), "store": store.uri, **_search_params(args)}
+    with _local_llm() if args.method != "random" or args.llm_judge else nullcontext():
         result = run_search_dag(conf, store, args.dags_folder)
     _show_leaderboard(result)
     card = result["data_card"]

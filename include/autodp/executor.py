@@ -11,21 +11,22 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from autodp import engine
+from autodp.artifacts import CHANGES_FILE, DATASETS, DROPS_FILE, RECORDS_FILE
 from autodp.hashing import content_key, record_id_sql
-from autodp.ingest import DATASETS, RECORDS_FILE
-from autodp.operators.resources import Resources
+from autodp.operators.base import StepOutcome
+from autodp.resources import Resources
 from autodp.store import ArtifactStore
 from autodp.strategy import Step, Strategy
 
 EXECUTOR_VERSION = "1"
-DROPS_FILE = "drops.parquet"
-CHANGES_FILE = "changes.parquet"
 
 
 def step_key_material(step: Step, resources: Resources) -> dict[str, Any]:
@@ -68,8 +69,9 @@ def apply_strategy(dataset_key: str, strategy: Strategy, store: ArtifactStore,
         with engine.connect(store, settings=resources.settings) as con, \
                 tempfile.TemporaryDirectory(prefix="autodp-apply-") as tmp:
             prepare_connection(con, store.file_location(DATASETS, start_key, RECORDS_FILE), first_table=f"step_{cached}")
-            for index in range(cached, len(keys)):
-                steps.append(_run_step(con, store, Path(tmp), strategy, index, keys, dataset_key, resources))
+            for ran in run_steps(con, strategy, resources, start=cached):
+                steps.append(_publish_step(con, store, Path(tmp) / str(ran.index + 1), ran, keys, dataset_key,
+                                           resources))
     output_key = keys[-1] if keys else dataset_key
     return {
         "dataset_key": dataset_key,
@@ -101,24 +103,48 @@ def prepare_connection(con: duckdb.DuckDBPyConnection, records_location: str, fi
                 "record_id varchar, operator varchar, reason varchar)")
 
 
-def _run_step(con, store: ArtifactStore, tmp: Path, strategy: Strategy, index: int,
-              keys: list[str], dataset_key: str, resources: Resources) -> dict[str, Any]:
-    step = strategy.steps[index]
-    source, target = f"step_{index}", f"step_{index + 1}"
-    started = time.perf_counter()
-    calls_before = resources._llm.usage.calls if resources._llm is not None else 0
-    outcome = step.operator.run(con, source, target, index + 1, resources)
-    skipped = (_unflagged(con, source, resources.targets)
-               if step.operator.needs_llm and resources.targets is not None else 0)
-    seconds = round(time.perf_counter() - started, 3)
-    folder = tmp / str(index + 1)
+@dataclass(frozen=True)
+class StepRun:
+    """One step just run by ``run_steps``: its output is in table ``output``."""
+
+    index: int  # 0-based position in the strategy
+    step: Step
+    output: str
+    outcome: StepOutcome
+    llm_calls: int
+    llm_rows_skipped: int  # rows an LLM step left alone because target selection did not flag them
+    seconds: float
+
+
+def run_steps(con: duckdb.DuckDBPyConnection, strategy: Strategy, resources: Resources, start: int = 0,
+              table: str = "step") -> Iterator[StepRun]:
+    """Run ``strategy.steps[start:]`` in ``con`` (set up by ``prepare_connection``, the input
+    in table ``{table}_{start}``): step i reads ``{table}_{i}``, writes ``{table}_{i+1}`` and
+    appends its drops and changes. Each step is yielded once its output exists; its input
+    table is dropped when the caller asks for the next one."""
+    for index in range(start, len(strategy.steps)):
+        step = strategy.steps[index]
+        source, target = f"{table}_{index}", f"{table}_{index + 1}"
+        started = time.perf_counter()
+        calls_before = resources._llm.usage.calls if resources._llm is not None else 0
+        outcome = step.operator.run(con, source, target, index + 1, resources)
+        skipped = (_unflagged(con, source, resources.targets)
+                   if step.operator.needs_llm and resources.targets is not None else 0)
+        calls = (resources._llm.usage.calls if resources._llm is not None else 0) - calls_before
+        yield StepRun(index, step, target, outcome, calls, skipped, round(time.perf_counter() - started, 3))
+        con.execute(f"drop table {source}")
+
+
+def _publish_step(con, store: ArtifactStore, folder: Path, ran: StepRun, keys: list[str], dataset_key: str,
+                  resources: Resources) -> dict[str, Any]:
+    """Write one computed step's records, drops and changes, and publish them under its prefix key."""
+    index, step, outcome = ran.index, ran.step, ran.outcome
     folder.mkdir()
-    con.execute(f"copy (select * from {target} order by source_row) to '{folder / RECORDS_FILE}' (format parquet)")
+    con.execute(f"copy (select * from {ran.output} order by source_row) to '{folder / RECORDS_FILE}' (format parquet)")
     con.execute(f"copy (select * exclude (step) from drops where step = {index + 1}) "
                 f"to '{folder / DROPS_FILE}' (format parquet)")
     con.execute(f"copy (select * exclude (step) from changes where step = {index + 1}) "
                 f"to '{folder / CHANGES_FILE}' (format parquet)")
-    con.execute(f"drop table {source}")
     summary = {
         "step": index + 1,
         "operator": step.name,
@@ -130,10 +156,9 @@ def _run_step(con, store: ArtifactStore, tmp: Path, strategy: Strategy, index: i
         "dropped": outcome.dropped,
         "changed": outcome.changed,
         "added": outcome.added,
-        "llm_calls": (resources._llm.usage.calls if resources._llm is not None else 0) - calls_before,
-        # Rows an LLM step left alone because target selection did not flag them.
-        "llm_rows_skipped": skipped,
-        "seconds": seconds,
+        "llm_calls": ran.llm_calls,
+        "llm_rows_skipped": ran.llm_rows_skipped,
+        "seconds": ran.seconds,
     }
     store.publish(
         DATASETS, keys[index],

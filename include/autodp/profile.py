@@ -13,16 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from autodp import engine
+from autodp.artifacts import DATASETS, PROFILE_FILE, PROFILES, RECORDS_FILE
 from autodp.dbt_runner import read_exported, run_dbt_build
 from autodp.hashing import content_key
-from autodp.ingest import DATASETS, RECORDS_FILE
 from autodp.settings import Settings
 from autodp.store import ArtifactStore
 from autodp.text import PLACEHOLDER_MAX_CHARS, PLACEHOLDER_TEXTS
 
 PROFILE_VERSION = "2"
-PROFILES = "profiles"
-PROFILE_FILE = "profile.json"
 LANGUAGE_SAMPLE_ROWS = 2000
 LANGUAGE_TEXT_CHARS = 400
 PROFILE_TABLES = ["profile_fields", "profile_length_histogram", "profile_duplicates", "profile_metadata_fields"]

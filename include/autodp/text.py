@@ -1,4 +1,9 @@
-"""Text conventions shared by the profile (dbt) and the operators (DuckDB)."""
+"""Text conventions shared by the profile (dbt), the operators (DuckDB) and the models:
+what counts as blank or a placeholder, and how a record reads as a prompt."""
+
+from __future__ import annotations
+
+from typing import Any
 
 # Placeholder texts, compared after lower-casing and removing everything but letters and
 # digits: "<No Input>" -> "noinput", "N/A" -> "na". The defect taxonomy of the cleaned
@@ -26,3 +31,10 @@ def placeholder_sql(column: str) -> str:
     head = f"left({column}, {PLACEHOLDER_MAX_CHARS + 1})"
     return (f"(length({column}) <= {PLACEHOLDER_MAX_CHARS} "
             f"and regexp_replace(lower({head}), '[^a-z0-9]', '', 'g') in ({texts}))")
+
+
+def prompt_text(row: dict[str, Any]) -> str:
+    """The instruction as the model sees it: the input, when there is one, follows it."""
+    if row.get("input"):
+        return f"{row['instruction']}\n\n{row['input']}"
+    return row["instruction"]

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from autodp.artifacts import CURATED, RECIPES
 from autodp.cli import main
-from autodp.finetune import LoraSettings
+from autodp.curate import ValidationFailed, curate, recipe
 from autodp.ingest import ingest
-from autodp.recipes import CURATED, RECIPES, ValidationFailed, curate, recipe
-from autodp.search import SearchConfig, search
+from autodp.search.config import LoraSettings, SearchConfig
+from autodp.search.loop import search
 from autodp.store import LocalStore
 from tests.conftest import record, write_lines
-from tests.dags.test_autodp_search import airflow_db  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.airflow
 
@@ -48,7 +48,7 @@ def test_approval_records_who_when_and_why(approved):
     assert len(approved.artifacts(RECIPES)) == 1
 
 
-def test_curate_publishes_new_data_and_refuses_data_that_fails_validation(airflow_db, approved, tmp_path):  # noqa: F811
+def test_curate_publishes_new_data_and_refuses_data_that_fails_validation(airflow_db, approved, tmp_path):
     new = write_lines(tmp_path / "new.jsonl", qa_lines(48, start=100))
     run = curate_dag().test(run_conf={"recipe": "gout", "source": str(new), "store": str(approved.root)})
     assert run.state == "success"

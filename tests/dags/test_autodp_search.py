@@ -1,27 +1,15 @@
 """autodp_search runs end to end under Airflow (dag.test) and stores what it says it did."""
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from autodp.ingest import DATASETS
-from autodp.profile import PROFILES, profile_key
-from autodp.search import PUBLISHED
+from autodp.artifacts import DATASETS, PROFILES, PUBLISHED
+from autodp.profile import profile_key
 from autodp.store import LocalStore
 from tests.conftest import record, write_lines
 
 pytestmark = pytest.mark.airflow
-
-
-@pytest.fixture(scope="session")
-def airflow_db():
-    airflow = Path(sys.executable).parent / "airflow"
-    done = subprocess.run([str(airflow), "db", "migrate"], capture_output=True, text=True,
-                          env=os.environ.copy(), timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
 
 
 @pytest.fixture
@@ -48,7 +36,7 @@ def test_search_dag_runs_the_whole_loop_and_a_rerun_redoes_nothing(airflow_db, t
     expensive step (prefixes, adapters, verdicts, the published result) in the store."""
     from airflow.dag_processing.dagbag import DagBag
 
-    from autodp.finetune import ADAPTERS
+    from autodp.artifacts import ADAPTERS
 
     store_dir = tmp_path / "store"
     conf = {"source": str(qa_source(tmp_path, broken_lines=1)), "store": str(store_dir), **QUICK}

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from autodp.search import PUBLISHED
+from autodp.artifacts import PUBLISHED
 from autodp.settings import sqlite_metadata_url
 from autodp.store import LocalStore
 from tests.conftest import REPO, _free_ports

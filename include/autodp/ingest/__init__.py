@@ -1,6 +1,6 @@
 """Ingest instruction datasets into the canonical record table."""
 
-from autodp.ingest.ingest import DATASETS, QUARANTINE_FILE, RECORDS_FILE, ingest
+from autodp.ingest.ingest import ingest
 from autodp.ingest.rows import IngestError
 
-__all__ = ["DATASETS", "QUARANTINE_FILE", "RECORDS_FILE", "IngestError", "ingest"]
+__all__ = ["IngestError", "ingest"]

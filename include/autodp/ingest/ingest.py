@@ -22,17 +22,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from autodp import fields as F
+from autodp.artifacts import DATASETS, QUARANTINE_FILE, RECORDS_FILE
 from autodp.hashing import content_key, file_sha256, record_id
 from autodp.ingest.layouts import LAYOUTS, Canonical, detect_layout, parse_mapping, to_canonical
 from autodp.ingest.readers import FORMATS, detect_format, read_rows
-from autodp.ingest.rows import IngestError, SourceRow
+from autodp.ingest.rows import DEFAULT_MAX_RECORD_BYTES, IngestError, SourceRow
 from autodp.store import ArtifactStore
 
 INGEST_VERSION = "2"
-DATASETS = "datasets"
-RECORDS_FILE = "records.parquet"
-QUARANTINE_FILE = "quarantine.parquet"
-DEFAULT_MAX_RECORD_BYTES = 1 << 20
 BATCH_ROWS = 8192
 
 RECORDS_SCHEMA = pa.schema(

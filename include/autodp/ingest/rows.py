@@ -32,12 +32,14 @@ class SourceRow:
     rejection: Rejection | None = None
 
 
+DEFAULT_MAX_RECORD_BYTES = 1 << 20
+
 # Quarantine reasons, one code each.
 MALFORMED_JSON = "malformed_json"
 NOT_AN_OBJECT = "not_an_object"
 INVALID_UTF8 = "invalid_utf8"
 MISSING_FIELD = "missing_field"
 WRONG_TYPE = "wrong_type"
-TOO_LARGE = "too_large"
+TOO_LARGE = "too_large"  # larger than max_record_bytes
 BAD_CONVERSATION = "bad_conversation"
 WRONG_FIELD_COUNT = "wrong_field_count"

@@ -7,14 +7,18 @@
 The last two read records, so they must be *trusted* (the local server, or an endpoint in
 the customer's network marked trusted); operators refuse an untrusted one.
 
-Each is configured by environment variables ``AUTODP_<ROLE>_LLM_BASE_URL``, ``_MODEL``,
-``_API_KEY`` and ``_TRUSTED``; the embedded default is the local llama.cpp server.
+Outside Airflow each is configured by environment variables ``AUTODP_<ROLE>_LLM_BASE_URL``,
+``_MODEL``, ``_API_KEY`` and ``_TRUSTED``; in an Airflow task by the connection
+``autodp_llm_<role>`` (``Endpoint.from_connection``). The embedded default is the local
+llama.cpp server. Endpoints are values a task passes down in its ``Resources``: nothing
+here writes the environment.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
 
 ROLES = ("agent", "data", "judge")
@@ -46,12 +50,27 @@ class Endpoint:
         return cls(role, base_url, os.environ.get(prefix + "MODEL", LOCAL_MODEL),
                    os.environ.get(prefix + "API_KEY", "local"), trusted)
 
+    @classmethod
+    def from_connection(cls, role: str, host: str | None, password: str | None, extra: dict[str, Any],
+                        conn_id: str) -> Endpoint:
+        """From an Airflow connection: host = the OpenAI-compatible base URL, password = the
+        API key, extra ``model`` and ``trusted`` (default: trusted only on loopback)."""
+        if not host:
+            raise ValueError(f"connection {conn_id!r}: host must be the endpoint's base URL")
+        trusted = extra.get("trusted")
+        return cls(role, host, extra.get("model") or LOCAL_MODEL, password or "local",
+                   _is_loopback(host) if trusted is None else str(trusted).lower() in ("1", "true", "yes"))
+
     def require_trusted(self, purpose: str) -> None:
         if not self.trusted:
             raise UntrustedEndpoint(
                 f"{purpose} reads records, but the {self.role} endpoint {self.base_url} is not trusted; "
                 f"set AUTODP_{self.role.upper()}_LLM_TRUSTED=true only for an endpoint inside your network"
             )
+
+
+def endpoints_from_env() -> dict[str, Endpoint]:
+    return {role: Endpoint.from_env(role) for role in ROLES}
 
 
 def _is_loopback(url: str) -> bool:

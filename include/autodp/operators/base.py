@@ -21,7 +21,7 @@ import duckdb
 from pydantic import BaseModel, ConfigDict
 
 from autodp import fields as F
-from autodp.operators.resources import Resources
+from autodp.resources import Resources
 
 Stage = Literal["cleaning", "selection", "refinement", "generation"]
 Role = Literal["filter", "mapper", "deduplicator", "selector", "generator"]
@@ -117,6 +117,39 @@ class Filter(Operator):
         con.execute(f"create or replace temp table {target} as "
                     f"select s.* from {source} s anti join _judged using (source_row)")
         con.execute("drop table _judged")
+
+
+class ScoredFilter(Filter):
+    """A filter that scores records in Python (an LLM, embeddings, a likelihood) and decides
+    in SQL. ``scores`` returns the source_rows it scored and one value each (None: no
+    score); the value is joined onto each record as column ``score`` (null where not
+    scored) for ``drop_reason``, ``features`` and the drop detail ``<detail_label> <score>``."""
+
+    score_type: ClassVar[str] = "double"  # "double" or "bool"
+    detail_label: ClassVar[str | None] = None
+    detail_digits: ClassVar[int] = 3
+
+    @abstractmethod
+    def scores(self, con: duckdb.DuckDBPyConnection, source: str,
+               resources: Resources) -> tuple[list[int], list[Any]]: ...
+
+    def prepare(self, con, source, resources):
+        import pyarrow as pa
+
+        from autodp.operators.batch import write_table
+
+        rows, values = self.scores(con, source, resources)
+        write_table(con, "_scores", {"source_row": pa.array(rows, pa.int64()),
+                                     "score": pa.array(values, pa.float64() if self.score_type == "double"
+                                                       else pa.bool_())})
+
+    def joins(self) -> str:
+        return "left join _scores using (source_row)"
+
+    def drop_detail(self) -> str:
+        if self.detail_label is None:
+            return "null"
+        return f"'{self.detail_label} ' || round(score, {self.detail_digits})"
 
 
 class Mapper(Operator):

@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from autodp.operators.resources import Resources
+from autodp.resources import Resources
 
 TEXTS = "source_row, instruction, input, output"
 
@@ -29,10 +29,3 @@ def write_table(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, pa
     con.register(f"{name}_arrow", pa.table(columns))
     con.execute(f"create or replace temp table {name} as select * from {name}_arrow")
     con.unregister(f"{name}_arrow")
-
-
-def prompt_text(row: dict[str, Any]) -> str:
-    """The instruction as the model sees it: the input, when there is one, follows it."""
-    if row.get("input"):
-        return f"{row['instruction']}\n\n{row['input']}"
-    return row["instruction"]

@@ -5,8 +5,9 @@ import pyarrow as pa
 from pydantic import Field
 
 from autodp.operators.base import Deduplicator, OperatorParams, Stage
-from autodp.operators.batch import fetch, prompt_text, write_table
+from autodp.operators.batch import fetch, write_table
 from autodp.operators.cleaning.near_dedup import union_find
+from autodp.text import prompt_text
 
 CLUSTER_SIZE = 256
 
@@ -29,7 +30,7 @@ class SemanticDedup(Deduplicator):
     def prepare(self, con, source, resources):
         records = fetch(con, source)
         texts = [_text(r, self.params.text) for r in records]
-        vectors = resources.embedder.encode(texts) if records else np.zeros((0, 384), np.float32)
+        vectors = resources.embedder.encode(texts)
         rows = np.array([r["source_row"] for r in records], dtype=np.int64)
         pairs = similar_pairs(vectors, self.params.threshold, self.params.seed)
         members = union_find([(int(rows[a]), int(rows[b])) for a, b in pairs])

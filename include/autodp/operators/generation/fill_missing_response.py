@@ -4,8 +4,8 @@ from pydantic import Field
 
 from autodp.operators import llm_calls
 from autodp.operators.base import BatchRewrite, OperatorParams, Stage
-from autodp.operators.batch import fetch, prompt_text
-from autodp.text import blank_sql, placeholder_sql
+from autodp.operators.batch import fetch
+from autodp.text import blank_sql, placeholder_sql, prompt_text
 
 
 class FillMissingResponse(BatchRewrite):

@@ -4,7 +4,7 @@ from pydantic import Field
 
 from autodp.operators import llm_calls
 from autodp.operators.base import Generator, OperatorParams, Stage
-from autodp.operators.batch import prompt_text
+from autodp.text import prompt_text
 
 
 class InstructionExpansion(Generator):

@@ -4,8 +4,8 @@ from pydantic import Field
 
 from autodp.operators import llm_calls
 from autodp.operators.base import Generator, OperatorParams, Stage
-from autodp.operators.batch import prompt_text
 from autodp.operators.generation.instruction_expansion import sample_seeds
+from autodp.text import prompt_text
 
 
 class PairExpansion(Generator):

@@ -4,7 +4,8 @@ from pydantic import Field
 
 from autodp.operators import llm_calls
 from autodp.operators.base import BatchRewrite, OperatorParams, Stage
-from autodp.operators.batch import fetch, prompt_text
+from autodp.operators.batch import fetch
+from autodp.text import prompt_text
 
 
 class RewriteResponse(BatchRewrite):

@@ -1,15 +1,15 @@
 from typing import ClassVar
 
 import numpy as np
-import pyarrow as pa
 from pydantic import Field
 
 from autodp.operators import llm_calls
-from autodp.operators.base import Filter, OperatorParams, Stage
-from autodp.operators.batch import fetch, prompt_text, write_table
+from autodp.operators.base import OperatorParams, ScoredFilter, Stage
+from autodp.operators.batch import fetch
+from autodp.text import prompt_text
 
 
-class ConfidenceFilter(Filter):
+class ConfidenceFilter(ScoredFilter):
     """Drops records the data LLM is not confident are right, in the style of CLEAR:
     confidence mixes consistency (how close the record's response is to responses the
     model samples for the same instruction, by embedding similarity) with self-reflection
@@ -25,8 +25,9 @@ class ConfidenceFilter(Filter):
     stage: ClassVar[Stage] = "selection"
     needs_llm: ClassVar[bool] = True
     needs_embeddings: ClassVar[bool] = True
+    detail_label = "confidence"
 
-    def prepare(self, con, source, resources):
+    def scores(self, con, source, resources):
         p = self.params
         records = fetch(con, source, resources)
         prompts = [prompt_text(r) for r in records]
@@ -40,14 +41,7 @@ class ConfidenceFilter(Filter):
             consistency = np.clip(consistency / p.samples, 0.0, 1.0)
         confidence = [None if v is None else p.consistency_weight * c + (1 - p.consistency_weight) * v
                       for c, v in zip(consistency, reflection)]
-        write_table(con, "_confidence", {"source_row": pa.array([r["source_row"] for r in records], pa.int64()),
-                                         "confidence": pa.array(confidence, pa.float64())})
-
-    def joins(self) -> str:
-        return "left join _confidence using (source_row)"
+        return [r["source_row"] for r in records], confidence
 
     def drop_reason(self) -> str:
-        return f"case when confidence < {self.params.threshold} then 'low_confidence' end"
-
-    def drop_detail(self) -> str:
-        return "'confidence ' || round(confidence, 3)"
+        return f"case when score < {self.params.threshold} then 'low_confidence' end"

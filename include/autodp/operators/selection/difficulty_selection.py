@@ -1,16 +1,16 @@
 import math
 from typing import ClassVar, Literal
 
-import pyarrow as pa
 from pydantic import Field
 
-from autodp.operators.base import Filter, OperatorParams, Stage
-from autodp.operators.batch import fetch, prompt_text, write_table
+from autodp.operators.base import OperatorParams, ScoredFilter, Stage
+from autodp.operators.batch import fetch
+from autodp.text import prompt_text
 
 TEMPLATE = "### Instruction:\n{prompt}\n\n### Response:\n"
 
 
-class DifficultySelection(Filter):
+class DifficultySelection(ScoredFilter):
     """Keeps the records that teach the most, by the base model's likelihoods:
     instruction-following difficulty (IFD: perplexity of the response given the
     instruction over its perplexity alone; above 1 the instruction does not help and the
@@ -24,7 +24,7 @@ class DifficultySelection(Filter):
     name = "difficulty_selection"
     stage: ClassVar[Stage] = "selection"
 
-    def prepare(self, con, source, resources):
+    def scores(self, con, source, resources):
         records = fetch(con, source, resources)
         values = []
         for record in records:
@@ -34,22 +34,18 @@ class DifficultySelection(Filter):
             else:
                 alone = resources.scorer.mean_nll("", record["output"])
                 values.append(math.exp(conditional - alone))
-        write_table(con, "_difficulty", {"source_row": pa.array([r["source_row"] for r in records], pa.int64()),
-                                         "difficulty": pa.array(values, pa.float64())})
-
-    def joins(self) -> str:
-        return "left join _difficulty using (source_row)"
+        return [r["source_row"] for r in records], values
 
     def features(self) -> dict[str, str]:
-        return {"_rank": "case when difficulty is null then null "
-                         "else percent_rank() over (order by difficulty desc nulls last) end"}
+        return {"_rank": "case when score is null then null "
+                         "else percent_rank() over (order by score desc nulls last) end"}
 
     def drop_reason(self) -> str:
         cases = []
         if self.params.measure == "ifd" and self.params.drop_ifd_above_one:
-            cases.append("when difficulty > 1 then 'instruction_does_not_help'")
+            cases.append("when score > 1 then 'instruction_does_not_help'")
         cases.append(f"when _rank >= {self.params.keep_fraction} then 'too_easy'")
         return f"case {' '.join(cases)} end"
 
     def drop_detail(self) -> str:
-        return f"'{self.params.measure} ' || round(difficulty, 3)"
+        return f"'{self.params.measure} ' || round(score, 3)"

@@ -1,14 +1,14 @@
 from typing import ClassVar, Literal
 
 import numpy as np
-import pyarrow as pa
 from pydantic import Field
 
-from autodp.operators.base import Filter, OperatorParams, Stage
-from autodp.operators.batch import fetch, prompt_text, write_table
+from autodp.operators.base import OperatorParams, ScoredFilter, Stage
+from autodp.operators.batch import fetch
+from autodp.text import prompt_text
 
 
-class DiversitySelection(Filter):
+class DiversitySelection(ScoredFilter):
     """Keeps a diverse subset of a target size over MiniLM embeddings of the prompts:
     k-center greedy (each pick the farthest from those already picked) or cluster-balanced
     (k-means, then the records nearest each centroid, round robin)."""
@@ -22,10 +22,10 @@ class DiversitySelection(Filter):
     name = "diversity_selection"
     stage: ClassVar[Stage] = "selection"
     needs_embeddings: ClassVar[bool] = True
+    score_type = "bool"  # selected or not
 
-    def prepare(self, con, source, resources):
+    def scores(self, con, source, resources):
         records = fetch(con, source)
-        rows = np.array([r["source_row"] for r in records], dtype=np.int64)
         keep = np.zeros(len(records), dtype=bool)
         target = max(1, round(self.params.keep_fraction * len(records))) if records else 0
         if records:
@@ -33,13 +33,10 @@ class DiversitySelection(Filter):
             chosen = (k_center(vectors, target, self.params.seed) if self.params.method == "k_center"
                       else cluster_balanced(vectors, target, self.params.clusters, self.params.seed))
             keep[chosen] = True
-        write_table(con, "_diverse", {"source_row": pa.array(rows), "selected": pa.array(keep)})
-
-    def joins(self) -> str:
-        return "left join _diverse using (source_row)"
+        return [r["source_row"] for r in records], keep.tolist()
 
     def drop_reason(self) -> str:
-        return "case when not selected then 'not_selected_for_diversity' end"
+        return "case when not score then 'not_selected_for_diversity' end"
 
 
 def k_center(vectors: np.ndarray, count: int, seed: int) -> list[int]:

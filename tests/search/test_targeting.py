@@ -5,12 +5,13 @@ import json
 
 import pytest
 
+from autodp.artifacts import TARGETS
 from autodp.executor import apply_strategy
 from autodp.ingest import ingest
-from autodp.operators.resources import Resources
+from autodp.resources import Resources
+from autodp.search.targeting import load_targets, select_targets
 from autodp.settings import Settings
 from autodp.strategy import Strategy
-from autodp.targeting import TARGETS, load_targets, select_targets
 from tests.conftest import write_lines
 
 

@@ -5,9 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from autodp.evaluation import Example, reference_judge, win_rate
-from autodp.finetune import ADAPTERS, LoraSettings, finetune
+from autodp.artifacts import ADAPTERS
 from autodp.ingest import ingest
+from autodp.search.config import LoraSettings
+from autodp.search.evaluation import Example, reference_judge, win_rate
+from autodp.search.finetune import finetune
 from autodp.settings import Settings
 from tests.conftest import write_lines
 
@@ -72,9 +74,9 @@ def test_pairwise_outcomes_and_position_bias():
 
 
 def test_llm_judge_in_both_orders(local_store, tmp_path, settings, llm_server):
-    from autodp.evaluation import llm_judge
     from autodp.llm.client import LLMClient
     from autodp.llm.endpoints import LOCAL_MODEL, Endpoint
+    from autodp.search.evaluation import llm_judge
 
     judge = LLMClient(Endpoint("judge", llm_server.base_url, LOCAL_MODEL, trusted=True))
     lora = LoraSettings(steps=10, batch_size=4, learning_rate=3e-3)

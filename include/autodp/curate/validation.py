@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from autodp import engine
-from autodp.ingest import DATASETS, RECORDS_FILE
+from autodp.artifacts import DATASETS, RECORDS_FILE
 from autodp.settings import Settings
 from autodp.store import ArtifactStore
 

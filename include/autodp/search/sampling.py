@@ -28,14 +28,14 @@ import numpy as np
 import pyarrow as pa
 
 from autodp import engine
+from autodp.artifacts import DATASETS, FIDELITY_FILE, RECORDS_FILE
 from autodp.hashing import content_key
-from autodp.ingest import DATASETS, RECORDS_FILE
-from autodp.operators.batch import prompt_text, write_table
-from autodp.operators.resources import Resources
+from autodp.operators.batch import write_table
+from autodp.resources import Resources
 from autodp.store import ArtifactStore
+from autodp.text import prompt_text
 
 SAMPLE_VERSION = "1"
-FIDELITY_FILE = "fidelity.json"
 
 
 def sample(

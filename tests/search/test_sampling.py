@@ -5,8 +5,8 @@ import json
 import pytest
 
 from autodp.ingest import ingest
-from autodp.operators.resources import Resources
-from autodp.sampling import fidelity_report, sample
+from autodp.resources import Resources
+from autodp.search.sampling import fidelity_report, sample
 from autodp.settings import Settings
 from tests.conftest import write_lines
 from tests.ingest.helpers import records

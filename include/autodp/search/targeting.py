@@ -15,46 +15,45 @@ import json
 import math
 import tempfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from autodp import engine
-from autodp.executor import prepare_connection
+from autodp.artifacts import DATASETS, FLAGS_FILE, RECORDS_FILE, TARGETS
+from autodp.executor import prepare_connection, run_steps
 from autodp.hashing import content_key
-from autodp.ingest import DATASETS, RECORDS_FILE
 from autodp.operators import llm_calls
-from autodp.operators.batch import prompt_text
-from autodp.operators.resources import Resources
+from autodp.resources import Resources
+from autodp.search.config import Labeler
 from autodp.store import ArtifactStore
 from autodp.strategy import Strategy
-from autodp.text import blank_sql, placeholder_sql
+from autodp.text import blank_sql, placeholder_sql, prompt_text
 
 TARGETING_VERSION = "1"
-TARGETS = "targets"
-FLAGS_FILE = "flags.parquet"
 DEFAULT_RULES = ["drop_empty_output", "length_bounds", "hallucinated_url_filter", "merged_instruction_filter",
                  {"exact_dedup": {"key": "prompt"}}]
 GOOD_LABELS = {"1", "true", "good", "high", "yes"}
-CHEAP_FEATURES = f"""
-    ln(1 + length(instruction)) as instruction_chars,
-    ln(1 + length(input)) as input_chars,
-    ln(1 + length(output)) as output_chars,
-    ln((1 + length(output)) / (1 + length(instruction) + length(input))) as output_to_prompt,
-    ({blank_sql('output')})::double as output_blank,
-    ({placeholder_sql('output')})::double as output_placeholder,
-    regexp_matches(output, 'https?://')::double as output_url,
-    len(regexp_extract_all(left(output, 2000), '[0-9]')) / (1 + least(length(output), 2000)) as digit_share
-"""
+# Cheap per-record features, computed in DuckDB beside the prompt's embedding.
+CHEAP_FEATURES = {
+    "instruction_chars": "ln(1 + length(instruction))",
+    "input_chars": "ln(1 + length(input))",
+    "output_chars": "ln(1 + length(output))",
+    "output_to_prompt": "ln((1 + length(output)) / (1 + length(instruction) + length(input)))",
+    "output_blank": f"({blank_sql('output')})::double",
+    "output_placeholder": f"({placeholder_sql('output')})::double",
+    "output_url": "regexp_matches(output, 'https?://')::double",
+    "digit_share": "len(regexp_extract_all(left(output, 2000), '[0-9]')) / (1 + least(length(output), 2000))",
+}
 
 
 def select_targets(
     dataset_key: str,
     store: ArtifactStore,
     *,
-    labeler: Literal["rules", "llm", "column"] = "rules",
+    labeler: Labeler = "rules",
     seed_size: int = 300,
     threshold: float = 0.5,
     rules: list | None = None,
@@ -123,8 +122,8 @@ def _labels(con, seed_rows: list[int], labeler: str, rules: Strategy, label_colu
     con.execute("create or replace temp table seed_0 as select * from step_0 where source_row in "
                 f"({', '.join(str(r) for r in seed_rows) or 'null'})")
     if labeler == "rules":
-        for number, step in enumerate(rules.steps):
-            step.operator.run(con, f"seed_{number}", f"seed_{number + 1}", number + 1, resources)
+        for _ in run_steps(con, rules, resources, table="seed"):
+            pass
         dropped = {r for (r,) in con.execute("select source_row from drops").fetchall()}
         return {row: int(row in dropped) for row in seed_rows}
     if labeler == "column":
@@ -139,14 +138,13 @@ def _labels(con, seed_rows: list[int], labeler: str, rules: Strategy, label_colu
 
 
 def _features(con, resources: Resources) -> tuple[np.ndarray, list[int]]:
-    relation = con.sql(f"select source_row, instruction, input, output, {CHEAP_FEATURES} from step_0 order by source_row")
-    table = relation.fetchall()
-    columns = relation.columns
-    rows = [r[0] for r in table]
-    cheap = np.array([r[4:] for r in table], dtype=np.float64).reshape(len(table), len(columns) - 4)
-    texts = [f"{prompt_text({'instruction': r[1], 'input': r[2]})}\n{r[3]}" for r in table]
-    embedded = resources.embedder.encode(texts) if texts else np.zeros((0, 384), np.float32)
-    return np.hstack([cheap, embedded]), rows
+    """(cheap features next to the text's embedding, one row per record; the source_rows)."""
+    computed = ", ".join(f"{sql} as {name}" for name, sql in CHEAP_FEATURES.items())
+    table = con.sql(f"select source_row, instruction, input, output, {computed} from step_0 order by source_row").to_arrow_table()
+    cheap = np.column_stack([table[name].to_numpy(zero_copy_only=False).astype(np.float64) for name in CHEAP_FEATURES])
+    texts = [f"{prompt_text({'instruction': i, 'input': x})}\n{o}" for i, x, o in zip(
+        table["instruction"].to_pylist(), table["input"].to_pylist(), table["output"].to_pylist())]
+    return np.hstack([cheap, resources.embedder.encode(texts)]), table["source_row"].to_pylist()
 
 
 def _train(x: np.ndarray, y: np.ndarray, seed: int):

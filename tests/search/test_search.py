@@ -5,12 +5,12 @@ import json
 
 import pytest
 
-from autodp.finetune import LoraSettings
-from autodp.ingest import DATASETS, ingest
-from autodp.llm.client import LLMClient
-from autodp.llm.endpoints import LOCAL_MODEL, Endpoint
+from autodp.artifacts import DATASETS, PUBLISHED
+from autodp.ingest import ingest
+from autodp.llm.endpoints import LOCAL_MODEL
 from autodp.profile import profile
-from autodp.search import PUBLISHED, SearchConfig, search
+from autodp.search.config import LoraSettings, SearchConfig
+from autodp.search.loop import search
 from tests.conftest import write_lines
 
 CANARIES = [f"CANARY{n}xq" for n in range(6)]
@@ -39,8 +39,7 @@ def config():
 def test_search_runs_publishes_and_never_shows_records_to_the_agent(local_store, tmp_path, resources, llm_server,
                                                                      config):
     key = canary_dataset(tmp_path, local_store)
-    agent = LLMClient(Endpoint("agent", llm_server.base_url, LOCAL_MODEL), cache_dir=tmp_path / "agent-cache")
-    result = search(key, local_store, config, resources=resources, agent_client=agent)
+    result = search(key, local_store, config, resources=resources)
 
     board = result["leaderboard"]
     assert 1 <= len(board) <= 4 and len({h["strategy_key"] for h in board}) == len(board)
@@ -60,17 +59,16 @@ def test_search_runs_publishes_and_never_shows_records_to_the_agent(local_store,
     sample_profile = json.dumps(profile(key, local_store))
     assert not any(c.lower() in sample_profile.lower() for c in CANARIES)
 
-    again = search(key, local_store, config, resources=resources, agent_client=agent)
+    again = search(key, local_store, config, resources=resources)
     assert again["run_key"] == result["run_key"] and again["leaderboard"] == result["leaderboard"]
 
 
-def test_random_search_baseline_with_both_judges(local_store, tmp_path, resources, config, llm_server, monkeypatch):
+def test_random_search_baseline_with_both_judges(local_store, tmp_path, resources, config):
     key = canary_dataset(tmp_path, local_store)
-    monkeypatch.setenv("AUTODP_JUDGE_LLM_BASE_URL", llm_server.base_url)
     result = search(key, local_store, SearchConfig(**{**config.__dict__, "method": "random", "llm_judge": True}),
                     resources=resources)
     assert all(h["origin"] == "random" for h in result["leaderboard"])
-    judged = [h["llm_judge"] for h in result["leaderboard"] if "llm_judge" in h]
+    judged = [h["llm_judge"] for h in result["leaderboard"] if h.get("llm_judge")]
     assert judged and all(j["wins"] + j["ties"] + j["losses"] == 8 for j in judged)
     assert all(0 <= j["first_shown_preferred"] <= 1 for j in judged)
     assert result["data_card"]["search"]["method"] == "random"

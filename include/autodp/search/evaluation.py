@@ -22,9 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from autodp.finetune import collate, encode, load_adapted
+from autodp import engine
+from autodp.artifacts import DATASETS, RECORDS_FILE
+from autodp.search.finetune import collate, encode, load_adapted
 from autodp.settings import Settings
 from autodp.store import ArtifactStore
+from autodp.text import blank_sql, prompt_text
 
 BASELINE_RATE = 0.5
 
@@ -33,6 +36,29 @@ BASELINE_RATE = 0.5
 class Example:
     prompt: str
     reference: str
+
+
+def evaluation_split(store: ArtifactStore, dataset_key: str, size: int, seed: int, trusted_key: str | None = None,
+                     settings: Settings | None = None) -> tuple[frozenset[int], list[Example], str]:
+    """(source_rows held out of the search, the examples, where they came from).
+
+    With ``trusted_key`` every example of that dataset with a response is used and nothing
+    is held out of the input (``trusted_set``); otherwise ``size`` rows of the input with a
+    response, chosen by a seeded hash, are held out of sampling, processing and the agent's
+    view (``held_out``)."""
+    source_key, eval_source, limit = dataset_key, "held_out", size
+    if trusted_key:
+        source_key, eval_source, limit = trusted_key, "trusted_set", 1 << 62
+    with engine.connect(store, settings=settings) as con:
+        rows = con.execute(f"""
+            select source_row, instruction, input, output from read_parquet(?)
+            where not {blank_sql('output')} order by hash(source_row, {int(seed)}) limit {int(limit)}""",
+            [store.file_location(DATASETS, source_key, RECORDS_FILE)]).fetchall()
+    examples = [Example(prompt_text({"instruction": i, "input": x}), o) for _, i, x, o in rows]
+    held_out = frozenset(r for r, *_ in rows) if eval_source == "held_out" else frozenset()
+    if not examples:
+        raise ValueError("no evaluation examples: the evaluation data has no non-empty responses")
+    return held_out, examples, eval_source
 
 
 def reference_nll(model, tokenizer, examples: list[Example], max_length: int = 256, batch_size: int = 8) -> np.ndarray:

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from autodp import operators
 from autodp.llm.client import ChatRequest, LLMClient
 from autodp.operators.base import Stage
+from autodp.search.state import Trial
 from autodp.strategy import Strategy, StrategyError
 
 MAX_STEPS = 6
@@ -43,8 +44,8 @@ class AuditLog:
 
 
 def agent_context(profile: dict[str, Any], fidelity: dict[str, Any], allowed: list[str],
-                  history: list[dict[str, Any]]) -> dict[str, Any]:
-    """Everything the agent sees. Built from aggregates only; see tests/test_privacy.py."""
+                  history: list[Trial]) -> dict[str, Any]:
+    """Everything the agent sees. Built from aggregates only; see tests/search/test_search.py."""
     catalogue = [{"name": e["name"], "stage": e["stage"], "does": e["description"],
                   "params": {k: p.get("default") for k, p in e["parameters"].get("properties", {}).items()}}
                  for e in operators.catalogue() if e["name"] in allowed]
@@ -57,8 +58,8 @@ def agent_context(profile: dict[str, Any], fidelity: dict[str, Any], allowed: li
                             "languages": profile.get("languages", {}).get("shares")},
         "sample_fidelity": fidelity,
         "operators": catalogue,
-        "history": [{"steps": [s["operator"] if not s["params"] else s for s in h["steps"]], "score": h["score"],
-                     "ci95": h["ci95"], "rows_out": h["rows_out"]} for h in history],
+        "history": [{"steps": [s["operator"] if not s["params"] else s for s in h.steps], "score": h.score,
+                     "ci95": h.ci95, "rows_out": h.rows_out} for h in history],
     }
 
 

@@ -1,6 +1,8 @@
-"""What operators may use besides records, injected by the executor (never fetched by an
-operator itself): the data-LLM client, the embedder, a likelihood scorer, and the rows
-that Processing Target Selection flagged for the expensive operators."""
+"""What a step works with besides its data, built once per task and passed down (never
+read from process-wide state): the settings, the LLM endpoint of each role, and lazily
+the clients and models made from them: the data-LLM client, the embedder and the
+likelihood scorer that the executor injects into operators, and the rows Processing
+Target Selection flagged for the expensive operators."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from autodp.llm.endpoints import Endpoint, endpoints_from_env
 from autodp.settings import Settings
 
 if TYPE_CHECKING:
@@ -23,6 +26,8 @@ class MissingResource(RuntimeError):
 @dataclass
 class Resources:
     settings: Settings = field(default_factory=Settings.from_env)
+    # role (agent, data, judge) -> endpoint; by default from AUTODP_<ROLE>_LLM_* or the local server
+    endpoints: dict[str, Endpoint] = field(default_factory=endpoints_from_env)
     targets: frozenset[int] | None = None  # source_rows LLM operators may process; None: all
     quality_scores: dict[int, float] | None = None  # source_row -> classifier quality score
     _llm: LLMClient | None = None
@@ -33,19 +38,22 @@ class Resources:
     def llm(self) -> LLMClient:
         """The data-LLM client; its endpoint must be trusted, since operators send it records."""
         if self._llm is None:
-            from autodp.llm.client import LLMClient
-            from autodp.llm.endpoints import Endpoint
-
-            endpoint = Endpoint.from_env("data")
-            endpoint.require_trusted("an LLM operator")
             from autodp.llm.server import is_serving
 
+            endpoint = self.endpoints["data"]
+            endpoint.require_trusted("an LLM operator")
             if not is_serving(endpoint.base_url):
                 raise MissingResource(f"the data LLM at {endpoint.base_url} is not answering; "
                                       "start it with `autodp llm serve` (or pass --start-llm)")
-            self._llm = LLMClient(endpoint, cache_dir=self._cache("llm"))
+            self._llm = self.client("data")
         self._llm.endpoint.require_trusted("an LLM operator")
         return self._llm
+
+    def client(self, role: str) -> LLMClient:
+        """A client for the role's endpoint, with its own response cache."""
+        from autodp.llm.client import LLMClient
+
+        return LLMClient(self.endpoints[role], cache_dir=self._cache(role if role != "data" else "llm"))
 
     @property
     def embedder(self) -> Embedder:
@@ -65,9 +73,7 @@ class Resources:
 
     def llm_model(self) -> str:
         """Identity of the data LLM, part of the cache key of every LLM step."""
-        from autodp.llm.endpoints import Endpoint
-
-        endpoint = self._llm.endpoint if self._llm is not None else Endpoint.from_env("data")
+        endpoint = self._llm.endpoint if self._llm is not None else self.endpoints["data"]
         return f"{endpoint.base_url}#{endpoint.model}"
 
     def _cache(self, name: str) -> Path:

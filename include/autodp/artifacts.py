@@ -1,0 +1,64 @@
+"""Every kind of artifact autodp keeps in the store, and the files each one holds.
+
+An artifact is a folder ``<kind>/<key>/`` with its files and a ``manifest.json``
+(``autodp.store``); its key is a content hash of what made it. This module is the one
+place that names kinds and files: code that reads or writes an artifact imports the
+names from here, and ``KINDS`` describes each for people and for the review pages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Datasets: an ingested source, a sample, or the output of a strategy's prefix.
+DATASETS = "datasets"
+RECORDS_FILE = "records.parquet"  # canonical records (autodp.fields.CANONICAL_COLUMNS)
+QUARANTINE_FILE = "quarantine.parquet"  # ingested datasets: rows that could not be used, with the reason
+DROPS_FILE = "drops.parquet"  # applied steps: each record the step removed, with the reason
+CHANGES_FILE = "changes.parquet"  # applied steps: each record the step rewrote or generated
+FIDELITY_FILE = "fidelity.json"  # samples: how well the sample preserves the full set's distribution
+
+PROFILES = "profiles"
+PROFILE_FILE = "profile.json"
+
+TARGETS = "targets"
+FLAGS_FILE = "flags.parquet"  # per source_row: probability of low quality, flagged or not
+
+ADAPTERS = "adapters"  # the files peft's save_pretrained writes
+
+SEARCH_STEPS = "search_steps"  # small JSON results of search steps: proposals, baseline scores, verdicts
+RESULT_FILE = "result.json"
+
+PUBLISHED = "published"  # a finished search: its result, data card and the agent's audit log
+DATA_CARD_FILE = "data_card.json"
+DATA_CARD_MARKDOWN_FILE = "data_card.md"
+AUDIT_FILE = "audit.jsonl"
+
+RECIPES = "recipes"
+RECIPE_FILE = "recipe.json"
+
+CURATED = "curated"  # a curation run of an approved recipe
+VALIDATION_FILE = "validation.json"
+
+
+@dataclass(frozen=True)
+class ArtifactKind:
+    name: str
+    made_by: str
+    keyed_by: str
+    files: tuple[str, ...]
+
+
+KINDS: dict[str, ArtifactKind] = {kind.name: kind for kind in (
+    ArtifactKind(DATASETS, "ingest, sample, apply (one per strategy prefix)",
+                 "source bytes and layout; parent dataset and sampling options; parent dataset and step",
+                 (RECORDS_FILE, QUARANTINE_FILE, DROPS_FILE, CHANGES_FILE, FIDELITY_FILE)),
+    ArtifactKind(PROFILES, "profile", "dataset", (PROFILE_FILE,)),
+    ArtifactKind(TARGETS, "target selection", "dataset, labeler and its options", (FLAGS_FILE,)),
+    ArtifactKind(ADAPTERS, "fine-tuning", "dataset, base model and LoRA settings", ()),
+    ArtifactKind(SEARCH_STEPS, "search steps (propose, baseline, evaluate)", "the step's inputs", (RESULT_FILE,)),
+    ArtifactKind(PUBLISHED, "search publish", "input dataset and search configuration",
+                 (RESULT_FILE, DATA_CARD_FILE, DATA_CARD_MARKDOWN_FILE, AUDIT_FILE)),
+    ArtifactKind(RECIPES, "recipe approval", "the approval", (RECIPE_FILE,)),
+    ArtifactKind(CURATED, "curation", "recipe and output dataset", (DATA_CARD_FILE, VALIDATION_FILE)),
+)}

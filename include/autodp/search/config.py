@@ -1,0 +1,83 @@
+"""What a search is asked to do: one configuration, built the same way from the command
+line and from the ``autodp_search`` DAG's Params (``SearchConfig.from_params``), whose
+defaults and choices both take from here."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+from autodp.hashing import content_key
+
+SEARCH_VERSION = "1"
+MAX_ITERATIONS = 5  # the autodp_search DAG has this many iteration groups
+Method = Literal["agent", "random", "one_shot"]
+Labeler = Literal["rules", "llm", "column"]  # where target selection's seed labels come from
+DEFAULT_OPERATORS = (
+    "drop_empty_output", "normalize_text", "length_bounds", "exact_dedup", "near_dedup", "language_filter",
+    "pii_redaction", "hallucinated_url_filter", "merged_instruction_filter", "boilerplate_strip",
+    "relevance_filter", "diversity_selection",
+)
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """Hyperparameters; ``epochs``, when given, sets the step count from the data size
+    (ceil(epochs x rows / batch_size)) instead of ``steps``."""
+
+    steps: int = 60
+    epochs: float | None = None
+    batch_size: int = 8
+    learning_rate: float = 3e-4
+    max_length: int = 256
+    rank: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    iterations: int = 2
+    candidates: int = 3
+    method: Method = "agent"
+    base: str = "smollm2"  # the model fine-tuned per candidate: smollm2, tiny (tests) or a Hugging Face directory
+    sample_size: int = 200
+    eval_size: int = 40
+    eval_dataset: str | None = None
+    operators: tuple[str, ...] = DEFAULT_OPERATORS
+    lora: LoraSettings = field(default_factory=LoraSettings)
+    patience: int = 2
+    seed: int = 0
+    llm_judge: bool = False  # also judge with the judge endpoint (reported; the score stays the reference judge's)
+    # The three accelerations, each of which can be switched off to measure it (bench/search.py):
+    sampling: bool = True  # search on a distribution-preserving sample; off: on every row but the eval split
+    target_selection: bool = True  # LLM operators process PTS-flagged rows only; off: every row
+    reuse: bool = True  # Cache-and-Reuse of stored prefixes and adapters; off: recompute them
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> SearchConfig:
+        """From the names the DAG's Params and the CLI share (``model``, ``lora_steps``,
+        ``lora_epochs``, ``eval`` and the fields' own names); a name not given keeps its
+        default, and names that are not the search's (``source``, ``store``) are ignored."""
+        renamed = {"model": "base", "eval": "eval_dataset"}
+        own = {f.name for f in fields(cls)} - {"lora"}
+        values = {renamed.get(name, name): value for name, value in params.items()
+                  if renamed.get(name, name) in own}
+        if "operators" in values:
+            values["operators"] = tuple(values["operators"])
+        lora = {name: params[f"lora_{name}"] for name in ("steps", "epochs") if f"lora_{name}" in params}
+        return cls(**values, lora=LoraSettings(**lora))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["operators"] = list(self.operators)
+        return data
+
+
+DEFAULTS = SearchConfig()
+
+
+def run_key(dataset_key: str, config: SearchConfig) -> str:
+    return content_key("search", SEARCH_VERSION, {"dataset": dataset_key, "config": config.to_dict()})

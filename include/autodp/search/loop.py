@@ -1,0 +1,334 @@
+"""The search, as the steps the ``autodp_search`` DAG runs as tasks, with the same names:
+``sample``, ``target``, ``baseline``, then per iteration ``propose``, ``apply``,
+``finetune``, ``evaluate`` and ``reflect``; then ``select`` and ``publish``. ``search``
+runs them in one process (the CLI, the tests and the benchmarks).
+
+Each step takes the ``SearchContext`` (store, configuration, resources) and small typed
+state (``autodp.search.state``); everything large is in the store under content keys, so
+re-running a step finds its output there. The evaluation split is held out of the input
+(or given as a trusted dataset) before anything else, and never enters sampling,
+processing or the agent's view.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from autodp.artifacts import (
+    AUDIT_FILE,
+    DATA_CARD_FILE,
+    DATA_CARD_MARKDOWN_FILE,
+    PUBLISHED,
+    RESULT_FILE,
+    SEARCH_STEPS,
+)
+from autodp.executor import apply_strategy
+from autodp.hashing import content_key
+from autodp.profile import profile
+from autodp.resources import Resources
+from autodp.search import finetune as lora
+from autodp.search import sampling
+from autodp.search.agent import AuditLog, StrategyAgent, agent_context, random_strategies
+from autodp.search.config import SEARCH_VERSION, SearchConfig, run_key
+from autodp.search.data_card import data_card, markdown
+from autodp.search.evaluation import (
+    Example,
+    adapter_answers,
+    adapter_nll,
+    evaluation_split,
+    llm_judge,
+    reference_judge,
+)
+from autodp.search.state import Baseline, Candidate, Reflection, SearchRun, Targets, Trial
+from autodp.search.targeting import load_targets, select_targets
+from autodp.store import ArtifactStore
+from autodp.strategy import Strategy
+
+
+@dataclass
+class SearchContext:
+    """What every step works with; a DAG task builds it from its Params and connections."""
+
+    store: ArtifactStore
+    config: SearchConfig
+    resources: Resources
+
+
+def search(dataset_key: str, store: ArtifactStore, config: SearchConfig | None = None,
+           resources: Resources | None = None, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """The whole loop in one process; the ``autodp_search`` DAG runs the same steps as tasks."""
+    context = SearchContext(store, config or SearchConfig(), resources or Resources())
+    say = progress or (lambda message: None)
+    key = run_key(dataset_key, context.config)
+    if store.has(PUBLISHED, key):
+        return published_result(store, key)
+    started = time.perf_counter()
+    run = sample(context, dataset_key)
+    say(f"evaluation split: {run.eval_examples} examples ({run.eval_source}); sample: {run.sample_rows} "
+        f"rows, JS divergence {run.fidelity['js_divergence']}")
+    run = target(context, run)
+    if run.targets:
+        say(f"target selection: {run.targets.flagged} of {run.targets.rows} rows flagged")
+    run = baseline(context, run)
+    say(f"baseline adapter trained ({run.baseline.steps} steps)")
+    reflections: list[Reflection | None] = []
+    history: list[Trial] = []
+    for iteration in range(1, context.config.iterations + 1):
+        judged = []
+        for candidate in propose(context, run, iteration, history):
+            trial = evaluate(context, run, finetune(context, run, apply(context, run, candidate)))
+            judged.append(trial)
+            say(f"iteration {iteration}: {trial.origin} strategy score {trial.score:+.3f} "
+                f"({' > '.join(s['operator'] for s in trial.steps)})")
+        reflections.append(reflect(context, reflections[-1] if reflections else None, judged, iteration))
+        history = reflections[-1].history
+        if reflections[-1].converged:
+            say("converged: no better strategy in the last iterations")
+            break
+    result = publish(context, run, select(reflections), seconds=time.perf_counter() - started)
+    say(f"published: {result['data_card']['rows']['in']} -> {result['data_card']['rows']['out']} rows")
+    return result
+
+
+def sample(context: SearchContext, dataset_key: str) -> SearchRun:
+    """Hold out the evaluation split, draw the search sample and profile it."""
+    config, resources = context.config, context.resources
+    eval_rows, examples, eval_source = _evaluation_split(context, dataset_key)
+    sampled = sampling.sample(dataset_key, context.store, seed=config.seed, exclude_rows=eval_rows,
+                              resources=resources,
+                              **({"size": config.sample_size} if config.sampling else {"fraction": 1.0}))
+    profile(sampled["dataset_key"], context.store, resources.settings)
+    return SearchRun(run_key=run_key(dataset_key, config), dataset_key=dataset_key,
+                     sample_key=sampled["dataset_key"], sample_rows=sampled["rows"], fidelity=sampled["fidelity"],
+                     eval_source=eval_source, eval_examples=len(examples))
+
+
+def target(context: SearchContext, run: SearchRun) -> SearchRun:
+    """Train the classifier that flags the sample rows worth an LLM call (when switched on)."""
+    if not context.config.target_selection:
+        return run
+    targets = select_targets(run.sample_key, context.store, seed_size=min(300, run.sample_rows),
+                             seed=context.config.seed, resources=context.resources)
+    return run.but(targets=Targets.from_dict(targets))
+
+
+def baseline(context: SearchContext, run: SearchRun) -> SearchRun:
+    """The model trained the same way on the unprocessed sample, scored once."""
+    config, resources, store = context.config, context.resources, context.store
+    adapter = lora.finetune(run.sample_key, store, base=config.base, lora=config.lora, settings=resources.settings,
+                            reuse=config.reuse)
+    examples = _examples(context, run)
+
+    def scores() -> dict[str, Any]:
+        answers = (adapter_answers(store, adapter["adapter_key"], config.base, [e.prompt for e in examples],
+                                   settings=resources.settings) if config.llm_judge else None)
+        nll = adapter_nll(store, adapter["adapter_key"], config.base, examples, resources.settings)
+        return {"nll": [float(x) for x in nll], "answers": answers}
+
+    material = {"adapter": adapter["adapter_key"], "eval": _eval_key(context, run), "llm_judge": config.llm_judge}
+    scored, _ = _stored(store, "baseline", material, scores, config.reuse)
+    return run.but(baseline=Baseline(adapter_key=adapter["adapter_key"], steps=adapter["steps"], scores_key=scored))
+
+
+def propose(context: SearchContext, run: SearchRun, iteration: int, history: list[Trial]) -> list[Candidate]:
+    """The candidates of one iteration; never one already evaluated. Stored with the
+    agent's audit entries, so a re-run proposes the same candidates."""
+    config = context.config
+    seen = {h.strategy_key for h in history}
+    one_shot = config.method == "one_shot"
+    material = {"run": run.run_key, "iteration": 0 if one_shot else iteration,
+                "history": [] if one_shot else sorted(seen)}
+
+    def proposals() -> dict[str, Any]:
+        allowed = list(config.operators)
+        if config.method == "random":
+            rng = random.Random(f"{config.seed}:{iteration}")
+            return {"candidates": [{"steps": s.canonical()["steps"], "origin": "random"}
+                                   for s in random_strategies(config.candidates, rng, allowed, set(seen))],
+                    "audit": [], "repairs": 0, "failures": 0}
+        audit = AuditLog()
+        agent = StrategyAgent(context.resources.client("agent"), allowed, audit,
+                              seed=config.seed * 1000 + (0 if one_shot else iteration))
+        report = profile(run.sample_key, context.store, context.resources.settings)
+        shown = agent_context(report, run.fidelity, allowed, [] if one_shot else history)
+        count = config.iterations * config.candidates if one_shot else config.candidates
+        found = agent.propose(shown, count, set(seen))
+        return {"candidates": [{"steps": s.canonical()["steps"], "origin": origin} for s, origin in found],
+                "audit": audit.entries, "repairs": agent.repairs, "failures": agent.failures}
+
+    stored, _ = _stored(context.store, "proposals", material, proposals, reuse=True)
+    candidates = _read_stored(context.store, stored)["candidates"]
+    if one_shot:
+        candidates = candidates[(iteration - 1) * config.candidates:iteration * config.candidates]
+    return [Candidate(steps=c["steps"], origin=c["origin"], iteration=iteration, proposals_key=stored)
+            for c in candidates if Strategy.from_data(c["steps"]).key() not in seen]
+
+
+def apply(context: SearchContext, run: SearchRun, candidate: Candidate) -> Trial:
+    """The candidate's strategy over the sample, reusing every stored prefix."""
+    strategy = Strategy.from_data(candidate.steps)
+    started = time.perf_counter()
+    applied = apply_strategy(run.sample_key, strategy, context.store, _with_targets(context, run),
+                             reuse=context.config.reuse)
+    return Trial(iteration=candidate.iteration, origin=candidate.origin, proposals_key=candidate.proposals_key,
+                 strategy_key=strategy.key(), steps=strategy.canonical()["steps"], output_key=applied["output_key"],
+                 rows_out=applied["rows_out"], cache_hits=applied["cache_hits"], llm_calls=applied["llm_calls"],
+                 llm_rows_skipped=applied["llm_rows_skipped"], seconds=round(time.perf_counter() - started, 2))
+
+
+def finetune(context: SearchContext, run: SearchRun, trial: Trial) -> Trial:
+    """A LoRA adapter on the candidate's output (none when the strategy left no rows)."""
+    if not trial.rows_out:
+        return trial
+    config = context.config
+    started = time.perf_counter()
+    adapter = lora.finetune(trial.output_key, context.store, base=config.base, lora=config.lora,
+                            settings=context.resources.settings, reuse=config.reuse)
+    return trial.but(adapter_key=adapter["adapter_key"], adapter_cached=adapter["cached"],
+                     seconds=trial.seconds + round(time.perf_counter() - started, 2))
+
+
+def evaluate(context: SearchContext, run: SearchRun, trial: Trial) -> Trial:
+    """Win rate against the baseline: the reference judge (the score), and the LLM judge when asked."""
+    if trial.adapter_key is None:
+        return trial.but(score=-0.5, win_rate=0.0, ci95=[0.0, 0.0], note="no rows left")
+    config, resources, store = context.config, context.resources, context.store
+    started = time.perf_counter()
+    assert run.baseline is not None, "evaluate runs after baseline"
+    baseline_run = run.baseline
+
+    def verdicts() -> dict[str, Any]:
+        examples = _examples(context, run)
+        scores = _read_stored(store, baseline_run.scores_key)
+        verdict = reference_judge(store, trial.adapter_key, baseline_run.adapter_key, config.base, examples,
+                                  seed=config.seed, settings=resources.settings,
+                                  baseline_nll=np.array(scores["nll"]))
+        judged = None
+        if config.llm_judge:
+            judged = llm_judge(store, trial.adapter_key, baseline_run.adapter_key, config.base, examples,
+                               resources.client("judge"), seed=config.seed, settings=resources.settings,
+                               baseline_answers=scores["answers"])
+            judged = {k: judged[k] for k in ("win_rate", "ci95", "wins", "ties", "losses", "model",
+                                             "first_shown_preferred")}
+        return {"reference": verdict, "llm_judge": judged}
+
+    key, cached = _stored(store, "verdicts", {"adapter": trial.adapter_key, "baseline": baseline_run.scores_key},
+                          verdicts, config.reuse)
+    stored = _read_stored(store, key)
+    verdict = stored["reference"]
+    return trial.but(llm_judge=stored["llm_judge"], verdict_cached=cached, score=verdict["score"],
+                     win_rate=verdict["win_rate"], ci95=verdict["ci95"], wins=verdict["wins"], ties=verdict["ties"],
+                     losses=verdict["losses"], seconds=trial.seconds + round(time.perf_counter() - started, 2))
+
+
+def reflect(context: SearchContext, previous: Reflection | None, judged: list[Trial], iteration: int) -> Reflection:
+    """The history grows by this iteration's trials; converged when no iteration in the
+    last ``patience`` improved on the best before it."""
+    history = (previous.history if previous else []) + list(judged)
+    best_by_iteration = [max((h.score for h in history if h.iteration <= i), default=float("-inf"))
+                         for i in range(1, iteration + 1)]
+    stale = 0
+    for before, now in zip(best_by_iteration, best_by_iteration[1:]):
+        stale = 0 if now > before else stale + 1
+    best = max(history, key=Trial.rank, default=None)
+    return Reflection(iteration=iteration, converged=stale >= context.config.patience, history=history,
+                      best_score=best.score if best else None,
+                      best_strategy_key=best.strategy_key if best else None)
+
+
+def select(reflections: list[Reflection | None]) -> Reflection:
+    """The last iteration's reflection (later iterations may have been skipped)."""
+    for reflection in reversed(reflections):
+        if reflection and reflection.history:
+            return reflection
+    raise ValueError("no iteration evaluated a strategy: nothing to select")
+
+
+def publish(context: SearchContext, run: SearchRun, chosen: Reflection, seconds: float | None = None
+            ) -> dict[str, Any]:
+    """The best strategy on the full dataset, with its data card and the agent's audit log."""
+    store, config = context.store, context.config
+    if store.has(PUBLISHED, run.run_key):
+        return published_result(store, run.run_key)
+    history = chosen.history
+    if not history:
+        raise ValueError("no strategy was evaluated: nothing to publish")
+    best = max(history, key=Trial.rank)
+    final = _apply_to_full_dataset(context, run.dataset_key, Strategy.from_data(best.steps))
+    audit, repairs, failures = [], 0, 0
+    for key in dict.fromkeys(h.proposals_key for h in history):  # in order, once each
+        proposals = _read_stored(store, key)
+        audit += proposals["audit"]
+        repairs, failures = repairs + proposals["repairs"], failures + proposals["failures"]
+    card = data_card(run, config, best, final, history, seconds, repairs, failures)
+    result = {"run_key": run.run_key, "published_key": run.run_key, "published_dataset_key": final["output_key"],
+              "leaderboard": [h.to_dict() for h in sorted(history, key=Trial.rank, reverse=True)],
+              "best": best.to_dict(), "data_card": card}
+    store.publish_json(PUBLISHED, run.run_key,
+                       {AUDIT_FILE: "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in audit),
+                        DATA_CARD_FILE: card, DATA_CARD_MARKDOWN_FILE: markdown(card), RESULT_FILE: result},
+                       provenance={"step": "search", "version": SEARCH_VERSION, "dataset": run.dataset_key,
+                                   "config": config.to_dict()},
+                       summary={"best_score": best.score, "published_dataset_key": final["output_key"]})
+    return result
+
+
+def published_result(store: ArtifactStore, key: str) -> dict[str, Any]:
+    return store.read_json(PUBLISHED, key, RESULT_FILE)
+
+
+def _apply_to_full_dataset(context: SearchContext, dataset_key: str, strategy: Strategy) -> dict[str, Any]:
+    """Flags from the sample name sample rows only, so LLM steps get targets selected on
+    the full dataset."""
+    resources = replace(context.resources, targets=None, quality_scores=None)
+    if context.config.target_selection and strategy.needs_llm():
+        targets = select_targets(dataset_key, context.store, seed_size=300, seed=context.config.seed,
+                                 resources=resources)
+        resources.targets, resources.quality_scores = load_targets(context.store, targets["targets_key"])
+    return apply_strategy(dataset_key, strategy, context.store, resources, reuse=context.config.reuse)
+
+
+def _with_targets(context: SearchContext, run: SearchRun) -> Resources:
+    if not run.targets:
+        return replace(context.resources, targets=None, quality_scores=None)
+    targets, scores = load_targets(context.store, run.targets.targets_key)
+    return replace(context.resources, targets=targets, quality_scores=scores)
+
+
+def _evaluation_split(context: SearchContext, dataset_key: str) -> tuple[frozenset[int], list[Example], str]:
+    config = context.config
+    return evaluation_split(context.store, dataset_key, config.eval_size, config.seed, config.eval_dataset,
+                            context.resources.settings)
+
+
+def _examples(context: SearchContext, run: SearchRun) -> list[Example]:
+    return _evaluation_split(context, run.dataset_key)[1]
+
+
+def _eval_key(context: SearchContext, run: SearchRun) -> dict[str, Any]:
+    config = context.config
+    return {"dataset": run.dataset_key, "eval_dataset": config.eval_dataset, "eval_size": config.eval_size,
+            "seed": config.seed}
+
+
+def _stored(store: ArtifactStore, what: str, material: dict[str, Any], compute: Callable[[], Any],
+            reuse: bool) -> tuple[str, bool]:
+    """(key, found) of the small JSON result of ``compute`` stored under ``material``;
+    ``compute`` runs only when it is not stored (or when ``reuse`` is off)."""
+    key = content_key(what, SEARCH_VERSION, material)
+    if reuse and store.has(SEARCH_STEPS, key):
+        return key, True
+    store.publish_json(SEARCH_STEPS, key, {RESULT_FILE: compute()}, summary={},
+                       provenance={"step": what, "version": SEARCH_VERSION, **material})
+    return key, False
+
+
+def _read_stored(store: ArtifactStore, key: str) -> dict[str, Any]:
+    return store.read_json(SEARCH_STEPS, key, RESULT_FILE)

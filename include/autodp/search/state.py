@@ -1,0 +1,118 @@
+"""The search's state as it passes from step to step (and, in Airflow, through XCom as
+plain JSON): small values with keys into the store, never data.
+
+- ``SearchRun``: what ``sample``, ``target`` and ``baseline`` established;
+- ``Candidate``: a strategy ``propose`` put forward;
+- ``Trial``: one candidate on its way through ``apply``, ``finetune`` and ``evaluate``;
+- ``Reflection``: the history after an iteration, and whether the search converged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Self
+
+
+class _Json:
+    """asdict/from_dict for a flat dataclass; the nested ones override from_dict."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def but(self, **changes: Any) -> Self:
+        return replace(self, **changes)  # type: ignore[type-var]
+
+
+@dataclass(frozen=True)
+class Targets(_Json):
+    targets_key: str
+    flagged: int
+    rows: int
+    classifier: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Baseline(_Json):
+    adapter_key: str
+    steps: int
+    scores_key: str  # the baseline's per-example scores on the evaluation split (search_steps)
+
+
+@dataclass(frozen=True)
+class SearchRun(_Json):
+    run_key: str
+    dataset_key: str
+    sample_key: str
+    sample_rows: int
+    fidelity: dict[str, Any]
+    eval_source: str  # held_out or trusted_set
+    eval_examples: int
+    targets: Targets | None = None
+    baseline: Baseline | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SearchRun:
+        return cls(**{**data, "targets": data["targets"] and Targets.from_dict(data["targets"]),
+                      "baseline": data["baseline"] and Baseline.from_dict(data["baseline"])})
+
+
+@dataclass(frozen=True)
+class Candidate(_Json):
+    steps: list[dict[str, Any]]  # canonical strategy steps
+    origin: str  # agent, repaired, random, ...
+    iteration: int
+    proposals_key: str  # the stored proposals (with the agent's audit entries) it came from
+
+
+@dataclass(frozen=True)
+class Trial(_Json):
+    iteration: int
+    origin: str
+    proposals_key: str
+    strategy_key: str
+    steps: list[dict[str, Any]]
+    output_key: str
+    rows_out: int
+    cache_hits: int
+    llm_calls: int
+    llm_rows_skipped: int
+    seconds: float
+    # finetune
+    adapter_key: str | None = None
+    adapter_cached: bool | None = None
+    # evaluate
+    score: float | None = None
+    win_rate: float | None = None
+    ci95: list[float] | None = None
+    wins: int | None = None
+    ties: int | None = None
+    losses: int | None = None
+    verdict_cached: bool | None = None
+    llm_judge: dict[str, Any] | None = None
+    note: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Without the stages not reached (or judges not asked)."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    def rank(self) -> tuple[float, int]:
+        """Higher is better: the score, then the shorter strategy."""
+        return self.score if self.score is not None else float("-inf"), -len(self.steps)
+
+
+@dataclass(frozen=True)
+class Reflection(_Json):
+    iteration: int
+    converged: bool
+    history: list[Trial]
+    best_score: float | None
+    best_strategy_key: str | None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Reflection:
+        return cls(**{**data, "history": [Trial.from_dict(t) for t in data["history"]]})

@@ -1,0 +1,67 @@
+"""One SearchConfig from the CLI and from the DAG's Params, and keys that stay put: a
+search published before the search became a package is found again by its key."""
+
+import pytest
+
+from autodp.cli import _parser, _search_params
+from autodp.executor import prefix_keys
+from autodp.llm.endpoints import Endpoint
+from autodp.resources import Resources
+from autodp.search.config import DEFAULTS, LoraSettings, SearchConfig, run_key
+from autodp.settings import Settings
+from autodp.strategy import Strategy
+from tests.conftest import REPO
+
+DATASET = "0" * 64
+
+
+def test_cli_and_dag_params_build_the_same_config():
+    from airflow.dag_processing.dagbag import DagBag
+
+    args = _parser().parse_args(["search", "data.jsonl", "--method", "random", "--candidates", "2", "--steps", "10",
+                                 "--model", "tiny", "--eval-size", "30"])
+    from_cli = SearchConfig.from_params(_search_params(args))
+    dag = DagBag(dag_folder=str(REPO / "dags")).get_dag("autodp_search")
+    params = {**dag.params.dump(), "method": "random", "candidates": 2, "lora_steps": 10, "model": "tiny",
+              "eval_size": 30}
+    assert SearchConfig.from_params(params) == from_cli
+    assert from_cli.lora == LoraSettings(steps=10) and from_cli.base == "tiny"
+
+
+def test_defaults_come_from_the_config():
+    from airflow.dag_processing.dagbag import DagBag
+
+    args = _parser().parse_args(["search", "data.jsonl"])
+    assert SearchConfig.from_params(_search_params(args)) == DEFAULTS
+    run_args = _parser().parse_args(["run", "data.jsonl"])
+    assert SearchConfig.from_params(_search_params(run_args)) == DEFAULTS
+    dag = DagBag(dag_folder=str(REPO / "dags")).get_dag("autodp_search")
+    assert SearchConfig.from_params(dag.params.dump()) == DEFAULTS
+
+
+def test_unknown_choice_is_refused_by_the_cli(capsys):
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["search", "data.jsonl", "--method", "grid"])
+    assert "invalid choice: 'grid'" in capsys.readouterr().err
+
+
+# Keys computed by the code before the search became a package (commit 0ba796b).
+@pytest.mark.parametrize("config, key", [
+    (SearchConfig(base="tiny"), "839249888806e547d149bff559889b70"),
+    (SearchConfig.from_params({"iterations": 2, "candidates": 2, "method": "random", "model": "smollm2",
+                               "sample_size": 200, "eval_size": 30, "lora_steps": 10, "patience": 2, "seed": 0,
+                               "llm_judge": False}), "df61b3927ee2a0511934408d064581f0"),
+    (SearchConfig(iterations=1, candidates=3, method="agent", base="tiny", sample_size=50, eval_size=8,
+                  eval_dataset="e" * 64, lora=LoraSettings(steps=30, epochs=2.0), seed=3, llm_judge=True,
+                  sampling=False, target_selection=False, reuse=False), "abcebf3f0654b5345ffc34b67be77dde"),
+])
+def test_run_keys_are_unchanged(config, key):
+    assert run_key(DATASET, config) == key
+
+
+def test_prefix_keys_are_unchanged(tmp_path):
+    resources = Resources(settings=Settings(home=tmp_path, store_uri=str(tmp_path / "store")),
+                          endpoints={"data": Endpoint("data", "http://127.0.0.1:8765/v1", "smollm2-135m-instruct")})
+    strategy = Strategy.from_data(["normalize_text", "drop_empty_output", {"quality_score_filter": {"threshold": 7}}])
+    assert prefix_keys(DATASET, strategy, resources) == [
+        "f6863a69f51e40661871e6c89fbe3ec7", "b14ed217cb7bee8e79ae31de33a5b64a", "a65c72afbc547acc6f19899ac4789ad9"]
