@@ -13,7 +13,7 @@ DATASET ?= ../shared/datasets/medquad/medquad_all_flat.jsonl.gz
 DATASET_MAP ?= --map instruction=question --map output=answer
 DEMO_DATASET := $(AUTODP_HOME)/demo/healthcare_demo.jsonl
 # The main job's search budget, small enough for two CPU cores (the defaults are SearchConfig's).
-RUN_BUDGET ?= --steps 10 --candidates 2 --eval-size 30
+RUN_BUDGET ?= --steps 10 --candidates 2
 
 .PHONY: install run test search bench-ingest bench-operators bench-cache bench-sampling bench-search bench-quality lock clean
 

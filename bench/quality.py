@@ -28,7 +28,7 @@ from autodp.llm.endpoints import LOCAL_MODEL, ROLES, Endpoint
 from autodp.llm.server import LocalServer
 from autodp.resources import Resources
 from autodp.search.config import LoraSettings, SearchConfig
-from autodp.search.evaluation import evaluation_split, llm_judge, reference_judge
+from autodp.search.evaluation import evaluation_split, llm_judge, load_examples, reference_judge
 from autodp.search.loop import search
 from autodp.settings import Settings
 from autodp.store import LocalStore
@@ -70,29 +70,48 @@ def main() -> None:
             resources = Resources(settings=settings, endpoints=endpoints)
             result = search(key, store, config, resources=resources)
             best[method] = result["best"]
+            score = result["data_card"]["score"]
+            if method == METHODS[0]:
+                noise, screen = score["noise_floor"], score["evaluation_screen"]
+                print(f"  evaluation: {score['evaluation_examples']} {score['evaluation']} examples from the "
+                      f"{screen['passed_screen']} of {screen['rows']} rows that passed the reference screen "
+                      f"(screened out: {screen['screened_out']})", flush=True)
+                _report("noise floor: baseline reseeded", noise | {"wins": "-", "ties": "-", "losses": "-"}, None,
+                        0.0, tie_margin=score["tie_margin"])
             _report(f"{method} search best vs unprocessed", best[method], best[method].get("llm_judge"),
                     time.perf_counter() - started)
             print(f"    strategy: {' > '.join(s['operator'] for s in best[method]['steps'])}; "
                   f"{result['data_card']['search']['strategies_evaluated']} strategies evaluated", flush=True)
-        examples = evaluation_split(store, key, config.eval_size, config.seed, settings=settings)[1]
+        split = evaluation_split(store, key, config.eval_size, config.seed, resources=Resources(settings=settings))
+        examples = load_examples(store, split["evaluation_key"], settings)[0]
+        margin = result["data_card"]["score"]["tie_margin"]
         for rival in ("random", "one_shot"):
             started = time.perf_counter()
             mine, theirs = best["agent"]["adapter_key"], best[rival]["adapter_key"]
-            by_reference = reference_judge(store, mine, theirs, args.model, examples, seed=args.seed,
-                                           settings=settings)
+            by_reference = reference_judge(store, mine, theirs, args.model, examples, tie_margin=margin,
+                                           seed=args.seed, settings=settings)
             by_llm = llm_judge(store, mine, theirs, args.model, examples, judge, seed=args.seed, settings=settings)
             _report(f"agent best vs {rival} best", by_reference, by_llm, time.perf_counter() - started)
 
 
-def _report(what: str, reference: dict, llm: dict | None, seconds: float) -> None:
+def _report(what: str, reference: dict, llm: dict | None, seconds: float, tie_margin: float | None = None) -> None:
     def figure(result: dict) -> str:
         low, high = result["ci95"]
         return f"{result['win_rate']:.3f} [{low:.2f}, {high:.2f}] (W{result['wins']} T{result['ties']} L{result['losses']})"
 
-    bias = (f", first-shown answer preferred in {llm['first_shown_preferred']:.0%} of its answers"
-            if llm and llm.get("first_shown_preferred") is not None else "")
-    print(f"  {what:<36} reference judge {figure(reference)}; LLM judge "
-          f"{figure(llm) if llm else 'n/a'}{bias}  ({seconds:.0f} s)", flush=True)
+    delta = reference.get("delta_nll")
+    delta_text = f", dNLL {delta['mean']:+.4f} [{delta['ci95'][0]:+.4f}, {delta['ci95'][1]:+.4f}]" if delta else ""
+    margin = f", tie margin {tie_margin}" if tie_margin is not None else ""
+    if llm is None:
+        judged = "n/a"
+    elif llm.get("usable") is False:
+        judged = f"unusable ({llm['unusable_reason']})"
+    else:
+        bias = llm.get("first_shown_preferred")
+        judged = figure(llm) + (f", first-shown answer preferred in {bias:.0%} of its answers" if bias is not None
+                                else "")
+    print(f"  {what:<36} reference judge {figure(reference)}{delta_text}{margin}; LLM judge {judged}"
+          f"  ({seconds:.0f} s)", flush=True)
 
 
 if __name__ == "__main__":

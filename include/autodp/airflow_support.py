@@ -18,6 +18,7 @@ from autodp.settings import Settings
 from autodp.store import ArtifactStore, open_store
 
 if TYPE_CHECKING:
+    from autodp.search.config import SearchConfig
     from autodp.search.loop import SearchContext
 
 STORE_CONN_ID = "autodp_store"
@@ -82,11 +83,22 @@ def task_resources() -> Resources:
 
 def search_context(params: dict[str, Any]) -> SearchContext:
     """What an autodp_search task passes to its step: the store, the configuration from the
-    run's Params, and the task's resources."""
-    from autodp.search.config import SearchConfig
+    run's Params, and the task's resources. A trusted evaluation file (the ``eval`` Param)
+    is ingested (once: ingest finds it stored by its bytes) and named by its dataset key."""
     from autodp.search.loop import SearchContext
 
-    return SearchContext(resolve_store(params["store"]), SearchConfig.from_params(params), task_resources())
+    store = resolve_store(params["store"])
+    return SearchContext(store, search_config(params, store), task_resources())
+
+
+def search_config(params: dict[str, Any], store: ArtifactStore) -> SearchConfig:
+    """The run's SearchConfig, its trusted evaluation file (if any) named by dataset key."""
+    from autodp.ingest import ingest
+    from autodp.search.config import SearchConfig
+
+    trusted = (ingest(params["eval"], store, mapping=params.get("mapping") or None)["dataset_key"]
+               if params.get("eval") else None)
+    return SearchConfig.from_params({**params, "eval": trusted})
 
 
 def mapping_param():

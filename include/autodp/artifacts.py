@@ -17,6 +17,7 @@ QUARANTINE_FILE = "quarantine.parquet"  # ingested datasets: rows that could not
 DROPS_FILE = "drops.parquet"  # applied steps: each record the step removed, with the reason
 CHANGES_FILE = "changes.parquet"  # applied steps: each record the step rewrote or generated
 FIDELITY_FILE = "fidelity.json"  # samples: how well the sample preserves the full set's distribution
+HELD_OUT_FILE = "held_out.parquet"  # evaluation splits: input source_rows held out of the search
 
 PROFILES = "profiles"
 PROFILE_FILE = "profile.json"
@@ -50,9 +51,9 @@ class ArtifactKind:
 
 
 KINDS: dict[str, ArtifactKind] = {kind.name: kind for kind in (
-    ArtifactKind(DATASETS, "ingest, sample, apply (one per strategy prefix)",
-                 "source bytes and layout; parent dataset and sampling options; parent dataset and step",
-                 (RECORDS_FILE, QUARANTINE_FILE, DROPS_FILE, CHANGES_FILE, FIDELITY_FILE)),
+    ArtifactKind(DATASETS, "ingest, sample, evaluation split, apply (one per strategy prefix)",
+                 "source bytes and layout; parent dataset and sampling or split options; parent dataset and step",
+                 (RECORDS_FILE, QUARANTINE_FILE, DROPS_FILE, CHANGES_FILE, FIDELITY_FILE, HELD_OUT_FILE)),
     ArtifactKind(PROFILES, "profile", "dataset", (PROFILE_FILE,)),
     ArtifactKind(TARGETS, "target selection", "dataset, labeler and its options", (FLAGS_FILE,)),
     ArtifactKind(ADAPTERS, "fine-tuning", "dataset, base model and LoRA settings", ()),

@@ -92,7 +92,6 @@ def _parser() -> argparse.ArgumentParser:
     _search_arguments(searcher)
     searcher.add_argument("--epochs", type=float, default=None,
                           help="LoRA epochs per candidate, instead of --steps")
-    searcher.add_argument("--eval", default=None, metavar="DATASET_KEY", help="a trusted evaluation dataset")
     for flag, what in (("sampling", "distribution-preserving sampling (search on every row)"),
                        ("target-selection", "processing target selection (LLM operators read every row)"),
                        ("reuse", "Cache-and-Reuse of stored prefixes and adapters")):
@@ -156,6 +155,9 @@ def _search_arguments(parser: argparse.ArgumentParser) -> None:
                         help="LoRA steps per candidate (default %(default)s)")
     parser.add_argument("--sample-size", type=int, default=DEFAULTS.sample_size)
     parser.add_argument("--eval-size", type=int, default=DEFAULTS.eval_size)
+    parser.add_argument("--eval", default=None, metavar="FILE_OR_KEY",
+                        help="a trusted evaluation set to judge models on, instead of a screened held-out split: "
+                             "a file (ingested with the same --map), or a stored dataset's key")
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
     parser.add_argument("--llm-judge", action="store_true", help="also judge with the judge endpoint")
 
@@ -165,8 +167,8 @@ def _search_params(args: argparse.Namespace) -> dict[str, Any]:
     params = {"method": args.method, "iterations": args.iterations, "candidates": args.candidates,
               "patience": args.patience, "model": args.model, "lora_steps": args.steps,
               "sample_size": args.sample_size, "eval_size": args.eval_size, "seed": args.seed,
-              "llm_judge": args.llm_judge}
-    for name in ("epochs", "eval", "sampling", "target_selection", "reuse"):
+              "llm_judge": args.llm_judge, "eval": args.eval}
+    for name in ("epochs", "sampling", "target_selection", "reuse"):
         if hasattr(args, name):
             params["lora_epochs" if name == "epochs" else name] = getattr(args, name)
     return params
@@ -299,21 +301,22 @@ def _target(args: argparse.Namespace) -> int:
 def _search(args: argparse.Namespace) -> int:
     from contextlib import nullcontext
 
+    from autodp.ingest import ingest
     from autodp.search.config import SearchConfig
     from autodp.search.loop import search
 
-    config = SearchConfig.from_params(_search_params(args))
     progress = None if args.json else (lambda message: print(f"  {message}", flush=True))
     store = _open(args)
-    dataset_key = args.dataset_key
+    dataset_key, trusted = args.dataset_key, args.eval
     if Path(dataset_key).is_file():
-        from autodp.ingest import ingest
-
         ingested = ingest(dataset_key, store)
         dataset_key = ingested["dataset_key"]
         if progress:
             progress(f"ingested {args.dataset_key}: {ingested['rows_kept']} rows kept, "
                      f"{ingested['rows_quarantined']} quarantined; dataset {dataset_key}")
+    if trusted and Path(trusted).is_file():
+        trusted = ingest(trusted, store)["dataset_key"]
+    config = SearchConfig.from_params({**_search_params(args), "eval": trusted})
     with _local_llm() if args.method != "random" or args.llm_judge else nullcontext():
         result = search(dataset_key, store, config, progress=progress)
     if args.json:
@@ -326,11 +329,24 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _show_leaderboard(result: dict[str, Any]) -> None:
-    print(f"{'score':>7} {'win rate':>9} {'95% CI':>15} {'rows':>6}  strategy")
+    card = result["data_card"]["score"]
+    noise = card.get("noise_floor")
+    if noise:
+        print(f"noise floor (baseline reseeded): win rate {noise['win_rate']:.3f} "
+              f"[{noise['ci95'][0]:.2f}, {noise['ci95'][1]:.2f}], dNLL {noise['delta_nll']['mean']:+.4f}; "
+              f"tie margin {card['tie_margin']}; {card['evaluation_examples']} {card['evaluation'].replace('_', ' ')} "
+              "examples")
+    print(f"{'score':>7} {'win rate':>9} {'95% CI':>12} {'dNLL':>8} {'95% CI':>17} {'LLM judge':>10} {'rows':>6}  strategy")
     for entry in result["leaderboard"]:
         low, high = entry["ci95"]
-        print(f"{entry['score']:>+7.3f} {entry['win_rate']:>9.3f} {f'{low:.2f}-{high:.2f}':>15} {entry['rows_out']:>6}"
-              f"  {' > '.join(s['operator'] for s in entry['steps'])} ({entry['origin']})")
+        delta = entry.get("delta_nll") or {"mean": None, "ci95": [None, None]}
+        delta_text = f"{delta['mean']:+.4f}" if delta["mean"] is not None else "-"
+        delta_ci = f"{delta['ci95'][0]:+.3f},{delta['ci95'][1]:+.3f}" if delta["mean"] is not None else "-"
+        judged = entry.get("llm_judge")
+        llm = "-" if not judged else "unusable" if judged.get("usable") is False else f"{judged['win_rate']:.3f}"
+        print(f"{entry['score']:>+7.3f} {entry['win_rate']:>9.3f} {f'{low:.2f}-{high:.2f}':>12} {delta_text:>8} "
+              f"{delta_ci:>17} {llm:>10} {entry['rows_out']:>6}  "
+              f"{' > '.join(s['operator'] for s in entry['steps'])} ({entry['origin']})")
 
 
 def _recipe_approve(args: argparse.Namespace) -> int:
@@ -401,7 +417,8 @@ def _run(args: argparse.Namespace) -> int:
     store = _open(args)
     conf = {"source": str(Path(args.source).resolve()) if "://" not in args.source else args.source,
             "file_format": args.format, "layout": args.layout, "max_record_bytes": args.max_record_bytes,
-            "mapping": parse_mapping(args.map), "store": store.uri, **_search_params(args)}
+            "mapping": parse_mapping(args.map), "store": store.uri, **_search_params(args),
+            "eval": (str(Path(args.eval).resolve()) if "://" not in args.eval else args.eval) if args.eval else ""}
     with _local_llm() if args.method != "random" or args.llm_judge else nullcontext():
         result = run_search_dag(conf, store, args.dags_folder)
     _show_leaderboard(result)

@@ -17,7 +17,6 @@ from typing import Any
 
 from autodp.artifacts import DATASETS, PUBLISHED
 from autodp.hashing import file_sha256
-from autodp.search.config import SearchConfig
 from autodp.search.loop import published_result
 from autodp.settings import Settings, sqlite_metadata_url
 from autodp.store import ArtifactStore
@@ -71,7 +70,9 @@ def run_search_dag(conf: dict[str, Any], store: ArtifactStore, dags_folder: Path
 def _published_for(store: ArtifactStore, conf: dict[str, Any]) -> dict[str, Any]:
     """The search published for this source and configuration: for a local file, the one
     ingested from its current bytes (under whatever path); for a URL, the latest from it."""
-    config = SearchConfig.from_params(conf).to_dict()
+    from autodp.airflow_support import search_config
+
+    config = search_config(conf, store).to_dict()
     local = Path(conf["source"])
     digest = file_sha256(local) if local.is_file() else None
     found = []

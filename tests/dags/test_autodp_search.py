@@ -32,14 +32,18 @@ QUICK = {"method": "random", "iterations": 2, "candidates": 2, "model": "tiny", 
 
 
 def test_search_dag_runs_the_whole_loop_and_a_rerun_redoes_nothing(airflow_db, tmp_path):
-    """Iterations past the Param are skipped; the second run of the same conf finds every
-    expensive step (prefixes, adapters, verdicts, the published result) in the store."""
+    """Iterations past the Param are skipped; models are judged on the trusted evaluation set
+    the form names; the second run of the same conf finds every expensive step (prefixes,
+    adapters, verdicts, the published result) in the store."""
     from airflow.dag_processing.dagbag import DagBag
 
-    from autodp.artifacts import ADAPTERS
+    from autodp.artifacts import ADAPTERS, DATA_CARD_FILE
 
     store_dir = tmp_path / "store"
-    conf = {"source": str(qa_source(tmp_path, broken_lines=1)), "store": str(store_dir), **QUICK}
+    trusted = write_lines(tmp_path / "trusted.jsonl", [record(f"Is asthma {i} serious?", output=f"Often, see {i}.")
+                                                       for i in range(5)])
+    source = qa_source(tmp_path, broken_lines=1)
+    conf = {"source": str(source), "store": str(store_dir), "eval": str(trusted), **QUICK}
 
     def run_once():
         dag = DagBag(dag_folder=str(Path(__file__).resolve().parents[2] / "dags")).get_dag("autodp_search")
@@ -52,12 +56,17 @@ def test_search_dag_runs_the_whole_loop_and_a_rerun_redoes_nothing(airflow_db, t
     assert states["iteration_1.reflect"] == states["iteration_2.reflect"] == "success"
     assert all(states[f"iteration_{n}.propose"] == "skipped" for n in (3, 4, 5))
     store = LocalStore(store_dir)
-    [dataset_key] = [k for k in store.artifacts(DATASETS)
-                     if store.manifest(DATASETS, k)["provenance"]["step"] == "ingest"]
+    ingested = {store.manifest(DATASETS, k)["provenance"]["source"]: k for k in store.artifacts(DATASETS)
+                if store.manifest(DATASETS, k)["provenance"]["step"] == "ingest"}
+    dataset_key = ingested[str(source)]
     summary = store.manifest(DATASETS, dataset_key)["summary"]
     assert (summary["rows_in"], summary["rows_kept"], summary["rows_quarantined"]) == (61, 60, 1)
     assert profile_key(dataset_key) in store.artifacts(PROFILES)
     [published] = store.artifacts(PUBLISHED)
+    score = store.read_json(PUBLISHED, published, DATA_CARD_FILE)["score"]
+    assert (score["evaluation"], score["evaluation_examples"]) == ("trusted_set", 5)
+    split = store.manifest(DATASETS, score["evaluation_key"])["summary"]
+    assert split["source_dataset_key"] == ingested[str(trusted)] and split["held_out_rows"] == 0
     adapters = set(store.artifacts(ADAPTERS))
     assert len(adapters) >= 2  # the baseline and at least one candidate
 
@@ -67,7 +76,7 @@ def test_search_dag_runs_the_whole_loop_and_a_rerun_redoes_nothing(airflow_db, t
     evaluated = [entry for name, ti in tis.items() if name.endswith(".reflect") and ti.state == "success"
                  for entry in ti.xcom_pull(task_ids=name)["history"]]
     assert evaluated and all(e["cache_hits"] == len(e["steps"]) for e in evaluated)
-    assert all(e["adapter_cached"] and e["verdict_cached"] for e in evaluated if e["adapter_key"])
+    assert all(e["adapter_cached"] and e["verdict_cached"] for e in evaluated if e.get("adapter_key"))
 
 
 @pytest.mark.s3

@@ -47,7 +47,12 @@ def test_search_runs_publishes_and_never_shows_records_to_the_agent(local_store,
     assert result["best"]["score"] == max(h["score"] for h in board)
     assert local_store.has(DATASETS, result["published_dataset_key"])
     card = result["data_card"]
-    assert card["score"]["evaluation"] == "held_out" and card["score"]["evaluation_examples"] == 8
+    score = card["score"]
+    assert score["evaluation"] == "held_out" and 1 <= score["evaluation_examples"] <= 8
+    assert score["evaluation_screen"]["screened_out"]  # the planted empty outputs and invented URLs
+    assert score["tie_margin"] == score["noise_floor"]["tie_margin"] >= 0
+    assert all(h["delta_nll"]["ci95"][0] <= h["delta_nll"]["mean"] <= h["delta_nll"]["ci95"][1]
+               for h in board if h.get("adapter_key"))
     assert card["rows"]["in"] == 70 and card["input_dataset_key"] == key
 
     audit = local_store.read_bytes(f"{PUBLISHED}/{result['run_key']}/audit.jsonl").decode()
@@ -69,8 +74,13 @@ def test_random_search_baseline_with_both_judges(local_store, tmp_path, resource
                     resources=resources)
     assert all(h["origin"] == "random" for h in result["leaderboard"])
     judged = [h["llm_judge"] for h in result["leaderboard"] if h.get("llm_judge")]
-    assert judged and all(j["wins"] + j["ties"] + j["losses"] == 8 for j in judged)
-    assert all(0 <= j["first_shown_preferred"] <= 1 for j in judged)
+    examples = result["data_card"]["score"]["evaluation_examples"]
+    assert judged and all(j["wins"] + j["ties"] + j["losses"] == examples for j in judged)
+    assert all(0 <= j["first_shown_preferred"] <= 1 and j["usable"] == (j["unusable_reason"] is None) for j in judged)
     assert result["data_card"]["search"]["method"] == "random"
     card = local_store.read_bytes(f"{PUBLISHED}/{result['run_key']}/data_card.md").decode()
-    assert f"LLM judge `{LOCAL_MODEL}`: win rate" in card and "answer shown first in" in card
+    best = result["best"]["llm_judge"]
+    if best["usable"]:
+        assert f"LLM judge `{LOCAL_MODEL}`: win rate" in card and "answer shown first in" in card
+    else:
+        assert f"LLM judge `{LOCAL_MODEL}`: **unusable**, {best['unusable_reason']}" in card

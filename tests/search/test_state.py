@@ -20,13 +20,15 @@ def through_json(value: dict) -> dict:
 
 
 def test_run_and_reflection_round_trip_through_json():
+    screen = {"rows": 40, "passed_screen": 36, "screened_out": {"empty_output": 4}}
     run = SearchRun(run_key="r", dataset_key="d", sample_key="s", sample_rows=30, fidelity={"js_divergence": 0.01},
-                    eval_source="held_out", eval_examples=6,
+                    evaluation_key="e", eval_source="held_out", eval_examples=6, eval_screen=screen,
                     targets=Targets(targets_key="t", flagged=3, rows=30, classifier={"trained": False}),
-                    baseline=Baseline(adapter_key="a", steps=3, scores_key="k"))
+                    baseline=Baseline(adapter_key="a", steps=3, scores_key="k", reseeded_adapter_key="b",
+                                      tie_margin=0.02, noise={"tie_margin": 0.02, "win_rate": 0.5}))
     assert SearchRun.from_dict(through_json(run.to_dict())) == run
-    bare = SearchRun(run_key="r", dataset_key="d", sample_key="s", sample_rows=30, fidelity={}, eval_source="held_out",
-                     eval_examples=6)
+    bare = SearchRun(run_key="r", dataset_key="d", sample_key="s", sample_rows=30, fidelity={}, evaluation_key="e",
+                     eval_source="held_out", eval_examples=6, eval_screen=screen)
     assert SearchRun.from_dict(through_json(bare.to_dict())) == bare
     candidate = Candidate(steps=[{"operator": "exact_dedup", "params": {}}], origin="agent", iteration=1,
                           proposals_key="p")

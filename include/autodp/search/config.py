@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from autodp.hashing import content_key
 
-SEARCH_VERSION = "1"
+SEARCH_VERSION = "2"  # 2: screened held-out references, noise-floor tie margin, ΔNLL
 MAX_ITERATIONS = 5  # the autodp_search DAG has this many iteration groups
 Method = Literal["agent", "random", "one_shot"]
 Labeler = Literal["rules", "llm", "column"]  # where target selection's seed labels come from
@@ -44,8 +44,8 @@ class SearchConfig:
     method: Method = "agent"
     base: str = "smollm2"  # the model fine-tuned per candidate: smollm2, tiny (tests) or a Hugging Face directory
     sample_size: int = 200
-    eval_size: int = 40
-    eval_dataset: str | None = None
+    eval_size: int = 200  # held-out references (at most a quarter of the screened input)
+    eval_dataset: str | None = None  # a trusted evaluation dataset's key, instead of a held-out split
     operators: tuple[str, ...] = DEFAULT_OPERATORS
     lora: LoraSettings = field(default_factory=LoraSettings)
     patience: int = 2
@@ -65,6 +65,8 @@ class SearchConfig:
         own = {f.name for f in fields(cls)} - {"lora"}
         values = {renamed.get(name, name): value for name, value in params.items()
                   if renamed.get(name, name) in own}
+        if not values.get("eval_dataset"):  # the form's empty string, or no trusted set
+            values["eval_dataset"] = None
         if "operators" in values:
             values["operators"] = tuple(values["operators"])
         lora = {name: params[f"lora_{name}"] for name in ("steps", "epochs") if f"lora_{name}" in params}

@@ -23,8 +23,11 @@ def data_card(run: SearchRun, config: SearchConfig, best: Trial, final: dict[str
         "drop_reasons": {s["operator"]: s["dropped"] for s in final["steps"] if s["dropped"]},
         "changes": {s["operator"]: s["changed"] for s in final["steps"] if s["changed"]},
         "score": {"judge": "reference", "win_rate": best.win_rate, "ci95": best.ci95, "score": best.score,
-                  "llm_judge": best.llm_judge, "evaluation": run.eval_source,
-                  "evaluation_examples": run.eval_examples, "base_model": config.base},
+                  "delta_nll": best.delta_nll, "llm_judge": best.llm_judge, "evaluation": run.eval_source,
+                  "evaluation_examples": run.eval_examples, "evaluation_key": run.evaluation_key,
+                  "evaluation_screen": run.eval_screen, "base_model": config.base,
+                  "tie_margin": run.baseline.tie_margin if run.baseline else None,
+                  "noise_floor": run.baseline.noise if run.baseline else None},
         "baseline_adapter": run.baseline.adapter_key if run.baseline else None,
         "fidelity": run.fidelity,
         "target_selection": run.targets.to_dict() if run.targets else None,
@@ -52,12 +55,44 @@ def markdown(card: dict[str, Any]) -> str:
             f"Win rate {score['win_rate']} (95% CI {score['ci95'][0]}-{score['ci95'][1]}) against the baseline "
             f"trained on the unprocessed sample; {score['judge']} judge, {score['evaluation_examples']} "
             f"{score['evaluation'].replace('_', ' ')} examples, base model {score['base_model']}.\n\n"
-            f"{_llm_judge_line(score['llm_judge'])}## Sample fidelity\n\n{json.dumps(card['fidelity'])}\n")
+            f"{_delta_line(score)}{_noise_line(score)}{_screen_line(score)}{_llm_judge_line(score['llm_judge'])}"
+            f"## Sample fidelity\n\n{json.dumps(card['fidelity'])}\n")
+
+
+def _delta_line(score: dict[str, Any]) -> str:
+    delta = score.get("delta_nll")
+    if not delta or delta["mean"] is None:
+        return ""
+    return (f"Mean ΔNLL (baseline minus candidate, nats per reference token; positive favours the candidate) "
+            f"{delta['mean']} (95% CI {delta['ci95'][0]} to {delta['ci95'][1]}).\n\n")
+
+
+def _noise_line(score: dict[str, Any]) -> str:
+    noise = score.get("noise_floor")
+    if not noise:
+        return ""
+    return (f"Noise floor: a second baseline trained on the same rows with another seed scores win rate "
+            f"{noise['win_rate']} (95% CI {noise['ci95'][0]}-{noise['ci95'][1]}) and ΔNLL {noise['delta_nll']['mean']} "
+            f"(95% CI {noise['delta_nll']['ci95'][0]} to {noise['delta_nll']['ci95'][1]}) against the first. The tie "
+            f"margin, {score['tie_margin']} nats per token, is the median per-example |ΔNLL| between the two: an "
+            "example counts as won or lost only when a candidate moves it further than reseeding alone does.\n\n")
+
+
+def _screen_line(score: dict[str, Any]) -> str:
+    screen = score.get("evaluation_screen")
+    if not screen or score["evaluation"] != "held_out":
+        return ""
+    removed = ", ".join(f"{reason} {count}" for reason, count in screen["screened_out"].items()) or "none"
+    return (f"Held-out references were drawn from the {screen['passed_screen']} of {screen['rows']} input rows "
+            f"that passed the reference screen (screened out: {removed}).\n\n")
 
 
 def _llm_judge_line(judged: dict[str, Any] | None) -> str:
     if not judged:
         return ""
+    if judged.get("usable") is False:
+        return (f"LLM judge `{judged['model']}`: **unusable**, {judged['unusable_reason']}; its verdicts "
+                f"(win rate {judged['win_rate']}) are not reported as a score and never reach the agent.\n\n")
     bias = judged.get("first_shown_preferred")
     return (f"LLM judge `{judged['model']}`: win rate {judged['win_rate']} (95% CI {judged['ci95'][0]}-"
             f"{judged['ci95'][1]}; {judged['wins']} wins, {judged['ties']} ties, {judged['losses']} losses; a tie: the "

@@ -1,13 +1,20 @@
 """Judging a candidate model against the baseline on an evaluation split.
 
-Two judges. The reference judge: for each evaluation example, the mean log-likelihood per token of the
-reference answer under each model. The candidate wins an example when it makes the
-reference clearly more likely (by more than ``tie_margin`` nats per token), loses when
-clearly less, and ties otherwise. Deterministic, cheap, and honest with weak models.
+Two judges. The reference judge: for each evaluation example, the mean negative
+log-likelihood per token (NLL) of the reference answer under each model. Two figures:
 
-win rate = (W + T/2) / N, with a bootstrap 95% interval over examples; the group-relative
-score returned to the agent is s_k = r_k - r_0, where r_0 = 0.5 is the baseline against
-itself.
+- the paired difference ΔNLL = NLL(baseline) - NLL(candidate) per example (positive: the
+  candidate makes the references more likely), its mean with a bootstrap 95% interval;
+- the win rate (W + T/2) / N with a bootstrap 95% interval, where the candidate wins an
+  example when its ΔNLL exceeds the tie margin, loses below minus the margin, and ties
+  otherwise. The group-relative score returned to the agent is s_k = r_k - r_0, where
+  r_0 = 0.5 is the baseline against itself.
+
+The tie margin comes from measured noise, not a constant: ``noise_floor`` compares the
+baseline with a second one trained on the same rows with another seed. The median of their
+per-example |ΔNLL| is how far reseeding alone moves a typical example, so a candidate wins
+or loses an example only when it moves it further; the reseeded baseline's own win rate
+and ΔNLL interval are the noise floor every candidate's figures are read against.
 
 The LLM judge: both models answer each evaluation prompt (greedy), and the judge endpoint
 compares the answers in both orders; the candidate wins when preferred in both, loses
@@ -17,19 +24,33 @@ is why the reference judge is reported beside it.
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from autodp import engine
-from autodp.artifacts import DATASETS, RECORDS_FILE
+from autodp.artifacts import DATASETS, HELD_OUT_FILE, RECORDS_FILE
+from autodp.executor import prepare_connection, run_steps
+from autodp.hashing import content_key
+from autodp.resources import Resources
 from autodp.search.finetune import collate, encode, load_adapted
 from autodp.settings import Settings
 from autodp.store import ArtifactStore
+from autodp.strategy import Strategy
 from autodp.text import blank_sql, prompt_text
 
+EVALUATION_VERSION = "2"
 BASELINE_RATE = 0.5
+# A held-out reference must pass these, so the reference judge never rewards imitating a defect.
+REFERENCE_SCREEN = ("drop_empty_output", "length_bounds", "hallucinated_url_filter", "merged_instruction_filter",
+                    {"exact_dedup": {"key": "prompt"}})
+HELD_OUT_SHARE = 0.25  # at most this share of the screened input becomes references
+DEFAULT_TIE_MARGIN = 0.01  # nats per token, when no noise floor was measured
+# An LLM judge that prefers whichever answer is shown first this often says nothing about the answers.
+POSITION_BIAS_LIMIT = 0.9
 
 
 @dataclass(frozen=True)
@@ -39,26 +60,76 @@ class Example:
 
 
 def evaluation_split(store: ArtifactStore, dataset_key: str, size: int, seed: int, trusted_key: str | None = None,
-                     settings: Settings | None = None) -> tuple[frozenset[int], list[Example], str]:
-    """(source_rows held out of the search, the examples, where they came from).
+                     resources: Resources | None = None) -> dict[str, Any]:
+    """The evaluation examples, stored as a dataset (``evaluation_key``) so every step and
+    every later look reads the same ones.
 
-    With ``trusted_key`` every example of that dataset with a response is used and nothing
-    is held out of the input (``trusted_set``); otherwise ``size`` rows of the input with a
-    response, chosen by a seeded hash, are held out of sampling, processing and the agent's
-    view (``held_out``)."""
-    source_key, eval_source, limit = dataset_key, "held_out", size
-    if trusted_key:
-        source_key, eval_source, limit = trusted_key, "trusted_set", 1 << 62
+    With ``trusted_key``, every example of that dataset with a response (``trusted_set``),
+    and nothing is held out of the input. Otherwise (``held_out``) references are drawn from
+    the input itself, so they are screened first: a row whose response fails the fixed
+    ``REFERENCE_SCREEN`` (empty or placeholder, out of length bounds, an invented URL, a
+    merged instruction, a repeated prompt) never becomes a reference, whatever the
+    strategies under test do. Of the rows that pass, ``size`` chosen by a seeded hash (at
+    most ``HELD_OUT_SHARE`` of them) are held out of sampling, processing and the agent's view.
+    """
+    resources = resources or Resources()
+    screen = Strategy.from_data(list(REFERENCE_SCREEN))
+    material = {"dataset": dataset_key, "size": size, "seed": seed, "trusted": trusted_key,
+                "screen": None if trusted_key else screen.canonical()}
+    key = content_key("evaluation", EVALUATION_VERSION, material)
+    if store.has(DATASETS, key):
+        return store.manifest(DATASETS, key)["summary"]
+    source_key = trusted_key or dataset_key
+    store.manifest(DATASETS, source_key)  # fails clearly on an unknown dataset
+    with engine.connect(store, settings=resources.settings) as con, \
+            tempfile.TemporaryDirectory(prefix="autodp-evaluation-") as tmp:
+        prepare_connection(con, store.file_location(DATASETS, source_key, RECORDS_FILE), "screen_0")
+        rows_in = con.execute("select count(*) from screen_0").fetchone()[0]
+        if trusted_key:
+            con.execute(f"create temp table chosen as select * from screen_0 where not {blank_sql('output')}")
+            screened_out: dict[str, int] = {}
+            candidates = con.execute("select count(*) from chosen").fetchone()[0]
+        else:
+            for ran in run_steps(con, screen, resources, table="screen"):
+                passed = ran.output
+            screened_out = dict(con.execute("select reason, count(*) from drops group by reason order by reason")
+                                .fetchall())
+            candidates = con.execute(f"select count(*) from {passed}").fetchone()[0]
+            limit = min(size, max(1, int(candidates * HELD_OUT_SHARE)))
+            con.execute(f"create temp table chosen as select * from {passed} "
+                        f"order by hash(source_row, {int(seed)}) limit {limit}")
+        path, held_out = Path(tmp) / RECORDS_FILE, Path(tmp) / HELD_OUT_FILE
+        con.execute(f"copy (select * from chosen order by hash(source_row, {int(seed)})) to '{path}' (format parquet)")
+        # Every input row that asks a reference's question is held out of the search with it,
+        # so no candidate trains on the prompt it is judged on.
+        con.execute(f"""copy (select r.source_row from read_parquet(?) r semi join chosen c
+                                on r.instruction = c.instruction and r.input = c.input
+                              where {'false' if trusted_key else 'true'} order by r.source_row)
+                        to '{held_out}' (format parquet)""",
+                    [store.file_location(DATASETS, dataset_key, RECORDS_FILE)])
+        examples = con.execute("select count(*) from chosen").fetchone()[0]
+        if not examples:
+            raise ValueError(f"no evaluation examples: dataset {source_key} has no usable response")
+        summary = {"evaluation_key": key, "source": "trusted_set" if trusted_key else "held_out",
+                   "source_dataset_key": source_key, "rows": rows_in, "passed_screen": candidates,
+                   "screened_out": screened_out, "examples": examples}
+        summary["held_out_rows"] = con.execute(f"select count(*) from read_parquet('{held_out}')").fetchone()[0]
+        store.publish(DATASETS, key, {RECORDS_FILE: path, HELD_OUT_FILE: held_out}, summary=summary,
+                      provenance={"step": "evaluation_split", "version": EVALUATION_VERSION, **material})
+    return summary
+
+
+def load_examples(store: ArtifactStore, evaluation_key: str,
+                  settings: Settings | None = None) -> tuple[list[Example], frozenset[int]]:
+    """The stored examples, and the input rows held out of the search with them (none for a
+    trusted set)."""
     with engine.connect(store, settings=settings) as con:
-        rows = con.execute(f"""
-            select source_row, instruction, input, output from read_parquet(?)
-            where not {blank_sql('output')} order by hash(source_row, {int(seed)}) limit {int(limit)}""",
-            [store.file_location(DATASETS, source_key, RECORDS_FILE)]).fetchall()
-    examples = [Example(prompt_text({"instruction": i, "input": x}), o) for _, i, x, o in rows]
-    held_out = frozenset(r for r, *_ in rows) if eval_source == "held_out" else frozenset()
-    if not examples:
-        raise ValueError("no evaluation examples: the evaluation data has no non-empty responses")
-    return held_out, examples, eval_source
+        rows = con.execute("select instruction, input, output from read_parquet(?)",
+                           [store.file_location(DATASETS, evaluation_key, RECORDS_FILE)]).fetchall()
+        held_out = frozenset(r for (r,) in con.execute(
+            "select source_row from read_parquet(?)",
+            [store.file_location(DATASETS, evaluation_key, HELD_OUT_FILE)]).fetchall())
+    return [Example(prompt_text({"instruction": i, "input": x}), o) for i, x, o in rows], held_out
 
 
 def reference_nll(model, tokenizer, examples: list[Example], max_length: int = 256, batch_size: int = 8) -> np.ndarray:
@@ -96,8 +167,35 @@ def win_rate(outcomes: np.ndarray, seed: int = 0, resamples: int = 2000) -> dict
     }
 
 
+def paired_delta(baseline: np.ndarray, candidate: np.ndarray, seed: int = 0, resamples: int = 2000) -> dict[str, Any]:
+    """Mean of baseline - candidate per example, with a bootstrap 95% interval over examples."""
+    gain = baseline - candidate
+    rng = np.random.default_rng(seed)
+    boot = rng.choice(gain, size=(resamples, len(gain)), replace=True).mean(axis=1) if len(gain) else np.array([np.nan])
+    return {"mean": round(float(gain.mean()), 4) if len(gain) else None,
+            "ci95": [round(float(np.percentile(boot, 2.5)), 4), round(float(np.percentile(boot, 97.5)), 4)]}
+
+
+def compare_nll(baseline: np.ndarray, candidate: np.ndarray, tie_margin: float, seed: int = 0) -> dict[str, Any]:
+    """The reference judge's verdict from per-example NLLs of the same examples."""
+    gain = baseline - candidate
+    outcomes = np.where(gain > tie_margin, 1.0, np.where(gain < -tie_margin, 0.0, 0.5))
+    return {"judge": "reference", "tie_margin": round(float(tie_margin), 4), **win_rate(outcomes, seed),
+            "delta_nll": paired_delta(baseline, candidate, seed),
+            "mean_nll": {"candidate": round(float(candidate.mean()), 4), "baseline": round(float(baseline.mean()), 4)}}
+
+
+def noise_floor(baseline: np.ndarray, reseeded: np.ndarray, seed: int = 0) -> dict[str, Any]:
+    """What two baselines that differ only in their training seed do to the figures: the tie
+    margin (median per-example |ΔNLL|), and the reseeded baseline's verdict against the first."""
+    margin = float(np.median(np.abs(baseline - reseeded))) if len(baseline) else DEFAULT_TIE_MARGIN
+    verdict = compare_nll(baseline, reseeded, margin, seed)
+    return {"tie_margin": round(margin, 4), "win_rate": verdict["win_rate"], "ci95": verdict["ci95"],
+            "delta_nll": verdict["delta_nll"]}
+
+
 def reference_judge(store: ArtifactStore, candidate_adapter: str, baseline_adapter: str, base: str,
-                    examples: list[Example], tie_margin: float = 0.01, seed: int = 0,
+                    examples: list[Example], tie_margin: float = DEFAULT_TIE_MARGIN, seed: int = 0,
                     settings: Settings | None = None, baseline_nll: np.ndarray | None = None) -> dict[str, Any]:
     """``baseline_nll`` (from ``adapter_nll``) spares re-scoring the baseline for each candidate."""
     candidate = adapter_nll(store, candidate_adapter, base, examples, settings)
@@ -107,10 +205,7 @@ def reference_judge(store: ArtifactStore, candidate_adapter: str, baseline_adapt
         baseline = candidate
     else:
         baseline = adapter_nll(store, baseline_adapter, base, examples, settings)
-    gain = baseline - candidate
-    outcomes = np.where(gain > tie_margin, 1.0, np.where(gain < -tie_margin, 0.0, 0.5))
-    return {"judge": "reference", "tie_margin": tie_margin, **win_rate(outcomes, seed),
-            "mean_nll": {"candidate": round(float(candidate.mean()), 4), "baseline": round(float(baseline.mean()), 4)}}
+    return compare_nll(baseline, candidate, tie_margin, seed)
 
 
 def generate_answers(model, tokenizer, prompts: list[str], max_new_tokens: int = 64) -> list[str]:
@@ -144,9 +239,22 @@ def llm_judge(store: ArtifactStore, candidate_adapter: str, baseline_adapter: st
     else:
         baseline = adapter_answers(store, baseline_adapter, base, prompts, max_new_tokens, settings)
     choices = llm_calls.pairwise_choices(client, list(zip(prompts, baseline, candidate)))
+    bias = llm_calls.first_shown_preferred(choices)
     return {"judge": "llm", "model": client.endpoint.model,
             **win_rate(np.array(llm_calls.pairwise_outcomes(choices)), seed),
-            "first_shown_preferred": llm_calls.first_shown_preferred(choices)}
+            "first_shown_preferred": bias, **judge_usability(bias)}
+
+
+def judge_usability(first_shown_preferred: float | None) -> dict[str, Any]:
+    """An LLM judge is usable only when its verdicts depend on the answers: it read some of
+    them, and did not pick whichever was shown first nearly always (``POSITION_BIAS_LIMIT``)."""
+    if first_shown_preferred is None:
+        return {"usable": False, "unusable_reason": "no readable verdict"}
+    if max(first_shown_preferred, 1 - first_shown_preferred) >= POSITION_BIAS_LIMIT:
+        return {"usable": False, "unusable_reason": (
+            f"it preferred the answer shown {'first' if first_shown_preferred >= 0.5 else 'second'} in "
+            f"{max(first_shown_preferred, 1 - first_shown_preferred):.0%} of its answers, whatever the answers were")}
+    return {"usable": True, "unusable_reason": None}
 
 
 def adapter_answers(store, adapter_key, base, prompts, max_new_tokens=64, settings=None) -> list[str]:

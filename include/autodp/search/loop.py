@@ -44,6 +44,8 @@ from autodp.search.evaluation import (
     adapter_nll,
     evaluation_split,
     llm_judge,
+    load_examples,
+    noise_floor,
     reference_judge,
 )
 from autodp.search.state import Baseline, Candidate, Reflection, SearchRun, Targets, Trial
@@ -100,14 +102,18 @@ def search(dataset_key: str, store: ArtifactStore, config: SearchConfig | None =
 def sample(context: SearchContext, dataset_key: str) -> SearchRun:
     """Hold out the evaluation split, draw the search sample and profile it."""
     config, resources = context.config, context.resources
-    eval_rows, examples, eval_source = _evaluation_split(context, dataset_key)
-    sampled = sampling.sample(dataset_key, context.store, seed=config.seed, exclude_rows=eval_rows,
+    split = evaluation_split(context.store, dataset_key, config.eval_size, config.seed, config.eval_dataset,
+                             resources)
+    _, held_out = load_examples(context.store, split["evaluation_key"], resources.settings)
+    sampled = sampling.sample(dataset_key, context.store, seed=config.seed, exclude_rows=held_out,
                               resources=resources,
                               **({"size": config.sample_size} if config.sampling else {"fraction": 1.0}))
     profile(sampled["dataset_key"], context.store, resources.settings)
     return SearchRun(run_key=run_key(dataset_key, config), dataset_key=dataset_key,
                      sample_key=sampled["dataset_key"], sample_rows=sampled["rows"], fidelity=sampled["fidelity"],
-                     eval_source=eval_source, eval_examples=len(examples))
+                     evaluation_key=split["evaluation_key"], eval_source=split["source"],
+                     eval_examples=split["examples"],
+                     eval_screen={k: split[k] for k in ("rows", "passed_screen", "screened_out")})
 
 
 def target(context: SearchContext, run: SearchRun) -> SearchRun:
@@ -120,21 +126,30 @@ def target(context: SearchContext, run: SearchRun) -> SearchRun:
 
 
 def baseline(context: SearchContext, run: SearchRun) -> SearchRun:
-    """The model trained the same way on the unprocessed sample, scored once."""
+    """The model trained the same way on the unprocessed sample, scored once; and a second
+    one trained with another seed, whose distance from the first is the noise floor that
+    sets the tie margin."""
     config, resources, store = context.config, context.resources, context.store
-    adapter = lora.finetune(run.sample_key, store, base=config.base, lora=config.lora, settings=resources.settings,
-                            reuse=config.reuse)
+    adapters = [lora.finetune(run.sample_key, store, base=config.base, lora=settings, settings=resources.settings,
+                              reuse=config.reuse)
+                for settings in (config.lora, replace(config.lora, seed=config.lora.seed + 1))]
     examples = _examples(context, run)
 
     def scores() -> dict[str, Any]:
-        answers = (adapter_answers(store, adapter["adapter_key"], config.base, [e.prompt for e in examples],
+        first, reseeded = (adapter_nll(store, a["adapter_key"], config.base, examples, resources.settings)
+                           for a in adapters)
+        answers = (adapter_answers(store, adapters[0]["adapter_key"], config.base, [e.prompt for e in examples],
                                    settings=resources.settings) if config.llm_judge else None)
-        nll = adapter_nll(store, adapter["adapter_key"], config.base, examples, resources.settings)
-        return {"nll": [float(x) for x in nll], "answers": answers}
+        return {"nll": [float(x) for x in first], "answers": answers,
+                "noise": noise_floor(first, reseeded, config.seed)}
 
-    material = {"adapter": adapter["adapter_key"], "eval": _eval_key(context, run), "llm_judge": config.llm_judge}
+    material = {"adapters": [a["adapter_key"] for a in adapters], "evaluation": run.evaluation_key,
+                "llm_judge": config.llm_judge}
     scored, _ = _stored(store, "baseline", material, scores, config.reuse)
-    return run.but(baseline=Baseline(adapter_key=adapter["adapter_key"], steps=adapter["steps"], scores_key=scored))
+    noise = _read_stored(store, scored)["noise"]
+    return run.but(baseline=Baseline(adapter_key=adapters[0]["adapter_key"], steps=adapters[0]["steps"],
+                                     scores_key=scored, reseeded_adapter_key=adapters[1]["adapter_key"],
+                                     tie_margin=noise["tie_margin"], noise=noise))
 
 
 def propose(context: SearchContext, run: SearchRun, iteration: int, history: list[Trial]) -> list[Candidate]:
@@ -208,7 +223,7 @@ def evaluate(context: SearchContext, run: SearchRun, trial: Trial) -> Trial:
         examples = _examples(context, run)
         scores = _read_stored(store, baseline_run.scores_key)
         verdict = reference_judge(store, trial.adapter_key, baseline_run.adapter_key, config.base, examples,
-                                  seed=config.seed, settings=resources.settings,
+                                  tie_margin=baseline_run.tie_margin, seed=config.seed, settings=resources.settings,
                                   baseline_nll=np.array(scores["nll"]))
         judged = None
         if config.llm_judge:
@@ -216,7 +231,7 @@ def evaluate(context: SearchContext, run: SearchRun, trial: Trial) -> Trial:
                                resources.client("judge"), seed=config.seed, settings=resources.settings,
                                baseline_answers=scores["answers"])
             judged = {k: judged[k] for k in ("win_rate", "ci95", "wins", "ties", "losses", "model",
-                                             "first_shown_preferred")}
+                                             "first_shown_preferred", "usable", "unusable_reason")}
         return {"reference": verdict, "llm_judge": judged}
 
     key, cached = _stored(store, "verdicts", {"adapter": trial.adapter_key, "baseline": baseline_run.scores_key},
@@ -225,7 +240,7 @@ def evaluate(context: SearchContext, run: SearchRun, trial: Trial) -> Trial:
     verdict = stored["reference"]
     return trial.but(llm_judge=stored["llm_judge"], verdict_cached=cached, score=verdict["score"],
                      win_rate=verdict["win_rate"], ci95=verdict["ci95"], wins=verdict["wins"], ties=verdict["ties"],
-                     losses=verdict["losses"], seconds=trial.seconds + round(time.perf_counter() - started, 2))
+                     losses=verdict["losses"], delta_nll=verdict["delta_nll"], seconds=trial.seconds + round(time.perf_counter() - started, 2))
 
 
 def reflect(context: SearchContext, previous: Reflection | None, judged: list[Trial], iteration: int) -> Reflection:
@@ -302,20 +317,8 @@ def _with_targets(context: SearchContext, run: SearchRun) -> Resources:
     return replace(context.resources, targets=targets, quality_scores=scores)
 
 
-def _evaluation_split(context: SearchContext, dataset_key: str) -> tuple[frozenset[int], list[Example], str]:
-    config = context.config
-    return evaluation_split(context.store, dataset_key, config.eval_size, config.seed, config.eval_dataset,
-                            context.resources.settings)
-
-
 def _examples(context: SearchContext, run: SearchRun) -> list[Example]:
-    return _evaluation_split(context, run.dataset_key)[1]
-
-
-def _eval_key(context: SearchContext, run: SearchRun) -> dict[str, Any]:
-    config = context.config
-    return {"dataset": run.dataset_key, "eval_dataset": config.eval_dataset, "eval_size": config.eval_size,
-            "seed": config.seed}
+    return load_examples(context.store, run.evaluation_key, context.resources.settings)[0]
 
 
 def _stored(store: ArtifactStore, what: str, material: dict[str, Any], compute: Callable[[], Any],

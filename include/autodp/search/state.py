@@ -41,6 +41,9 @@ class Baseline(_Json):
     adapter_key: str
     steps: int
     scores_key: str  # the baseline's per-example scores on the evaluation split (search_steps)
+    reseeded_adapter_key: str  # the same training with another seed: the noise floor
+    tie_margin: float  # from the noise floor (autodp.search.evaluation.noise_floor)
+    noise: dict[str, Any]  # the reseeded baseline against the first: tie margin, win rate, ΔNLL
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,10 @@ class SearchRun(_Json):
     sample_key: str
     sample_rows: int
     fidelity: dict[str, Any]
+    evaluation_key: str  # the stored evaluation examples (autodp.search.evaluation.evaluation_split)
     eval_source: str  # held_out or trusted_set
     eval_examples: int
+    eval_screen: dict[str, Any]  # rows, passed_screen, screened_out (reason -> rows)
     targets: Targets | None = None
     baseline: Baseline | None = None
 
@@ -92,6 +97,7 @@ class Trial(_Json):
     wins: int | None = None
     ties: int | None = None
     losses: int | None = None
+    delta_nll: dict[str, Any] | None = None  # mean baseline - candidate NLL per example, with its interval
     verdict_cached: bool | None = None
     llm_judge: dict[str, Any] | None = None
     note: str | None = None
