@@ -86,34 +86,35 @@ def evaluation_split(store: ArtifactStore, dataset_key: str, size: int, seed: in
         prepare_connection(con, store.file_location(DATASETS, source_key, RECORDS_FILE), "screen_0")
         rows_in = con.execute("select count(*) from screen_0").fetchone()[0]
         if trusted_key:
-            con.execute(f"create temp table chosen as select * from screen_0 where not {blank_sql('output')}")
-            screened_out: dict[str, int] = {}
-            candidates = con.execute("select count(*) from chosen").fetchone()[0]
+            passed, screened_out, limit = "screen_0", {}, None
         else:
-            for ran in run_steps(con, screen, resources, table="screen"):
-                passed = ran.output
+            for _ in run_steps(con, screen, resources, table="screen"):
+                pass
+            passed = f"screen_{len(screen.steps)}"
             screened_out = dict(con.execute("select reason, count(*) from drops group by reason order by reason")
                                 .fetchall())
-            candidates = con.execute(f"select count(*) from {passed}").fetchone()[0]
+        candidates = con.execute(f"select count(*) from {passed} where not {blank_sql('output')}").fetchone()[0]
+        if not trusted_key:
             limit = min(size, max(1, int(candidates * HELD_OUT_SHARE)))
-            con.execute(f"create temp table chosen as select * from {passed} "
-                        f"order by hash(source_row, {int(seed)}) limit {limit}")
-        path, held_out = Path(tmp) / RECORDS_FILE, Path(tmp) / HELD_OUT_FILE
-        con.execute(f"copy (select * from chosen order by hash(source_row, {int(seed)})) to '{path}' (format parquet)")
-        # Every input row that asks a reference's question is held out of the search with it,
-        # so no candidate trains on the prompt it is judged on.
-        con.execute(f"""copy (select r.source_row from read_parquet(?) r semi join chosen c
-                                on r.instruction = c.instruction and r.input = c.input
-                              where {'false' if trusted_key else 'true'} order by r.source_row)
-                        to '{held_out}' (format parquet)""",
-                    [store.file_location(DATASETS, dataset_key, RECORDS_FILE)])
+        con.execute(f"create temp table chosen as select * from {passed} where not {blank_sql('output')} "
+                    f"order by hash(source_row, {int(seed)}) {'' if limit is None else f'limit {limit}'}")
         examples = con.execute("select count(*) from chosen").fetchone()[0]
         if not examples:
             raise ValueError(f"no evaluation examples: dataset {source_key} has no usable response")
+        path, held_out = Path(tmp) / RECORDS_FILE, Path(tmp) / HELD_OUT_FILE
+        con.execute(f"copy (select * from chosen order by hash(source_row, {int(seed)})) to '{path}' (format parquet)")
+        # Every input row that asks a reference's question is held out of the search with it,
+        # so no candidate trains on the prompt it is judged on. A trusted set holds nothing out.
+        con.execute("create temp table held_out (source_row bigint)")
+        if not trusted_key:
+            con.execute("""insert into held_out select r.source_row from read_parquet(?) r semi join chosen c
+                           on r.instruction = c.instruction and r.input = c.input""",
+                        [store.file_location(DATASETS, dataset_key, RECORDS_FILE)])
+        held_out_rows = con.execute("select count(*) from held_out").fetchone()[0]
+        con.execute(f"copy (select * from held_out order by source_row) to '{held_out}' (format parquet)")
         summary = {"evaluation_key": key, "source": "trusted_set" if trusted_key else "held_out",
                    "source_dataset_key": source_key, "rows": rows_in, "passed_screen": candidates,
-                   "screened_out": screened_out, "examples": examples}
-        summary["held_out_rows"] = con.execute(f"select count(*) from read_parquet('{held_out}')").fetchone()[0]
+                   "screened_out": screened_out, "examples": examples, "held_out_rows": held_out_rows}
         store.publish(DATASETS, key, {RECORDS_FILE: path, HELD_OUT_FILE: held_out}, summary=summary,
                       provenance={"step": "evaluation_split", "version": EVALUATION_VERSION, **material})
     return summary
