@@ -71,3 +71,36 @@ def test_normalize_text_rewrites_and_keeps_lineage(tmp_path):
     assert [(c["source_row"], c["previous_record_id"], c["record_id"]) for c in changes] == [
         (1, record_id("Say\x07 hi  there\\nplease ", "<No Input>", "Hi!"), kept[0]["record_id"])]
     assert outcome.changed == {"normalize_text": 1}
+
+
+def test_truncation_filter_drops_cut_off_responses_and_keeps_lists(tmp_path):
+    from autodp.operators.cleaning.truncation_filter import TruncationFilter
+
+    rows = [
+        {"instruction": "What is gout?", "output": "Gout is a form of arthritis caused by the buildup of"},
+        {"instruction": "What is asthma?", "output": "Asthma narrows the airways. It"},
+        {"instruction": "Who treats it?", "output": "Doctors (usually rheumatologists"},
+        {"instruction": "List symptoms.", "output": "Symptoms include:  - joint pain  - swelling  - redness"},
+        {"instruction": "Who wrote this?", "output": "This page comes from NIH: National Institute on Aging"},
+        {"instruction": "What is flu?", "output": "Flu is a contagious respiratory illness."},
+        {"instruction": "Source?", "output": "Read https://www.cdc.gov/flu/about/index.html"},
+        {"instruction": "Why?", "output": "because the kidneys remove less uric acid than the body makes when"},
+    ]
+    kept, drops, _, outcome = run_operator(TruncationFilter(), rows, tmp_path)
+    assert [r["source_row"] for r in kept] == [4, 5, 6, 7]
+    assert [(d["source_row"], d["reason"], d["detail"]) for d in drops] == [
+        (1, "truncated_output", "dangling_word"), (2, "truncated_output", "dangling_word"),
+        (3, "truncated_output", "unclosed_bracket"), (8, "truncated_output", "dangling_word")]
+    assert outcome.rows_in == outcome.rows_out + sum(outcome.dropped.values())
+
+
+def test_truncation_reasons():
+    from autodp.operators.cleaning.truncation_filter import truncation_reason
+
+    assert truncation_reason("Talk to a teacher, your doctor,", 4) == "trailing_punctuation"
+    assert truncation_reason("The disease is rare. The affected genes", 4) == "sentence_just_begun"
+    assert truncation_reason("it damages the small blood vessels in the kidneys over many years", 4) == \
+        "unfinished_sentence"
+    assert truncation_reason("Pain during bowel movements Deep Ache In The Tailbone Region", 4) is None
+    assert truncation_reason("The mean age was 55.2", 4) is None
+    assert truncation_reason("", 4) is None

@@ -149,3 +149,26 @@ def test_untrusted_endpoint_is_refused(tmp_path):
     resources._llm = LLMClient(Endpoint("data", "https://api.example.com/v1", "gpt", trusted=False))
     with pytest.raises(UntrustedEndpoint, match="not trusted"):
         run_operator(QualityScoreFilter(), QA, tmp_path, resources)
+
+
+def test_mismatched_answer_filter_drops_swapped_answers(tmp_path, resources):
+    from autodp.operators.cleaning.mismatched_answer_filter import MismatchedAnswerFilter
+
+    pairs = [
+        ("What is asthma?", "Asthma is a chronic disease that inflames and narrows the airways of the lungs."),
+        ("What causes gout?", "Gout is caused by uric acid crystals building up in a joint."),
+        ("How is the flu spread?", "Flu viruses spread in droplets when people with flu cough, sneeze or talk."),
+        ("What is glaucoma?", "Glaucoma is a group of eye diseases that damage the optic nerve."),
+        ("How do I treat a sunburn?", "Cool the skin, drink water and use aloe vera or a moisturiser."),
+        ("What is anemia?", "Anemia means the blood lacks healthy red blood cells to carry oxygen."),
+        ("What are kidney stones?", "Kidney stones are hard deposits of minerals and salts formed in the kidneys."),
+        ("What is a migraine?", "A migraine is a headache of throbbing pain, often on one side of the head."),
+    ]
+    rows = [{"instruction": q, "output": a} for q, a in pairs]
+    rows[2]["output"], rows[5]["output"] = pairs[5][1], pairs[2][1]  # swapped
+    operator = MismatchedAnswerFilter({"min_margin": 1.0, "references": 16})
+    kept, drops, _, outcome = run_operator(operator, rows, tmp_path, resources)
+    assert sorted(d["source_row"] for d in drops) == [3, 6]
+    assert {d["reason"] for d in drops} == {"mismatched_answer"}
+    assert drops[0]["detail"].startswith("margin ")
+    assert accounted(outcome)

@@ -1,0 +1,52 @@
+from typing import ClassVar
+
+import numpy as np
+from pydantic import Field
+
+from autodp.operators.base import OperatorParams, ScoredFilter, Stage
+from autodp.operators.batch import fetch
+from autodp.text import prompt_text
+
+
+class MismatchedAnswerFilter(ScoredFilter):
+    """Drops records whose response answers some other question: the prompt's similarity
+    to its own response (MiniLM embeddings) is no higher than its similarity to responses
+    picked at random from the same dataset.
+
+    The score is that margin in standard deviations, ``(own - mean(others)) / std(others)``,
+    so it adapts to the dataset: in a corpus of one domain every pair is somewhat similar,
+    and a fixed cosine threshold (``relevance_filter``) cannot separate a swapped answer on
+    a neighbouring topic from a terse right one.
+    """
+
+    class Params(OperatorParams):
+        min_margin: float = Field(1.0, ge=-5.0, le=20.0,
+                                  description="drop below this many standard deviations above random pairs")
+        references: int = Field(256, ge=16, le=4096, description="random responses each prompt is compared with")
+        seed: int = Field(0, ge=0)
+
+    name = "mismatched_answer_filter"
+    stage: ClassVar[Stage] = "cleaning"
+    needs_embeddings: ClassVar[bool] = True
+    detail_label = "margin"
+    detail_digits = 2
+
+    def scores(self, con, source, resources):
+        records = fetch(con, source)
+        if len(records) < 3:
+            return [r["source_row"] for r in records], [None] * len(records)
+        prompts = resources.embedder.encode([prompt_text(r) for r in records])
+        outputs = resources.embedder.encode([r["output"] for r in records])
+        own = np.sum(prompts * outputs, axis=1)
+        rng = np.random.default_rng(self.params.seed)
+        picked = rng.choice(len(records), size=min(self.params.references, len(records)), replace=False)
+        others = prompts @ outputs[picked].T  # (rows, references)
+        mask = picked[None, :] != np.arange(len(records))[:, None]  # a record is not its own reference
+        count = mask.sum(axis=1)
+        mean = np.where(mask, others, 0).sum(axis=1) / count
+        spread = np.sqrt(np.where(mask, (others - mean[:, None]) ** 2, 0).sum(axis=1) / count)
+        margin = (own - mean) / np.maximum(spread, 1e-6)
+        return [r["source_row"] for r in records], margin.astype(np.float64).tolist()
+
+    def drop_reason(self) -> str:
+        return f"case when score < {self.params.min_margin} then 'mismatched_answer' end"
