@@ -17,7 +17,7 @@ Labeler = Literal["rules", "llm", "column"]  # where target selection's seed lab
 DEFAULT_OPERATORS = (
     "drop_empty_output", "normalize_text", "length_bounds", "exact_dedup", "near_dedup", "language_filter",
     "pii_redaction", "hallucinated_url_filter", "merged_instruction_filter", "boilerplate_strip",
-    "relevance_filter", "diversity_selection",
+    "truncation_filter", "mismatched_answer_filter", "relevance_filter", "diversity_selection",
 )
 
 
