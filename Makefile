@@ -15,7 +15,7 @@ DEMO_DATASET := $(AUTODP_HOME)/demo/healthcare_demo.jsonl
 # The main job's search budget, small enough for two CPU cores (the defaults are SearchConfig's).
 RUN_BUDGET ?= --steps 10 --candidates 2
 
-.PHONY: install run test search bench-ingest bench-operators bench-cache bench-sampling bench-search bench-quality lock clean
+.PHONY: install run test search bench-ingest bench-operators bench-cache bench-sampling bench-search bench-quality bench-defects lock clean
 
 install: $(VENV)/.installed
 
@@ -61,6 +61,10 @@ bench-search: install
 
 bench-quality: install
 	$(BIN)/python bench/quality.py
+
+# Planted defects in clean MedQuAD + LIMA: the pool's detection per class, then three searches.
+bench-defects: install
+	$(BIN)/python bench/defects.py
 
 # Re-resolve the full dependency set after editing pyproject.toml.
 lock: install

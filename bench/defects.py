@@ -1,0 +1,250 @@
+"""Controlled defects: does curation find planted defects, and does the model improve?
+
+    make bench-defects    # or: .venv/bin/python bench/defects.py [--rows 3000 --steps 10 ...]
+
+In the manner of the CLEAR benchmark: clean records (MedQuAD's answered pairs and LIMA's
+single-turn English pairs from ../shared, each deduplicated) get defects planted at known
+rows at the rates of ``autodp.defects.DEFECT_CLASSES`` (30% of rows in all). The ground
+truth stays in this script: the store, the search and the agent see only the defective
+JSONL. Two clean evaluation sets are split off first: one the search steers by (its
+trusted ``--eval`` set) and a test set that nothing in the search ever scores.
+
+Figures:
+1. the pool: each operator that targets a class, alone on the whole defective set: recall,
+   precision (a touched row is a false alarm only when clean) and F1;
+2. per method (agent with feedback, random search, one-shot agent): the published
+   strategy's recall per class, the share of clean rows it kept, and its model against the
+   model trained on the raw sample on the test set (reference judge: win rate and mean
+   ΔNLL with bootstrap 95% intervals, ties within the search's measured noise floor);
+3. the agent's best against random's and one-shot's on the test set; search times.
+
+Artifacts persist under $AUTODP_HOME/bench-defects, so a second run only re-prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from autodp import defects
+from autodp.artifacts import DATASETS, RECORDS_FILE
+from autodp.executor import apply_strategy
+from autodp.ingest import ingest
+from autodp.llm.endpoints import LOCAL_MODEL, ROLES, Endpoint
+from autodp.llm.server import LocalServer
+from autodp.operators.cleaning.language_filter import detect_language
+from autodp.resources import Resources
+from autodp.search.config import LoraSettings, SearchConfig
+from autodp.search.evaluation import evaluation_split, load_examples, reference_judge
+from autodp.search.loop import search
+from autodp.settings import Settings
+from autodp.store import ArtifactStore, LocalStore
+from autodp.strategy import Strategy
+
+REPO = Path(__file__).resolve().parents[1]
+DATASETS_DIR = REPO.parent / "shared" / "datasets"
+MEDQUAD = DATASETS_DIR / "medquad" / "medquad_answered_alpaca.jsonl.gz"
+LIMA = DATASETS_DIR / "lima" / "lima.json"
+METHODS = ("agent", "random", "one_shot")
+LIMA_SHARE = 0.15
+
+
+def clean_sources() -> tuple[list[dict[str, Any]], list[str]]:
+    """(clean records, non-English texts): MedQuAD answered and LIMA single-turn English
+    pairs, without repeated instructions or answers; LIMA's non-English answers."""
+    with gzip.open(MEDQUAD, "rt", encoding="utf-8") as lines:
+        medquad = [json.loads(line) for line in lines]
+    lima, foreign = [], []
+    for row in json.loads(LIMA.read_text(encoding="utf-8")):
+        if row.get("history"):
+            continue
+        code, probability = detect_language(row["output"]).split(":")
+        if code != "en" and float(probability) > 0.9:
+            foreign.append(row["output"])
+        elif code == "en":
+            lima.append(row)
+    records, seen = [], set()
+    for source, rows in (("medquad", medquad), ("lima", lima)):
+        for row in rows:
+            record = {"instruction": row["instruction"].strip(), "input": (row.get("input") or "").strip(),
+                      "output": row["output"].strip(), "source": source}
+            keys = (record["instruction"].lower(), record["output"].lower())
+            if len(record["output"]) < 40 or keys[0] in seen or keys[1] in seen:
+                continue
+            seen.update(keys)
+            records.append(record)
+    return records, defects.foreign_paragraphs(foreign)
+
+
+def build(folder: Path, rows: int, eval_rows: int, test_rows: int, seed: int) -> dict[str, Path]:
+    """The defective JSONL, its ground truth and the two clean evaluation sets."""
+    paths = {name: folder / f"{name}-{rows}-seed{seed}.jsonl" for name in ("data", "truth", "eval", "test")}
+    if all(p.exists() for p in paths.values()):
+        return paths
+    records, foreign = clean_sources()
+    records = _without_near_duplicates(records, folder)
+    rng = random.Random(seed)
+    lima = [r for r in records if r["source"] == "lima"]
+    medquad = [r for r in records if r["source"] == "medquad"]
+    rng.shuffle(lima)
+    rng.shuffle(medquad)
+    held = eval_rows + test_rows
+    held_lima = round(held * LIMA_SHARE)
+    held_out = lima[:held_lima] + medquad[:held - held_lima]
+    rng.shuffle(held_out)
+    wanted_lima = round(rows * LIMA_SHARE)
+    pool = lima[held_lima:][:wanted_lima] + medquad[held - held_lima:][:rows - wanted_lima]
+    defective, truth = defects.inject([_pair(r) for r in pool], foreign, seed=seed, size=rows)
+    _write(paths["data"], defective)
+    _write(paths["truth"], truth)
+    _write(paths["eval"], [_pair(r) for r in held_out[:eval_rows]])
+    _write(paths["test"], [_pair(r) for r in held_out[eval_rows:]])
+    return paths
+
+
+def _without_near_duplicates(records: list[dict[str, Any]], folder: Path) -> list[dict[str, Any]]:
+    """The clean base keeps one record per near-duplicate group, by near_dedup's own
+    definition (word 3-gram MinHash, Jaccard >= 0.7): MedQuAD's templated answers (the same
+    boilerplate paragraph under a different symptom list) would otherwise count as clean
+    rows that a deduplicator "wrongly" drops."""
+    store = LocalStore(folder / "clean-base")
+    _write(folder / "clean-base.jsonl", records)
+    key = ingest(str(folder / "clean-base.jsonl"), store)["dataset_key"]
+    applied = apply_strategy(key, Strategy.from_data(["near_dedup"]), store)
+    kept = set(pq.read_table(store.file_location(DATASETS, applied["output_key"], RECORDS_FILE),
+                             columns=["source_row"])["source_row"].to_pylist())
+    return [record for row, record in enumerate(records, start=1) if row in kept]
+
+
+def touched_rows(store: ArtifactStore, input_key: str, output_key: str) -> set[int]:
+    """source_rows of the input that the output dropped or changed."""
+    def rows(key: str) -> dict[int, str]:
+        table = pq.read_table(store.file_location(DATASETS, key, RECORDS_FILE), columns=["source_row", "record_id"])
+        return dict(zip(table["source_row"].to_pylist(), table["record_id"].to_pylist()))
+
+    before, after = rows(input_key), rows(output_key)
+    return {row for row, record in before.items() if after.get(row) != record}
+
+
+def pool_detection(store: ArtifactStore, dataset_key: str, truth: list[dict], resources: Resources) -> None:
+    print("\n1. The pool: each operator alone on the defective set", flush=True)
+    print(f"  {'defect class':<20} {'rate':>5} {'rows':>5}  {'operator':<26} {'recall':>6} {'precision':>9} "
+          f"{'F1':>5}  {'seconds':>7}")
+    for name, defect in defects.DEFECT_CLASSES.items():
+        for operator in defect.operators:
+            started = time.perf_counter()
+            applied = apply_strategy(dataset_key, Strategy.from_data([operator]), store, resources)
+            touched = touched_rows(store, dataset_key, applied["output_key"])
+            found = defects.detection(truth, touched)
+            figure = defects.scores(found[name]["found"], found[name]["rows"], found[defects.CLEAN]["touched"])
+            print(f"  {name:<20} {defect.rate:>5.0%} {found[name]['rows']:>5}  {operator:<26} "
+                  f"{figure['recall']:>6.3f} {_fmt(figure['precision']):>9} {figure['f1']:>5.3f}  "
+                  f"{time.perf_counter() - started:>7.1f}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=3000, help="rows of the defective dataset")
+    parser.add_argument("--eval-rows", type=int, default=100, help="clean references the search steers by")
+    parser.add_argument("--test-rows", type=int, default=200, help="clean references only this script scores")
+    parser.add_argument("--model", default="smollm2", help="smollm2 (default) or tiny")
+    parser.add_argument("--sample", type=int, default=200)
+    parser.add_argument("--iterations", type=int, default=2)
+    parser.add_argument("--candidates", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=10, help="LoRA steps per candidate (batch 8)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pool-only", action="store_true", help="only the pool's detection figures")
+    args = parser.parse_args()
+
+    home = Settings.from_env().home
+    folder = home / "bench-defects"
+    folder.mkdir(parents=True, exist_ok=True)
+    settings = Settings(home=home, store_uri=str(folder / "store"))
+    store = LocalStore(folder / "store")
+    paths = build(folder, args.rows, args.eval_rows, args.test_rows, args.seed)
+    truth = [json.loads(line) for line in paths["truth"].read_text(encoding="utf-8").splitlines()]
+    dataset_key = ingest(str(paths["data"]), store)["dataset_key"]
+    classes = sum(1 for row in truth if row["defect"] != defects.CLEAN)
+    print(f"defective set: {len(truth)} rows ({classes / len(truth):.1%} defective, {len(defects.DEFECT_CLASSES)} "
+          f"classes), dataset {dataset_key[:12]}; clean references: {args.eval_rows} for the search, "
+          f"{args.test_rows} for the test", flush=True)
+    pool_detection(store, dataset_key, truth, Resources(settings=settings))
+    if args.pool_only:
+        return
+
+    eval_key = ingest(str(paths["eval"]), store)["dataset_key"]
+    test_key = ingest(str(paths["test"]), store)["dataset_key"]
+    test_split = evaluation_split(store, dataset_key, args.test_rows, args.seed, test_key,
+                                  Resources(settings=settings))
+    test_examples = load_examples(store, test_split["evaluation_key"], settings)[0]
+    with LocalServer(port=0, log_path=folder / "llm.log") as server:
+        endpoints = {role: Endpoint(role, server.base_url, LOCAL_MODEL, trusted=True) for role in ROLES}
+        results = {}
+        for method in METHODS:
+            config = SearchConfig(iterations=args.iterations, candidates=args.candidates, method=method,
+                                  base=args.model, sample_size=args.sample, eval_dataset=eval_key,
+                                  lora=LoraSettings(steps=args.steps), seed=args.seed)
+            started = time.perf_counter()
+            result = search(dataset_key, store, config, resources=Resources(settings=settings, endpoints=endpoints))
+            results[method] = (result, time.perf_counter() - started)
+        _report_searches(store, dataset_key, truth, results, test_examples, args, settings)
+
+
+def _report_searches(store, dataset_key, truth, results, test_examples, args, settings) -> None:
+    print(f"\n2. The published strategies ({args.iterations} iterations x {args.candidates} candidates, sample "
+          f"{args.sample}, LoRA {args.steps} steps x 8 on {args.model}; agent and data LLM: {LOCAL_MODEL})")
+    header = "".join(f" {name[:10]:>10}" for name in defects.DEFECT_CLASSES)
+    print(f"  {'method':<10} {'recall per class:':<18}{header}  clean kept  search")
+    baseline_adapters = set()
+    for method, (result, seconds) in results.items():
+        touched = touched_rows(store, dataset_key, result["published_dataset_key"])
+        found = defects.detection(truth, touched)
+        recalls = "".join(f" {_fmt(found[name]['recall']):>10}" for name in defects.DEFECT_CLASSES)
+        print(f"  {method:<10} {'':<18}{recalls}  {found[defects.CLEAN]['kept_share']:>10.3f}  {seconds:>5.0f} s")
+        print(f"    strategy: {' > '.join(s['operator'] for s in result['best']['steps'])}; "
+              f"{result['data_card']['search']['strategies_evaluated']} strategies evaluated", flush=True)
+        baseline_adapters.add(result["data_card"]["baseline_adapter"])
+    baseline = baseline_adapters.pop()
+    margin = results["agent"][0]["data_card"]["score"]["tie_margin"]
+    print(f"\n3. Models on the {len(test_examples)} clean test references nothing in the search scored "
+          f"(tie margin {margin}: the agent search's noise floor)")
+    for method, (result, _) in results.items():
+        verdict = reference_judge(store, result["best"]["adapter_key"], baseline, args.model, test_examples,
+                                  tie_margin=margin, seed=args.seed, settings=settings)
+        _verdict(f"{method} best vs raw", verdict)
+    for rival in ("random", "one_shot"):
+        verdict = reference_judge(store, results["agent"][0]["best"]["adapter_key"],
+                                  results[rival][0]["best"]["adapter_key"], args.model, test_examples,
+                                  tie_margin=margin, seed=args.seed, settings=settings)
+        _verdict(f"agent best vs {rival} best", verdict)
+
+
+def _verdict(what: str, verdict: dict) -> None:
+    low, high = verdict["ci95"]
+    delta = verdict["delta_nll"]
+    print(f"  {what:<28} win rate {verdict['win_rate']:.3f} [{low:.2f}, {high:.2f}] (W{verdict['wins']} "
+          f"T{verdict['ties']} L{verdict['losses']}), mean dNLL {delta['mean']:+.4f} "
+          f"[{delta['ci95'][0]:+.4f}, {delta['ci95'][1]:+.4f}]", flush=True)
+
+
+def _pair(record: dict[str, Any]) -> dict[str, Any]:
+    return {"instruction": record["instruction"], "input": record["input"], "output": record["output"]}
+
+
+def _write(path: Path, rows: list[dict[str, Any]]) -> None:
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+if __name__ == "__main__":
+    main()
