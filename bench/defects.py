@@ -208,8 +208,10 @@ def _report_searches(store, dataset_key, truth, results, test_examples, args, se
         found = defects.detection(truth, touched)
         recalls = "".join(f" {_fmt(found[name]['recall']):>10}" for name in defects.DEFECT_CLASSES)
         print(f"  {method:<10} {'':<18}{recalls}  {found[defects.CLEAN]['kept_share']:>10.3f}  {seconds:>5.0f} s")
+        origins = result["data_card"]["search"]["origins"]
         print(f"    strategy: {' > '.join(s['operator'] for s in result['best']['steps'])}; "
-              f"{result['data_card']['search']['strategies_evaluated']} strategies evaluated", flush=True)
+              f"{result['data_card']['search']['strategies_evaluated']} strategies evaluated, by origin "
+              f"{', '.join(f'{k} {v}' for k, v in origins.items())}", flush=True)
         baseline_adapters.add(result["data_card"]["baseline_adapter"])
     baseline = baseline_adapters.pop()
     margin = results["agent"][0]["data_card"]["score"]["tie_margin"]
