@@ -202,7 +202,6 @@ def _report_searches(store, dataset_key, truth, results, test_examples, args, se
           f"{args.sample}, LoRA {args.steps} steps x 8 on {args.model}; agent and data LLM: {LOCAL_MODEL})")
     header = "".join(f" {name[:10]:>10}" for name in defects.DEFECT_CLASSES)
     print(f"  {'method':<10} {'recall per class:':<18}{header}  clean kept  search")
-    baseline_adapters = set()
     for method, (result, seconds) in results.items():
         touched = touched_rows(store, dataset_key, result["published_dataset_key"])
         found = defects.detection(truth, touched)
@@ -212,14 +211,12 @@ def _report_searches(store, dataset_key, truth, results, test_examples, args, se
         print(f"    strategy: {' > '.join(s['operator'] for s in result['best']['steps'])}; "
               f"{result['data_card']['search']['strategies_evaluated']} strategies evaluated, by origin "
               f"{', '.join(f'{k} {v}' for k, v in origins.items())}", flush=True)
-        baseline_adapters.add(result["data_card"]["baseline_adapter"])
-    baseline = baseline_adapters.pop()
     margin = results["agent"][0]["data_card"]["score"]["tie_margin"]
     print(f"\n3. Models on the {len(test_examples)} clean test references nothing in the search scored "
           f"(tie margin {margin}: the agent search's noise floor)")
     for method, (result, _) in results.items():
-        verdict = reference_judge(store, result["best"]["adapter_key"], baseline, args.model, test_examples,
-                                  tie_margin=margin, seed=args.seed, settings=settings)
+        verdict = reference_judge(store, result["best"]["adapter_key"], result["data_card"]["baseline_adapter"],
+                                  args.model, test_examples, tie_margin=margin, seed=args.seed, settings=settings)
         _verdict(f"{method} best vs raw", verdict)
     for rival in ("random", "one_shot"):
         verdict = reference_judge(store, results["agent"][0]["best"]["adapter_key"],

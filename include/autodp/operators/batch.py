@@ -24,6 +24,14 @@ def fetch(con: duckdb.DuckDBPyConnection, source: str, resources: Resources | No
     return rows
 
 
+def prompt_and_response_vectors(records: list[dict[str, Any]], resources: Resources):
+    """MiniLM embeddings (unit rows) of each record's prompt and of its response."""
+    from autodp.text import prompt_text
+
+    return (resources.embedder.encode([prompt_text(r) for r in records]),
+            resources.embedder.encode([r["output"] for r in records]))
+
+
 def write_table(con: duckdb.DuckDBPyConnection, name: str, columns: dict[str, pa.Array]) -> None:
     """Create temp table ``name`` from Arrow columns (copied, so later joins stay in DuckDB)."""
     con.register(f"{name}_arrow", pa.table(columns))

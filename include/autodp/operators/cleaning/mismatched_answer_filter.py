@@ -4,8 +4,7 @@ import numpy as np
 from pydantic import Field
 
 from autodp.operators.base import OperatorParams, ScoredFilter, Stage
-from autodp.operators.batch import fetch
-from autodp.text import prompt_text
+from autodp.operators.batch import fetch, prompt_and_response_vectors
 
 
 class MismatchedAnswerFilter(ScoredFilter):
@@ -35,17 +34,13 @@ class MismatchedAnswerFilter(ScoredFilter):
         records = fetch(con, source)
         if len(records) < 3:
             return [r["source_row"] for r in records], [None] * len(records)
-        prompts = resources.embedder.encode([prompt_text(r) for r in records])
-        outputs = resources.embedder.encode([r["output"] for r in records])
+        prompts, outputs = prompt_and_response_vectors(records, resources)
         own = np.sum(prompts * outputs, axis=1)
         rng = np.random.default_rng(self.params.seed)
         picked = rng.choice(len(records), size=min(self.params.references, len(records)), replace=False)
         others = prompts @ outputs[picked].T  # (rows, references)
-        mask = picked[None, :] != np.arange(len(records))[:, None]  # a record is not its own reference
-        count = mask.sum(axis=1)
-        mean = np.where(mask, others, 0).sum(axis=1) / count
-        spread = np.sqrt(np.where(mask, (others - mean[:, None]) ** 2, 0).sum(axis=1) / count)
-        margin = (own - mean) / np.maximum(spread, 1e-6)
+        others[picked == np.arange(len(records))[:, None]] = np.nan  # a record is not its own reference
+        margin = (own - np.nanmean(others, axis=1)) / np.maximum(np.nanstd(others, axis=1), 1e-6)
         return [r["source_row"] for r in records], margin.astype(np.float64).tolist()
 
     def drop_reason(self) -> str:

@@ -22,7 +22,8 @@ BRACKETS = {"(": ")", "[": "]"}
 
 
 def truncation_reason(text: str, min_words: int) -> str | None:
-    """'dangling_word' or 'unfinished_sentence' when ``text`` stops mid-sentence, else None."""
+    """Why ``text`` looks cut off mid-sentence (trailing_punctuation, dangling_word,
+    unclosed_bracket, sentence_just_begun, unfinished_sentence), or None."""
     text = text.rstrip()
     if not text or FINISHED.search(text):
         return None
@@ -47,10 +48,11 @@ def truncation_reason(text: str, min_words: int) -> str | None:
 
 
 class TruncationFilter(Filter):
-    """Drops records whose response stops mid-sentence: it ends on a word no finished
-    sentence ends on ("the", "of", "and", ...), or its last segment is a long run of
-    lower-case words with no closing punctuation. Lists, headings, attributions and
-    footnote numbers are not mistaken for cut-off text."""
+    """Drops records whose response stops mid-sentence: it ends on a comma or dash, on a
+    word no finished sentence ends on ("the", "of", "and", ...), inside an open bracket,
+    a few words into a new sentence, or on a long run of lower-case words with no closing
+    punctuation. Lists, links, headings, attributions and footnote numbers are not
+    mistaken for cut-off text."""
 
     class Params(OperatorParams):
         min_words: int = Field(4, ge=2, le=50,

@@ -4,8 +4,7 @@ import numpy as np
 from pydantic import Field
 
 from autodp.operators.base import OperatorParams, ScoredFilter, Stage
-from autodp.operators.batch import fetch
-from autodp.text import prompt_text
+from autodp.operators.batch import fetch, prompt_and_response_vectors
 
 
 class RelevanceFilter(ScoredFilter):
@@ -22,8 +21,7 @@ class RelevanceFilter(ScoredFilter):
 
     def scores(self, con, source, resources):
         records = fetch(con, source)
-        prompts = resources.embedder.encode([prompt_text(r) for r in records])
-        outputs = resources.embedder.encode([r["output"] for r in records])
+        prompts, outputs = prompt_and_response_vectors(records, resources)
         return [r["source_row"] for r in records], np.sum(prompts * outputs, axis=1).astype(np.float64).tolist()
 
     def drop_reason(self) -> str:
