@@ -27,6 +27,9 @@ FLAGS_FILE = "flags.parquet"  # per source_row: probability of low quality, flag
 
 ADAPTERS = "adapters"  # the files peft's save_pretrained writes
 
+SCORES = "scores"
+SCORES_FILE = "scores.parquet"  # per source_row: the quality score and each signal behind it
+
 SEARCH_STEPS = "search_steps"  # small JSON results of search steps: proposals, baseline scores, verdicts
 RESULT_FILE = "result.json"
 
@@ -56,6 +59,7 @@ KINDS: dict[str, ArtifactKind] = {kind.name: kind for kind in (
                  (RECORDS_FILE, QUARANTINE_FILE, DROPS_FILE, CHANGES_FILE, FIDELITY_FILE, HELD_OUT_FILE)),
     ArtifactKind(PROFILES, "profile", "dataset", (PROFILE_FILE,)),
     ArtifactKind(TARGETS, "target selection", "dataset, labeler and its options", (FLAGS_FILE,)),
+    ArtifactKind(SCORES, "the quality scorer", "dataset, signals and the models behind them", (SCORES_FILE,)),
     ArtifactKind(ADAPTERS, "fine-tuning", "dataset, base model and LoRA settings", ()),
     ArtifactKind(SEARCH_STEPS, "search steps (propose, baseline, evaluate)", "the step's inputs", (RESULT_FILE,)),
     ArtifactKind(PUBLISHED, "search publish", "input dataset and search configuration",

@@ -79,13 +79,26 @@ def _parser() -> argparse.ArgumentParser:
 
     targeter = commands.add_parser("target", help="flag low-quality rows for the expensive operators")
     targeter.add_argument("dataset_key")
-    targeter.add_argument("--labeler", choices=get_args(Labeler), default="rules")
+    targeter.add_argument("--labeler", choices=get_args(Labeler), default="scorer",
+                          help="where the seed labels come from (default: the quality scorer)")
     targeter.add_argument("--label-column", default=None)
     targeter.add_argument("--seed-size", type=int, default=300)
     targeter.add_argument("--threshold", type=float, default=0.5)
     _store_option(targeter)
     _json_option(targeter)
     targeter.set_defaults(run=_target)
+
+    from autodp.quality import DEFAULT_SIGNALS, SIGNALS
+
+    scorer = commands.add_parser("score", help="a quality score in [0, 1] per record, with the signals behind it")
+    _ingest_arguments(scorer)
+    scorer.add_argument("--signals", default=",".join(DEFAULT_SIGNALS),
+                        help=f"comma-separated, from {', '.join(SIGNALS)} (default %(default)s; llm asks the data "
+                             "LLM to rate every record)")
+    scorer.add_argument("--out", type=Path, default=None,
+                        help="also write scores.parquet and summary.json into this folder")
+    _json_option(scorer)
+    scorer.set_defaults(run=_score)
 
     searcher = commands.add_parser("search", help="search for the strategy that fine-tunes the best model")
     searcher.add_argument("dataset_key", help="a stored dataset's key, or a file to ingest first (auto layout)")
@@ -295,6 +308,38 @@ def _target(args: argparse.Namespace) -> int:
     quality = (f"cv ROC-AUC {c.get('cv_roc_auc')}, F1 {c.get('cv_f1')}" if c["trained"] else c["reason"])
     print(f"targets {result['targets_key']}: {result['flagged']} of {result['rows']} rows flagged "
           f"({result['seed_low']} of {result['seed_labelled']} seed rows labelled low; {quality})")
+    return 0
+
+
+def _score(args: argparse.Namespace) -> int:
+    from contextlib import nullcontext
+
+    from autodp.artifacts import SCORES, SCORES_FILE
+    from autodp.quality import check_signals, score_dataset
+
+    signals = check_signals([s.strip() for s in args.signals.split(",") if s.strip()])
+    store = _open(args)
+    dataset_key = args.source
+    if "://" in args.source or Path(args.source).exists():
+        dataset_key = _ingest_step(args, store)["dataset_key"]
+    with _local_llm() if "llm" in signals else nullcontext():
+        summary = score_dataset(dataset_key, store, signals=signals)
+    location = store.file_location(SCORES, summary["scores_key"], SCORES_FILE)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        store.download(store.artifact_path(SCORES, summary["scores_key"], SCORES_FILE), args.out / SCORES_FILE)
+        (args.out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        location = str(args.out / SCORES_FILE)
+    if args.json:
+        _print_json({**summary, "scores": location})
+        return 0
+    quantiles = ", ".join(f"p{float(q) * 100:g} {v:.3f}" for q, v in summary["score_quantiles"].items())
+    print(f"scored {summary['scored']} of {summary['rows']} rows of dataset {dataset_key} "
+          f"({', '.join(summary['signals'])}): mean {summary['score_mean']}, {quantiles}")
+    print(f"  {summary['low_quality']} rows below {summary['low_quality_threshold']}")
+    for verdict, count in summary["rules_fired"].items():
+        print(f"  rule {verdict:<48}{count:>7}")
+    print(f"scores: {location}")
     return 0
 
 

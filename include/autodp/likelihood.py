@@ -4,6 +4,7 @@ echo logprobs are not usable for this: they disagree with the model's own logits
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -24,16 +25,18 @@ class LikelihoodScorer:
             from autodp.llm.server import smollm2_gguf
 
             self._model = Llama(model_path=str(self.model_path or smollm2_gguf()), logits_all=True,
-                                n_ctx=self.n_ctx, verbose=False)
+                                n_ctx=self.n_ctx, n_threads=os.cpu_count() or 1, verbose=False)
         return self._model
 
-    def mean_nll(self, prefix: str, continuation: str) -> float:
-        """Mean negative log-likelihood (nats/token) of ``continuation`` after ``prefix``."""
+    def mean_nll(self, prefix: str, continuation: str, max_tokens: int | None = None) -> float:
+        """Mean negative log-likelihood (nats/token) of ``continuation`` after ``prefix``,
+        over at most ``max_tokens`` tokens in all (the context size by default): the
+        continuation's first half of them, the end of the prefix before it."""
         with self._lock:
             model = self._load()
             head = model.tokenize(prefix.encode(), add_bos=True, special=False)
             tail = model.tokenize(continuation.encode(), add_bos=False, special=False)
-            budget = self.n_ctx - 1
+            budget = min(self.n_ctx - 1, max_tokens or self.n_ctx - 1)
             tail = tail[: max(1, budget // 2)]
             head = head[-(budget - len(tail)):] if head else head
             tokens = head + tail

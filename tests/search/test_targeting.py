@@ -13,6 +13,7 @@ from autodp.search.targeting import load_targets, select_targets
 from autodp.settings import Settings
 from autodp.strategy import Strategy
 from tests.conftest import write_lines
+from tests.test_quality import graded
 
 
 def noisy_dataset(tmp_path, store):
@@ -33,7 +34,7 @@ def plain_resources(tmp_path):
 
 def test_rule_labels_train_a_classifier_that_flags_the_defects(local_store, tmp_path, plain_resources):
     key = noisy_dataset(tmp_path, local_store)
-    result = select_targets(key, local_store, seed_size=30, resources=plain_resources)
+    result = select_targets(key, local_store, labeler="rules", seed_size=30, resources=plain_resources)
     assert result["classifier"]["trained"] and result["seed_low"] > 0
     assert result["classifier"]["cv_roc_auc"] > 0.9
     flagged, scores = load_targets(local_store, result["targets_key"])
@@ -41,8 +42,18 @@ def test_rule_labels_train_a_classifier_that_flags_the_defects(local_store, tmp_
     assert len(flagged & bad_rows) >= 0.9 * len(bad_rows)
     assert len(flagged - bad_rows) <= 2
     assert all(0.0 <= s <= 1.0 for s in scores.values()) and len(scores) == 60
-    again = select_targets(key, local_store, seed_size=30, resources=plain_resources)
+    again = select_targets(key, local_store, labeler="rules", seed_size=30, resources=plain_resources)
     assert again["cached"] and local_store.artifacts(TARGETS) == [result["targets_key"]]
+
+
+def test_the_quality_scorer_labels_the_seed_by_default(local_store, tmp_path, plain_resources):
+    path, defective = graded(tmp_path)
+    key = ingest(str(path), local_store)["dataset_key"]
+    result = select_targets(key, local_store, seed_size=17, resources=plain_resources)
+    assert result["labeler"] == "scorer" and result["seed_low"] == len(defective)
+    assert result["classifier"]["trained"] and result["classifier"]["cv_roc_auc"] >= 0.9
+    flagged, _ = load_targets(local_store, result["targets_key"])
+    assert flagged == defective
 
 
 def test_label_column_and_one_class_seed(local_store, tmp_path, plain_resources):
@@ -51,7 +62,8 @@ def test_label_column_and_one_class_seed(local_store, tmp_path, plain_resources)
                                resources=plain_resources)
     assert (by_column["seed_rows"], by_column["seed_low"]) == (60, 20) and by_column["classifier"]["trained"]
     nothing_dropped = [{"length_bounds": {"min_output_chars": 0, "min_instruction_chars": 0}}]
-    one_class = select_targets(key, local_store, rules=nothing_dropped, seed_size=30, resources=plain_resources)
+    one_class = select_targets(key, local_store, labeler="rules", rules=nothing_dropped, seed_size=30,
+                               resources=plain_resources)
     assert one_class["classifier"] == {"trained": False, "reason": "the seed labels have one class"}
     assert one_class["flagged"] == 0
 

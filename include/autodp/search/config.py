@@ -13,7 +13,7 @@ from autodp.hashing import content_key
 SEARCH_VERSION = "2"  # 2: screened held-out references, noise-floor tie margin, ΔNLL
 MAX_ITERATIONS = 5  # the autodp_search DAG has this many iteration groups
 Method = Literal["agent", "random", "one_shot"]
-Labeler = Literal["rules", "llm", "column"]  # where target selection's seed labels come from
+Labeler = Literal["scorer", "rules", "llm", "column"]  # where target selection's seed labels come from
 DEFAULT_OPERATORS = (
     "drop_empty_output", "normalize_text", "length_bounds", "exact_dedup", "near_dedup", "language_filter",
     "pii_redaction", "hallucinated_url_filter", "merged_instruction_filter", "boilerplate_strip",

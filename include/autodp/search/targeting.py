@@ -1,9 +1,12 @@
 """Processing Target Selection: which rows are worth sending to the expensive operators.
 
-A small seed set is labelled for quality — by the rule operators' verdicts (dropped =
-low quality), by the data-LLM rater, or by a label column — and a logistic regression over
-MiniLM embeddings plus cheap features (computed in DuckDB) learns to tell low-quality
-rows. Its cross-validated quality is reported; every row gets a probability of low
+A small seed set is labelled for quality — by the quality scorer (``autodp.quality``:
+score below one half = low quality; the default), by the rule operators' verdicts
+(dropped = low quality), by the data-LLM rater, or by a label column — and a logistic
+regression over MiniLM embeddings plus cheap features (computed in DuckDB) learns to tell
+low-quality rows. With the scorer, its cheap signals (rule verdicts, the relevance
+margin) are computed for every row and are features too; only the expensive one (the
+base model's likelihoods) is limited to the seed. Its cross-validated quality is reported; every row gets a probability of low
 quality, and rows at or above the threshold are flagged. LLM operators then process
 flagged rows only (``Resources.targets``), and the classifier's scores can drive
 ``quality_score_filter``.
@@ -21,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from autodp import engine
+from autodp import engine, quality
 from autodp.artifacts import DATASETS, FLAGS_FILE, RECORDS_FILE, TARGETS
 from autodp.executor import prepare_connection, run_steps
 from autodp.hashing import content_key
@@ -32,7 +35,7 @@ from autodp.store import ArtifactStore
 from autodp.strategy import Strategy
 from autodp.text import blank_sql, placeholder_sql, prompt_text
 
-TARGETING_VERSION = "1"
+TARGETING_VERSION = "2"  # 2: the quality scorer labels the seed
 DEFAULT_RULES = ["drop_empty_output", "length_bounds", "hallucinated_url_filter", "merged_instruction_filter",
                  {"exact_dedup": {"key": "prompt"}}]
 GOOD_LABELS = {"1", "true", "good", "high", "yes"}
@@ -53,7 +56,7 @@ def select_targets(
     dataset_key: str,
     store: ArtifactStore,
     *,
-    labeler: Labeler = "rules",
+    labeler: Labeler = "scorer",
     seed_size: int = 300,
     threshold: float = 0.5,
     rules: list | None = None,
@@ -69,7 +72,8 @@ def select_targets(
     options = {"dataset": dataset_key, "labeler": labeler, "seed_size": seed_size, "threshold": threshold,
                "rules": rule_steps.canonical() if labeler == "rules" else None, "label_column": label_column,
                "llm": resources.llm_model() if labeler == "llm" else None, "llm_min_score": llm_min_score,
-               "seed": seed}
+               "signals": list(quality.DEFAULT_SIGNALS) if labeler == "scorer" else None,
+               "scorer": quality.SCORER_VERSION if labeler == "scorer" else None, "seed": seed}
     key = content_key("targets", TARGETING_VERSION, options)
     if store.has(TARGETS, key):
         return {**store.manifest(TARGETS, key)["summary"], "cached": True}
@@ -79,8 +83,16 @@ def select_targets(
         prepare_connection(con, records, "step_0")
         seed_rows = [r[0] for r in con.execute(
             f"select source_row from step_0 order by hash(source_row, {int(seed)}) limit {int(seed_size)}").fetchall()]
-        labels = _labels(con, seed_rows, labeler, rule_steps, label_column, llm_min_score, resources)
-        features, rows = _features(con, resources)
+        if labeler == "scorer":
+            scored, _ = quality.score_records(records, resources, only_rows=frozenset(seed_rows), store=store)
+            labels = {row: int(score < quality.LOW_QUALITY) for row, score in
+                      zip(scored["source_row"].to_pylist(), scored["score"].to_pylist()) if score is not None}
+        else:
+            labels = _labels(con, seed_rows, labeler, rule_steps, label_column, llm_min_score, resources)
+        cheap, embedded, rows = _features(con, resources)
+    if labeler == "scorer":
+        cheap = np.hstack([cheap, _cheap_signals(scored, rows)])
+    features = np.hstack([cheap, embedded])
     index = {row: i for i, row in enumerate(rows)}
     labelled = [(index[row], low) for row, low in labels.items() if low is not None]
     x_seed = features[[i for i, _ in labelled]]
@@ -93,9 +105,9 @@ def select_targets(
         p_low = np.full(len(rows), float(y_seed.mean()) if len(y_seed) else 0.0)
         summary["classifier"] = {"trained": False, "reason": "the seed labels have one class"}
     else:
-        model, quality = _train(x_seed, y_seed, seed)
+        model, cross_validated = _train(x_seed, y_seed, seed, cheap.shape[1])
         p_low = model.predict_proba(features)[:, 1]
-        summary["classifier"] = {"trained": True, "model": "logistic_regression", **quality}
+        summary["classifier"] = {"trained": True, "model": "logistic_regression", **cross_validated}
     flagged = p_low >= threshold
     summary["flagged"] = int(flagged.sum())
     summary["flagged_rate"] = round(float(flagged.mean()), 6) if len(rows) else 0.0
@@ -137,24 +149,36 @@ def _labels(con, seed_rows: list[int], labeler: str, rules: Strategy, label_colu
     return {r["source_row"]: (None if s is None else int(s < llm_min_score)) for r, s in zip(seeds, scores)}
 
 
-def _features(con, resources: Resources) -> tuple[np.ndarray, list[int]]:
-    """(cheap features next to the text's embedding, one row per record; the source_rows)."""
+def _features(con, resources: Resources) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """(cheap features, the text's embedding, one row per record; the source_rows)."""
     computed = ", ".join(f"{sql} as {name}" for name, sql in CHEAP_FEATURES.items())
     table = con.sql(f"select source_row, instruction, input, output, {computed} from step_0 order by source_row").to_arrow_table()
     cheap = np.column_stack([table[name].to_numpy(zero_copy_only=False).astype(np.float64) for name in CHEAP_FEATURES])
     texts = [f"{prompt_text({'instruction': i, 'input': x})}\n{o}" for i, x, o in zip(
         table["instruction"].to_pylist(), table["input"].to_pylist(), table["output"].to_pylist())]
-    return np.hstack([cheap, resources.embedder.encode(texts)]), table["source_row"].to_pylist()
+    return cheap, resources.embedder.encode(texts), table["source_row"].to_pylist()
 
 
-def _train(x: np.ndarray, y: np.ndarray, seed: int):
+def _cheap_signals(scored: pa.Table, rows: list[int]) -> np.ndarray:
+    """The scorer's signals computed for every row: rules fired (0/1) and the relevance margin."""
+    by_row = {row: (p or 0.0, 0.0 if margin is None else margin) for row, p, margin in zip(
+        scored["source_row"].to_pylist(), scored["p_rules"].to_pylist(), scored["relevance_margin"].to_pylist())}
+    return np.array([by_row.get(row, (0.0, 0.0)) for row in rows], dtype=np.float64)
+
+
+def _train(x: np.ndarray, y: np.ndarray, seed: int, cheap_columns: int):
+    """Logistic regression over the cheap features, standardised, and the embedding as it
+    is (a unit vector): standardising its 384 dimensions too would drown a few strong
+    features in noise on a seed of a few hundred rows."""
+    from sklearn.compose import ColumnTransformer
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score, make_scorer, precision_score, recall_score
     from sklearn.model_selection import StratifiedKFold, cross_validate
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    model = make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced", max_iter=2000, C=0.5))
+    scaled = ColumnTransformer([("cheap", StandardScaler(), list(range(cheap_columns)))], remainder="passthrough")
+    model = make_pipeline(scaled, LogisticRegression(class_weight="balanced", max_iter=2000, C=0.5))
     folds = min(5, int(np.bincount(y).min()))
     quality: dict[str, Any] = {"cv_folds": folds}
     if folds >= 2:
