@@ -54,6 +54,9 @@ def test_search_runs_publishes_and_never_shows_records_to_the_agent(local_store,
     assert all(h["delta_nll"]["ci95"][0] <= h["delta_nll"]["mean"] <= h["delta_nll"]["ci95"][1]
                for h in board if h.get("adapter_key"))
     assert card["rows"]["in"] == 70 and card["input_dataset_key"] == key
+    prior = card["search"]["profile_prior"]  # counts only, and labelled as the prior
+    assert "drop_empty_output" in prior["operators"] and set(prior["operators"]) <= set(RULES)
+    assert all(isinstance(share, float) and 0 <= share <= 1 for share in prior["evidence"].values())
 
     audit = local_store.read_bytes(f"{PUBLISHED}/{result['run_key']}/audit.jsonl").decode()
     entries = [json.loads(line) for line in audit.splitlines()]

@@ -7,13 +7,16 @@ import json
 from typing import Any
 
 from autodp import operators
+from autodp.search.cards import PRIOR_MIN_SHARE
 from autodp.search.config import SearchConfig
 from autodp.search.state import SearchRun, Trial
 
 
 def data_card(run: SearchRun, config: SearchConfig, best: Trial, final: dict[str, Any], history: list[Trial],
-              seconds: float | None, repairs: int, failures: int) -> dict[str, Any]:
-    """``final`` is the executor's summary of the best strategy applied to the full dataset."""
+              seconds: float | None, repairs: int, failures: int,
+              prior: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``final`` is the executor's summary of the best strategy applied to the full dataset;
+    ``prior`` the profile-driven prior the agent was shown (operators and the evidence)."""
     return {
         "input_dataset_key": run.dataset_key,
         "output_dataset_key": final["output_key"],
@@ -37,7 +40,8 @@ def data_card(run: SearchRun, config: SearchConfig, best: Trial, final: dict[str
                    "agent_repairs": repairs, "agent_failures": failures,
                    "accelerations": {"sampling": config.sampling, "target_selection": config.target_selection,
                                      "reuse": config.reuse},
-                   "origins": {o: sum(h.origin == o for h in history) for o in sorted({h.origin for h in history})}},
+                   "origins": {o: sum(h.origin == o for h in history) for o in sorted({h.origin for h in history})},
+                   "profile_prior": prior},
         "llm_calls": {"search": sum(h.llm_calls for h in history),
                       "rows_skipped_by_target_selection": sum(h.llm_rows_skipped for h in history),
                       "publish": final["llm_calls"]},
@@ -56,7 +60,7 @@ def markdown(card: dict[str, Any]) -> str:
             f"trained on the unprocessed sample; {score['judge']} judge, {score['evaluation_examples']} "
             f"{score['evaluation'].replace('_', ' ')} examples, base model {score['base_model']}.\n\n"
             f"{_delta_line(score)}{_noise_line(score)}{_screen_line(score)}{_llm_judge_line(score['llm_judge'])}"
-            f"## Sample fidelity\n\n{json.dumps(card['fidelity'])}\n")
+            f"{_search_section(card['search'])}## Sample fidelity\n\n{json.dumps(card['fidelity'])}\n")
 
 
 def _delta_line(score: dict[str, Any]) -> str:
@@ -99,3 +103,15 @@ def _llm_judge_line(judged: dict[str, Any] | None) -> str:
             "verdict changed with the order the answers were shown in, or was unreadable)"
             + (f"; it preferred the answer shown first in {bias:.0%} of its answers" if bias is not None else "")
             + ".\n\n")
+
+
+def _search_section(search: dict[str, Any]) -> str:
+    origins = ", ".join(f"{origin} {count}" for origin, count in search["origins"].items())
+    text = (f"## Search\n\nMethod {search['method']}: {search['strategies_evaluated']} strategies evaluated in "
+            f"{search['iterations_run']} iterations (by origin: {origins}).")
+    prior = search.get("profile_prior")
+    if prior:
+        suggested = ", ".join(f"`{n}`" for n in prior["operators"]) or "none"
+        text += (f" Profile-driven prior shown to the agent: {suggested} (operators that would drop or rewrite "
+                 f"at least {PRIOR_MIN_SHARE:.0%} of the sample; strategies filled from it have origin `profile_prior`).")
+    return text + "\n\n"

@@ -172,11 +172,13 @@ def propose(context: SearchContext, run: SearchRun, iteration: int, history: lis
         agent = StrategyAgent(context.resources.client("agent"), allowed, audit,
                               seed=config.seed * 1000 + (0 if one_shot else iteration))
         report = profile(run.sample_key, context.store, context.resources.settings)
-        shown = agent_context(report, run.fidelity, allowed, [] if one_shot else history)
+        evidence = sample_evidence(context, run)
+        shown = agent_context(report, run.fidelity, allowed, [] if one_shot else history, evidence)
         count = config.iterations * config.candidates if one_shot else config.candidates
         found = agent.propose(shown, count, set(seen))
         return {"candidates": [{"steps": s.canonical()["steps"], "origin": origin} for s, origin in found],
-                "audit": audit.entries, "repairs": agent.repairs, "failures": agent.failures}
+                "audit": audit.entries, "repairs": agent.repairs, "failures": agent.failures,
+                "prior": {"operators": shown["profile_prior"]["operators"], "evidence": evidence}}
 
     stored, _ = _stored(context.store, "proposals", material, proposals, reuse=True)
     candidates = _read_stored(context.store, stored)["candidates"]
@@ -184,6 +186,17 @@ def propose(context: SearchContext, run: SearchRun, iteration: int, history: lis
         candidates = candidates[(iteration - 1) * config.candidates:iteration * config.candidates]
     return [Candidate(steps=c["steps"], origin=c["origin"], iteration=iteration, proposals_key=stored)
             for c in candidates if Strategy.from_data(c["steps"]).key() not in seen]
+
+
+def sample_evidence(context: SearchContext, run: SearchRun) -> dict[str, float]:
+    """Per operator, the share of the sample it would drop or rewrite (the cheap signals of
+    the quality scorer): counts the agent may see."""
+    from autodp import quality
+    from autodp.artifacts import DATASETS, RECORDS_FILE
+
+    table, _ = quality.score_records(context.store.file_location(DATASETS, run.sample_key, RECORDS_FILE),
+                                     context.resources, signals=("rules", "relevance"), store=context.store)
+    return quality.operator_evidence(table)
 
 
 def apply(context: SearchContext, run: SearchRun, candidate: Candidate) -> Trial:
@@ -277,12 +290,13 @@ def publish(context: SearchContext, run: SearchRun, chosen: Reflection, seconds:
         raise ValueError("no strategy was evaluated: nothing to publish")
     best = max(history, key=Trial.rank)
     final = _apply_to_full_dataset(context, run.dataset_key, Strategy.from_data(best.steps))
-    audit, repairs, failures = [], 0, 0
+    audit, repairs, failures, prior = [], 0, 0, None
     for key in dict.fromkeys(h.proposals_key for h in history):  # in order, once each
         proposals = _read_stored(store, key)
         audit += proposals["audit"]
         repairs, failures = repairs + proposals["repairs"], failures + proposals["failures"]
-    card = data_card(run, config, best, final, history, seconds, repairs, failures)
+        prior = proposals.get("prior") or prior
+    card = data_card(run, config, best, final, history, seconds, repairs, failures, prior)
     result = {"run_key": run.run_key, "published_key": run.run_key, "published_dataset_key": final["output_key"],
               "leaderboard": [h.to_dict() for h in sorted(history, key=Trial.rank, reverse=True)],
               "best": best.to_dict(), "data_card": card}
