@@ -15,7 +15,7 @@ DEMO_DATASET := $(AUTODP_HOME)/demo/healthcare_demo.jsonl
 # The main job's search budget, small enough for two CPU cores (the defaults are SearchConfig's).
 RUN_BUDGET ?= --steps 10 --candidates 2
 
-.PHONY: install run test search bench-ingest bench-operators bench-cache bench-sampling bench-search bench-quality bench-defects lock clean
+.PHONY: install run test search bench-ingest bench-operators bench-cache bench-sampling bench-search bench-quality bench-defects bench-scoring bench-agent lock clean
 
 install: $(VENV)/.installed
 
@@ -65,6 +65,14 @@ bench-quality: install
 # Planted defects in clean MedQuAD + LIMA: the pool's detection per class, then three searches.
 bench-defects: install
 	$(BIN)/python bench/defects.py
+
+# The quality scorer and target selection against planted defects, and GPT-4 vs text-davinci-003 answers.
+bench-scoring: install
+	$(BIN)/python bench/scoring.py
+
+# The share of the embedded agent's proposals that are its own, valid and new.
+bench-agent: install
+	$(BIN)/python bench/agent.py
 
 # Re-resolve the full dependency set after editing pyproject.toml.
 lock: install
