@@ -29,7 +29,7 @@ from autodp.llm.endpoints import LOCAL_MODEL, ROLES, Endpoint
 from autodp.llm.server import LocalServer
 from autodp.profile import profile
 from autodp.resources import Resources
-from autodp.search.agent import AuditLog, StrategyAgent, agent_context
+from autodp.search.agent import AuditLog, StrategyAgent, agent_context, step_parts
 from autodp.search.cards import profile_prior
 from autodp.search.config import DEFAULT_OPERATORS
 from autodp.search.sampling import sample
@@ -154,8 +154,8 @@ def _raw_valid(response: str, allowed: list[str]) -> int:
         if not isinstance(steps, list) or not steps:
             return 0
         for step in steps:
-            name, params = (step, {}) if isinstance(step, str) else (
-                (step.get("operator"), step.get("params") or {}) if isinstance(step, dict) else (None, {}))
+            name, params = step_parts(step)
+            params = {} if params is None else params
             if name not in allowed or not isinstance(params, dict):
                 return 0
             try:

@@ -37,7 +37,7 @@ SIGNALS = ("rules", "relevance", "likelihood", "llm")
 # it is asked for by name: `autodp score --signals rules,relevance,likelihood`.
 DEFAULT_SIGNALS = ("rules", "relevance")
 # Each runs alone over every record; dedup keeps the first of a group and flags the rest.
-RULES: tuple[Any, ...] = (
+RULES: tuple[str, ...] = (
     "drop_empty_output", "length_bounds", "truncation_filter", "hallucinated_url_filter",
     "merged_instruction_filter", "language_filter", "pii_redaction", "exact_dedup", "near_dedup",
 )
@@ -88,16 +88,18 @@ def score_records(records_location: str, resources: Resources, signals: tuple[st
             started = time.perf_counter()
             fired = _rule_verdicts(con, resources)
             seconds["rules"] = time.perf_counter() - started
-            for row in rows:
+            for i, row in enumerate(rows):
                 reasons = fired.get(row)
-                columns["rules"][index[row]] = ",".join(reasons) if reasons else None
-                columns["p_rules"][index[row]] = RULE_CONFIDENCE if reasons else 0.0
+                columns["rules"][i] = ",".join(reasons) if reasons else None
+                columns["p_rules"][i] = RULE_CONFIDENCE if reasons else 0.0
     if "relevance" in signals:
         started = time.perf_counter()
-        for row, margin in zip(*_relevance_margins(records, resources)):
+        from autodp.operators.cleaning.mismatched_answer_filter import relevance_margins
+
+        for i, margin in enumerate(relevance_margins(records, resources)):
             if margin is not None:
-                columns["relevance_margin"][index[row]] = margin
-                columns["p_relevance"][index[row]] = _sigmoid(-RELEVANCE_SLOPE * (margin - MIN_MARGIN))
+                columns["relevance_margin"][i] = margin
+                columns["p_relevance"][i] = _sigmoid(-RELEVANCE_SLOPE * (margin - MIN_MARGIN))
         seconds["relevance"] = time.perf_counter() - started
     if "likelihood" in signals:
         started = time.perf_counter()
@@ -131,10 +133,8 @@ def summarize(table: pa.Table, signals: tuple[str, ...]) -> dict[str, Any]:
     """Aggregates of a scored table: counts, the score's distribution, rule verdicts."""
     scores = np.array([s for s in table["score"].to_pylist() if s is not None], dtype=np.float64)
     fired: dict[str, int] = {}
-    for reasons in table["rules"].to_pylist():
-        for reason in (reasons or "").split(","):
-            if reason:
-                fired[reason] = fired.get(reason, 0) + 1
+    for _, verdict in _verdicts(table):
+        fired[verdict] = fired.get(verdict, 0) + 1
     histogram, _ = np.histogram(scores, bins=10, range=(0.0, 1.0))
     return {
         "rows": table.num_rows,
@@ -156,10 +156,8 @@ def operator_evidence(table: pa.Table) -> dict[str, float]:
     verdicts and relevance margins: aggregates only, for the agent and the data card."""
     rows = max(table.num_rows, 1)
     touched: dict[str, set[int]] = {}
-    for row, reasons in zip(table["source_row"].to_pylist(), table["rules"].to_pylist()):
-        for verdict in (reasons or "").split(","):
-            if verdict:
-                touched.setdefault(verdict.split(":")[0], set()).add(row)
+    for row, verdict in _verdicts(table):
+        touched.setdefault(verdict.split(":")[0], set()).add(row)
     evidence = {name: round(len(touched.get(name, ())) / rows, 4) for name in RULES}
     margins = [m for m in table["relevance_margin"].to_pylist() if m is not None]
     if margins:
@@ -229,12 +227,12 @@ def _rule_verdicts(con, resources: Resources) -> dict[int, list[str]]:
     return fired
 
 
-def _relevance_margins(records: list[dict[str, Any]], resources: Resources) -> tuple[list[int], list[float | None]]:
-    if len(records) < 3:
-        return [r["source_row"] for r in records], [None] * len(records)
-    from autodp.operators.cleaning.mismatched_answer_filter import relevance_margins
-
-    return [r["source_row"] for r in records], relevance_margins(records, resources).tolist()
+def _verdicts(table: pa.Table):
+    """(source_row, 'operator:reason') for every rule verdict in a scored table."""
+    for row, reasons in zip(table["source_row"].to_pylist(), table["rules"].to_pylist()):
+        for verdict in (reasons or "").split(","):
+            if verdict:
+                yield row, verdict
 
 
 def _sigmoid(x: float) -> float:

@@ -149,8 +149,7 @@ class StrategyAgent:
     def _repair(self, steps: list[Any]) -> Strategy | None:
         kept: list[dict[str, Any]] = []
         for step in steps[:MAX_STEPS]:
-            name, params = (step, {}) if isinstance(step, str) else (
-                (step.get("operator"), step.get("params")) if isinstance(step, dict) else (None, None))
+            name, params = step_parts(step)
             if name not in self.allowed or any(k["operator"] == name for k in kept):
                 self.repairs += 1
                 continue
@@ -183,6 +182,15 @@ def prior_strategies(count: int, prior: list[str], allowed: list[str], seen: set
             seen.add(strategy.key())
             found.append(strategy)
     return found
+
+
+def step_parts(step: Any) -> tuple[Any, Any]:
+    """(operator name, params) of a proposed step: a name, or {"operator", "params"}."""
+    if isinstance(step, str):
+        return step, {}
+    if isinstance(step, dict):
+        return step.get("operator"), step.get("params")
+    return None, None
 
 
 def _names(steps: list[dict[str, Any]]) -> list[Any]:

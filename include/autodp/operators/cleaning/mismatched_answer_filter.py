@@ -32,18 +32,20 @@ class MismatchedAnswerFilter(ScoredFilter):
 
     def scores(self, con, source, resources):
         records = fetch(con, source)
-        if len(records) < 3:
-            return [r["source_row"] for r in records], [None] * len(records)
-        margins = relevance_margins(records, resources, self.params.references, self.params.seed)
-        return [r["source_row"] for r in records], margins.tolist()
+        return ([r["source_row"] for r in records],
+                relevance_margins(records, resources, self.params.references, self.params.seed))
 
     def drop_reason(self) -> str:
         return f"case when score < {self.params.min_margin} then 'mismatched_answer' end"
 
 
-def relevance_margins(records: list[dict[str, Any]], resources, references: int = 256, seed: int = 0) -> np.ndarray:
-    """Per record (at least three): how much more similar its prompt is to its own response
-    than to ``references`` responses picked at random, in standard deviations."""
+def relevance_margins(records: list[dict[str, Any]], resources, references: int = 256,
+                      seed: int = 0) -> list[float | None]:
+    """Per record: how much more similar its prompt is to its own response than to
+    ``references`` responses picked at random, in standard deviations (None for all when
+    there are fewer than three records to compare)."""
+    if len(records) < 3:
+        return [None] * len(records)
     prompts, outputs = prompt_and_response_vectors(records, resources)
     own = np.sum(prompts * outputs, axis=1)
     rng = np.random.default_rng(seed)
@@ -51,4 +53,4 @@ def relevance_margins(records: list[dict[str, Any]], resources, references: int 
     others = prompts @ outputs[picked].T  # (rows, references)
     others[picked == np.arange(len(records))[:, None]] = np.nan  # a record is not its own reference
     margin = (own - np.nanmean(others, axis=1)) / np.maximum(np.nanstd(others, axis=1), 1e-6)
-    return margin.astype(np.float64)
+    return margin.astype(np.float64).tolist()
