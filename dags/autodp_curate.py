@@ -10,7 +10,8 @@ it with its data card, daily and whenever the incoming-data Asset is updated.
    last curated run) and publish the dataset with its data card and validation report.
 
 A failed validation fails the run with the readable report in the task log and publishes
-nothing. Recipes come from `autodp recipe approve PUBLISHED_KEY --name NAME --by WHO
+nothing, and a retired recipe is refused. Recipes come from an approval on the review page
+(Data review in the navigation) or `autodp recipe approve PUBLISHED_KEY --name NAME
 --reason WHY`. Scheduled runs take the recipe and source from the deployment's
 `AUTODP_CURATE_RECIPE` and `AUTODP_CURATE_SOURCE`.
 """

@@ -41,6 +41,9 @@ AUDIT_FILE = "audit.jsonl"
 RECIPES = "recipes"
 RECIPE_FILE = "recipe.json"
 
+DECISIONS = "decisions"  # the governance log: one artifact per approve, reject or retire, never rewritten
+DECISION_FILE = "decision.json"
+
 CURATED = "curated"  # a curation run of an approved recipe
 VALIDATION_FILE = "validation.json"
 
@@ -65,5 +68,7 @@ KINDS: dict[str, ArtifactKind] = {kind.name: kind for kind in (
     ArtifactKind(PUBLISHED, "search publish", "input dataset and search configuration",
                  (RESULT_FILE, DATA_CARD_FILE, DATA_CARD_MARKDOWN_FILE, AUDIT_FILE)),
     ArtifactKind(RECIPES, "recipe approval", "the approval", (RECIPE_FILE,)),
+    ArtifactKind(DECISIONS, "a reviewer's approve, reject or retire", "the decision, its reviewer and time",
+                 (DECISION_FILE,)),
     ArtifactKind(CURATED, "curation", "recipe and output dataset", (DATA_CARD_FILE, VALIDATION_FILE)),
 )}

@@ -1,6 +1,7 @@
 """autodp_curate: an approved recipe's output for new data is validated and published;
 data that fails validation fails the run with a readable report and publishes nothing."""
 
+import getpass
 import json
 from pathlib import Path
 
@@ -31,7 +32,7 @@ def approved(tmp_path):
                           operators=("drop_empty_output", "normalize_text", "length_bounds"),
                           lora=LoraSettings(steps=2, batch_size=4))
     published = search(key, store, config)["published_key"]
-    assert main(["recipe", "approve", published, "--name", "gout", "--by", "alice", "--reason", "beats raw",
+    assert main(["recipe", "approve", published, "--name", "gout", "--reason", "beats raw",
                  "--store", str(store.root)]) == 0
     return store
 
@@ -44,7 +45,8 @@ def curate_dag():
 
 def test_approval_records_who_when_and_why(approved):
     chosen = recipe(approved, "gout")
-    assert chosen["approved_by"] == "alice" and chosen["reason"] == "beats raw" and chosen["approved_at"]
+    assert chosen["approved_by"] == getpass.getuser() and chosen["approved_via"] == "cli"
+    assert chosen["reason"] == "beats raw" and chosen["approved_at"]
     assert len(approved.artifacts(RECIPES)) == 1
 
 
@@ -54,7 +56,7 @@ def test_curate_publishes_new_data_and_refuses_data_that_fails_validation(airflo
     assert run.state == "success"
     [curated] = approved.artifacts(CURATED)
     card = json.loads(approved.read_bytes(approved.artifact_path(CURATED, curated, "data_card.json")))
-    assert card["approved_by"] == "alice" and card["rows"]["ingested"] == 48 and card["validation"]["success"]
+    assert card["approved_by"] == getpass.getuser() and card["rows"]["ingested"] == 48 and card["validation"]["success"]
     assert card["rows"]["out"] <= card["rows"]["in"] == 48
 
     shrunk = write_lines(tmp_path / "shrunk.jsonl", qa_lines(6, start=300))  # row count collapses: drift

@@ -43,6 +43,7 @@ def curate(store: ArtifactStore, source: str, recipe_name: str, rules: Validatio
         raise ValidationFailed(report)
     key = content_key("curated", "1", {"recipe": chosen["recipe_key"], "output": applied["output_key"]})
     card = {"recipe": recipe_name, "recipe_key": chosen["recipe_key"], "approved_by": chosen["approved_by"],
+            "approved_via": chosen.get("approved_via", "cli"),
             "approved_at": chosen["approved_at"], "strategy": chosen["strategy"], "source": source,
             "input_dataset_key": ingested["dataset_key"], "output_dataset_key": applied["output_key"],
             "rows": {"ingested": ingested["rows_in"], "quarantined": ingested["rows_quarantined"],
