@@ -15,12 +15,12 @@ DEMO_DATASET := $(AUTODP_HOME)/demo/healthcare_demo.jsonl
 # The main job's search budget, small enough for two CPU cores (the defaults are SearchConfig's).
 RUN_BUDGET ?= --steps 10 --candidates 2
 
-.PHONY: install run test search bench-ingest bench-operators bench-cache bench-sampling bench-search bench-quality bench-defects bench-scoring bench-agent lock clean
+.PHONY: install run test ui search bench-ingest bench-operators bench-cache bench-sampling bench-search bench-quality bench-defects bench-scoring bench-agent lock clean
 
 install: $(VENV)/.installed
 
 # The install steps live in scripts/install.sh, shared with docker/Dockerfile.
-$(VENV)/.installed: scripts/install.sh requirements.lock pyproject.toml
+$(VENV)/.installed: scripts/install.sh requirements.lock pyproject.toml include/autodp/review/static/package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	scripts/install.sh $(BIN)/python
 	touch $@
@@ -33,8 +33,15 @@ run: install
 		$(BIN)/autodp demo-data "$(DEMO_DATASET)" >/dev/null && $(BIN)/autodp run "$(DEMO_DATASET)" $(RUN_BUDGET); \
 	fi
 
+# The review-page tests drive Debian's chromium (installed here when missing).
 test: install
+	scripts/install-browser.sh
 	$(BIN)/pytest
+
+# Airflow's api-server, scheduler and dag-processor on the main job's Airflow home: the runs,
+# the review app and its approve button in a browser (prints the URL and the login).
+ui: install
+	$(BIN)/autodp ui
 
 # A full search with SmolLM2-135M-Instruct as the fine-tuned model, the agent, the data LLM
 # and the judge, on Stanford Alpaca 5,000 (noisy) from ../shared: about 15 minutes on 2 cores.

@@ -74,7 +74,7 @@ PARAMS = {
     "eval_size": Param(DEFAULTS.eval_size, type="integer", minimum=4, maximum=100_000, title="Evaluation examples",
                        description="Rows held out of the input to judge models (at most a quarter of the rows "
                        "that pass the reference screen); never processed or shown to the agent."),
-    "eval": Param("", type="string", title="Trusted evaluation set",
+    "eval": Param(None, type=["null", "string"], title="Trusted evaluation set",
                   description="Path or s3:// URL of a file of trusted instruction/response pairs (same field "
                   "mapping) to judge models on. Empty: a screened split held out of the source."),
     "llm_judge": Param(DEFAULTS.llm_judge, type="boolean", title="Also use the LLM judge",

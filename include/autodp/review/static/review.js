@@ -1,0 +1,54 @@
+// Draws the review pages' charts with Chart.js (served by the plugin, see package.json).
+// Charts draw without animation; each canvas gets data-rendered="true" once drawn.
+(function () {
+  const source = document.getElementById("chart-data");
+  if (!source || typeof Chart === "undefined") return;
+  const data = JSON.parse(source.textContent);
+  const done = (canvas) => { canvas.dataset.rendered = "true"; };
+
+  const iterations = document.getElementById("iterations-chart");
+  if (iterations && data.points) {
+    const labels = data.points.map((p) => "iteration " + p.iteration);
+    new Chart(iterations, {
+      type: "line",
+      data: {
+        labels,
+        datasets: [
+          { label: "95% CI high", data: data.points.map((p) => p.ci95[1]), borderWidth: 0, pointRadius: 0,
+            backgroundColor: "rgba(37, 99, 235, 0.15)", fill: "+1" },
+          { label: "95% CI low", data: data.points.map((p) => p.ci95[0]), borderWidth: 0, pointRadius: 0,
+            fill: false },
+          { label: "best win rate so far", data: data.points.map((p) => p.win_rate), borderColor: "#2563eb",
+            backgroundColor: "#2563eb", tension: 0, fill: false },
+          { label: "tie with raw (0.5)", data: data.points.map(() => 0.5), borderColor: "#9ca3af",
+            borderDash: [6, 4], pointRadius: 0, fill: false },
+        ],
+      },
+      options: {
+        animation: false,
+        responsive: false,
+        scales: { y: { min: 0, max: 1, title: { display: true, text: "win rate vs unprocessed" } } },
+        plugins: {
+          legend: { labels: { filter: (item) => !item.text.startsWith("95% CI low") } },
+          tooltip: { callbacks: { afterLabel: (ctx) => data.points[ctx.dataIndex].operators.join(" › ") } },
+        },
+      },
+    });
+    done(iterations);
+  }
+
+  const reasons = document.getElementById("reasons-chart");
+  if (reasons && data.reasons) {
+    new Chart(reasons, {
+      type: "bar",
+      data: {
+        labels: data.reasons.map((r) => r.operator + ": " + r.reason),
+        datasets: [{ label: "rows", data: data.reasons.map((r) => r.rows),
+                     backgroundColor: data.reasons.map((r) => r.kind === "dropped" ? "#dc2626" : "#d97706") }],
+      },
+      options: { indexAxis: "y", responsive: false, animation: false,
+                 plugins: { legend: { display: false } } },
+    });
+    done(reasons);
+  }
+})();

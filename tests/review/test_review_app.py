@@ -1,0 +1,94 @@
+"""The review app's routes through the real api-server: every route needs an
+authenticated Airflow user, deciding needs edit permission on the DAG, unknown or malformed
+keys are 404s, decisions land in the governance log under the signed-in user, and record
+text appears only when the deployment's policy allows it."""
+
+import re
+
+import httpx
+import pytest
+
+from autodp.curate import decisions, recipes
+from autodp.ingest import ingest
+from autodp.search.config import LoraSettings, SearchConfig
+from autodp.search.loop import search
+from autodp.store import open_store
+from tests.conftest import airflow_client, record, write_lines
+
+pytestmark = pytest.mark.airflow
+
+
+@pytest.fixture(scope="module")
+def published(airflow_services, tmp_path_factory):
+    """A search published into the store the review app reads; its data holds an e-mail address."""
+    store = open_store(airflow_services["store_uri"])
+    lines = [record(f"Question {i} about gout?", output="" if i % 7 == 0 else
+                    f"Gout answer {i}: rest, fluids; write to nurse{i}@clinic.example.org.") for i in range(50)]
+    source = write_lines(tmp_path_factory.mktemp("review-data") / "gout.jsonl", lines)
+    key = ingest(str(source), store)["dataset_key"]
+    config = SearchConfig(iterations=2, candidates=2, method="random", base="tiny", sample_size=30, eval_size=6,
+                          operators=("drop_empty_output", "normalize_text", "length_bounds"),
+                          lora=LoraSettings(steps=2, batch_size=4))
+    return search(key, store, config)["published_key"]
+
+
+def test_every_route_needs_an_authenticated_airflow_user(airflow_services, published):
+    url = airflow_services["url"]
+    for path in ("/autodp/", f"/autodp/searches/{published}", f"/autodp/datasets/{published}", "/autodp/recipes",
+                 "/autodp/log", "/autodp/static/chart.umd.js", "/autodp/runs/autodp_search/x"):
+        assert httpx.get(url + path).status_code == 401, path
+        assert httpx.get(url + path, headers={"Authorization": "Bearer not-a-token"}).status_code == 403, path
+    refused = httpx.post(f"{url}/autodp/searches/{published}/approve", data={"name": "x", "reason": "y"})
+    assert refused.status_code == 401
+
+
+def test_deciding_needs_edit_permission_on_the_dag(airflow_services, published):
+    auditor = airflow_client(airflow_services, "auditor")
+    page = auditor.get(f"/autodp/searches/{published}")
+    assert page.status_code == 200 and 'id="cannot-decide"' in page.text and "approve-form" not in page.text
+    for path, form in ((f"/autodp/searches/{published}/approve", {"name": "gout", "reason": "fine"}),
+                       (f"/autodp/searches/{published}/reject", {"reason": "no"}),
+                       ("/autodp/recipes/gout/retire", {"reason": "old"})):
+        assert auditor.post(path, data=form).status_code == 403, path
+    assert decisions(open_store(airflow_services["store_uri"]), published) == []
+
+
+def test_unknown_and_malformed_keys_are_404s(airflow_services):
+    reviewer = airflow_client(airflow_services, "reviewer")
+    for path in ("/autodp/searches/" + "0" * 32, "/autodp/searches/nothex", "/autodp/datasets/" + "f" * 32,
+                 "/autodp/searches/..%2F..%2Fetc", "/autodp/runs/autodp_search/no-such-run",
+                 "/autodp/static/review.py"):
+        response = reviewer.get(path)
+        assert response.status_code == 404, path
+        assert "Traceback" not in response.text
+    assert reviewer.post("/autodp/recipes/no-such-recipe/retire", data={"reason": "x"}).status_code == 404
+    assert reviewer.post("/autodp/searches/" + "0" * 32 + "/reject", data={"reason": "x"}).status_code == 404
+
+
+def test_search_and_dataset_pages_show_aggregates_and_no_record_text(airflow_services, published):
+    reviewer = airflow_client(airflow_services, "reviewer")
+    listing = reviewer.get("/autodp/").text
+    assert published in listing and "gout.jsonl" in listing and "pending" in listing
+    page = reviewer.get(f"/autodp/searches/{published}").text
+    assert len(re.findall(r"<tr(?: class=\"best\")?>\s*<td>\d+</td>", page)) == 4  # 2 iterations x 2 candidates
+    assert 'id="iterations-chart"' in page and "random" in page
+    dataset = reviewer.get(f"/autodp/datasets/{published}").text
+    assert 'id="lineage"' in dataset and "empty_output" in dataset and 'id="no-examples"' in dataset
+    for shown in (listing, page, dataset):
+        assert "Gout answer" not in shown and "clinic.example.org" not in shown and "Question 1 " not in shown
+
+
+def test_a_rejected_search_cannot_become_a_recipe(airflow_services, published):
+    reviewer = airflow_client(airflow_services, "reviewer")
+    blank = reviewer.post(f"/autodp/searches/{published}/reject", data={"reason": "  "}, follow_redirects=False)
+    assert blank.status_code == 303 and "error=" in blank.headers["location"]
+    rejected = reviewer.post(f"/autodp/searches/{published}/reject", data={"reason": "drops too little"},
+                             follow_redirects=True)
+    assert rejected.status_code == 200 and 'id="review-status">rejected' in rejected.text
+    approved = reviewer.post(f"/autodp/searches/{published}/approve", data={"name": "gout", "reason": "fine"},
+                             follow_redirects=True)
+    assert "was rejected by reviewer" in approved.text and "cannot become a recipe" in approved.text
+    store = open_store(airflow_services["store_uri"])
+    assert [r for r in recipes(store) if r["published_key"] == published] == []
+    [decision] = decisions(store, published)
+    assert (decision["action"], decision["by"], decision["via"]) == ("reject", "reviewer", "airflow")
