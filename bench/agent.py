@@ -22,8 +22,9 @@ import statistics
 import time
 from pathlib import Path
 
+from workspace import workspace  # bench/workspace.py
+
 from autodp import quality
-from autodp.artifacts import DATASETS, RECORDS_FILE
 from autodp.ingest import ingest
 from autodp.llm.endpoints import LOCAL_MODEL, ROLES, Endpoint
 from autodp.llm.server import LocalServer
@@ -34,8 +35,6 @@ from autodp.search.cards import profile_prior
 from autodp.search.config import DEFAULT_OPERATORS
 from autodp.search.sampling import sample
 from autodp.search.state import Trial
-from autodp.settings import Settings
-from autodp.store import LocalStore
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "datasets"
@@ -56,11 +55,7 @@ def main() -> None:
     parser.add_argument("--rounds", default="first,history", help="first (no history), history, or both")
     args = parser.parse_args()
 
-    home = Settings.from_env().home
-    folder = home / "bench-agent"
-    folder.mkdir(parents=True, exist_ok=True)
-    settings = Settings(home=home, store_uri=str(folder / "store"))
-    store = LocalStore(folder / "store")
+    folder, settings, store = workspace("bench-agent")
     allowed = list(DEFAULT_OPERATORS)
     totals = {"asked": 0, "agent": 0, "profile_prior": 0, "random_fill": 0, "raw_valid": 0, "answers": 0,
               "uses_prior": 0, "with_prior": 0}
@@ -77,9 +72,7 @@ def main() -> None:
             key = ingest(str(path), store, mapping=mapping)["dataset_key"]
             sampled = sample(key, store, size=args.sample, seed=0, resources=resources)
             report = profile(sampled["dataset_key"], store, settings)
-            scored, _ = quality.score_records(store.file_location(DATASETS, sampled["dataset_key"], RECORDS_FILE),
-                                              resources, signals=("rules", "relevance"))
-            evidence = quality.operator_evidence(scored)
+            evidence = quality.dataset_evidence(sampled["dataset_key"], store, resources)
             suggested = set(profile_prior(evidence, allowed))
             for round_name in args.rounds.split(","):
                 counts = {k: 0 for k in totals}

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+from workspace import workspace  # bench/workspace.py
 
 from autodp import defects
 from autodp.artifacts import DATASETS, RECORDS_FILE
@@ -44,7 +45,6 @@ from autodp.resources import Resources
 from autodp.search.config import LoraSettings, SearchConfig
 from autodp.search.evaluation import evaluation_split, load_examples, reference_judge
 from autodp.search.loop import search
-from autodp.settings import Settings
 from autodp.store import ArtifactStore, LocalStore
 from autodp.strategy import Strategy
 
@@ -163,11 +163,7 @@ def main() -> None:
     parser.add_argument("--pool-only", action="store_true", help="only the pool's detection figures")
     args = parser.parse_args()
 
-    home = Settings.from_env().home
-    folder = home / "bench-defects"
-    folder.mkdir(parents=True, exist_ok=True)
-    settings = Settings(home=home, store_uri=str(folder / "store"))
-    store = LocalStore(folder / "store")
+    folder, settings, store = workspace("bench-defects")
     paths = build(folder, args.rows, args.eval_rows, args.test_rows, args.seed)
     truth = [json.loads(line) for line in paths["truth"].read_text(encoding="utf-8").splitlines()]
     dataset_key = ingest(str(paths["data"]), store)["dataset_key"]

@@ -22,6 +22,8 @@ import argparse
 import time
 from pathlib import Path
 
+from workspace import workspace  # bench/workspace.py
+
 from autodp.ingest import ingest
 from autodp.llm.client import LLMClient
 from autodp.llm.endpoints import LOCAL_MODEL, ROLES, Endpoint
@@ -30,8 +32,6 @@ from autodp.resources import Resources
 from autodp.search.config import LoraSettings, SearchConfig
 from autodp.search.evaluation import evaluation_split, llm_judge, load_examples, reference_judge
 from autodp.search.loop import search
-from autodp.settings import Settings
-from autodp.store import LocalStore
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT = REPO.parent / "shared" / "datasets" / "alpaca" / "alpaca_5000.json"
@@ -50,17 +50,14 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    home = Settings.from_env().home
-    (home / "bench-quality").mkdir(parents=True, exist_ok=True)
-    settings = Settings(home=home, store_uri=str(home / "bench-quality" / "store"))
-    store = LocalStore(home / "bench-quality" / "store")
-    with LocalServer(port=0, log_path=home / "bench-quality" / "llm.log") as server:
+    folder, settings, store = workspace("bench-quality")
+    with LocalServer(port=0, log_path=folder / "llm.log") as server:
         endpoints = {role: Endpoint(role, server.base_url, LOCAL_MODEL, trusted=True) for role in ROLES}
         key = ingest(str(args.dataset), store)["dataset_key"]
         print(f"{args.dataset.name}: dataset {key[:12]}; sample {args.sample}, {args.eval_size} held-out examples, "
               f"{args.iterations} iterations x {args.candidates} candidates, LoRA {args.steps} steps x 8 on "
               f"{args.model}; agent, data LLM and judge: {LOCAL_MODEL} (local)", flush=True)
-        judge = LLMClient(endpoints["judge"], cache_dir=home / "bench-quality" / "judge-cache")
+        judge = LLMClient(endpoints["judge"], cache_dir=folder / "judge-cache")
         best = {}
         for method in METHODS:
             config = SearchConfig(iterations=args.iterations, candidates=args.candidates, method=method,

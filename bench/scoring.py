@@ -32,15 +32,13 @@ from pathlib import Path
 import defects as defect_bench  # bench/defects.py: the planted-defect set
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
+from workspace import workspace  # bench/workspace.py
 
 from autodp import defects, quality
 from autodp.artifacts import DATASETS, RECORDS_FILE
 from autodp.ingest import ingest
 from autodp.resources import Resources
-from autodp.search.targeting import load_targets, select_targets
-from autodp.settings import Settings
-from autodp.store import LocalStore
+from autodp.search.targeting import load_targets, seed_sample, select_targets
 
 REPO = Path(__file__).resolve().parents[1]
 ALPACA = REPO.parent / "shared" / "datasets" / "alpaca"
@@ -53,11 +51,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    home = Settings.from_env().home
-    folder = home / "bench-defects"
-    folder.mkdir(parents=True, exist_ok=True)
-    settings = Settings(home=home, store_uri=str(folder / "store"))
-    store = LocalStore(folder / "store")
+    folder, settings, store = workspace("bench-defects")
     resources = Resources(settings=settings)
     paths = defect_bench.build(folder, args.rows, 100, 200, args.seed)
     truth = {row["row"]: row["defect"] for row in map(json.loads, paths["truth"].read_text().splitlines())}
@@ -78,7 +72,7 @@ def main() -> None:
     signals = {
         "rules": [r["p_rules"] for r in rows],
         "relevance": [r["p_relevance"] for r in rows],
-        "rules + relevance": [1 - (1 - (r["p_rules"] or 0)) * (1 - (r["p_relevance"] or 0)) for r in rows],
+        "rules + relevance": [1 - quality.combined_score((r["p_rules"], r["p_relevance"])) for r in rows],
         "likelihood": [r["p_likelihood"] for r in rows],
         "all three": [None if r["score"] is None else 1 - r["score"] for r in rows],
     }
@@ -106,12 +100,11 @@ def main() -> None:
           f"{len(outside)} rows outside the seed {_fmt(auc)}; {targets['flagged']} rows flagged "
           f"({sum(truth[r] != defects.CLEAN for r in flagged)} of them defective)", flush=True)
 
-    gpt4_vs_davinci(home / "bench-scoring", resources, args.seed)
+    gpt4_vs_davinci(resources, args.seed)
 
 
-def gpt4_vs_davinci(folder: Path, resources: Resources, seed: int) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    store = LocalStore(folder / "store")
+def gpt4_vs_davinci(resources: Resources, seed: int) -> None:
+    folder, _, store = workspace("bench-scoring")
     davinci = {_prompt(r): r for r in json.loads((ALPACA / "alpaca_5000.json").read_text())}
     pairs = [(davinci[_prompt(r)], r) for r in json.loads((ALPACA / "alpaca_gpt4_en_demo.json").read_text())
              if _prompt(r) in davinci]
@@ -122,8 +115,7 @@ def gpt4_vs_davinci(folder: Path, resources: Resources, seed: int) -> None:
                                 for r in records))
         summary = quality.score_dataset(ingest(str(path), store)["dataset_key"], store, resources=resources,
                                         signals=("rules", "relevance", "likelihood"))
-        table = pq.read_table(store.file_location("scores", summary["scores_key"], "scores.parquet"))
-        scores[side] = table
+        scores[side] = quality.read_scores(store, summary["scores_key"])
     print(f"\n3. GPT-4 vs text-davinci-003 on the {len(pairs)} Alpaca prompts answered by both")
     for signal, column, better in (("scorer (default)", "default", 1), ("scorer with likelihood", "score", 1),
                                    ("relevance margin", "relevance_margin", 1), ("IFD (lower is better)", "ifd", -1)):
@@ -136,19 +128,19 @@ def gpt4_vs_davinci(folder: Path, resources: Resources, seed: int) -> None:
 
 
 def _seed_rows(store, key: str, size: int, seed: int) -> set[int]:
-    """The rows target selection labelled (the same query it runs)."""
-    import duckdb
+    """The rows target selection labelled."""
+    from autodp import engine
+    from autodp.executor import prepare_connection
 
-    with duckdb.connect() as con:
-        return {r for (r,) in con.execute(
-            f"select source_row from read_parquet(?) order by hash(source_row, {int(seed)}) limit {int(size)}",
-            [store.file_location(DATASETS, key, RECORDS_FILE)]).fetchall()}
+    with engine.connect(store) as con:
+        prepare_connection(con, store.file_location(DATASETS, key, RECORDS_FILE), "records")
+        return set(seed_sample(con, "records", size, seed))
 
 
 def _column(table: pa.Table, name: str) -> list[float]:
     rows = table.sort_by("source_row").to_pylist()
     if name == "default":  # rules and relevance, as `autodp score` without --signals
-        return [(1 - (r["p_rules"] or 0)) * (1 - (r["p_relevance"] or 0)) for r in rows]
+        return [quality.combined_score((r["p_rules"], r["p_relevance"])) for r in rows]
     return [np.nan if r[name] is None else r[name] for r in rows]
 
 

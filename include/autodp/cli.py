@@ -416,33 +416,33 @@ def _recipe_approve(args: argparse.Namespace) -> int:
     from autodp.curate import Reviewer, approve
 
     approved = approve(_open(args), args.published_key, args.name, Reviewer.from_cli(), args.reason)
-    if args.json:
-        _print_json(approved)
-    else:
-        print(f"recipe {approved['name']!r} approved by {approved['approved_by']} (cli) at {approved['approved_at']}: "
-              f"{' > '.join(s['operator'] for s in approved['strategy'])} ({approved['recipe_key']})")
-    return 0
+    return _report(args, approved, f"recipe {approved['name']!r} approved by {approved['approved_by']} (cli) at "
+                   f"{approved['approved_at']}: {' > '.join(s['operator'] for s in approved['strategy'])} "
+                   f"({approved['recipe_key']})")
 
 
 def _recipe_reject(args: argparse.Namespace) -> int:
     from autodp.curate import Reviewer, reject
 
     decision = reject(_open(args), args.published_key, Reviewer.from_cli(), args.reason)
-    if args.json:
-        _print_json(decision)
-    else:
-        print(f"published search {args.published_key} rejected by {decision['by']} (cli) at {decision['at']}")
-    return 0
+    return _report(args, decision, f"published search {args.published_key} rejected by {decision['by']} (cli) at "
+                   f"{decision['at']}")
 
 
 def _recipe_retire(args: argparse.Namespace) -> int:
     from autodp.curate import Reviewer, retire
 
     decision = retire(_open(args), args.name, Reviewer.from_cli(), args.reason)
+    return _report(args, decision, f"recipe {args.name!r} retired by {decision['by']} (cli) at {decision['at']}; "
+                   "autodp_curate refuses it")
+
+
+def _report(args: argparse.Namespace, result: Any, line: str) -> int:
+    """A command's result as JSON with --json, else its one-line summary."""
     if args.json:
-        _print_json(decision)
+        _print_json(result)
     else:
-        print(f"recipe {args.name!r} retired by {decision['by']} (cli) at {decision['at']}; autodp_curate refuses it")
+        print(line)
     return 0
 
 
@@ -550,7 +550,7 @@ def _ui(args: argparse.Namespace) -> int:
     if published:
         print(f"last search:  {services.url}/autodp/searches/{published[0]['key']}")
     print("Ctrl-C stops the three services.", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the services as Ctrl-C does
     try:
         while all(process.poll() is None for process in services.processes):
             time.sleep(2)

@@ -122,11 +122,15 @@ def score_records(records_location: str, resources: Resources, signals: tuple[st
     for i in range(len(rows)):
         if only_rows is not None and rows[i] not in only_rows:
             continue
-        defect = [columns[f"p_{signal}"][i] for signal in signals]
-        columns["score"][i] = float(np.prod([1.0 - p for p in defect if p is not None]))
+        columns["score"][i] = combined_score(columns[f"p_{signal}"][i] for signal in signals)
     table = pa.table({name: pa.array(values, kind) for (name, kind), values in
                       zip(COLUMNS.items(), (columns[name] for name in COLUMNS))})
     return table, {name: round(value, 3) for name, value in seconds.items()}
+
+
+def combined_score(defect_probabilities) -> float:
+    """The probability that no signal is right: the product of ``1 - p`` (None: not measured)."""
+    return float(np.prod([1.0 - p for p in defect_probabilities if p is not None]))
 
 
 def summarize(table: pa.Table, signals: tuple[str, ...]) -> dict[str, Any]:
@@ -165,6 +169,13 @@ def operator_evidence(table: pa.Table) -> dict[str, float]:
     return evidence
 
 
+def dataset_evidence(dataset_key: str, store, resources: Resources) -> dict[str, float]:
+    """``operator_evidence`` of a stored dataset, from its default-signal scores (scored
+    once, then read from the store)."""
+    scored = score_dataset(dataset_key, store, resources=resources)
+    return operator_evidence(read_scores(store, scored["scores_key"]))
+
+
 def score_dataset(dataset_key: str, store, *, signals: tuple[str, ...] = DEFAULT_SIGNALS,
                   resources: Resources | None = None) -> dict[str, Any]:
     """Score a stored dataset and keep the scores as a ``scores`` artifact keyed by the
@@ -191,6 +202,15 @@ def score_dataset(dataset_key: str, store, *, signals: tuple[str, ...] = DEFAULT
         store.publish(SCORES, key, {SCORES_FILE: path},
                       provenance={"step": "score", "version": SCORER_VERSION, **options}, summary=summary)
     return {**summary, "cached": False}
+
+
+def read_scores(store, scores_key: str) -> pa.Table:
+    """The table a ``scores`` artifact holds (``COLUMNS``, in source_row order)."""
+    import pyarrow.parquet as pq
+
+    from autodp.artifacts import SCORES, SCORES_FILE
+
+    return pq.read_table(pa.BufferReader(store.read_bytes(store.artifact_path(SCORES, scores_key, SCORES_FILE))))
 
 
 def instruction_following_difficulty(records: list[dict[str, Any]], resources: Resources) -> list[float | None]:

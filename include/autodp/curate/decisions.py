@@ -66,21 +66,23 @@ def decisions(store: ArtifactStore, published_key: str | None = None) -> list[di
 
 
 def review_status(store: ArtifactStore, published_key: str) -> dict[str, Any]:
-    """``pending``, ``approved`` (with its recipes) or ``rejected`` (with the decision)."""
-    log = decisions(store, published_key)
+    return status_of(decisions(store, published_key))
+
+
+def status_of(log: list[dict[str, Any]]) -> dict[str, Any]:
+    """From one published search's decisions in time order: ``pending``, ``approved`` (with
+    the latest approval) or ``rejected`` (with the rejection)."""
     rejected = next((d for d in log if d["action"] == "reject"), None)
     if rejected:
-        return {"status": "rejected", "decision": rejected, "log": log}
+        return {"status": "rejected", "decision": rejected}
     approvals = [d for d in log if d["action"] == "approve"]
     if approvals:
-        return {"status": "approved", "decision": approvals[-1], "log": log}
-    return {"status": "pending", "decision": None, "log": log}
+        return {"status": "approved", "decision": approvals[-1]}
+    return {"status": "pending", "decision": None}
 
 
 def check_can_approve(store: ArtifactStore, published_key: str) -> None:
-    if not store.has(PUBLISHED, published_key):
-        raise ArtifactNotFound(f"no published search {published_key!r}")
-    status = review_status(store, published_key)
+    status = review_status(store, _published(store, published_key))
     if status["status"] == "rejected":
         rejected = status["decision"]
         raise DecisionRefused(f"published search {published_key} was rejected by {rejected['by']} at "
@@ -88,9 +90,7 @@ def check_can_approve(store: ArtifactStore, published_key: str) -> None:
 
 
 def reject(store: ArtifactStore, published_key: str, reviewer: Reviewer, reason: str) -> dict[str, Any]:
-    if not store.has(PUBLISHED, published_key):
-        raise ArtifactNotFound(f"no published search {published_key!r}")
-    status = review_status(store, published_key)
+    status = review_status(store, _published(store, published_key))
     if status["status"] != "pending":
         decided = status["decision"]
         advice = "; retire its recipe instead" if status["status"] == "approved" else ""
@@ -99,7 +99,7 @@ def reject(store: ArtifactStore, published_key: str, reviewer: Reviewer, reason:
     return record(store, "reject", reviewer, reason, published_key)
 
 
-def retirement(store: ArtifactStore, recipe_key: str) -> dict[str, Any] | None:
-    """The decision that retired this recipe, if one did."""
-    return next((d for d in decisions(store) if d["action"] == "retire" and d.get("recipe_key") == recipe_key), None)
-
+def _published(store: ArtifactStore, published_key: str) -> str:
+    if not store.has(PUBLISHED, published_key):
+        raise ArtifactNotFound(f"no published search {published_key!r}")
+    return published_key

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from autodp.artifacts import RECIPE_FILE, RECIPES
-from autodp.curate.decisions import DecisionRefused, Reviewer, check_can_approve, record, retirement
+from autodp.curate.decisions import DecisionRefused, Reviewer, check_can_approve, decisions, record
 from autodp.hashing import content_key
 from autodp.search.loop import published_result
 from autodp.store import ArtifactStore
@@ -50,9 +50,10 @@ def retire(store: ArtifactStore, name: str, reviewer: Reviewer, reason: str) -> 
 
 def recipes(store: ArtifactStore) -> list[dict[str, Any]]:
     """Every approval, newest first, each with the decision that retired it (or None)."""
+    retired = {d["recipe_key"]: d for d in decisions(store) if d["action"] == "retire"}  # one at most
     found = [{"recipe_key": key, **store.read_json(RECIPES, key, RECIPE_FILE)} for key in store.artifacts(RECIPES)]
     for entry in found:
-        entry["retired"] = retirement(store, entry["recipe_key"])
+        entry["retired"] = retired.get(entry["recipe_key"])
     return sorted(found, key=lambda r: (r["approved_at"], r["recipe_key"]), reverse=True)
 
 

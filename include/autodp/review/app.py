@@ -21,7 +21,15 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 
 from autodp.artifacts import PUBLISHED
-from autodp.curate import DecisionRefused, Reviewer, approve, latest_recipe, reject, retire
+from autodp.curate import (
+    DecisionRefused,
+    Reviewer,
+    approve,
+    decisions,
+    latest_recipe,
+    reject,
+    retire,
+)
 from autodp.review import pages
 from autodp.settings import Settings
 from autodp.store import ArtifactNotFound, ArtifactStore, open_store
@@ -82,7 +90,7 @@ def create_app(store: ArtifactStore | None = None, record_examples: int | None =
 
     @app.get("/log", response_class=HTMLResponse)
     def decision_log(request: Request, user: GetUserDep) -> HTMLResponse:
-        return page(request, "log.html", user, decisions=pages.governance_log(store))
+        return page(request, "log.html", user, decisions=decisions(store)[::-1])
 
     @app.get("/runs/{dag_id}/{run_id}", response_class=HTMLResponse)
     def run_page(request: Request, dag_id: str, run_id: str, user: GetUserDep) -> Response:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from pathlib import PurePath
 from typing import Any
 
@@ -25,6 +24,7 @@ from autodp.artifacts import (
     VALIDATION_FILE,
 )
 from autodp.curate import decisions, recipes, review_status
+from autodp.curate.decisions import status_of
 from autodp.store import ArtifactNotFound, ArtifactStore
 
 KEY_PATTERN = re.compile(r"[0-9a-f]{32}")
@@ -39,6 +39,9 @@ def checked_key(store: ArtifactStore, kind: str, key: str) -> str:
 
 def searches(store: ArtifactStore) -> list[dict[str, Any]]:
     """Every published search, newest first."""
+    logs: dict[str, list[dict[str, Any]]] = {}
+    for decision in decisions(store):
+        logs.setdefault(decision["published_key"], []).append(decision)
     found = []
     for key in store.artifacts(PUBLISHED):
         manifest = store.manifest(PUBLISHED, key)
@@ -48,7 +51,7 @@ def searches(store: ArtifactStore) -> list[dict[str, Any]]:
         found.append({"key": key, "created_at": manifest["created_at"], "dataset": _source_name(store, card),
                       "input_dataset_key": card["input_dataset_key"], "method": card["search"]["method"],
                       "base_model": config.get("base") or score.get("base_model"),
-                      "review": review_status(store, key)["status"], "win_rate": score["win_rate"],
+                      "review": status_of(logs.get(key, []))["status"], "win_rate": score["win_rate"],
                       "ci95": score["ci95"], "rows": card["rows"],
                       "strategy": [step["operator"] for step in card["strategy"]]})
     return sorted(found, key=lambda s: (s["created_at"], s["key"]), reverse=True)
@@ -113,10 +116,11 @@ def dataset(store: ArtifactStore, key: str) -> dict[str, Any]:
                for op, counts in card["drop_reasons"].items() for reason, rows in counts.items()]
     reasons += [{"operator": op, "reason": reason, "rows": rows, "kind": "changed"}
                 for op, counts in card.get("changes", {}).items() for reason, rows in counts.items()]
+    runs = curated_runs(store)
     return {"key": key, "card": card, "markdown": markdown, "reasons": reasons,
             "lineage": lineage(store, card["output_dataset_key"]), "review": review_status(store, key),
             "curated": [run for r in recipes(store) if r["published_key"] == key
-                        for run in curated_runs(store, r["recipe_key"])]}
+                        for run in runs.get(r["recipe_key"], [])]}
 
 
 def lineage(store: ArtifactStore, dataset_key: str) -> list[dict[str, Any]]:
@@ -146,30 +150,25 @@ def lineage(store: ArtifactStore, dataset_key: str) -> list[dict[str, Any]]:
 
 
 def recipe_pages(store: ArtifactStore) -> list[dict[str, Any]]:
-    return [{**entry, "curated": curated_runs(store, entry["recipe_key"])} for entry in recipes(store)]
+    runs = curated_runs(store)
+    return [{**entry, "curated": runs.get(entry["recipe_key"], [])} for entry in recipes(store)]
 
 
-def curated_runs(store: ArtifactStore, recipe_key: str) -> list[dict[str, Any]]:
-    runs = []
+def curated_runs(store: ArtifactStore) -> dict[str, list[dict[str, Any]]]:
+    """Every curate run, newest first, by the key of the recipe it applied."""
+    runs: dict[str, list[dict[str, Any]]] = {}
     for key in store.artifacts(CURATED):
-        manifest = store.manifest(CURATED, key)
-        if manifest["provenance"].get("recipe") != recipe_key:
-            continue
+        recipe_key = store.manifest(CURATED, key)["provenance"].get("recipe")
         card = store.read_json(CURATED, key, DATA_CARD_FILE)
         validation = store.read_json(CURATED, key, VALIDATION_FILE)
-        runs.append({"key": key, "curated_at": card["curated_at"], "source": PurePath(card["source"]).name,
-                     "rows": card["rows"], "validation": {
-                         "success": validation["success"], "checks": len(validation["checks"]),
-                         "failed": [c for c in validation["checks"] if not c.get("success")]}})
-    return sorted(runs, key=lambda r: r["curated_at"], reverse=True)
-
-
-def governance_log(store: ArtifactStore) -> list[dict[str, Any]]:
-    return decisions(store)[::-1]
-
-
-def decision_counts(store: ArtifactStore) -> dict[str, int]:
-    return dict(Counter(d["action"] for d in decisions(store)))
+        runs.setdefault(recipe_key, []).append({
+            "key": key, "curated_at": card["curated_at"], "source": PurePath(card["source"]).name,
+            "rows": card["rows"], "validation": {
+                "success": validation["success"], "checks": len(validation["checks"]),
+                "failed": [c for c in validation["checks"] if not c.get("success")]}})
+    for found in runs.values():
+        found.sort(key=lambda r: r["curated_at"], reverse=True)
+    return runs
 
 
 def record_examples(store: ArtifactStore, dataset_key: str, limit: int) -> list[dict[str, str]]:

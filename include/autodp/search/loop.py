@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from autodp import quality
 from autodp.artifacts import (
     AUDIT_FILE,
     DATA_CARD_FILE,
@@ -172,7 +173,7 @@ def propose(context: SearchContext, run: SearchRun, iteration: int, history: lis
         agent = StrategyAgent(context.resources.client("agent"), allowed, audit,
                               seed=config.seed * 1000 + (0 if one_shot else iteration))
         report = profile(run.sample_key, context.store, context.resources.settings)
-        evidence = sample_evidence(context, run)
+        evidence = quality.dataset_evidence(run.sample_key, context.store, context.resources)
         shown = agent_context(report, run.fidelity, allowed, [] if one_shot else history, evidence)
         count = config.iterations * config.candidates if one_shot else config.candidates
         found = agent.propose(shown, count, set(seen))
@@ -186,17 +187,6 @@ def propose(context: SearchContext, run: SearchRun, iteration: int, history: lis
         candidates = candidates[(iteration - 1) * config.candidates:iteration * config.candidates]
     return [Candidate(steps=c["steps"], origin=c["origin"], iteration=iteration, proposals_key=stored)
             for c in candidates if Strategy.from_data(c["steps"]).key() not in seen]
-
-
-def sample_evidence(context: SearchContext, run: SearchRun) -> dict[str, float]:
-    """Per operator, the share of the sample it would drop or rewrite (the cheap signals of
-    the quality scorer): counts the agent may see."""
-    from autodp import quality
-    from autodp.artifacts import DATASETS, RECORDS_FILE
-
-    table, _ = quality.score_records(context.store.file_location(DATASETS, run.sample_key, RECORDS_FILE),
-                                     context.resources, signals=("rules", "relevance"), store=context.store)
-    return quality.operator_evidence(table)
 
 
 def apply(context: SearchContext, run: SearchRun, candidate: Candidate) -> Trial:

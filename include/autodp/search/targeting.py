@@ -81,8 +81,7 @@ def select_targets(
     store.manifest(DATASETS, dataset_key)
     with engine.connect(store, settings=resources.settings) as con:
         prepare_connection(con, records, "step_0")
-        seed_rows = [r[0] for r in con.execute(
-            f"select source_row from step_0 order by hash(source_row, {int(seed)}) limit {int(seed_size)}").fetchall()]
+        seed_rows = seed_sample(con, "step_0", seed_size, seed)
         if labeler == "scorer":
             scored, _ = quality.score_records(records, resources, only_rows=frozenset(seed_rows), store=store)
             labels = {row: int(score < quality.LOW_QUALITY) for row, score in
@@ -147,6 +146,12 @@ def _labels(con, seed_rows: list[int], labeler: str, rules: Strategy, label_colu
     seeds = [dict(zip(relation.columns, r)) for r in relation.fetchall()]
     scores = llm_calls.rate(resources.llm, [(prompt_text(r), r["output"]) for r in seeds])
     return {r["source_row"]: (None if s is None else int(s < llm_min_score)) for r, s in zip(seeds, scores)}
+
+
+def seed_sample(con, table: str, size: int, seed: int) -> list[int]:
+    """The source_rows of the seed set: ``size`` rows in a seeded hash order."""
+    return [r for (r,) in con.execute(
+        f"select source_row from {table} order by hash(source_row, {int(seed)}) limit {int(size)}").fetchall()]
 
 
 def _features(con, resources: Resources) -> tuple[np.ndarray, np.ndarray, list[int]]:
