@@ -23,10 +23,10 @@ def main(argv: list[str] | None = None) -> int:
         from autodp.ingest import IngestError
         from autodp.llm.endpoints import UntrustedEndpoint
         from autodp.resources import MissingResource
-        from autodp.store import ArtifactNotFound
+        from autodp.store import ArtifactNotFound, StoreError
 
         if isinstance(error, (IngestError, ArtifactNotFound, DbtError, ValueError, FileNotFoundError, LookupError,
-                              MissingResource, UntrustedEndpoint, TimeoutError, ValidationFailed)):
+                              MissingResource, UntrustedEndpoint, TimeoutError, ValidationFailed, StoreError)):
             print(f"autodp: error: {error}", file=sys.stderr)
             return 2
         raise

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from urllib.parse import urlparse
 
-from autodp.store.base import ArtifactNotFound, ArtifactStore
+from autodp.store.base import ArtifactNotFound, ArtifactStore, StoreError
 from autodp.store.local import LocalStore
 
-__all__ = ["ArtifactNotFound", "ArtifactStore", "LocalStore", "open_store"]
+__all__ = ["ArtifactNotFound", "ArtifactStore", "LocalStore", "StoreError", "open_store"]
 
 
 def open_store(uri: str, **s3_options: str | None) -> ArtifactStore:

@@ -3,11 +3,18 @@
 An artifact is a folder ``<kind>/<key>/`` of files plus ``manifest.json``. The manifest is
 written last, so an artifact exists exactly when its manifest does: a crashed or retried
 writer leaves no half-published artifact, and a finished one is never written again.
+
+Publishing never overwrites: each file and then the manifest is created only if absent
+(a hard link locally, ``If-None-Match: *`` on S3). A file an earlier, killed writer left
+is kept and listed with the digest of the bytes the store holds, and when two writers
+publish one key at once the first manifest wins and the other returns it, so a manifest
+always describes exactly the bytes under it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from abc import ABC, abstractmethod
 from datetime import UTC, datetime
@@ -17,6 +24,12 @@ from typing import Any
 from autodp.hashing import file_sha256
 
 MANIFEST = "manifest.json"
+log = logging.getLogger(__name__)
+
+
+class StoreError(Exception):
+    """A store that cannot be written or read (out of space, refused credentials, no
+    server): the message names the store and the path."""
 
 
 class ArtifactNotFound(KeyError):
@@ -44,6 +57,15 @@ class ArtifactStore(ABC):
     @abstractmethod
     def upload(self, local_path: Path, path: str) -> None:
         """Copy a local file in, atomically."""
+
+    @abstractmethod
+    def create(self, local_path: Path, path: str) -> bool:
+        """Copy a local file in only if nothing is at ``path`` yet, atomically; False when
+        something already was (that file is left as it is)."""
+
+    @abstractmethod
+    def digest(self, path: str) -> tuple[int, str]:
+        """Size and SHA-256 (hex) of the bytes stored at ``path``."""
 
     @abstractmethod
     def download(self, path: str, local_path: Path) -> None: ...
@@ -86,13 +108,20 @@ class ArtifactStore(ABC):
         provenance: dict[str, Any],
         summary: dict[str, Any],
     ) -> dict[str, Any]:
-        """Upload ``files`` then the manifest; an artifact already published is kept as is."""
+        """Create ``files`` then the manifest; an artifact already published is kept as is."""
         if self.has(kind, key):
             return self.manifest(kind, key)
         listed = {}
         for name, local in sorted(files.items()):
-            self.upload(local, self.artifact_path(kind, key, name))
-            listed[name] = {"bytes": local.stat().st_size, "sha256": file_sha256(local)}
+            path = self.artifact_path(kind, key, name)
+            size, sha256 = local.stat().st_size, file_sha256(local)
+            if not self.create(local, path):
+                stored = self.digest(path)
+                if stored != (size, sha256):
+                    log.warning("%s in %s was written by another run with other bytes; keeping the stored file",
+                                path, self.uri)
+                size, sha256 = stored
+            listed[name] = {"bytes": size, "sha256": sha256}
         manifest = {
             "kind": kind,
             "key": key,
@@ -102,7 +131,11 @@ class ArtifactStore(ABC):
             "summary": summary,
         }
         body = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False)
-        self.write_bytes(self.artifact_path(kind, key, MANIFEST), body.encode("utf-8"))
+        with tempfile.TemporaryDirectory(prefix="autodp-manifest-") as tmp:
+            local = Path(tmp) / MANIFEST
+            local.write_bytes(body.encode("utf-8"))
+            if not self.create(local, self.artifact_path(kind, key, MANIFEST)):
+                return self.manifest(kind, key)  # another writer published this key first
         return manifest
 
     def publish_json(self, kind: str, key: str, documents: dict[str, Any], provenance: dict[str, Any],

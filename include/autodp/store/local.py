@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from autodp.store.base import ArtifactStore
+from autodp.hashing import file_sha256
+from autodp.store.base import ArtifactStore, StoreError
 
 
 class LocalStore(ArtifactStore):
@@ -28,28 +31,49 @@ class LocalStore(ArtifactStore):
         return self._full(path).read_bytes()
 
     def write_bytes(self, path: str, data: bytes) -> None:
-        target = self._full(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
+        with self._staged(path) as (tmp, target):
+            tmp.write_bytes(data)
+            _sync(tmp)
             os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
     def upload(self, local_path: Path, path: str) -> None:
-        target = self._full(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        os.close(fd)
-        try:
+        with self._staged(path) as (tmp, target):
             shutil.copyfile(local_path, tmp)
+            _sync(tmp)
             os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+
+    def create(self, local_path: Path, path: str) -> bool:
+        with self._staged(path) as (tmp, target):
+            shutil.copyfile(local_path, tmp)
+            _sync(tmp)
+            try:
+                os.link(tmp, target)  # atomic, and refuses an existing target
+            except FileExistsError:
+                return False
+            return True
+
+    def digest(self, path: str) -> tuple[int, str]:
+        full = self._full(path)
+        return full.stat().st_size, file_sha256(full)
+
+    @contextmanager
+    def _staged(self, path: str) -> Iterator[tuple[Path, Path]]:
+        """A temporary file beside ``path``'s target, removed whatever happens; a failed
+        write (disk full, no permission) becomes a StoreError naming the store."""
+        target = self._full(path)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            os.close(fd)
+        except OSError as error:
+            raise StoreError(f"cannot write {path} in store {self.uri}: {error.strerror or error}") from error
+        tmp = Path(name)
+        try:
+            yield tmp, target
+        except OSError as error:
+            raise StoreError(f"cannot write {path} in store {self.uri}: {error.strerror or error}") from error
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def download(self, path: str, local_path: Path) -> None:
         shutil.copyfile(self._full(path), local_path)
@@ -63,3 +87,8 @@ class LocalStore(ArtifactStore):
 
     def location(self, path: str) -> str:
         return str(self._full(path))
+
+
+def _sync(path: Path) -> None:
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())

@@ -1,19 +1,49 @@
-"""Production store: S3 (AWS or MinIO) through boto3.
+"""Production store: S3 (AWS, MinIO, SeaweedFS) through boto3.
 
-Each object PUT is atomic in S3, and the manifest goes last, so the base class's publish
-protocol holds here unchanged.
+Each object PUT is atomic in S3, so the base class's publish protocol holds here: a file
+or manifest is created with ``If-None-Match: *`` (S3's conditional write), and each
+object carries its SHA-256 checksum so a digest needs no download. boto3 retries
+throttling and dropped connections; what still fails becomes a ``StoreError`` naming the
+bucket and key.
 """
 
 from __future__ import annotations
 
+import base64
+import functools
+import hashlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from autodp.store.base import ArtifactStore
+from autodp.store.base import ArtifactStore, StoreError
+
+T = TypeVar("T")
+NOT_FOUND = ("404", "NoSuchKey", "NotFound")
+
+
+def _named_failures(method: Callable[..., T]) -> Callable[..., T]:
+    """S3's errors (refused credentials, no server, throttled past retries) as StoreErrors."""
+    @functools.wraps(method)
+    def wrapper(self: S3Store, path: str, *args: Any) -> T:
+        try:
+            return method(self, path, *args)
+        except ClientError as error:
+            details = error.response.get("Error", {})
+            if details.get("Code") in NOT_FOUND:
+                raise FileNotFoundError(f"{self.location(path)} does not exist") from error
+            problem = f"{details.get('Code', 'error')}: {details.get('Message', error)}"
+            raise StoreError(f"S3 bucket {self.bucket!r} refused {method.__name__} of {self._key(path)!r} "
+                             f"({problem})") from error
+        except BotoCoreError as error:
+            raise StoreError(f"S3 bucket {self.bucket!r} at {self.endpoint_url}: {method.__name__} of "
+                             f"{self._key(path)!r} failed: {error}") from error
+    return wrapper
 
 
 class S3Store(ArtifactStore):
@@ -49,27 +79,58 @@ class S3Store(ArtifactStore):
     def _key(self, path: str) -> str:
         return f"{self.prefix}/{path}" if self.prefix else path
 
+    @_named_failures
     def exists(self, path: str) -> bool:
         try:
             self.client.head_object(Bucket=self.bucket, Key=self._key(path))
         except ClientError as error:
-            if error.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+            if error.response["Error"]["Code"] in NOT_FOUND:
                 return False
             raise
         return True
 
+    @_named_failures
     def read_bytes(self, path: str) -> bytes:
         return self.client.get_object(Bucket=self.bucket, Key=self._key(path))["Body"].read()
 
+    @_named_failures
     def write_bytes(self, path: str, data: bytes) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=self._key(path), Body=data)
+        self.client.put_object(Bucket=self.bucket, Key=self._key(path), Body=data, ChecksumAlgorithm="SHA256")
 
+    @_named_failures
     def upload(self, local_path: Path, path: str) -> None:
-        self.client.upload_file(str(local_path), self.bucket, self._key(path))
+        self.client.upload_file(str(local_path), self.bucket, self._key(path),
+                                ExtraArgs={"ChecksumAlgorithm": "SHA256"})
 
+    @_named_failures
+    def create(self, local_path: Path, path: str) -> bool:
+        # One PUT (objects up to 5 GB): the conditional header applies to it whole.
+        try:
+            with open(local_path, "rb") as body:
+                self.client.put_object(Bucket=self.bucket, Key=self._key(path), Body=body,
+                                       IfNoneMatch="*", ChecksumAlgorithm="SHA256")
+        except ClientError as error:
+            if error.response["Error"]["Code"] in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                return False
+            raise
+        return True
+
+    @_named_failures
+    def digest(self, path: str) -> tuple[int, str]:
+        head = self.client.head_object(Bucket=self.bucket, Key=self._key(path), ChecksumMode="ENABLED")
+        checksum = head.get("ChecksumSHA256", "")
+        if checksum and "-" not in checksum:  # a multipart upload's checksum is of its parts
+            return head["ContentLength"], base64.b64decode(checksum).hex()
+        hasher = hashlib.sha256()
+        for chunk in self.client.get_object(Bucket=self.bucket, Key=self._key(path))["Body"].iter_chunks(1 << 20):
+            hasher.update(chunk)
+        return head["ContentLength"], hasher.hexdigest()
+
+    @_named_failures
     def download(self, path: str, local_path: Path) -> None:
         self.client.download_file(self.bucket, self._key(path), str(local_path))
 
+    @_named_failures
     def list(self, prefix: str) -> list[str]:
         strip = len(self.prefix) + 1 if self.prefix else 0
         paginator = self.client.get_paginator("list_objects_v2")

@@ -1,0 +1,87 @@
+"""SIGKILL an ingest or an apply through the CLI, mid-publish and at points spread over
+the run, on the local store and on S3; then resume with the same command. The store must
+never show a partial artifact, and the resumed result must equal an uninterrupted run's."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+
+from autodp.store import LocalStore
+from tests.faults.conftest import (
+    assert_whole,
+    cli,
+    kill_after,
+    kill_when,
+    partial_artifacts,
+    snapshot,
+)
+
+STRATEGY = {"name": "rules", "steps": [
+    {"operator": "normalize_text"}, {"operator": "drop_empty_output"}, {"operator": "length_bounds"},
+    {"operator": "exact_dedup"}, {"operator": "near_dedup"}, {"operator": "pii_redaction"}]}
+KILL_AFTER_S = (2.5, 3.5, 4.5, 6.0)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, medquad):
+    """The uninterrupted run: ingest then apply, on a local store of its own."""
+    root = tmp_path_factory.mktemp("reference")
+    env = {**os.environ, "AUTODP_HOME": str(root / "home")}
+    strategy = root / "strategy.json"
+    strategy.write_text(json.dumps(STRATEGY))
+    ingested = cli(["ingest", str(medquad), "--store", str(root / "store"), "--json"], env)
+    assert ingested.returncode == 0, ingested.stderr
+    key = json.loads(ingested.stdout)["dataset_key"]
+    applied = cli(["apply", key, "--strategy", str(strategy), "--store", str(root / "store"), "--json"], env)
+    assert applied.returncode == 0, applied.stderr
+    return {"key": key, "strategy": strategy, "store": LocalStore(root / "store"),
+            "rows_out": json.loads(applied.stdout)["rows_out"]}
+
+
+def test_ingest_killed_mid_publish_resumes_to_the_same_bytes(target, reference, medquad):
+    uri, store, env = target
+    args = ["ingest", str(medquad), "--store", uri]
+    caught = False
+    for _ in range(8):  # the window between the first file and the manifest is short: retry until caught
+        if kill_when(args, env, lambda: bool(partial_artifacts(store))):
+            caught = True
+            assert store.artifacts("datasets") == [], "a killed ingest left an artifact"
+            break
+        _empty(store)
+    assert caught, "never caught the ingest between its first file and its manifest"
+    assert assert_whole(store) == 0
+    resumed = cli([*args, "--json"], env)
+    assert resumed.returncode == 0, resumed.stderr
+    summary = json.loads(resumed.stdout)
+    assert summary["rows_in"] == summary["rows_kept"] + summary["rows_quarantined"]
+    assert snapshot(store) == {k: v for k, v in snapshot(reference["store"]).items() if k[1] == summary["dataset_key"]}
+
+
+def test_apply_killed_mid_operator_and_mid_publish_resumes_to_the_same_bytes(target, reference, medquad):
+    uri, store, env = target
+    assert cli(["ingest", str(medquad), "--store", uri], env).returncode == 0
+    args = ["apply", reference["key"], "--strategy", str(reference["strategy"]), "--store", uri]
+    kills = 0
+    for delay in KILL_AFTER_S:  # each resume reuses the steps already stored and goes further
+        kills += kill_after(args, env, delay)
+        assert_whole(store)
+    kills += kill_when(args, env, lambda: bool(partial_artifacts(store)))
+    assert_whole(store)
+    assert kills >= 2, "the apply finished before most kills: the kill points need moving"
+    resumed = cli([*args, "--json"], env)
+    assert resumed.returncode == 0, resumed.stderr
+    result = json.loads(resumed.stdout)
+    assert result["rows_out"] == reference["rows_out"]
+    assert snapshot(store) == snapshot(reference["store"])
+
+
+def _empty(store) -> None:
+    if isinstance(store, LocalStore):
+        shutil.rmtree(store.root, ignore_errors=True)
+    else:
+        for path in store.list(""):
+            store.client.delete_object(Bucket=store.bucket, Key=store._key(path))
