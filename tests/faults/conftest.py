@@ -3,6 +3,7 @@ the work resumed after it equals an uninterrupted run's, byte for byte."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -19,6 +20,9 @@ from autodp.store.base import MANIFEST
 
 AUTODP = Path(sys.executable).parent / "autodp"
 TIMINGS = ("seconds", "created_at")
+STRATEGY = {"name": "rules", "steps": [
+    {"operator": "normalize_text"}, {"operator": "drop_empty_output"}, {"operator": "length_bounds"},
+    {"operator": "exact_dedup"}, {"operator": "near_dedup"}, {"operator": "pii_redaction"}]}
 MEDQUAD = Path(__file__).resolve().parents[2].parent / "shared" / "datasets" / "medquad" / \
     "medquad_answered_alpaca.jsonl.gz"
 
@@ -130,3 +134,19 @@ def target(request, tmp_path, cli_env):
     store = S3Store(server["bucket"], prefix, endpoint_url=server["endpoint_url"], region="us-east-1",
                     access_key_id=server["access_key_id"], secret_access_key=server["secret_access_key"])
     return f"s3://{server['bucket']}/{prefix}", store, env
+
+
+@pytest.fixture(scope="session")
+def reference(tmp_path_factory, medquad):
+    """The uninterrupted run: ingest then apply, on a local store of its own."""
+    root = tmp_path_factory.mktemp("reference")
+    env = {**os.environ, "AUTODP_HOME": str(root / "home")}
+    strategy = root / "strategy.json"
+    strategy.write_text(json.dumps(STRATEGY))
+    ingested = cli(["ingest", str(medquad), "--store", str(root / "store"), "--json"], env)
+    assert ingested.returncode == 0, ingested.stderr
+    key = json.loads(ingested.stdout)["dataset_key"]
+    applied = cli(["apply", key, "--strategy", str(strategy), "--store", str(root / "store"), "--json"], env)
+    assert applied.returncode == 0, applied.stderr
+    return {"key": key, "strategy": strategy, "store": LocalStore(root / "store"),
+            "rows_out": json.loads(applied.stdout)["rows_out"]}

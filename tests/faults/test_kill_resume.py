@@ -5,10 +5,7 @@ never show a partial artifact, and the resumed result must equal an uninterrupte
 from __future__ import annotations
 
 import json
-import os
 import shutil
-
-import pytest
 
 from autodp.store import LocalStore
 from tests.faults.conftest import (
@@ -20,26 +17,7 @@ from tests.faults.conftest import (
     snapshot,
 )
 
-STRATEGY = {"name": "rules", "steps": [
-    {"operator": "normalize_text"}, {"operator": "drop_empty_output"}, {"operator": "length_bounds"},
-    {"operator": "exact_dedup"}, {"operator": "near_dedup"}, {"operator": "pii_redaction"}]}
 KILL_AFTER_S = (2.5, 3.5, 4.5, 6.0)
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory, medquad):
-    """The uninterrupted run: ingest then apply, on a local store of its own."""
-    root = tmp_path_factory.mktemp("reference")
-    env = {**os.environ, "AUTODP_HOME": str(root / "home")}
-    strategy = root / "strategy.json"
-    strategy.write_text(json.dumps(STRATEGY))
-    ingested = cli(["ingest", str(medquad), "--store", str(root / "store"), "--json"], env)
-    assert ingested.returncode == 0, ingested.stderr
-    key = json.loads(ingested.stdout)["dataset_key"]
-    applied = cli(["apply", key, "--strategy", str(strategy), "--store", str(root / "store"), "--json"], env)
-    assert applied.returncode == 0, applied.stderr
-    return {"key": key, "strategy": strategy, "store": LocalStore(root / "store"),
-            "rows_out": json.loads(applied.stdout)["rows_out"]}
 
 
 def test_ingest_killed_mid_publish_resumes_to_the_same_bytes(target, reference, medquad):
