@@ -91,8 +91,10 @@ class SeaweedFS:
             try:
                 if S3_BUCKET not in {b["Name"] for b in client.list_buckets()["Buckets"]}:
                     client.create_bucket(Bucket=S3_BUCKET)
-                else:  # started again: wait until what it held before can be read
-                    client.get_object(Bucket=S3_BUCKET, Key=".ready")["Body"].read()
+                else:  # started again: up once every object it held can be read (its volumes are back)
+                    for page in client.get_paginator("list_objects_v2").paginate(Bucket=S3_BUCKET):
+                        for item in (i for i in page.get("Contents", []) if i["Size"]):
+                            client.get_object(Bucket=S3_BUCKET, Key=item["Key"], Range="bytes=0-0")["Body"].read()
                 client.put_object(Bucket=S3_BUCKET, Key=".ready", Body=b"")  # volumes up, not just the gateway
                 return self
             except Exception as error:
