@@ -27,9 +27,16 @@ def main(argv: list[str] | None = None) -> int:
 
         if isinstance(error, (IngestError, ArtifactNotFound, DbtError, ValueError, FileNotFoundError, LookupError,
                               MissingResource, UntrustedEndpoint, TimeoutError, ValidationFailed, StoreError)):
-            print(f"autodp: error: {error}", file=sys.stderr)
+            print(f"autodp: error: {one_line(str(error))}", file=sys.stderr)
             return 2
         raise
+
+
+def one_line(message: str) -> str:
+    """An error for a terminal: its lines joined, control characters (a source's bytes may
+    carry them) shown escaped."""
+    joined = "; ".join(line.strip() for line in message.split("\n") if line.strip())
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in joined)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -26,10 +26,16 @@ from autodp.artifacts import DATASETS, QUARANTINE_FILE, RECORDS_FILE
 from autodp.hashing import content_key, file_sha256, record_id
 from autodp.ingest.layouts import LAYOUTS, Canonical, detect_layout, parse_mapping, to_canonical
 from autodp.ingest.readers import FORMATS, detect_format, read_rows
-from autodp.ingest.rows import DEFAULT_MAX_RECORD_BYTES, IngestError, SourceRow
+from autodp.ingest.rows import (
+    DEFAULT_MAX_RECORD_BYTES,
+    MALFORMED_JSON,
+    IngestError,
+    Rejection,
+    SourceRow,
+)
 from autodp.store import ArtifactStore
 
-INGEST_VERSION = "2"
+INGEST_VERSION = "3"
 BATCH_ROWS = 8192
 
 RECORDS_SCHEMA = pa.schema(
@@ -116,11 +122,16 @@ def _write_tables(
         for row in rows:
             outcome = row.rejection or to_canonical(row.value, layout, mapping)
             if isinstance(outcome, Canonical):
-                _append_record(kept, row.number, outcome)
+                try:
+                    metadata = orjson.dumps(outcome.metadata, default=str).decode()
+                except orjson.JSONEncodeError:  # orjson writes at most 255 levels
+                    outcome = Rejection(MALFORMED_JSON, "metadata nested deeper than 255 levels")
+            if isinstance(outcome, Canonical):
+                _append_record(kept, row.number, outcome, metadata)
                 kept_rows += 1
             else:
-                for name, item in zip(QUARANTINE_SCHEMA.names,
-                                      (row.number, outcome.field, outcome.reason, outcome.detail, row.raw)):
+                for name, item in zip(QUARANTINE_SCHEMA.names, (row.number, _text(outcome.field), outcome.reason,
+                                                                _text(outcome.detail), row.raw)):
                     bad[name].append(item)
                 reasons[outcome.reason] += 1
             if len(kept[F.SOURCE_ROW]) >= BATCH_ROWS:
@@ -138,12 +149,18 @@ def _write_tables(
     }
 
 
-def _append_record(columns: dict[str, list], number: int, record: Canonical) -> None:
+def _text(value: str | None) -> str | None:
+    """A field name or detail as valid UTF-8: bytes that were not (read with surrogateescape)
+    become U+FFFD; the raw bytes are kept beside it."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace") if value is not None else None
+
+
+def _append_record(columns: dict[str, list], number: int, record: Canonical, metadata: str) -> None:
     columns[F.RECORD_ID].append(record_id(record.instruction, record.input, record.output))
     columns[F.INSTRUCTION].append(record.instruction)
     columns[F.INPUT].append(record.input)
     columns[F.OUTPUT].append(record.output)
-    columns[F.METADATA].append(orjson.dumps(record.metadata, default=str).decode())
+    columns[F.METADATA].append(metadata)
     columns[F.SOURCE_ROW].append(number)
 
 

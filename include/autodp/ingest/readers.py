@@ -28,14 +28,24 @@ from autodp.ingest.rows import (
 )
 
 FORMATS = ("jsonl", "json", "parquet", "csv")
+MAX_DEPTH = 1024  # orjson's nesting limit; deeper JSON is rejected as malformed
 GZIP_MAGIC = b"\x1f\x8b"
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def open_binary(path: Path) -> IO[bytes]:
-    """The file's bytes, gunzipped when it is gzip whatever its name."""
+    """The file's bytes, gunzipped when it is gzip whatever its name, after a UTF-8 byte
+    order mark if it starts with one (spreadsheet exports do)."""
     with open(path, "rb") as probe:
         magic = probe.read(2)
-    return gzip.open(path, "rb") if magic == GZIP_MAGIC else open(path, "rb")
+    handle = gzip.open(path, "rb") if magic == GZIP_MAGIC else open(path, "rb")
+    try:
+        if handle.read(len(UTF8_BOM)) != UTF8_BOM:
+            handle.seek(0)
+    except BaseException:
+        handle.close()
+        raise
+    return handle
 
 
 def detect_format(path: Path) -> str:
@@ -101,6 +111,8 @@ def _explain_bad_json(raw: bytes) -> Rejection:
         value = json.loads(text)
     except json.JSONDecodeError as error:
         return Rejection(MALFORMED_JSON, f"column {error.colno}: {error.msg}")
+    except RecursionError:
+        return Rejection(MALFORMED_JSON, f"nested deeper than {MAX_DEPTH} levels")
     field = _field_with_bad_text(value)
     where = f" in field {field!r}" if field else ""
     return Rejection(INVALID_UTF8, f"text is not valid UTF-8{where}", field)
@@ -155,35 +167,72 @@ def _json_array(path: Path, max_record_bytes: int) -> Iterator[SourceRow]:
         raise IngestError(
             str(path), f"not valid JSON at line {error.lineno} column {error.colno}: {error.msg}"
         ) from error
+    except RecursionError as error:
+        raise IngestError(str(path), "not readable JSON: nested too deeply for the parser") from error
     if not isinstance(document, list):
         raise IngestError(str(path), f"expected a JSON array of records, found a JSON {_json_kind(type(document).__name__)}")
     for number, value in enumerate(document, start=1):
-        raw = json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogateescape")
-        if len(raw) > max_record_bytes:
-            yield _too_large(number, raw, max_record_bytes)
-        elif not isinstance(value, dict):
-            detail = f"a JSON {_json_kind(type(value).__name__)}, not an object"
-            yield SourceRow(number, raw, rejection=Rejection(NOT_AN_OBJECT, detail))
-        else:
-            yield _checked_object(number, raw, value)
+        try:
+            yield _array_element(number, value, max_record_bytes)
+        except RecursionError:  # the document parsed, but this element is too deep to handle
+            yield SourceRow(number, b"", rejection=Rejection(MALFORMED_JSON, f"nested deeper than {MAX_DEPTH} levels"))
+
+
+def _array_element(number: int, value: Any, max_record_bytes: int) -> SourceRow:
+    raw = json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogateescape")
+    if len(raw) > max_record_bytes:
+        return _too_large(number, raw, max_record_bytes)
+    if not isinstance(value, dict):
+        detail = f"a JSON {_json_kind(type(value).__name__)}, not an object"
+        return SourceRow(number, raw, rejection=Rejection(NOT_AN_OBJECT, detail))
+    return _checked_object(number, raw, value)
 
 
 def _parquet(path: Path, max_record_bytes: int) -> Iterator[SourceRow]:
     import pyarrow.parquet as pq
 
     try:
-        parquet = pq.ParquetFile(path)
+        parquet = pq.ParquetFile(open_binary(path))  # gzip is seekable: a gzipped Parquet file reads too
     except Exception as error:  # pyarrow raises ArrowInvalid and friends
         raise IngestError(str(path), f"not a readable Parquet file: {error}") from error
     number = 0
-    for batch in parquet.iter_batches(batch_size=8192):
-        for value in batch.to_pylist():
+    batches = parquet.iter_batches(batch_size=8192)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except Exception as error:  # a damaged page: pyarrow's errors vary with the damage
+            raise IngestError(str(path), f"not a readable Parquet file after row {number}: {error}") from error
+        for value in _batch_rows(batch):
             number += 1
-            raw = orjson.dumps(value, default=str)
+            if value is None:
+                yield SourceRow(number, b"", rejection=Rejection(INVALID_UTF8, "a text column is not valid UTF-8"))
+                continue
+            try:
+                raw = orjson.dumps(value, default=str)
+            except orjson.JSONEncodeError:  # a nested column deeper than orjson writes
+                yield SourceRow(number, b"", rejection=Rejection(MALFORMED_JSON, "nested deeper than 255 levels"))
+                continue
             if len(raw) > max_record_bytes:
                 yield _too_large(number, raw, max_record_bytes)
             else:
                 yield SourceRow(number, raw, value)
+
+
+def _batch_rows(batch) -> list[dict[str, Any] | None]:
+    """The batch's rows; None for a row whose text is not valid UTF-8 (pyarrow does not check
+    on read, so the whole batch fails to convert and is converted row by row)."""
+    try:
+        return batch.to_pylist()
+    except UnicodeDecodeError:
+        rows: list[dict[str, Any] | None] = []
+        for i in range(batch.num_rows):
+            try:
+                rows.append(batch.slice(i, 1).to_pylist()[0])
+            except UnicodeDecodeError:
+                rows.append(None)
+        return rows
 
 
 def _csv(path: Path, max_record_bytes: int) -> Iterator[SourceRow]:
