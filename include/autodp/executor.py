@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,20 @@ def prefix_keys(dataset_key: str, strategy: Strategy, resources: Resources | Non
     return keys
 
 
+def degraded_keys(keys: list[str], index: int, failures: dict[str, int], strategy: Strategy,
+                  resources: Resources) -> list[str]:
+    """Keys from step ``index`` on, for a run whose LLM calls at that step failed after their
+    retries: the step's output (those records left as they were) is stored under a key of its
+    own, never under the key a complete run owns, so a later run recomputes it instead of
+    reusing it, and the steps after it chain from that key."""
+    changed = list(keys[:index])
+    changed.append(content_key("apply-degraded", EXECUTOR_VERSION, {"complete": keys[index], "llm_failures": failures}))
+    for step in strategy.steps[index + 1:]:
+        changed.append(content_key("apply", EXECUTOR_VERSION,
+                                   {"input": changed[-1], "step": step_key_material(step, resources)}))
+    return changed
+
+
 def apply_strategy(dataset_key: str, strategy: Strategy, store: ArtifactStore,
                    resources: Resources | None = None, reuse: bool = True) -> dict[str, Any]:
     """Run ``strategy`` over dataset ``dataset_key``; return the output key and per-step summary.
@@ -70,6 +85,8 @@ def apply_strategy(dataset_key: str, strategy: Strategy, store: ArtifactStore,
                 tempfile.TemporaryDirectory(prefix="autodp-apply-") as tmp:
             prepare_connection(con, store.file_location(DATASETS, start_key, RECORDS_FILE), first_table=f"step_{cached}")
             for ran in run_steps(con, strategy, resources, start=cached):
+                if ran.llm_failures:
+                    keys = degraded_keys(keys, ran.index, ran.llm_failures, strategy, resources)
                 steps.append(_publish_step(con, store, Path(tmp) / str(ran.index + 1), ran, keys, dataset_key,
                                            resources))
     output_key = keys[-1] if keys else dataset_key
@@ -84,6 +101,7 @@ def apply_strategy(dataset_key: str, strategy: Strategy, store: ArtifactStore,
         # Over the steps computed now; a stored prefix cost no call.
         "llm_calls": sum(step["llm_calls"] for step in steps[cached:]),
         "llm_rows_skipped": sum(step["llm_rows_skipped"] for step in steps[cached:]),
+        "llm_failures": dict(sum((Counter(step.get("llm_failures", {})) for step in steps[cached:]), Counter())),
         "seconds": round(time.perf_counter() - started, 3),
         "llm_usage": resources._llm.usage.as_dict() if resources._llm is not None else None,
         "embeddings": ({"computed": resources._embedder.computed, "cached": resources._embedder.cached}
@@ -114,6 +132,7 @@ class StepRun:
     llm_calls: int
     llm_rows_skipped: int  # rows an LLM step left alone because target selection did not flag them
     seconds: float
+    llm_failures: dict[str, int]  # calls given up on after retries, answers unreadable; by reason
 
 
 def run_steps(con: duckdb.DuckDBPyConnection, strategy: Strategy, resources: Resources, start: int = 0,
@@ -127,11 +146,14 @@ def run_steps(con: duckdb.DuckDBPyConnection, strategy: Strategy, resources: Res
         source, target = f"{table}_{index}", f"{table}_{index + 1}"
         started = time.perf_counter()
         calls_before = resources._llm.usage.calls if resources._llm is not None else 0
+        failures_before = Counter(resources._llm.usage.failures) if resources._llm is not None else Counter()
         outcome = step.operator.run(con, source, target, index + 1, resources)
         skipped = (_unflagged(con, source, resources.targets)
                    if step.operator.needs_llm and resources.targets is not None else 0)
         calls = (resources._llm.usage.calls if resources._llm is not None else 0) - calls_before
-        yield StepRun(index, step, target, outcome, calls, skipped, round(time.perf_counter() - started, 3))
+        failures = (Counter(resources._llm.usage.failures) if resources._llm is not None else Counter()) - failures_before
+        yield StepRun(index, step, target, outcome, calls, skipped, round(time.perf_counter() - started, 3),
+                      dict(sorted(failures.items())))
         con.execute(f"drop table {source}")
 
 
@@ -158,6 +180,7 @@ def _publish_step(con, store: ArtifactStore, folder: Path, ran: StepRun, keys: l
         "added": outcome.added,
         "llm_calls": ran.llm_calls,
         "llm_rows_skipped": ran.llm_rows_skipped,
+        "llm_failures": ran.llm_failures,
         "seconds": ran.seconds,
     }
     store.publish(

@@ -45,15 +45,18 @@ class Resources:
             if not is_serving(endpoint.base_url):
                 raise MissingResource(f"the data LLM at {endpoint.base_url} is not answering; "
                                       "start it with `autodp llm serve` (or pass --start-llm)")
-            self._llm = self.client("data")
+            self._llm = self.client("data", keep_going=True)
         self._llm.endpoint.require_trusted("an LLM operator")
         return self._llm
 
-    def client(self, role: str) -> LLMClient:
-        """A client for the role's endpoint, with its own response cache."""
+    def client(self, role: str, keep_going: bool = False) -> LLMClient:
+        """A client for the role's endpoint, with its own response cache. ``keep_going``: a call
+        that fails after its retries is counted and answered as no answer (operators leave the
+        record as it is) instead of failing the step."""
         from autodp.llm.client import LLMClient
 
-        return LLMClient(self.endpoints[role], cache_dir=self._cache(role if role != "data" else "llm"))
+        return LLMClient(self.endpoints[role], cache_dir=self._cache(role if role != "data" else "llm"),
+                         keep_going=keep_going)
 
     @property
     def embedder(self) -> Embedder:

@@ -1,15 +1,24 @@
 """One client for every LLM call: bounded concurrency, timeouts, retries with backoff
-(the openai client's), a content-addressed response cache, and token accounting.
+(the openai client's, which honours Retry-After), a content-addressed response cache,
+and token accounting.
 
 Requests are sent concurrently up to ``max_concurrency`` so the server is kept busy;
 answers come back in request order. A cached answer costs no call and no tokens.
+
+A call that still fails after its retries raises, unless the client was made with
+``keep_going``: then its answer is a ``FailedAnswer`` (empty text, with the reason), which
+every operator reads as no answer and so leaves its record as it is, and the failure is
+counted by reason in ``usage.failures``. An answer the server sends but that is not valid
+JSON, or is cut off, is retried like a dropped connection.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -35,6 +44,20 @@ class ChatRequest:
         return cls(tuple((m["role"], m["content"]) for m in messages), json_schema=schema, **options)
 
 
+log = logging.getLogger(__name__)
+
+
+class FailedAnswer(str):
+    """The answer to a call that failed after its retries: empty text, and why."""
+
+    reason: str
+
+    def __new__(cls, reason: str) -> FailedAnswer:
+        answer = super().__new__(cls, "")
+        answer.reason = reason
+        return answer
+
+
 @dataclass
 class Usage:
     calls: int = 0
@@ -42,6 +65,7 @@ class Usage:
     failed: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    failures: Counter[str] = field(default_factory=Counter)  # reason -> calls given up on, answers unreadable
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **counts: int) -> None:
@@ -49,9 +73,29 @@ class Usage:
             for name, value in counts.items():
                 setattr(self, name, getattr(self, name) + value)
 
-    def as_dict(self) -> dict[str, int]:
+    def failure(self, reason: str) -> None:
+        with self._lock:
+            self.failures[reason] += 1
+
+    def as_dict(self) -> dict[str, int | dict[str, int]]:
         return {"calls": self.calls, "cached": self.cached, "failed": self.failed,
-                "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens}
+                "prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
+                "failures": dict(sorted(self.failures.items()))}
+
+
+def failure_reason(error: Exception) -> str:
+    """A short, stable name for why a call failed (never the message: it may echo the key)."""
+    import openai
+
+    if isinstance(error, openai.APITimeoutError):
+        return "timeout"
+    if isinstance(error, openai.APIConnectionError):
+        return "connection_failed"
+    if isinstance(error, openai.APIStatusError):
+        return "rate_limited" if error.status_code == 429 else f"http_{error.status_code}"
+    if isinstance(error, (openai.APIResponseValidationError, json.JSONDecodeError, ValueError)):
+        return "invalid_response"
+    return type(error).__name__
 
 
 class LLMClient:
@@ -62,11 +106,14 @@ class LLMClient:
         max_concurrency: int = 4,
         timeout_s: float = 120.0,
         max_retries: int = 4,
+        keep_going: bool = False,
     ):
         from openai import OpenAI
 
         self.endpoint = endpoint
         self.max_concurrency = max_concurrency
+        self.max_retries = max_retries
+        self.keep_going = keep_going
         self.usage = Usage()
         self._openai = OpenAI(base_url=endpoint.base_url, api_key=endpoint.api_key,
                               timeout=timeout_s, max_retries=max_retries)
@@ -98,17 +145,16 @@ class LLMClient:
             # llama.cpp's server takes a schema this way (it rejects "json_schema").
             options["response_format"] = {"type": "json_object", "schema": json.loads(request.json_schema)}
         try:
-            response = self._openai.chat.completions.create(
-                model=self.endpoint.model,
-                messages=[{"role": role, "content": content} for role, content in request.messages],
-                max_tokens=request.max_tokens,
-                temperature=request.temperature,
-                seed=request.seed,
-                **options,
-            )
-        except Exception:
+            response = self._create(request, options)
+        except Exception as error:
             self.usage.add(calls=1, failed=1)
-            raise
+            if not self.keep_going:
+                raise
+            reason = failure_reason(error)
+            self.usage.failure(reason)
+            log.warning("LLM call to %s failed after its retries (%s); the record is left as it is",
+                        self.endpoint.base_url, reason)
+            return FailedAnswer(reason)
         text = response.choices[0].message.content or ""
         usage = response.usage
         self.usage.add(calls=1, prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
@@ -116,6 +162,29 @@ class LLMClient:
         if self._cache is not None:
             self._cache.set(key, text)
         return text
+
+    def _create(self, request: ChatRequest, options: dict[str, Any]) -> Any:
+        """The openai client retries status codes, timeouts and dropped connections; a
+        body that does not parse (cut off, not JSON) is retried here, as often."""
+        import openai
+
+        for attempt in range(self.max_retries + 1):
+            try:
+                response = self._openai.chat.completions.create(
+                    model=self.endpoint.model,
+                    messages=[{"role": role, "content": content} for role, content in request.messages],
+                    max_tokens=request.max_tokens,
+                    temperature=request.temperature,
+                    seed=request.seed,
+                    **options,
+                )
+                if not getattr(response, "choices", None):
+                    raise ValueError("the answer has no choices")
+                return response
+            except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError):
+                if attempt == self.max_retries:
+                    raise
+        raise AssertionError("unreachable")
 
     def _cache_key(self, request: ChatRequest) -> str:
         material = json.dumps([self.endpoint.base_url, self.endpoint.model, request.messages, request.max_tokens,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from autodp.llm.client import ChatRequest, LLMClient
+from autodp.llm.client import ChatRequest, FailedAnswer, LLMClient
 
 SYSTEM = "You are a careful data reviewer for instruction-tuning datasets."
 SCORE_SCHEMA = {"type": "object", "properties": {"score": {"type": "integer", "minimum": 1, "maximum": 10}},
@@ -39,13 +39,29 @@ def parse(text: str, key: str) -> Any:
     return value.get(key) if isinstance(value, dict) else None
 
 
+def _objects(client: LLMClient, texts: list[str]) -> list[dict[str, Any]]:
+    """Each structured answer as a dict ({} when there is none); an answer that arrived but
+    breaks its schema is counted as ``unreadable_answer`` (a failed call was counted already)."""
+    found = []
+    for text in texts:
+        try:
+            value = json.loads(text) if not isinstance(text, FailedAnswer) else {}
+        except (json.JSONDecodeError, TypeError):
+            value = None
+        if not isinstance(value, dict):
+            client.usage.failure("unreadable_answer")
+            value = {}
+        found.append(value)
+    return found
+
+
 def rate(client: LLMClient, pairs: list[tuple[str, str]]) -> list[int | None]:
     requests = [ChatRequest.of(_messages(
         "Rate how well the response follows the instruction: correct, complete, clear. "
         "1 is useless, 10 is excellent. Answer as JSON {\"score\": N}.\n\n"
         f"Instruction:\n{prompt}\n\nResponse:\n{response}"), max_tokens=16, json_schema=SCORE_SCHEMA)
         for prompt, response in pairs]
-    return [s if isinstance(s, int) else None for s in (parse(t, "score") for t in client.chat_many(requests))]
+    return [s if isinstance(s, int) else None for s in (o.get("score") for o in _objects(client, client.chat_many(requests)))]
 
 
 def verdicts(client: LLMClient, pairs: list[tuple[str, str]]) -> list[float | None]:
@@ -56,8 +72,8 @@ def verdicts(client: LLMClient, pairs: list[tuple[str, str]]) -> list[float | No
         f"Instruction:\n{prompt}\n\nResponse:\n{response}"), max_tokens=32, json_schema=VERDICT_SCHEMA)
         for prompt, response in pairs]
     found = []
-    for text in client.chat_many(requests):
-        correct, confidence = parse(text, "correct"), parse(text, "confidence")
+    for answer in _objects(client, client.chat_many(requests)):
+        correct, confidence = answer.get("correct"), answer.get("confidence")
         if not isinstance(correct, bool) or not isinstance(confidence, (int, float)):
             found.append(None)
         else:
@@ -86,7 +102,7 @@ def pairwise_choices(client: LLMClient, items: list[tuple[str, str, str]],
                 f"Instruction:\n{prompt}\n\n{what.title()} A:\n{a}\n\n{what.title()} B:\n{b}"),
                 max_tokens=12, json_schema=CHOICE_SCHEMA))
     choices = [choice if choice in ("A", "B") else None
-               for choice in (parse(t, "better") for t in client.chat_many(requests))]
+               for choice in (o.get("better") for o in _objects(client, client.chat_many(requests)))]
     return list(zip(choices[0::2], choices[1::2]))
 
 
@@ -120,7 +136,7 @@ def new_instructions(client: LLMClient, examples: list[str], seed: int) -> list[
         "Answer as JSON {\"instruction\": \"...\"}.\n\n"
         f"Instruction:\n{example}"), max_tokens=96, temperature=0.8, seed=seed + i, json_schema=INSTRUCTION_SCHEMA)
         for i, example in enumerate(examples)]
-    return [_text(parse(t, "instruction")) for t in client.chat_many(requests)]
+    return [_text(o.get("instruction")) for o in _objects(client, client.chat_many(requests))]
 
 
 def new_pairs(client: LLMClient, examples: list[tuple[str, str]], seed: int) -> list[tuple[str, str] | None]:
@@ -131,8 +147,8 @@ def new_pairs(client: LLMClient, examples: list[tuple[str, str]], seed: int) -> 
         f"Instruction:\n{prompt}\n\nResponse:\n{response}"), max_tokens=320, temperature=0.8, seed=seed + i,
         json_schema=PAIR_SCHEMA) for i, (prompt, response) in enumerate(examples)]
     found = []
-    for text in client.chat_many(requests):
-        instruction, response = _text(parse(text, "instruction")), _text(parse(text, "response"))
+    for answer in _objects(client, client.chat_many(requests)):
+        instruction, response = _text(answer.get("instruction")), _text(answer.get("response"))
         found.append((instruction, response) if instruction and response else None)
     return found
 

@@ -44,7 +44,10 @@ def data_card(run: SearchRun, config: SearchConfig, best: Trial, final: dict[str
                    "profile_prior": prior},
         "llm_calls": {"search": sum(h.llm_calls for h in history),
                       "rows_skipped_by_target_selection": sum(h.llm_rows_skipped for h in history),
-                      "publish": final["llm_calls"]},
+                      "publish": final["llm_calls"],
+                      # Calls of the published apply that failed after their retries, or whose answer broke its
+                      # schema, by reason: those records were left as they were (and the steps stored apart).
+                      "publish_failures": final.get("llm_failures", {})},
     }
 
 
