@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from autodp.llm.endpoints import ROLES, Endpoint, endpoints_from_env
+from autodp.llm.endpoints import NO_KEY, ROLES, Endpoint, endpoints_from_env
 from autodp.resources import Resources
 from autodp.settings import Settings
 from autodp.store import ArtifactStore, open_store
@@ -72,6 +72,11 @@ def llm_endpoints() -> dict[str, Endpoint]:
         except AirflowNotFoundException:
             continue
         endpoints[role] = Endpoint.from_connection(role, conn.host, conn.password, conn.extra_dejson, conn_id)
+    from airflow.sdk.log import mask_secret
+
+    for endpoint in endpoints.values():  # a key from the environment is masked in task logs like a password
+        if endpoint.api_key != NO_KEY:
+            mask_secret(endpoint.api_key, f"AUTODP_{endpoint.role.upper()}_LLM_API_KEY")
     return endpoints
 
 

@@ -34,8 +34,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def one_line(message: str) -> str:
     """An error for a terminal: its lines joined, control characters (a source's bytes may
-    carry them) shown escaped."""
-    joined = "; ".join(line.strip() for line in message.split("\n") if line.strip())
+    carry them) shown escaped, API keys redacted."""
+    from autodp.llm.endpoints import redact
+
+    joined = "; ".join(line.strip() for line in redact(message).split("\n") if line.strip())
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in joined)
 
 

@@ -26,6 +26,8 @@ class FaultyLLM:
     def __init__(self, script: list[tuple] | None = None):
         self.script = list(script or [OK])
         self.requests: list[tuple[float, dict]] = []
+        self.headers: list[dict[str, str]] = []
+        self.echo_authorization = False  # error bodies quote the Authorization header, as careless servers do
         self.lock = threading.Lock()
         faulty = self
 
@@ -42,12 +44,14 @@ class FaultyLLM:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with faulty.lock:
                     faulty.requests.append((time.monotonic(), json.loads(body or b"{}")))
+                    faulty.headers.append({k.lower(): v for k, v in self.headers.items()})
                     behaviour = faulty.script.pop(0) if len(faulty.script) > 1 else faulty.script[0]
                 kind = behaviour[0]
                 if kind == "ok":
                     self._send(200, _completion(behaviour[1]))
                 elif kind == "status":
-                    self._send(behaviour[1], json.dumps({"error": {"message": "injected", "type": "server_error"}})
+                    message = f"refused {self.headers.get('Authorization')}" if faulty.echo_authorization else "injected"
+                    self._send(behaviour[1], json.dumps({"error": {"message": message, "type": "server_error"}})
                                .encode())
                 elif kind == "retry_after":
                     self._send(429, b'{"error": {"message": "slow down"}}', {"Retry-After": str(behaviour[1])})

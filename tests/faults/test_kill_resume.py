@@ -63,3 +63,23 @@ def _empty(store) -> None:
     else:
         for path in store.list(""):
             store.client.delete_object(Bucket=store.bucket, Key=store._key(path))
+
+
+def test_a_retry_on_another_worker_with_another_directory_and_environment_gives_the_same_keys_and_bytes(
+        tmp_path, reference, medquad, cli_env):
+    """An Airflow retry may land on another worker: another working directory, locale, time
+    zone, hash seed and home. Keys and bytes must not depend on any of them."""
+    import subprocess
+
+    from tests.faults.conftest import AUTODP
+
+    elsewhere = tmp_path / "another" / "worker"
+    elsewhere.mkdir(parents=True)
+    store = LocalStore(tmp_path / "store")
+    env = {**cli_env, "TZ": "Pacific/Kiritimati", "LANG": "C", "LC_ALL": "C", "PYTHONHASHSEED": "12345",
+           "HOME": str(elsewhere), "AUTODP_HOME": str(elsewhere / ".autodp"), "OMP_NUM_THREADS": "1"}
+    for args in (["ingest", str(medquad)], ["apply", reference["key"], "--strategy", str(reference["strategy"])]):
+        done = subprocess.run([str(AUTODP), *args, "--store", str(store.root)], cwd=elsewhere, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+    assert snapshot(store) == snapshot(reference["store"])

@@ -12,12 +12,17 @@ Outside Airflow each is configured by environment variables ``AUTODP_<ROLE>_LLM_
 ``autodp_llm_<role>`` (``Endpoint.from_connection``). The embedded default is the local
 llama.cpp server. Endpoints are values a task passes down in its ``Resources``: nothing
 here writes the environment.
+
+An endpoint's API key is never shown: it is left out of the endpoint's repr, and every
+key an endpoint was made with is replaced by ``***`` in what autodp writes about a call
+(``redact``: error lines, the agent's audit log).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
@@ -25,6 +30,18 @@ ROLES = ("agent", "data", "judge")
 LOCAL_HOST = "127.0.0.1"
 LOCAL_PORT = 8765
 LOCAL_MODEL = "smollm2-135m-instruct"
+NO_KEY = "local"
+_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
+
+
+def redact(text: str) -> str:
+    """``text`` with every API key an endpoint was made with replaced by ``***``."""
+    with _secrets_lock:
+        known = sorted(_secrets, key=len, reverse=True)
+    for secret in known:
+        text = text.replace(secret, "***")
+    return text
 
 
 class UntrustedEndpoint(RuntimeError):
@@ -36,8 +53,13 @@ class Endpoint:
     role: str
     base_url: str
     model: str
-    api_key: str = "local"
+    api_key: str = field(default=NO_KEY, repr=False)
     trusted: bool = False
+
+    def __post_init__(self) -> None:
+        if self.api_key and self.api_key != NO_KEY:
+            with _secrets_lock:
+                _secrets.add(self.api_key)
 
     @classmethod
     def from_env(cls, role: str) -> Endpoint:
@@ -48,7 +70,7 @@ class Endpoint:
         trusted_setting = os.environ.get(prefix + "TRUSTED")
         trusted = _is_loopback(base_url) if trusted_setting is None else trusted_setting.lower() in ("1", "true", "yes")
         return cls(role, base_url, os.environ.get(prefix + "MODEL", LOCAL_MODEL),
-                   os.environ.get(prefix + "API_KEY", "local"), trusted)
+                   os.environ.get(prefix + "API_KEY", NO_KEY), trusted)
 
     @classmethod
     def from_connection(cls, role: str, host: str | None, password: str | None, extra: dict[str, Any],
@@ -58,7 +80,7 @@ class Endpoint:
         if not host:
             raise ValueError(f"connection {conn_id!r}: host must be the endpoint's base URL")
         trusted = extra.get("trusted")
-        return cls(role, host, extra.get("model") or LOCAL_MODEL, password or "local",
+        return cls(role, host, extra.get("model") or LOCAL_MODEL, password or NO_KEY,
                    _is_loopback(host) if trusted is None else str(trusted).lower() in ("1", "true", "yes"))
 
     def require_trusted(self, purpose: str) -> None:

@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from autodp import operators
 from autodp.llm.client import ChatRequest, LLMClient
+from autodp.llm.endpoints import redact
 from autodp.search.cards import PRIOR_MIN_SHARE, cards, in_pipeline_order, profile_prior
 from autodp.search.state import Trial
 from autodp.strategy import Strategy, StrategyError
@@ -42,8 +43,10 @@ class AuditLog:
     entries: list[dict[str, Any]] = field(default_factory=list)
 
     def record(self, purpose: str, messages: list[dict[str, str]], response: str) -> None:
-        self.entries.append({"at": datetime.now(UTC).isoformat(timespec="seconds"),
-                             "purpose": purpose, "messages": messages, "response": response})
+        """One exchange with the agent; an error an endpoint answered with may quote the API
+        key, so keys are redacted."""
+        self.entries.append({"at": datetime.now(UTC).isoformat(timespec="seconds"), "purpose": purpose,
+                             "messages": messages, "response": redact(response)})
 
     def jsonl(self) -> str:
         return "".join(json.dumps(entry, ensure_ascii=False) + "\n" for entry in self.entries)
