@@ -15,7 +15,7 @@ DEMO_DATASET := $(AUTODP_HOME)/demo/healthcare_demo.jsonl
 # The main job's search budget, small enough for two CPU cores (the defaults are SearchConfig's).
 RUN_BUDGET ?= --steps 10 --candidates 2
 
-.PHONY: install run test ui search bench-ingest bench-operators bench-cache bench-sampling bench-search bench-quality bench-defects bench-scoring bench-agent lock clean
+.PHONY: install run test test-faults ui search bench-scale bench-ingest bench-operators bench-cache bench-sampling bench-search bench-quality bench-defects bench-scoring bench-agent lock clean
 
 install: $(VENV)/.installed
 
@@ -37,6 +37,11 @@ run: install
 test: install
 	scripts/install-browser.sh
 	$(BIN)/pytest
+
+# The fault suite alone, with the reader fuzz test at 10,000 generated files (make test runs
+# the same suite with 600): SIGKILL and resume, S3 and disk faults, LLM endpoint faults, secrets.
+test-faults: install
+	AUTODP_FUZZ_FILES=10000 $(BIN)/pytest tests/faults
 
 # Airflow's api-server, scheduler and dag-processor on the main job's Airflow home: the runs,
 # the review app and its approve button in a browser (prints the URL and the login).
@@ -80,6 +85,11 @@ bench-scoring: install
 # The share of the embedded agent's proposals that are its own, valid and new.
 bench-agent: install
 	$(BIN)/python bench/agent.py
+
+# 1,000,000 and 4,000,000 synthetic rows through ingest, profile and a rule-only strategy:
+# rows/s and peak RSS per step, and how both grow with the rows.
+bench-scale: install
+	$(BIN)/python bench/scale.py
 
 # Re-resolve the full dependency set after editing pyproject.toml.
 lock: install

@@ -66,6 +66,7 @@ def autodp_curate():
     def curate(params: dict | None = None) -> dict:
         from autodp.airflow_support import resolve_store, task_resources
         from autodp.curate import ValidationRules, curate
+        from autodp.ingest.sources import allowed_source
 
         missing = [name for name in ("recipe", "source") if not params[name]]
         if missing:
@@ -73,7 +74,7 @@ def autodp_curate():
                              f"AUTODP_CURATE_{missing[0].upper()} for scheduled runs")
         rules = ValidationRules(max_output_chars=params["max_output_chars"],
                                 max_duplicate_rate=params["max_duplicate_rate"], max_row_drift=params["max_row_drift"])
-        curated = curate(resolve_store(params["store"]), params["source"], params["recipe"], rules,
+        curated = curate(resolve_store(params["store"]), allowed_source(params["source"]), params["recipe"], rules,
                          resources=task_resources(), mapping=params["mapping"] or None)
         return {k: curated[k] for k in ("curated_key", "output_dataset_key", "rows", "recipe_key")}
 

@@ -101,8 +101,10 @@ def autodp_search():
     def ingest(params: dict | None = None) -> dict:
         from autodp.airflow_support import resolve_store
         from autodp.ingest import ingest
+        from autodp.ingest.sources import allowed_source
 
-        return ingest(params["source"], resolve_store(params["store"]), file_format=params["file_format"],
+        return ingest(allowed_source(params["source"]), resolve_store(params["store"]),
+                      file_format=params["file_format"],
                       layout=params["layout"], mapping=params["mapping"] or None,
                       max_record_bytes=params["max_record_bytes"])
 

@@ -99,10 +99,11 @@ def search_context(params: dict[str, Any]) -> SearchContext:
 def search_config(params: dict[str, Any], store: ArtifactStore) -> SearchConfig:
     """The run's SearchConfig, its trusted evaluation file (if any) named by dataset key."""
     from autodp.ingest import ingest
+    from autodp.ingest.sources import allowed_source
     from autodp.search.config import SearchConfig
 
-    trusted = (ingest(params["eval"], store, mapping=params.get("mapping") or None)["dataset_key"]
-               if params.get("eval") else None)
+    trusted = (ingest(allowed_source(params["eval"], "eval"), store,
+                      mapping=params.get("mapping") or None)["dataset_key"] if params.get("eval") else None)
     return SearchConfig.from_params({**params, "eval": trusted})
 
 
