@@ -43,11 +43,16 @@ def connect(
     database: str = ":memory:",
     settings: Settings | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """A connection that can read the store's ``location()`` URLs."""
+    """A connection that can read the store's ``location()`` URLs, within the settings'
+    memory budget (spilling to disk past it)."""
+    settings = settings or Settings.from_env()
     con = duckdb.connect(database)
+    con.execute(f"SET temp_directory = {sql_literal(str(settings.duckdb_spill_dir))}")
+    if settings.duckdb_memory_limit:
+        con.execute(f"SET memory_limit = {sql_literal(settings.duckdb_memory_limit)}")
     secret = store.duckdb_secret() if store is not None else None
     if secret:
-        extension_dir = ensure_httpfs((settings or Settings.from_env()).duckdb_extension_dir)
+        extension_dir = ensure_httpfs(settings.duckdb_extension_dir)
         con.execute(f"SET extension_directory = {sql_literal(str(extension_dir))}")
         con.execute("LOAD httpfs")
         con.execute(create_secret_sql("autodp_store", secret))

@@ -11,16 +11,24 @@ from pathlib import Path
 class Settings:
     home: Path
     store_uri: str
+    # DuckDB's memory budget per connection ("4GB"; AUTODP_DUCKDB_MEMORY_LIMIT): past it,
+    # tables and sorts spill to duckdb_spill_dir. None: DuckDB's own default, 80% of RAM.
+    duckdb_memory_limit: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
         home = Path(os.environ.get("AUTODP_HOME", ".autodp")).expanduser().resolve()
         store_uri = os.environ.get("AUTODP_STORE") or str(home / "store")
-        return cls(home=home, store_uri=store_uri)
+        return cls(home=home, store_uri=store_uri,
+                   duckdb_memory_limit=os.environ.get("AUTODP_DUCKDB_MEMORY_LIMIT") or None)
 
     @property
     def duckdb_extension_dir(self) -> Path:
         return self.home / "duckdb_extensions"
+
+    @property
+    def duckdb_spill_dir(self) -> Path:
+        return self.home / "duckdb_spill"
 
 
 def sqlite_metadata_url(path: Path) -> str:

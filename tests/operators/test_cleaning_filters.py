@@ -97,6 +97,25 @@ def test_near_dedup_groups_near_copies(tmp_path):
     assert [r["source_row"] for r in kept] == [1, 2, 3, 5]
 
 
+def test_near_dedup_in_blocks_of_records_finds_the_groups_of_one_pass(tmp_path, monkeypatch):
+    """Records are hashed a block at a time (bounded memory): duplicates in different
+    blocks are still found, and the result is the same as with one block."""
+    from autodp.operators.cleaning import near_dedup
+
+    base = "Gout is a form of inflammatory arthritis caused by uric acid crystals building up in the joints"
+    rows = [{"instruction": f"Topic {i} question", "output": f"Topic {i} answer with its own words {i} {i * 7}."}
+            for i in range(40)]
+    rows[3] = {"instruction": "Describe gout.", "output": base + "."}
+    rows[37] = {"instruction": "Describe gout.", "output": base + " at night."}
+    (tmp_path / "one").mkdir()
+    (tmp_path / "blocks").mkdir()
+    whole, whole_drops, _, _ = run_operator(NearDedup({"threshold": 0.7}), rows, tmp_path / "one")
+    monkeypatch.setattr(near_dedup, "BLOCK_ROWS", 6)
+    blocks, block_drops, _, _ = run_operator(NearDedup({"threshold": 0.7}), rows, tmp_path / "blocks")
+    assert [d["source_row"] for d in block_drops] == [38]
+    assert blocks == whole and block_drops == whole_drops
+
+
 def test_lsh_bands_and_union_find():
     bands, rows = optimal_bands(0.7, 128)
     assert bands * rows <= 128 and 0.5 < (1 / bands) ** (1 / rows) < 0.85

@@ -10,6 +10,7 @@ from autodp.operators.batch import write_table
 # The universal hash family of datasketch: (a*h + b) mod (2^61 - 1), over 32-bit values.
 MERSENNE = np.uint64((1 << 61) - 1)
 MAX_HASH = np.uint64((1 << 32) - 1)
+BLOCK_ROWS = 32_768  # records shingled and hashed at a time
 TEXTS = {
     "record": "instruction || ' ' || input || ' ' || output",
     "prompt": "instruction || ' ' || input",
@@ -46,22 +47,38 @@ class NearDedup(Deduplicator):
             tokens = f"string_split(regexp_replace({text}, '\\s+', ' ', 'g'), '')"
         else:
             tokens = f"list_filter(string_split_regex({text}, '[^\\w]+'), w -> w <> '')"
-        table = con.execute(f"""
+        bands, rows_per_band = optimal_bands(p.threshold, p.num_perm)
+        (count,) = con.execute(f"select count(*) from {source}").fetchone()
+        rows = np.empty(count, dtype=np.int64)
+        # MinHash values are below 2^32: 4 bytes each, the one thing kept per record.
+        signatures = np.empty((count, p.num_perm), dtype=np.uint32)
+        # The block stream stays open on ``con``; band keys go in through a second cursor
+        # (a query on ``con`` would end the stream), so the table is not a temp one.
+        con.execute("create or replace table _band_keys (source_row bigint, band integer, band_key ubigint)")
+        writer = con.cursor()
+        batches = con.execute(f"""
             select source_row, case when len(h) = 0 then [0::ubigint] else h end as hashes
             from (select source_row, list_transform({tokens}, t -> hash(t)) as h from {source})
-            order by source_row""").fetch_arrow_table()
-        rows = table.column("source_row").to_numpy()
-        hashes = table.column("hashes").combine_chunks()
-        offsets = hashes.offsets.to_numpy().astype(np.int64)
-        tokens = hashes.values.to_numpy()[offsets[0]:offsets[-1]]
-        values, offsets = shingle_hashes(tokens, offsets - offsets[0], p.ngram)
-        bands, rows_per_band = optimal_bands(p.threshold, p.num_perm)
-        signatures = minhash_signatures(values, offsets, p.num_perm, p.seed)
-        band_keys = band_hashes(signatures, bands, rows_per_band, p.seed)
-        # Copied into DuckDB: join filters pushed into an Arrow scan cannot carry uint64 keys.
-        con.register("_band_keys_arrow", _band_table(np.arange(len(rows)), band_keys))
-        con.execute("create or replace temp table _band_keys as select * from _band_keys_arrow")
-        con.unregister("_band_keys_arrow")
+            order by source_row""").fetch_record_batch(BLOCK_ROWS)
+        done = 0
+        for batch in batches:  # a block of records at a time: memory bounded by the block, not the dataset
+            hashes = batch.column(1)
+            offsets = hashes.offsets.to_numpy().astype(np.int64)
+            values, offsets = shingle_hashes(hashes.values.to_numpy()[offsets[0]:offsets[-1]], offsets - offsets[0],
+                                             p.ngram)
+            block = minhash_signatures(values, offsets, p.num_perm, p.seed)
+            end = done + len(block)
+            rows[done:end] = batch.column(0).to_numpy()
+            signatures[done:end] = block
+            # Copied into DuckDB: join filters pushed into an Arrow scan cannot carry uint64 keys.
+            writer.register("_band_keys_arrow", _band_table(np.arange(done, end),
+                                                            band_hashes(block, bands, rows_per_band, p.seed)))
+            writer.execute("insert into _band_keys select * from _band_keys_arrow")
+            writer.unregister("_band_keys_arrow")
+            done = end
+        writer.close()
+        if done != count:
+            raise RuntimeError(f"near_dedup read {done} of {count} records")
         # Within a bucket every member is paired with the bucket's first member (a star, not
         # all pairs): linear in bucket size, and union-find joins what the stars connect.
         candidates = con.execute("""
@@ -128,13 +145,13 @@ def minhash_signatures(values: np.ndarray, offsets: np.ndarray, num_perm: int, s
     b = rng.integers(0, int(MERSENNE), size=num_perm, dtype=np.uint64)[:, None]
     values = values.astype(np.uint64) & MAX_HASH
     records = len(offsets) - 1
-    signatures = np.empty((records, num_perm), dtype=np.uint64)
+    signatures = np.empty((records, num_perm), dtype=np.uint32)
     start = 0
     with np.errstate(over="ignore"):
         while start < records:
-            stop = start + 1
-            while stop < records and offsets[stop + 1] - offsets[start] <= chunk_values:
-                stop += 1
+            # The most records from ``start`` whose shingles fit in a chunk (at least one).
+            stop = max(start + 1, int(np.searchsorted(offsets, offsets[start] + chunk_values, side="right")) - 1)
+            stop = min(stop, records)
             block = values[offsets[start]:offsets[stop]]
             permuted = (a * block[None, :] + b) % MERSENNE & MAX_HASH
             signatures[start:stop] = np.minimum.reduceat(permuted, offsets[start:stop] - offsets[start], axis=1).T
@@ -146,7 +163,7 @@ def band_hashes(signatures: np.ndarray, bands: int, rows_per_band: int, seed: in
     """One uint64 key per (record, band): a hash of that band's slice of the signature."""
     rng = np.random.default_rng(seed + 1)
     mixer = rng.integers(1, 1 << 63, size=rows_per_band, dtype=np.uint64) | np.uint64(1)
-    sliced = signatures[:, : bands * rows_per_band].reshape(len(signatures), bands, rows_per_band)
+    sliced = signatures[:, : bands * rows_per_band].astype(np.uint64).reshape(len(signatures), bands, rows_per_band)
     with np.errstate(over="ignore"):
         return (sliced * mixer).sum(axis=2, dtype=np.uint64)
 
