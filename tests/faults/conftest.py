@@ -19,7 +19,7 @@ from autodp.store import ArtifactStore, LocalStore
 from autodp.store.base import MANIFEST
 
 AUTODP = Path(sys.executable).parent / "autodp"
-TIMINGS = ("seconds", "created_at")
+TIMINGS = ("seconds", "created_at", "steps_per_s")
 STRATEGY = {"name": "rules", "steps": [
     {"operator": "normalize_text"}, {"operator": "drop_empty_output"}, {"operator": "length_bounds"},
     {"operator": "exact_dedup"}, {"operator": "near_dedup"}, {"operator": "pii_redaction"}]}

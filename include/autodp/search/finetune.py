@@ -7,6 +7,7 @@ the loss covers the response tokens only.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import tempfile
@@ -24,7 +25,7 @@ from autodp.settings import Settings
 from autodp.store import ArtifactStore
 from autodp.text import prompt_text
 
-FINETUNE_VERSION = "1"
+FINETUNE_VERSION = "2"
 
 
 def finetune(dataset_key: str, store: ArtifactStore, base: str = "smollm2", lora: LoraSettings | None = None,
@@ -67,11 +68,22 @@ def finetune(dataset_key: str, store: ArtifactStore, base: str = "smollm2", lora
                "loss_first": round(_mean(losses[:5]), 4), "loss_last": round(_mean(losses[-5:]), 4)}
     with tempfile.TemporaryDirectory(prefix="autodp-adapter-") as tmp:
         model.save_pretrained(tmp)
+        canonical_adapter_config(Path(tmp) / "adapter_config.json")
         files = {p.name: p for p in Path(tmp).iterdir() if p.is_file()}
         store.publish(ADAPTERS, key, files, provenance={"step": "finetune", "version": FINETUNE_VERSION,
                                                         "dataset": dataset_key, "base": base, "lora": asdict(lora)},
                       summary=summary)
     return {**summary, "cached": False}
+
+
+def canonical_adapter_config(path: Path) -> None:
+    """peft writes ``target_modules`` from a set, in an order that changes with the process's
+    hash seed: sorted here, so the same training gives the same bytes on any worker."""
+    config = json.loads(path.read_text())
+    for name, value in config.items():
+        if name.endswith("modules") and isinstance(value, list) and all(isinstance(v, str) for v in value):
+            config[name] = sorted(value)
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def encode(tokenizer, prompt: str, response: str, max_length: int) -> dict[str, list[int]]:

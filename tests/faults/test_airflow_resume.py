@@ -1,0 +1,79 @@
+"""SIGKILL a running autodp_search task under a real Airflow (LocalExecutor), then clear
+the failed task and what follows it through the REST API, as an operator would: the run
+succeeds, the store holds only whole artifacts, and they equal an uninterrupted run's."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from autodp.store import LocalStore
+from tests.conftest import airflow_client
+from tests.dags.test_autodp_search import QUICK, qa_source
+from tests.dags.test_rest_api import _task_states, _wait
+from tests.faults.conftest import assert_whole, snapshot
+
+pytestmark = pytest.mark.airflow
+TARGETS = ("finetune", "evaluate", "apply")  # the expensive tasks, mapped over the candidates
+
+
+@pytest.fixture(scope="module")
+def api(airflow_services):
+    client = airflow_client(airflow_services)
+    _wait(lambda: client.get("/api/v2/dags/autodp_search").status_code == 200, 240, "autodp_search parsed",
+          airflow_services["services"].home)
+    assert client.patch("/api/v2/dags/autodp_search", json={"is_paused": False}).status_code == 200
+    return client
+
+
+def _trigger(api, conf) -> str:
+    response = api.post("/api/v2/dags/autodp_search/dagRuns", json={"logical_date": None, "conf": conf})
+    assert response.status_code == 200, response.text
+    return response.json()["dag_run_id"]
+
+
+def _state(api, run_id) -> str:
+    return api.get(f"/api/v2/dags/autodp_search/dagRuns/{run_id}").json()["state"]
+
+
+def _instances(api, run_id) -> list[dict]:
+    return api.get(f"/api/v2/dags/autodp_search/dagRuns/{run_id}/taskInstances",
+                   params={"limit": 200}).json()["task_instances"]
+
+
+def test_a_task_killed_mid_run_and_cleared_finishes_with_the_uninterrupted_runs_artifacts(api, tmp_path):
+    source = qa_source(tmp_path)
+    reference = LocalStore(tmp_path / "reference")
+    reference_run = _trigger(api, {"source": str(source), "store": str(reference.root), **QUICK})
+    _wait(lambda: _state(api, reference_run) in ("success", "failed"), 900, "the reference run", None)
+    assert _state(api, reference_run) == "success", _task_states(api, reference_run)
+
+    store = LocalStore(tmp_path / "store")
+    run_id = _trigger(api, {"source": str(source), "store": str(store.root), **QUICK})
+    killed = None
+    deadline = time.monotonic() + 900
+    while killed is None and _state(api, run_id) not in ("success", "failed"):
+        assert time.monotonic() < deadline, "no expensive task seen running"
+        for ti in _instances(api, run_id):
+            if ti["state"] == "running" and ti.get("pid") and ti["task_id"].split(".")[-1] in TARGETS:
+                os.kill(ti["pid"], signal.SIGKILL)
+                killed = ti
+                break
+        time.sleep(0.2)
+    assert killed is not None, "the run finished before any expensive task could be killed"
+    _wait(lambda: _state(api, run_id) == "failed", 300, "the run with a killed task to fail", None)
+    assert_whole(store)
+
+    cleared = api.post("/api/v2/dags/autodp_search/clearTaskInstances",
+                       json={"dag_run_id": run_id, "only_failed": True, "include_downstream": True,
+                             "reset_dag_runs": True, "dry_run": False})
+    assert cleared.status_code == 200, cleared.text
+    _wait(lambda: _state(api, run_id) in ("success", "failed"), 900, "the cleared run", None)
+    assert _state(api, run_id) == "success", _task_states(api, run_id)
+    assert_whole(store)
+    ours = {k: v for k, v in snapshot(store).items() if k[0] != "published"}
+    assert ours == {k: v for k, v in snapshot(reference).items() if k[0] != "published"}
+    assert store.artifacts("published") == reference.artifacts("published")

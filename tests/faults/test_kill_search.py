@@ -1,0 +1,64 @@
+"""SIGKILL a search through the CLI while it fine-tunes and while it publishes, then run
+the same command again: every stored step, adapter and evaluation equals an uninterrupted
+run's, and the published result names the same strategy and scores."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from autodp.store import LocalStore
+from tests.conftest import write_lines
+from tests.faults.conftest import (
+    assert_whole,
+    cli,
+        kill_when,
+    partial_artifacts,
+    snapshot,
+)
+
+SEARCH = ["--model", "tiny", "--method", "random", "--iterations", "1", "--candidates", "2", "--steps", "6",
+          "--sample-size", "48", "--eval-size", "12", "--seed", "3"]
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    lines = []
+    for i in range(160):
+        output = "" if i % 6 == 0 else f"Answer {i % 11}: rest, fluids and follow-up with your doctor."
+        lines.append(json.dumps({"instruction": f"What helps with condition {i % 13}?", "output": output}))
+    return write_lines(tmp_path_factory.mktemp("search-source") / "data.jsonl", lines)
+
+
+def _published_core(store: LocalStore) -> list[dict]:
+    runs = []
+    for key in store.artifacts("published"):
+        result = store.read_json("published", key, "result.json") if store.exists(
+            f"published/{key}/result.json") else store.manifest("published", key)["summary"]
+        runs.append({"key": key, "best": result.get("best", {}).get("strategy_key"),
+                     "board": [(h["strategy_key"], h.get("win_rate")) for h in result.get("leaderboard", [])]})
+    return runs
+
+
+def test_a_search_killed_while_fine_tuning_and_publishing_resumes_to_the_same_result(tmp_path, source, cli_env):
+    reference = LocalStore(tmp_path / "reference")
+    done = cli(["search", str(source), *SEARCH, "--store", str(reference.root), "--json"], cli_env, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    store = LocalStore(tmp_path / "store")
+    args = ["search", str(source), *SEARCH, "--store", str(store.root)]
+    in_finetune = lambda: any(p.startswith("adapters/") for p in partial_artifacts(store))  # noqa: E731
+    kills = []
+    for ready in (in_finetune, in_finetune,  # each candidate's adapter, then the publish
+                  lambda: any(p.startswith("published/") for p in partial_artifacts(store))):
+        kills.append(kill_when(args, cli_env, ready, timeout=900))
+        assert_whole(store)
+    assert sum(kills) >= 2, kills
+    resumed = cli([*args, "--json"], cli_env, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert_whole(store)
+    ours = {k: v for k, v in snapshot(store).items() if k[0] != "published"}
+    theirs = {k: v for k, v in snapshot(reference).items() if k[0] != "published"}
+    assert ours == theirs
+    assert _published_core(store) == _published_core(reference)
+    assert json.loads(resumed.stdout)["run_key"] == json.loads(done.stdout)["run_key"]
