@@ -8,7 +8,7 @@ from autodp import engine
 def test_duckdb_reads_and_writes_the_store(store, tmp_path):
     local = tmp_path / "t.parquet"
     duckdb.sql("select range as n from range(10)").write_parquet(str(local))
-    store.upload(local, "tables/t.parquet")
+    store.create(local, "tables/t.parquet")
     with engine.connect(store) as con:
         total = con.execute("select sum(n) from read_parquet(?)", [store.location("tables/t.parquet")]).fetchone()
     assert total == (45,)

@@ -145,16 +145,21 @@ def run_steps(con: duckdb.DuckDBPyConnection, strategy: Strategy, resources: Res
         step = strategy.steps[index]
         source, target = f"{table}_{index}", f"{table}_{index + 1}"
         started = time.perf_counter()
-        calls_before = resources._llm.usage.calls if resources._llm is not None else 0
-        failures_before = Counter(resources._llm.usage.failures) if resources._llm is not None else Counter()
+        calls_before, failures_before = _llm_counts(resources)
         outcome = step.operator.run(con, source, target, index + 1, resources)
         skipped = (_unflagged(con, source, resources.targets)
                    if step.operator.needs_llm and resources.targets is not None else 0)
-        calls = (resources._llm.usage.calls if resources._llm is not None else 0) - calls_before
-        failures = (Counter(resources._llm.usage.failures) if resources._llm is not None else Counter()) - failures_before
-        yield StepRun(index, step, target, outcome, calls, skipped, round(time.perf_counter() - started, 3),
-                      dict(sorted(failures.items())))
+        calls_after, failures_after = _llm_counts(resources)
+        yield StepRun(index, step, target, outcome, calls_after - calls_before, skipped,
+                      round(time.perf_counter() - started, 3), dict(sorted((failures_after - failures_before).items())))
         con.execute(f"drop table {source}")
+
+
+def _llm_counts(resources: Resources) -> tuple[int, Counter[str]]:
+    """The data-LLM calls made so far and their failures by reason (none before its first use)."""
+    if resources._llm is None:
+        return 0, Counter()
+    return resources._llm.usage.calls, Counter(resources._llm.usage.failures)
 
 
 def _publish_step(con, store: ArtifactStore, folder: Path, ran: StepRun, keys: list[str], dataset_key: str,

@@ -15,10 +15,11 @@ def test_bytes_round_trip(store):
     assert store.read_bytes("a/b.txt") == b"replaced"
 
 
-def test_upload_download_and_list(store, tmp_path):
+def test_create_download_and_list(store, tmp_path):
     local = tmp_path / "in.bin"
     local.write_bytes(bytes(range(256)) * 100)
-    store.upload(local, "x/y/in.bin")
+    assert store.create(local, "x/y/in.bin")
+    assert not store.create(local, "x/y/in.bin")  # never over what is there
     store.write_bytes("x/z.txt", b"z")
     out = tmp_path / "out.bin"
     store.download("x/y/in.bin", out)

@@ -28,10 +28,10 @@ from autodp.ingest.layouts import LAYOUTS, Canonical, detect_layout, parse_mappi
 from autodp.ingest.readers import FORMATS, detect_format, read_rows
 from autodp.ingest.rows import (
     DEFAULT_MAX_RECORD_BYTES,
-    MALFORMED_JSON,
+    ORJSON_MAX_DEPTH,
     IngestError,
-    Rejection,
     SourceRow,
+    too_deep,
 )
 from autodp.store import ArtifactStore
 
@@ -124,8 +124,8 @@ def _write_tables(
             if isinstance(outcome, Canonical):
                 try:
                     metadata = orjson.dumps(outcome.metadata, default=str).decode()
-                except orjson.JSONEncodeError:  # orjson writes at most 255 levels
-                    outcome = Rejection(MALFORMED_JSON, "metadata nested deeper than 255 levels")
+                except orjson.JSONEncodeError:  # deeper than orjson writes
+                    outcome = too_deep(ORJSON_MAX_DEPTH)
             if isinstance(outcome, Canonical):
                 _append_record(kept, row.number, outcome, metadata)
                 kept_rows += 1

@@ -20,11 +20,13 @@ from autodp.ingest.rows import (
     INVALID_UTF8,
     MALFORMED_JSON,
     NOT_AN_OBJECT,
+    ORJSON_MAX_DEPTH,
     TOO_LARGE,
     WRONG_FIELD_COUNT,
     IngestError,
     Rejection,
     SourceRow,
+    too_deep,
 )
 
 FORMATS = ("jsonl", "json", "parquet", "csv")
@@ -112,7 +114,7 @@ def _explain_bad_json(raw: bytes) -> Rejection:
     except json.JSONDecodeError as error:
         return Rejection(MALFORMED_JSON, f"column {error.colno}: {error.msg}")
     except RecursionError:
-        return Rejection(MALFORMED_JSON, f"nested deeper than {MAX_DEPTH} levels")
+        return too_deep(MAX_DEPTH)
     field = _field_with_bad_text(value)
     where = f" in field {field!r}" if field else ""
     return Rejection(INVALID_UTF8, f"text is not valid UTF-8{where}", field)
@@ -175,7 +177,7 @@ def _json_array(path: Path, max_record_bytes: int) -> Iterator[SourceRow]:
         try:
             yield _array_element(number, value, max_record_bytes)
         except RecursionError:  # the document parsed, but this element is too deep to handle
-            yield SourceRow(number, b"", rejection=Rejection(MALFORMED_JSON, f"nested deeper than {MAX_DEPTH} levels"))
+            yield SourceRow(number, b"", rejection=too_deep(MAX_DEPTH))
 
 
 def _array_element(number: int, value: Any, max_record_bytes: int) -> SourceRow:
@@ -189,10 +191,15 @@ def _array_element(number: int, value: Any, max_record_bytes: int) -> SourceRow:
 
 
 def _parquet(path: Path, max_record_bytes: int) -> Iterator[SourceRow]:
+    with open_binary(path) as handle:  # gzip is seekable: a gzipped Parquet file reads too
+        yield from _parquet_rows(path, handle, max_record_bytes)
+
+
+def _parquet_rows(path: Path, handle: IO[bytes], max_record_bytes: int) -> Iterator[SourceRow]:
     import pyarrow.parquet as pq
 
     try:
-        parquet = pq.ParquetFile(open_binary(path))  # gzip is seekable: a gzipped Parquet file reads too
+        parquet = pq.ParquetFile(handle)
     except Exception as error:  # pyarrow raises ArrowInvalid and friends
         raise IngestError(str(path), f"not a readable Parquet file: {error}") from error
     number = 0
@@ -212,7 +219,7 @@ def _parquet(path: Path, max_record_bytes: int) -> Iterator[SourceRow]:
             try:
                 raw = orjson.dumps(value, default=str)
             except orjson.JSONEncodeError:  # a nested column deeper than orjson writes
-                yield SourceRow(number, b"", rejection=Rejection(MALFORMED_JSON, "nested deeper than 255 levels"))
+                yield SourceRow(number, b"", rejection=too_deep(ORJSON_MAX_DEPTH))
                 continue
             if len(raw) > max_record_bytes:
                 yield _too_large(number, raw, max_record_bytes)

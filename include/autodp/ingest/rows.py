@@ -33,6 +33,7 @@ class SourceRow:
 
 
 DEFAULT_MAX_RECORD_BYTES = 1 << 20
+ORJSON_MAX_DEPTH = 255  # the deepest nesting orjson writes
 
 # Quarantine reasons, one code each.
 MALFORMED_JSON = "malformed_json"
@@ -43,3 +44,8 @@ WRONG_TYPE = "wrong_type"
 TOO_LARGE = "too_large"  # larger than max_record_bytes
 BAD_CONVERSATION = "bad_conversation"
 WRONG_FIELD_COUNT = "wrong_field_count"
+
+
+def too_deep(levels: int) -> Rejection:
+    """A record nested deeper than a parser or writer handles."""
+    return Rejection(MALFORMED_JSON, f"nested deeper than {levels} levels")

@@ -93,7 +93,7 @@ def failure_reason(error: Exception) -> str:
         return "connection_failed"
     if isinstance(error, openai.APIStatusError):
         return "rate_limited" if error.status_code == 429 else f"http_{error.status_code}"
-    if isinstance(error, (openai.APIResponseValidationError, json.JSONDecodeError, ValueError)):
+    if isinstance(error, (openai.APIResponseValidationError, ValueError)):
         return "invalid_response"
     return type(error).__name__
 
@@ -181,7 +181,7 @@ class LLMClient:
                 if not getattr(response, "choices", None):
                     raise ValueError("the answer has no choices")
                 return response
-            except (openai.APIResponseValidationError, json.JSONDecodeError, ValueError):
+            except (openai.APIResponseValidationError, ValueError):  # JSONDecodeError is a ValueError
                 if attempt == self.max_retries:
                     raise
         raise AssertionError("unreachable")

@@ -31,14 +31,6 @@ def _messages(user: str) -> list[dict[str, str]]:
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
-def parse(text: str, key: str) -> Any:
-    try:
-        value = json.loads(text)
-    except (json.JSONDecodeError, TypeError):
-        return None
-    return value.get(key) if isinstance(value, dict) else None
-
-
 def _objects(client: LLMClient, texts: list[str]) -> list[dict[str, Any]]:
     """Each structured answer as a dict ({} when there is none); an answer that arrived but
     breaks its schema is counted as ``unreadable_answer`` (a failed call was counted already)."""

@@ -55,10 +55,6 @@ class ArtifactStore(ABC):
         """Write atomically: readers see the old state or the whole new file."""
 
     @abstractmethod
-    def upload(self, local_path: Path, path: str) -> None:
-        """Copy a local file in, atomically."""
-
-    @abstractmethod
     def create(self, local_path: Path, path: str) -> bool:
         """Copy a local file in only if nothing is at ``path`` yet, atomically; False when
         something already was (that file is left as it is)."""

@@ -36,12 +36,6 @@ class LocalStore(ArtifactStore):
             _sync(tmp)
             os.replace(tmp, target)
 
-    def upload(self, local_path: Path, path: str) -> None:
-        with self._staged(path) as (tmp, target):
-            shutil.copyfile(local_path, tmp)
-            _sync(tmp)
-            os.replace(tmp, target)
-
     def create(self, local_path: Path, path: str) -> bool:
         with self._staged(path) as (tmp, target):
             shutil.copyfile(local_path, tmp)

@@ -98,11 +98,6 @@ class S3Store(ArtifactStore):
         self.client.put_object(Bucket=self.bucket, Key=self._key(path), Body=data, ChecksumAlgorithm="SHA256")
 
     @_named_failures
-    def upload(self, local_path: Path, path: str) -> None:
-        self.client.upload_file(str(local_path), self.bucket, self._key(path),
-                                ExtraArgs={"ChecksumAlgorithm": "SHA256"})
-
-    @_named_failures
     def create(self, local_path: Path, path: str) -> bool:
         # One PUT (objects up to 5 GB): the conditional header applies to it whole.
         try:
