@@ -31,6 +31,8 @@ os.environ.update(
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sqlite_metadata_url(_airflow_home / "airflow.db"),
         "AUTODP_HOME": str(_airflow_home / "autodp"),
+        # datasets.load_dataset's Arrow cache, away from the user's.
+        "HF_DATASETS_CACHE": str(_airflow_home / "hf-datasets"),
     }
 )
 

@@ -153,6 +153,15 @@ def _parser() -> argparse.ArgumentParser:
     _json_option(curator)
     curator.set_defaults(run=_curate)
 
+    exporter = commands.add_parser("export", help="a published, curated or stored dataset as JSONL (Alpaca or "
+                                   "ShareGPT layout) or as a Hugging Face dataset folder")
+    exporter.add_argument("key", help="a published key, a curated key or a dataset key")
+    exporter.add_argument("--layout", choices=("alpaca", "sharegpt", "hf"), default="alpaca")
+    exporter.add_argument("--out", type=Path, required=True, help="the JSONL file, or the folder for hf")
+    _store_option(exporter)
+    _json_option(exporter)
+    exporter.set_defaults(run=_export)
+
     llm = commands.add_parser("llm", help="the local LLM server")
     llm_commands = llm.add_subparsers(required=True, metavar="ACTION")
     serve = llm_commands.add_parser("serve", help="serve SmolLM2-135M-Instruct on loopback (OpenAI-compatible)")
@@ -481,6 +490,14 @@ def _curate(args: argparse.Namespace) -> int:
         print(f"curated {rows['in']} -> {rows['out']} rows with recipe {args.recipe!r}; "
               f"published curated/{curated['curated_key']}/")
     return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from autodp.exports import export
+
+    result = export(_open(args), args.key, args.out, args.layout)
+    return _report(args, result, f"exported {result['rows']} rows of dataset {result['dataset_key']} "
+                                 f"({result['layout']}) to {result['path']}")
 
 
 def _llm_serve(args: argparse.Namespace) -> int:

@@ -14,13 +14,18 @@ class Settings:
     # DuckDB's memory budget per connection ("4GB"; AUTODP_DUCKDB_MEMORY_LIMIT): past it,
     # tables and sorts spill to duckdb_spill_dir. None: DuckDB's own default, 80% of RAM.
     duckdb_memory_limit: str | None = None
+    # The license published and curated datasets declare in their Hugging Face card
+    # (AUTODP_DATASET_LICENSE; an SPDX-style id such as "cc-by-4.0"): the source data's, which
+    # autodp cannot know, so "unknown" until a deployment says.
+    dataset_license: str = "unknown"
 
     @classmethod
     def from_env(cls) -> Settings:
         home = Path(os.environ.get("AUTODP_HOME", ".autodp")).expanduser().resolve()
         store_uri = os.environ.get("AUTODP_STORE") or str(home / "store")
         return cls(home=home, store_uri=store_uri,
-                   duckdb_memory_limit=os.environ.get("AUTODP_DUCKDB_MEMORY_LIMIT") or None)
+                   duckdb_memory_limit=os.environ.get("AUTODP_DUCKDB_MEMORY_LIMIT") or None,
+                   dataset_license=os.environ.get("AUTODP_DATASET_LICENSE") or "unknown")
 
     @property
     def duckdb_extension_dir(self) -> Path:

@@ -5,6 +5,7 @@ import getpass
 import json
 from pathlib import Path
 
+import datasets
 import pytest
 
 from autodp.artifacts import CURATED, RECIPES
@@ -58,6 +59,9 @@ def test_curate_publishes_new_data_and_refuses_data_that_fails_validation(airflo
     card = json.loads(approved.read_bytes(approved.artifact_path(CURATED, curated, "data_card.json")))
     assert card["approved_by"] == getpass.getuser() and card["rows"]["ingested"] == 48 and card["validation"]["success"]
     assert card["rows"]["out"] <= card["rows"]["in"] == 48
+    folder = approved.root / CURATED / curated  # a Hugging Face dataset, its card rendered from the data card
+    assert datasets.load_dataset(str(folder), cache_dir=str(tmp_path / "hf"))["train"].num_rows == card["rows"]["out"]
+    assert "# Data card: gout" in (folder / "README.md").read_text()
 
     shrunk = write_lines(tmp_path / "shrunk.jsonl", qa_lines(6, start=300))  # row count collapses: drift
     run = curate_dag().test(run_conf={"recipe": "gout", "source": str(shrunk), "store": str(approved.root)})

@@ -3,6 +3,7 @@ privacy property: nothing planted in a record reaches the agent."""
 
 import json
 
+import datasets
 import pytest
 
 from autodp.artifacts import DATASETS, PUBLISHED, SCORES
@@ -54,6 +55,9 @@ def test_search_runs_publishes_and_never_shows_records_to_the_agent(local_store,
     assert all(h["delta_nll"]["ci95"][0] <= h["delta_nll"]["mean"] <= h["delta_nll"]["ci95"][1]
                for h in board if h.get("adapter_key"))
     assert card["rows"]["in"] == 70 and card["input_dataset_key"] == key
+    published = datasets.load_dataset(str(local_store.root / PUBLISHED / result["run_key"]),
+                                      cache_dir=str(tmp_path / "hf-cache"))  # the artifact is a Hugging Face dataset
+    assert published["train"].num_rows == card["rows"]["out"]
     prior = card["search"]["profile_prior"]  # counts only, and labelled as the prior
     assert "drop_empty_output" in prior["operators"] and set(prior["operators"]) <= set(RULES)
     assert all(isinstance(share, float) and 0 <= share <= 1 for share in prior["evidence"].values())

@@ -8,13 +8,17 @@ the readable report and publishes nothing.
 
 from __future__ import annotations
 
+import json
+import tempfile
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from autodp.artifacts import CURATED, DATA_CARD_FILE, VALIDATION_FILE
 from autodp.curate.recipes import recipe
 from autodp.curate.validation import ValidationRules, report_text, validate
 from autodp.executor import apply_strategy
+from autodp.exports import hf_dataset_files
 from autodp.hashing import content_key
 from autodp.ingest import ingest
 from autodp.resources import Resources
@@ -51,11 +55,32 @@ def curate(store: ArtifactStore, source: str, recipe_name: str, rules: Validatio
             "drop_reasons": {s["operator"]: s["dropped"] for s in applied["steps"] if s["dropped"]},
             "search_score": chosen["score"], "validation": {"success": True, "checks": len(report["checks"])},
             "curated_at": datetime.now(UTC).isoformat(timespec="seconds")}
-    store.publish_json(CURATED, key, {DATA_CARD_FILE: card, VALIDATION_FILE: report},
-                       provenance={"step": "curate", "recipe": chosen["recipe_key"], "source": source},
-                       summary={"recipe": recipe_name, "rows_out": applied["rows_out"],
-                                "curated_at": card["curated_at"], "output_dataset_key": applied["output_key"]})
+    if not store.has(CURATED, key):
+        with tempfile.TemporaryDirectory(prefix="autodp-hf-") as tmp:
+            hf_files = hf_dataset_files(store, applied["output_key"], Path(tmp), markdown(card),
+                                        f"autodp {recipe_name} {applied['output_key'][:12]}",
+                                        resources.settings.dataset_license, settings=resources.settings)
+            store.publish_json(CURATED, key, {DATA_CARD_FILE: card, VALIDATION_FILE: report},
+                               provenance={"step": "curate", "recipe": chosen["recipe_key"], "source": source},
+                               summary={"recipe": recipe_name, "rows_out": applied["rows_out"],
+                                        "curated_at": card["curated_at"], "output_dataset_key": applied["output_key"]},
+                               files=hf_files)
     return {"curated_key": key, **card}
+
+
+def markdown(card: dict[str, Any]) -> str:
+    """The curated run's data card for people (the body of its Hugging Face card)."""
+    steps = "\n".join(f"{n}. `{s['operator']}` {json.dumps(s['params'])}" for n, s in enumerate(card["strategy"], 1))
+    drops = "\n".join(f"- {op}: " + ", ".join(f"{r} {c}" for r, c in reasons.items())
+                      for op, reasons in card["drop_reasons"].items()) or "- none"
+    rows = card["rows"]
+    return (f"# Data card: {card['recipe']}\n\nCurated by autodp at {card['curated_at']} with recipe "
+            f"`{card['recipe']}` (`{card['recipe_key']}`), approved by {card['approved_by']} via "
+            f"{card['approved_via']} at {card['approved_at']}.\n\n- source `{card['source']}`\n"
+            f"- rows: {rows['ingested']} ingested, {rows['quarantined']} quarantined, {rows['in']} in, "
+            f"{rows['out']} out\n- input dataset `{card['input_dataset_key']}`\n- output dataset "
+            f"`{card['output_dataset_key']}`\n\n## Strategy\n\n{steps}\n\n## Drop reasons\n\n{drops}\n\n"
+            f"## Validation\n\nPassed all {card['validation']['checks']} checks (great-expectations).\n")
 
 
 def last_curated(store: ArtifactStore, recipe_name: str) -> dict[str, Any] | None:

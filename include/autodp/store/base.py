@@ -135,10 +135,11 @@ class ArtifactStore(ABC):
         return manifest
 
     def publish_json(self, kind: str, key: str, documents: dict[str, Any], provenance: dict[str, Any],
-                     summary: dict[str, Any]) -> dict[str, Any]:
-        """``publish`` for small documents: each value is written as JSON (a ``str`` as is)."""
+                     summary: dict[str, Any], files: dict[str, Path] | None = None) -> dict[str, Any]:
+        """``publish`` for small documents: each value is written as JSON (a ``str`` as is),
+        beside ``files`` when given."""
         with tempfile.TemporaryDirectory(prefix="autodp-documents-") as tmp:
-            files = {}
+            files = dict(files or {})
             for name, document in documents.items():
                 files[name] = Path(tmp) / name
                 text = document if isinstance(document, str) else json.dumps(document, indent=2, sort_keys=True)
