@@ -7,7 +7,9 @@ it with its data card, daily and whenever the incoming-data Asset is updated.
 1. **curate**: ingest the new file (quarantining unusable rows), apply the recipe's
    strategy (stored prefixes are reused), validate with great-expectations (schema,
    non-empty fields, output length bounds, duplicate rate, row-count drift against the
-   last curated run) and publish the dataset with its data card and validation report.
+   last curated run) and publish the dataset with its data card and validation report,
+   as a Hugging Face dataset (`README.md` card and `data/` Parquet shards);
+2. **export**: when the `export_layout` Param asks, also store it as Alpaca or ShareGPT JSONL.
 
 A failed validation fails the run with the readable report in the task log and publishes
 nothing, and a retired recipe is refused. Recipes come from an approval on the review page
@@ -21,10 +23,11 @@ from __future__ import annotations
 import os
 from datetime import datetime
 
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import Asset, Param, dag
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
+from autodp.airflow_lineage import task
 from autodp.airflow_support import TASK_DEFAULTS, mapping_param, store_param
 from autodp.curate import ValidationRules
 
@@ -46,6 +49,9 @@ PARAMS = {
     "max_row_drift": Param(RULES.max_row_drift, type="number", minimum=0, maximum=10, title="Row-count drift",
                            description="Validation fails when the row count moves more than this fraction "
                            "from the last curated run."),
+    "export_layout": Param("none", type="string", enum=["none", "alpaca", "sharegpt"], title="Export as JSONL",
+                           description="Also store the curated dataset as JSONL in this layout (exports/<key>/"
+                           "train.jsonl), for fine-tuning tools that read Alpaca or ShareGPT files."),
     "store": store_param(),
 }
 
@@ -78,7 +84,16 @@ def autodp_curate():
                          resources=task_resources(), mapping=params["mapping"] or None)
         return {k: curated[k] for k in ("curated_key", "output_dataset_key", "rows", "recipe_key")}
 
-    curate()
+    @task
+    def export(curated: dict, params: dict | None = None) -> dict | None:
+        from autodp.airflow_support import resolve_store
+        from autodp.exports import export_to_store
+
+        if params["export_layout"] == "none":
+            return None
+        return export_to_store(resolve_store(params["store"]), curated["curated_key"], params["export_layout"])
+
+    export(curate())
 
 
 autodp_curate()

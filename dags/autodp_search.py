@@ -28,8 +28,9 @@ import os
 from datetime import datetime
 from typing import get_args
 
-from airflow.sdk import Asset, Param, dag, task, task_group
+from airflow.sdk import Asset, Param, dag, task_group
 
+from autodp.airflow_lineage import task
 from autodp.airflow_support import TASK_DEFAULTS, mapping_param, store_param
 from autodp.ingest.layouts import LAYOUTS
 from autodp.ingest.readers import FORMATS

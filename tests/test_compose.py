@@ -47,6 +47,15 @@ def test_every_airflow_service_names_the_connections_the_dags_use(compose):
     assert all(c["host"].startswith("http://llm:") for c in llm.values())
 
 
+def test_every_airflow_service_sends_lineage_over_http(compose):
+    from openlineage.client.transport.http import HttpConfig
+
+    for name in AIRFLOW_SERVICES:
+        env = compose["services"][name]["environment"]
+        config = HttpConfig.from_dict(json.loads(env["AIRFLOW__OPENLINEAGE__TRANSPORT"]))
+        assert config.url.startswith("http://") and env["AIRFLOW__OPENLINEAGE__NAMESPACE"] == "autodp", name
+
+
 def test_the_image_installs_with_the_projects_own_script():
     dockerfile = (DOCKER / "Dockerfile").read_text()
     assert dockerfile.startswith("#") and "FROM apache/airflow:3.3" in dockerfile

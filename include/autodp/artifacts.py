@@ -46,6 +46,10 @@ DECISION_FILE = "decision.json"
 
 CURATED = "curated"  # a curation run of an approved recipe
 VALIDATION_FILE = "validation.json"
+# Published and curated artifacts also hold a Hugging Face dataset: README.md and data/*.parquet (autodp.exports).
+
+EXPORTS = "exports"  # a dataset as JSONL in a fine-tuning tool's layout
+EXPORT_FILE = "train.jsonl"
 
 
 @dataclass(frozen=True)
@@ -71,4 +75,5 @@ KINDS: dict[str, ArtifactKind] = {kind.name: kind for kind in (
     ArtifactKind(DECISIONS, "a reviewer's approve, reject or retire", "the decision, its reviewer and time",
                  (DECISION_FILE,)),
     ArtifactKind(CURATED, "curation", "recipe and output dataset", (DATA_CARD_FILE, VALIDATION_FILE)),
+    ArtifactKind(EXPORTS, "export (autodp_curate's export_layout Param)", "dataset and layout", (EXPORT_FILE,)),
 )}

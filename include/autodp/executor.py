@@ -19,7 +19,7 @@ from typing import Any
 
 import duckdb
 
-from autodp import engine
+from autodp import engine, lineage
 from autodp.artifacts import CHANGES_FILE, DATASETS, DROPS_FILE, RECORDS_FILE
 from autodp.hashing import content_key, record_id_sql
 from autodp.operators.base import StepOutcome
@@ -90,6 +90,8 @@ def apply_strategy(dataset_key: str, strategy: Strategy, store: ArtifactStore,
                 steps.append(_publish_step(con, store, Path(tmp) / str(ran.index + 1), ran, keys, dataset_key,
                                            resources))
     output_key = keys[-1] if keys else dataset_key
+    lineage.read_artifact(store, DATASETS, dataset_key)
+    lineage.wrote_artifact(store, DATASETS, output_key)
     return {
         "dataset_key": dataset_key,
         "strategy_key": strategy.key(),

@@ -21,15 +21,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from autodp import engine
+from autodp import engine, lineage
 from autodp.artifacts import (
     CURATED,
     DATA_CARD_FILE,
     DATA_CARD_MARKDOWN_FILE,
     DATASETS,
+    EXPORT_FILE,
+    EXPORTS,
     PUBLISHED,
     RECORDS_FILE,
 )
+from autodp.hashing import content_key
 from autodp.settings import Settings
 from autodp.store import ArtifactStore
 
@@ -186,6 +189,23 @@ def export_jsonl(store: ArtifactStore, dataset_key: str, out: Path, layout: str,
             Path(tmp.name).unlink(missing_ok=True)
             raise
     return {"dataset_key": dataset_key, "layout": layout, "path": str(out), "rows": rows}
+
+
+def export_to_store(store: ArtifactStore, key: str, layout: str, settings: Settings | None = None) -> dict[str, Any]:
+    """The JSONL export as an artifact of its own, keyed by dataset and layout, for runs
+    whose files live in the store (``autodp_curate``'s ``export_layout``)."""
+    dataset_key, _, _ = resolve(store, key)
+    export_key = content_key("export", "1", {"dataset": dataset_key, "layout": layout})
+    if not store.has(EXPORTS, export_key):
+        with tempfile.TemporaryDirectory(prefix="autodp-export-") as tmp:
+            written = export_jsonl(store, dataset_key, Path(tmp) / EXPORT_FILE, layout, settings)
+            store.publish(EXPORTS, export_key, {EXPORT_FILE: Path(written["path"])},
+                          provenance={"step": "export", "dataset": dataset_key, "layout": layout},
+                          summary={"dataset_key": dataset_key, "layout": layout, "rows": written["rows"]})
+    lineage.read_artifact(store, DATASETS, dataset_key)
+    lineage.wrote_artifact(store, EXPORTS, export_key)
+    summary = store.manifest(EXPORTS, export_key)["summary"]
+    return {**summary, "export_key": export_key, "location": store.file_location(EXPORTS, export_key, EXPORT_FILE)}
 
 
 def _alpaca(record: dict[str, Any]) -> dict[str, str]:

@@ -36,7 +36,31 @@ def airflow_environment(settings: Settings, dags_folder: Path) -> dict[str, str]
             # Airflow's default of 32 costs about 5.6 GB; one machine runs a few tasks at a time.
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sqlite_metadata_url(home / "airflow.db"),
+            **openlineage_environment(settings),
             "AUTODP_HOME": str(settings.home)}
+
+
+# What configures OpenLineage's transport; where none is set, events go to a local file.
+OPENLINEAGE_CONFIGURED = ("AIRFLOW__OPENLINEAGE__TRANSPORT", "AIRFLOW__OPENLINEAGE__CONFIG_PATH",
+                          "AIRFLOW__OPENLINEAGE__DISABLED", "OPENLINEAGE_URL", "OPENLINEAGE_CONFIG",
+                          "OPENLINEAGE_DISABLED")
+
+
+def openlineage_environment(settings: Settings) -> dict[str, str]:
+    """Airflow's OpenLineage provider writing one JSON event per line to
+    ``$AUTODP_HOME/lineage/openlineage.jsonl``, in namespace ``autodp``, unless the
+    environment configures OpenLineage itself (an HTTP transport in production)."""
+    if any(os.environ.get(name) for name in OPENLINEAGE_CONFIGURED):
+        return {}
+    events = lineage_events_file(settings)
+    events.parent.mkdir(parents=True, exist_ok=True)
+    return {"AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps({"type": "file", "log_file_path": str(events),
+                                                           "append": True}),
+            "AIRFLOW__OPENLINEAGE__NAMESPACE": os.environ.get("AIRFLOW__OPENLINEAGE__NAMESPACE", "autodp")}
+
+
+def lineage_events_file(settings: Settings) -> Path:
+    return settings.home / "lineage" / "openlineage.jsonl"
 
 
 def run_search_dag(conf: dict[str, Any], store: ArtifactStore, dags_folder: Path,

@@ -3,17 +3,22 @@ data that fails validation fails the run with a readable report and publishes no
 
 import getpass
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import datasets
 import pytest
 
-from autodp.artifacts import CURATED, RECIPES
+from autodp.artifacts import CURATED, DATASETS, EXPORTS, RECIPES
 from autodp.cli import main
 from autodp.curate import ValidationFailed, curate, recipe
 from autodp.ingest import ingest
+from autodp.main_job import lineage_events_file, openlineage_environment
 from autodp.search.config import LoraSettings, SearchConfig
 from autodp.search.loop import search
+from autodp.settings import Settings
 from autodp.store import LocalStore
 from tests.conftest import record, write_lines
 
@@ -75,3 +80,40 @@ def test_curate_names_the_missing_recipe(approved, tmp_path, capsys):
     new = write_lines(tmp_path / "new.jsonl", qa_lines(10))
     assert main(["curate", str(new), "--recipe", "nope", "--store", str(approved.root)]) == 2
     assert "no approved recipe named 'nope'" in capsys.readouterr().err
+
+
+def test_curate_reports_its_datasets_to_openlineage_and_exports_jsonl(airflow_db, approved, tmp_path):
+    """Through `airflow dags test` with the default file transport, as the main job runs Airflow."""
+    settings = Settings(home=tmp_path / "home", store_uri=str(approved.root))
+    env = {**os.environ, **openlineage_environment(settings)}
+    new = write_lines(tmp_path / "new.jsonl", qa_lines(40, start=500))
+    conf = {"recipe": "gout", "source": str(new), "store": str(approved.root), "export_layout": "alpaca"}
+    ran = subprocess.run([str(Path(sys.executable).parent / "airflow"), "dags", "test", "autodp_curate", "--conf",
+                          json.dumps(conf)], env=env, capture_output=True, text=True, timeout=900)
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+
+    events = [json.loads(line) for line in lineage_events_file(settings).read_text().splitlines()]
+    complete = {e["job"]["name"]: e for e in events if e["eventType"] == "COMPLETE"}
+    assert {e["job"]["namespace"] for e in events} == {"autodp"}
+    [curated_key] = approved.artifacts(CURATED)
+    card = approved.read_json(CURATED, curated_key, "data_card.json")
+    folder = f"{approved.root}/{{}}/{{}}"
+
+    def named(datasets):
+        return {(d["namespace"], d["name"], d["facets"].get("version", {}).get("datasetVersion")) for d in datasets}
+
+    curate_event = complete["autodp_curate.curate"]
+    assert named(curate_event["inputs"]) == {
+        ("file", str(new), None),
+        ("file", folder.format(DATASETS, card["input_dataset_key"]), card["input_dataset_key"])}
+    assert named(curate_event["outputs"]) == {
+        ("file", folder.format(DATASETS, card["input_dataset_key"]), card["input_dataset_key"]),
+        ("file", folder.format(DATASETS, card["output_dataset_key"]), card["output_dataset_key"]),
+        ("file", folder.format(CURATED, curated_key), curated_key)}
+    [export_key] = approved.artifacts(EXPORTS)
+    export_event = complete["autodp_curate.export"]
+    assert named(export_event["inputs"]) == {
+        ("file", folder.format(DATASETS, card["output_dataset_key"]), card["output_dataset_key"])}
+    assert named(export_event["outputs"]) == {("file", folder.format(EXPORTS, export_key), export_key)}
+    exported = approved.read_bytes(approved.artifact_path(EXPORTS, export_key, "train.jsonl")).decode().splitlines()
+    assert len(exported) == card["rows"]["out"] and set(json.loads(exported[0])) == {"instruction", "input", "output"}

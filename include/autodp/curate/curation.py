@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from autodp import lineage
 from autodp.artifacts import CURATED, DATA_CARD_FILE, VALIDATION_FILE
 from autodp.curate.recipes import recipe
 from autodp.curate.validation import ValidationRules, report_text, validate
@@ -65,6 +66,7 @@ def curate(store: ArtifactStore, source: str, recipe_name: str, rules: Validatio
                                summary={"recipe": recipe_name, "rows_out": applied["rows_out"],
                                         "curated_at": card["curated_at"], "output_dataset_key": applied["output_key"]},
                                files=hf_files)
+    lineage.wrote_artifact(store, CURATED, key)
     return {"curated_key": key, **card}
 
 

@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from autodp import fields as F
+from autodp import lineage
 from autodp.artifacts import DATASETS, QUARANTINE_FILE, RECORDS_FILE
 from autodp.hashing import content_key, file_sha256, record_id
 from autodp.ingest.layouts import LAYOUTS, Canonical, detect_layout, parse_mapping, to_canonical
@@ -96,7 +97,9 @@ def ingest(
             "max_record_bytes": max_record_bytes,
         }
         key = content_key("ingest", INGEST_VERSION, shaping)
+        lineage.read_source(source)
         if store.has(DATASETS, key):
+            lineage.wrote_artifact(store, DATASETS, key)
             return {**store.manifest(DATASETS, key)["summary"], "cached": True}
         with tempfile.TemporaryDirectory(prefix="autodp-ingest-") as tmp:
             records, quarantine = Path(tmp) / RECORDS_FILE, Path(tmp) / QUARANTINE_FILE
@@ -107,6 +110,7 @@ def ingest(
             store.publish(DATASETS, key, {RECORDS_FILE: records, QUARANTINE_FILE: quarantine},
                           provenance={"step": "ingest", "version": INGEST_VERSION, "source": source, **shaping},
                           summary=summary)
+    lineage.wrote_artifact(store, DATASETS, key)
     return {**summary, "cached": False}
 
 

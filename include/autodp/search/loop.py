@@ -23,11 +23,12 @@ from typing import Any
 
 import numpy as np
 
-from autodp import quality
+from autodp import lineage, quality
 from autodp.artifacts import (
     AUDIT_FILE,
     DATA_CARD_FILE,
     DATA_CARD_MARKDOWN_FILE,
+    DATASETS,
     PUBLISHED,
     RESULT_FILE,
     SEARCH_STEPS,
@@ -277,7 +278,11 @@ def publish(context: SearchContext, run: SearchRun, chosen: Reflection, seconds:
     """The best strategy on the full dataset, with its data card and the agent's audit log."""
     store, config = context.store, context.config
     if store.has(PUBLISHED, run.run_key):
-        return published_result(store, run.run_key)
+        result = published_result(store, run.run_key)
+        lineage.read_artifact(store, DATASETS, run.dataset_key)
+        lineage.wrote_artifact(store, DATASETS, result["published_dataset_key"])
+        lineage.wrote_artifact(store, PUBLISHED, run.run_key)
+        return result
     history = chosen.history
     if not history:
         raise ValueError("no strategy was evaluated: nothing to publish")
@@ -304,6 +309,7 @@ def publish(context: SearchContext, run: SearchRun, chosen: Reflection, seconds:
                                        "config": config.to_dict()},
                            summary={"best_score": best.score, "published_dataset_key": final["output_key"]},
                            files=hf_files)
+    lineage.wrote_artifact(store, PUBLISHED, run.run_key)
     return result
 
 
