@@ -18,6 +18,8 @@ class Settings:
     # (AUTODP_DATASET_LICENSE; an SPDX-style id such as "cc-by-4.0"): the source data's, which
     # autodp cannot know, so "unknown" until a deployment says.
     dataset_license: str = "unknown"
+    # Datasets above this many rows are applied in shards of this size (AUTODP_SHARD_ROWS).
+    shard_rows: int = 250_000
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -25,7 +27,8 @@ class Settings:
         store_uri = os.environ.get("AUTODP_STORE") or str(home / "store")
         return cls(home=home, store_uri=store_uri,
                    duckdb_memory_limit=os.environ.get("AUTODP_DUCKDB_MEMORY_LIMIT") or None,
-                   dataset_license=os.environ.get("AUTODP_DATASET_LICENSE") or "unknown")
+                   dataset_license=os.environ.get("AUTODP_DATASET_LICENSE") or "unknown",
+                   shard_rows=_positive_int("AUTODP_SHARD_ROWS", 250_000))
 
     @property
     def duckdb_extension_dir(self) -> Path:
@@ -34,6 +37,15 @@ class Settings:
     @property
     def duckdb_spill_dir(self) -> Path:
         return self.home / "duckdb_spill"
+
+
+def _positive_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{name}={value!r}: expected a positive whole number")
+    return int(value)
 
 
 def sqlite_metadata_url(path: Path) -> str:

@@ -14,11 +14,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from autodp import lineage
+from autodp import lineage, shards
 from autodp.artifacts import CURATED, DATA_CARD_FILE, VALIDATION_FILE
 from autodp.curate.recipes import recipe
 from autodp.curate.validation import ValidationRules, report_text, validate
-from autodp.executor import apply_strategy
 from autodp.exports import hf_dataset_files
 from autodp.hashing import content_key
 from autodp.ingest import ingest
@@ -40,7 +39,7 @@ def curate(store: ArtifactStore, source: str, recipe_name: str, rules: Validatio
     resources = resources or Resources()
     chosen = recipe(store, recipe_name)
     ingested = ingest(source, store, **ingest_options)
-    applied = apply_strategy(ingested["dataset_key"], Strategy.from_data(chosen["strategy"]), store, resources)
+    applied = shards.apply(ingested["dataset_key"], Strategy.from_data(chosen["strategy"]), store, resources)
     previous = last_curated(store, recipe_name)
     report = validate(store, applied["output_key"], rules, previous["rows_out"] if previous else None,
                       resources.settings)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import duckdb
+import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
 from autodp import fields as F
@@ -56,6 +57,14 @@ class Operator(ABC):
 
     def __init__(self, params: OperatorParams | dict[str, Any] | None = None):
         self.params = params if isinstance(params, OperatorParams) else self.Params(**(params or {}))
+
+    # Whether a record's outcome depends on that record alone (with the params and models),
+    # so the step runs on each shard of a dataset on its own (autodp.shards). Operators that
+    # compare, rank or count records keep the default: they see the whole dataset.
+    row_local: ClassVar[bool] = False
+
+    def is_row_local(self) -> bool:
+        return self.row_local
 
     @classmethod
     def describe(cls) -> str:
@@ -226,20 +235,47 @@ class Deduplicator(Operator):
         """SQL of (source_row, group_id) for the records that have duplicates."""
 
     def apply(self, con, source, target):
-        con.execute(f"""
-            create or replace temp table _groups as
-            select source_row, group_id, min(source_row) over (partition by group_id) as kept_row
-            from ({self.groups(con, source)})""")
+        con.execute(f"create or replace temp table _duplicates as {duplicates_sql(self.groups(con, source))}")
+        self.drop_duplicates(con, source, target, "_duplicates")
+        con.execute("drop table _duplicates")
+
+    def drop_duplicates(self, con: duckdb.DuckDBPyConnection, source: str, target: str, duplicates: str) -> None:
+        """Drop the records table ``duplicates`` (source_row, kept_row) names, each with the
+        row it duplicates."""
         con.execute(f"""
             create or replace temp table _dups as
-            select s.source_row, s.record_id, g.kept_row from {source} s join _groups g using (source_row)
-            where g.source_row <> g.kept_row""")
+            select s.source_row, s.record_id, d.kept_row from {source} s join {duplicates} d using (source_row)""")
         _record_drops(con, self.name, "_dups", f"'{self.reason}'", "'duplicate of source row ' || kept_row")
         con.execute(f"create or replace temp table {target} as "
                     f"select s.* from {source} s anti join _dups using (source_row)")
-        con.execute("drop table _groups; drop table _dups")
+        con.execute("drop table _dups")
 
     reason: ClassVar[str] = "duplicate"
+
+
+class SignatureDeduplicator(Deduplicator):
+    """A deduplicator whose groups follow from one signature per record, so a dataset in
+    shards is deduplicated in two phases (``autodp.shards``): signatures per shard, then the
+    groups once over all of them, the same groups one table gives."""
+
+    @abstractmethod
+    def signatures(self, con: duckdb.DuckDBPyConnection, source: str) -> pa.Table:
+        """One row per record: ``source_row`` and the operator's signature columns."""
+
+    @abstractmethod
+    def groups_from(self, con: duckdb.DuckDBPyConnection, signatures: pa.Table) -> str:
+        """SQL of (source_row, group_id) for the records that have duplicates."""
+
+    def groups(self, con, source):
+        return self.groups_from(con, self.signatures(con, source))
+
+
+def duplicates_sql(groups: str) -> str:
+    """(source_row, kept_row) of every record in ``groups`` but the first of its group."""
+    return f"""
+        select source_row, kept_row from (
+            select source_row, min(source_row) over (partition by group_id) as kept_row from ({groups}))
+        where source_row <> kept_row"""
 
 
 class Generator(Operator):

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from autodp import lineage, quality
+from autodp import lineage, quality, shards
 from autodp.artifacts import (
     AUDIT_FILE,
     DATA_CARD_FILE,
@@ -325,7 +325,7 @@ def _apply_to_full_dataset(context: SearchContext, dataset_key: str, strategy: S
         targets = select_targets(dataset_key, context.store, seed_size=300, seed=context.config.seed,
                                  resources=resources)
         resources.targets, resources.quality_scores = load_targets(context.store, targets["targets_key"])
-    return apply_strategy(dataset_key, strategy, context.store, resources, reuse=context.config.reuse)
+    return shards.apply(dataset_key, strategy, context.store, resources, reuse=context.config.reuse)
 
 
 def _with_targets(context: SearchContext, run: SearchRun) -> Resources:

@@ -25,6 +25,7 @@ class BoilerplateStrip(Mapper):
         closing: bool = Field(True)
 
     name = "boilerplate_strip"
+    row_local: ClassVar[bool] = True
     stage: ClassVar[Stage] = "cleaning"
 
     def rewrites(self) -> dict[str, str]:

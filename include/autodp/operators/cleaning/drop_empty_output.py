@@ -18,6 +18,7 @@ class DropEmptyOutput(Filter):
         drop_empty_instruction: bool = Field(True, description="also drop records whose instruction is empty")
 
     name = "drop_empty_output"
+    row_local: ClassVar[bool] = True
     stage: ClassVar[Stage] = "cleaning"
 
     def drop_reason(self) -> str:

@@ -2,10 +2,11 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from autodp.operators.base import Deduplicator, OperatorParams, Stage
+from autodp.operators.base import OperatorParams, SignatureDeduplicator, Stage
+from autodp.operators.batch import write_table
 
 
-class ExactDedup(Deduplicator):
+class ExactDedup(SignatureDeduplicator):
     """Keeps the first of records that are identical after normalization (case, whitespace).
 
     `key` chooses what must match: the whole record, or only the prompt (instruction and
@@ -27,12 +28,16 @@ class ExactDedup(Deduplicator):
         return (f"case when regexp_matches({column}, '\\s\\s|[\\t\\n\\r\\f\\v]|^\\s|\\s$') "
                 f"then trim(regexp_replace({text}, '\\s+', ' ', 'g')) else {text} end")
 
-    def groups(self, con, source):
+    def signatures(self, con, source):
+        """A 64-bit hash of the normalized text per record."""
         columns = ["instruction", "input"] + (["output"] if self.params.key == "record" else [])
-        norm = [self._normalized(c) for c in columns]
-        key = " || chr(31) || ".join(norm)
-        return f"""
+        key = " || chr(31) || ".join(self._normalized(c) for c in columns)
+        return con.execute(f"select source_row, hash({key}) as signature from {source}").to_arrow_table()
+
+    def groups_from(self, con, signatures):
+        write_table(con, "_exact_signatures", {name: signatures[name] for name in signatures.column_names})
+        return """
             select source_row, group_id from (
-                select source_row, group_id, count(*) over (partition by group_id) as members
-                from (select source_row, hash({key}) as group_id from {source}))
+                select source_row, signature as group_id, count(*) over (partition by signature) as members
+                from _exact_signatures)
             where members > 1"""

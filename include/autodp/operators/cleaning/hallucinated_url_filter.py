@@ -23,6 +23,7 @@ class HallucinatedUrlFilter(Filter):
         invented_output_urls: bool = Field(True, description="drop when the output has a URL absent from the prompt")
 
     name = "hallucinated_url_filter"
+    row_local: ClassVar[bool] = True
     stage: ClassVar[Stage] = "cleaning"
 
     def drop_reason(self) -> str:

@@ -33,6 +33,7 @@ class LanguageFilter(Filter):
                                        description="below this confidence the record is kept (too unsure to drop)")
 
     name = "language_filter"
+    row_local: ClassVar[bool] = True
     stage: ClassVar[Stage] = "cleaning"
 
     def register_functions(self, con) -> None:

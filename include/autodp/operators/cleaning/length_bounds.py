@@ -23,6 +23,7 @@ class LengthBounds(Filter):
             return self
 
     name = "length_bounds"
+    row_local: ClassVar[bool] = True
     stage: ClassVar[Stage] = "cleaning"
 
     def drop_reason(self) -> str:

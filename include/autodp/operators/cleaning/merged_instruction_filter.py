@@ -18,6 +18,7 @@ class MergedInstructionFilter(Filter):
         check_instruction: bool = Field(True, description="look for merged pairs in the instruction too")
 
     name = "merged_instruction_filter"
+    row_local: ClassVar[bool] = True
     stage: ClassVar[Stage] = "cleaning"
 
     def drop_reason(self) -> str:

@@ -4,7 +4,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from autodp.operators.base import Deduplicator, OperatorParams, Stage
+from autodp.operators.base import OperatorParams, SignatureDeduplicator, Stage
 from autodp.operators.batch import write_table
 
 # The universal hash family of datasketch: (a*h + b) mod (2^61 - 1), over 32-bit values.
@@ -18,7 +18,7 @@ TEXTS = {
 }
 
 
-class NearDedup(Deduplicator):
+class NearDedup(SignatureDeduplicator):
     """Keeps one record per group of near-duplicates: MinHash over word or character n-gram
     shingles, locality-sensitive hashing into bands for candidates, then the candidates'
     estimated Jaccard similarity against the threshold.
@@ -40,22 +40,18 @@ class NearDedup(Deduplicator):
     stage: ClassVar[Stage] = "cleaning"
     reason: ClassVar[str] = "near_duplicate"
 
-    def groups(self, con, source):
+    def signatures(self, con, source):
+        """The MinHash signature of each record (``num_perm`` 32-bit values), in source_row order."""
         p = self.params
         text = f"lower({TEXTS[p.text]})"
         if p.unit == "char":
             tokens = f"string_split(regexp_replace({text}, '\\s+', ' ', 'g'), '')"
         else:
             tokens = f"list_filter(string_split_regex({text}, '[^\\w]+'), w -> w <> '')"
-        bands, rows_per_band = optimal_bands(p.threshold, p.num_perm)
         (count,) = con.execute(f"select count(*) from {source}").fetchone()
         rows = np.empty(count, dtype=np.int64)
         # MinHash values are below 2^32: 4 bytes each, the one thing kept per record.
         signatures = np.empty((count, p.num_perm), dtype=np.uint32)
-        # The block stream stays open on ``con``; band keys go in through a second cursor
-        # (a query on ``con`` would end the stream), so the table is not a temp one.
-        con.execute("create or replace table _band_keys (source_row bigint, band integer, band_key ubigint)")
-        writer = con.cursor()
         batches = con.execute(f"""
             select source_row, case when len(h) = 0 then [0::ubigint] else h end as hashes
             from (select source_row, list_transform({tokens}, t -> hash(t)) as h from {source})
@@ -66,19 +62,30 @@ class NearDedup(Deduplicator):
             offsets = hashes.offsets.to_numpy().astype(np.int64)
             values, offsets = shingle_hashes(hashes.values.to_numpy()[offsets[0]:offsets[-1]], offsets - offsets[0],
                                              p.ngram)
-            block = minhash_signatures(values, offsets, p.num_perm, p.seed)
-            end = done + len(block)
+            end = done + batch.num_rows
             rows[done:end] = batch.column(0).to_numpy()
-            signatures[done:end] = block
-            # Copied into DuckDB: join filters pushed into an Arrow scan cannot carry uint64 keys.
-            writer.register("_band_keys_arrow", _band_table(np.arange(done, end),
-                                                            band_hashes(block, bands, rows_per_band, p.seed)))
-            writer.execute("insert into _band_keys select * from _band_keys_arrow")
-            writer.unregister("_band_keys_arrow")
+            signatures[done:end] = minhash_signatures(values, offsets, p.num_perm, p.seed)
             done = end
-        writer.close()
         if done != count:
             raise RuntimeError(f"near_dedup read {done} of {count} records")
+        return pa.table({"source_row": rows, "signature": pa.FixedSizeListArray.from_arrays(
+            pa.array(signatures.reshape(-1), pa.uint32()), p.num_perm)})
+
+    def groups_from(self, con, signatures):
+        """Band keys per block of signatures into DuckDB, candidates from shared buckets, then
+        the candidates' estimated Jaccard similarity and union-find."""
+        p = self.params
+        bands, rows_per_band = optimal_bands(p.threshold, p.num_perm)
+        rows = signatures.column("source_row").to_numpy()
+        matrix = _signature_matrix(signatures.column("signature"), p.num_perm)
+        con.execute("create or replace temp table _band_keys (source_row bigint, band integer, band_key ubigint)")
+        for start in range(0, len(rows), BLOCK_ROWS):
+            end = min(start + BLOCK_ROWS, len(rows))
+            # Copied into DuckDB: join filters pushed into an Arrow scan cannot carry uint64 keys.
+            con.register("_band_keys_arrow", _band_table(np.arange(start, end),
+                                                         band_hashes(matrix[start:end], bands, rows_per_band, p.seed)))
+            con.execute("insert into _band_keys select * from _band_keys_arrow")
+            con.unregister("_band_keys_arrow")
         # Within a bucket every member is paired with the bucket's first member (a star, not
         # all pairs): linear in bucket size, and union-find joins what the stars connect.
         candidates = con.execute("""
@@ -87,11 +94,19 @@ class NearDedup(Deduplicator):
             where source_row <> anchor""").fetchnumpy()
         con.execute("drop table _band_keys")
         first, second = candidates["first"].astype(np.int64), candidates["second"].astype(np.int64)
-        similar = estimated_jaccard(signatures, first, second) >= p.threshold
+        similar = estimated_jaccard(matrix, first, second) >= p.threshold
         members = union_find(list(zip(rows[first[similar]].tolist(), rows[second[similar]].tolist())))
         write_table(con, "_near_groups", {"source_row": pa.array(list(members), pa.int64()),
                                           "group_id": pa.array(list(members.values()), pa.int64())})
         return "select source_row, group_id from _near_groups"
+
+
+def _signature_matrix(column: pa.ChunkedArray | pa.Array, num_perm: int) -> np.ndarray:
+    """(records, num_perm) uint32 view of a fixed-size-list column (copied only when chunked)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+    flat = column.values.slice(column.offset * num_perm, len(column) * num_perm)
+    return flat.to_numpy(zero_copy_only=False).reshape(len(column), num_perm)
 
 
 def optimal_bands(threshold: float, num_perm: int) -> tuple[int, int]:

@@ -22,6 +22,7 @@ class NormalizeText(Mapper):
         empty_input_markers: bool = Field(True, description="'<noinput>', 'No input.', 'N/A', ... in input become ''")
 
     name = "normalize_text"
+    row_local: ClassVar[bool] = True
     stage: ClassVar[Stage] = "cleaning"
 
     def rewrites(self) -> dict[str, str]:

@@ -40,6 +40,7 @@ class PiiRedaction(Mapper):
             default_factory=lambda: list(PATTERNS), min_length=1, description="which identifiers to redact")
 
     name = "pii_redaction"
+    row_local: ClassVar[bool] = True
     stage: ClassVar[Stage] = "cleaning"
 
     def rewrites(self) -> dict[str, str]:

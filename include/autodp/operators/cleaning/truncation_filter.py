@@ -59,6 +59,7 @@ class TruncationFilter(Filter):
                                description="an unpunctuated final segment this long is an unfinished sentence")
 
     name = "truncation_filter"
+    row_local: ClassVar[bool] = True
     stage: ClassVar[Stage] = "cleaning"
 
     def register_functions(self, con) -> None:

@@ -17,6 +17,7 @@ class FillMissingResponse(BatchRewrite):
         include_placeholders: bool = Field(True)
 
     name = "fill_missing_response"
+    row_local: ClassVar[bool] = True
     stage: ClassVar[Stage] = "generation"
     needs_llm: ClassVar[bool] = True
     field: ClassVar[str] = "output"

@@ -17,6 +17,7 @@ class RewriteInstruction(BatchRewrite):
         max_tokens: int = Field(128, ge=16, le=1024)
 
     name = "rewrite_instruction"
+    row_local: ClassVar[bool] = True
     stage: ClassVar[Stage] = "refinement"
     needs_llm: ClassVar[bool] = True
     field: ClassVar[str] = "instruction"

@@ -16,6 +16,7 @@ class RewriteResponse(BatchRewrite):
         max_tokens: int = Field(384, ge=16, le=4096)
 
     name = "rewrite_response"
+    row_local: ClassVar[bool] = True
     stage: ClassVar[Stage] = "refinement"
     needs_llm: ClassVar[bool] = True
     field: ClassVar[str] = "output"

@@ -22,6 +22,7 @@ class ConfidenceFilter(ScoredFilter):
         seed: int = Field(0, ge=0)
 
     name = "confidence_filter"
+    row_local: ClassVar[bool] = True
     stage: ClassVar[Stage] = "selection"
     needs_llm: ClassVar[bool] = True
     needs_embeddings: ClassVar[bool] = True

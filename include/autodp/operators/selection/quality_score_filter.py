@@ -39,6 +39,11 @@ class QualityScoreFilter(ScoredFilter):
         rated = llm_calls.rate(resources.llm, [(prompt_text(r), r["output"]) for r in records])
         return [r["source_row"] for r in records], [None if s is None else float(s) for s in rated]
 
+    def is_row_local(self) -> bool:
+        """A threshold on the LLM's or the classifier's score is per record; a top fraction
+        ranks the dataset, and the quality scorer's signals compare records."""
+        return self.params.mode == "threshold" and self.params.scorer != "signals"
+
     def features(self) -> dict[str, str]:
         return {"_rank": "case when score is null then null "
                          "else percent_rank() over (order by score desc nulls last) end"}

@@ -15,6 +15,7 @@ class RelevanceFilter(ScoredFilter):
         min_similarity: float = Field(0.2, ge=-1.0, le=1.0)
 
     name = "relevance_filter"
+    row_local: ClassVar[bool] = True
     stage: ClassVar[Stage] = "selection"
     needs_embeddings: ClassVar[bool] = True
     detail_label = "similarity"
