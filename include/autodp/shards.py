@@ -222,43 +222,82 @@ def merge(store: ArtifactStore, shard_plan: ShardPlan, history: list[dict[str, A
     }
 
 
+def begin(store: ArtifactStore, dataset_key: str, strategy: Strategy, resources: Resources | None = None,
+          shard_rows: int | None = None, reuse: bool = True) -> dict[str, Any]:
+    """The first step of an apply: a dataset of at most ``shard_rows`` rows (default
+    AUTODP_SHARD_ROWS), or a strategy with more dataset-wide steps than ``MAX_ROUNDS``
+    allows, is applied here in one task (``applied``); a larger one is split and planned
+    (``plan``, and the first round's shard tasks as ``items``)."""
+    resources = resources or Resources()
+    shard_rows = shard_rows or resources.settings.shard_rows
+    if (not reuse or not strategy.steps or len(rounds(strategy)) > MAX_ROUNDS
+            or dataset_rows(store, dataset_key, resources) <= shard_rows):
+        return {"applied": apply_strategy(dataset_key, strategy, store, resources, reuse=reuse), "plan": None,
+                "items": []}
+    shard_plan = plan(store, dataset_key, strategy, shard_rows, resources)
+    return {"applied": None, "plan": shard_plan.to_dict(), "started": time.time(),
+            "items": [{"round_index": 0, "shard_key": key, "decision": None} for key in shard_plan.shards]}
+
+
+def advance(store: ArtifactStore, shard_plan: ShardPlan, round_index: int, results: list[dict[str, Any]],
+            resources: Resources | None = None) -> dict[str, Any]:
+    """After a round's shard tasks: its decision, and the next round's shard tasks (none
+    after the last round)."""
+    if shard_plan.rounds()[round_index].decision is None:
+        return {"decision": None, "items": []}
+    decision = decide(store, shard_plan, round_index, results, resources)
+    return {"decision": decision, "items": [{"round_index": round_index + 1, "shard_key": key, "decision": decision}
+                                            for key in decision["shards"]]}
+
+
+def finish(store: ArtifactStore, begun: dict[str, Any], round_results: list[list[dict[str, Any]] | None],
+           advances: list[dict[str, Any] | None], resources: Resources | None = None) -> dict[str, Any]:
+    """The apply's result: the one-task result, or the merge of the rounds that ran."""
+    if begun["applied"] is not None:
+        return begun["applied"]
+    history, final = [], []
+    for results, advanced in zip(round_results, advances, strict=True):
+        if not results:
+            break
+        history += results
+        final = [r["key"] for r in results]
+        if advanced and advanced["decision"]:
+            history.append(advanced["decision"])
+    started = time.perf_counter() - (time.time() - begun["started"])
+    return merge(store, ShardPlan.from_dict(begun["plan"]), history, final, started, resources)
+
+
 def apply_sharded(dataset_key: str, strategy: Strategy, store: ArtifactStore, resources: Resources | None = None,
                   shard_rows: int | None = None, map_shards: Callable | None = None) -> dict[str, Any]:
-    """Plan, run every round and merge, in this process. ``map_shards(function, items)``
-    runs a round's shard tasks (default: one after another); each item is the keyword
-    arguments of one ``run_shard`` call after the first two."""
+    """``begin``, every round and ``finish`` in this process, sharded whatever the size.
+    ``map_shards(store, plan, items)`` runs a round's shard tasks (default: one after
+    another); each item holds the keyword arguments of one ``run_shard`` call."""
     resources = resources or Resources()
-    started = time.perf_counter()
     shard_plan = plan(store, dataset_key, strategy, shard_rows or resources.settings.shard_rows, resources)
-    shards, decision, history = shard_plan.shards, None, []
-    for index, planned in enumerate(shard_plan.rounds()):
-        items = [{"round_index": index, "shard_key": key, "decision": decision} for key in shards]
+    begun = {"applied": None, "plan": shard_plan.to_dict(), "started": time.time(),
+             "items": [{"round_index": 0, "shard_key": key, "decision": None} for key in shard_plan.shards]}
+    items, round_results, advances = begun["items"], [], []
+    for index in range(len(shard_plan.rounds())):
         if map_shards is None:
             results = [run_shard(store, shard_plan, resources=resources, **item) for item in items]
         else:
             results = list(map_shards(store, shard_plan, items))
-        history += results
-        shards = [r["key"] for r in results]
-        if planned.decision is None:
-            break
-        decision = decide(store, shard_plan, index, results, resources)
-        history.append(decision)
-        shards = decision["shards"]
-    return merge(store, shard_plan, history, shards, started, resources)
+        advanced = advance(store, shard_plan, index, results, resources)
+        round_results.append(results)
+        advances.append(advanced)
+        items = advanced["items"]
+    return finish(store, begun, round_results, advances, resources)
 
 
 def apply(dataset_key: str, strategy: Strategy, store: ArtifactStore, resources: Resources | None = None,
           reuse: bool = True) -> dict[str, Any]:
-    """``apply_strategy`` for a dataset of at most ``shard_rows`` rows (AUTODP_SHARD_ROWS),
-    ``apply_sharded`` above: the one entry publish and curate use."""
+    """What publish and curate call: ``apply_strategy`` for a dataset of at most
+    AUTODP_SHARD_ROWS rows, the sharded apply above it."""
     resources = resources or Resources()
-    summary = store.manifest(DATASETS, dataset_key)["summary"]
-    rows = summary.get("rows_kept", summary.get("rows_out"))
-    if rows is None:
-        rows = dataset_rows(store, dataset_key, resources)
-    if rows > resources.settings.shard_rows and strategy.steps and reuse:
-        return apply_sharded(dataset_key, strategy, store, resources)
-    return apply_strategy(dataset_key, strategy, store, resources, reuse=reuse)
+    begun = begin(store, dataset_key, strategy, resources, reuse=reuse)
+    if begun["applied"] is not None:
+        return begun["applied"]
+    return apply_sharded(dataset_key, strategy, store, resources)
 
 
 def dataset_rows(store: ArtifactStore, dataset_key: str, resources: Resources | None = None) -> int:

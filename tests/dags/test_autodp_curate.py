@@ -14,12 +14,14 @@ import pytest
 from autodp.artifacts import CURATED, DATASETS, EXPORTS, RECIPES
 from autodp.cli import main
 from autodp.curate import ValidationFailed, curate, recipe
+from autodp.executor import apply_strategy
 from autodp.ingest import ingest
 from autodp.main_job import lineage_events_file, openlineage_environment
 from autodp.search.config import LoraSettings, SearchConfig
 from autodp.search.loop import search
 from autodp.settings import Settings
 from autodp.store import LocalStore
+from autodp.strategy import Strategy
 from tests.conftest import record, write_lines
 
 pytestmark = pytest.mark.airflow
@@ -102,14 +104,14 @@ def test_curate_reports_its_datasets_to_openlineage_and_exports_jsonl(airflow_db
     def named(datasets):
         return {(d["namespace"], d["name"], d["facets"].get("version", {}).get("datasetVersion")) for d in datasets}
 
-    curate_event = complete["autodp_curate.curate"]
-    assert named(curate_event["inputs"]) == {
-        ("file", str(new), None),
-        ("file", folder.format(DATASETS, card["input_dataset_key"]), card["input_dataset_key"])}
-    assert named(curate_event["outputs"]) == {
-        ("file", folder.format(DATASETS, card["input_dataset_key"]), card["input_dataset_key"]),
-        ("file", folder.format(DATASETS, card["output_dataset_key"]), card["output_dataset_key"]),
-        ("file", folder.format(CURATED, curated_key), curated_key)}
+    source_dataset = ("file", folder.format(DATASETS, card["input_dataset_key"]), card["input_dataset_key"])
+    output_dataset = ("file", folder.format(DATASETS, card["output_dataset_key"]), card["output_dataset_key"])
+    assert named(complete["autodp_curate.ingest"]["inputs"]) == {("file", str(new), None)}
+    assert named(complete["autodp_curate.ingest"]["outputs"]) == {source_dataset}
+    assert named(complete["autodp_curate.plan"]["inputs"]) == {source_dataset}  # 40 rows: applied in one task
+    assert named(complete["autodp_curate.plan"]["outputs"]) == {output_dataset}
+    assert named(complete["autodp_curate.publish"]["outputs"]) == {("file", folder.format(CURATED, curated_key),
+                                                                     curated_key)}
     [export_key] = approved.artifacts(EXPORTS)
     export_event = complete["autodp_curate.export"]
     assert named(export_event["inputs"]) == {
@@ -117,3 +119,50 @@ def test_curate_reports_its_datasets_to_openlineage_and_exports_jsonl(airflow_db
     assert named(export_event["outputs"]) == {("file", folder.format(EXPORTS, export_key), export_key)}
     exported = approved.read_bytes(approved.artifact_path(EXPORTS, export_key, "train.jsonl")).decode().splitlines()
     assert len(exported) == card["rows"]["out"] and set(json.loads(exported[0])) == {"instruction", "input", "output"}
+
+
+def answered(count, start=0):
+    return [record(f"Question {i} about gout?", output=f"Gout answer {i}: rest, fluids.")
+            for i in range(start, start + count)]
+
+
+@pytest.fixture
+def approved_dedup(tmp_path):
+    """A recipe of exact dedup only: every strategy the search can find needs the whole dataset."""
+    store = LocalStore(tmp_path / "dedup-store")
+    lines = answered(40) + answered(10)  # ten questions asked twice, far apart
+    key = ingest(str(write_lines(tmp_path / "first.jsonl", lines)), store)["dataset_key"]
+    config = SearchConfig(iterations=1, candidates=1, method="random", base="tiny", sample_size=30, eval_size=6,
+                          operators=("exact_dedup",), lora=LoraSettings(steps=2, batch_size=4))
+    published = search(key, store, config)["published_key"]
+    assert main(["recipe", "approve", published, "--name", "dedup", "--reason", "fewer repeats",
+                 "--store", str(store.root)]) == 0
+    return store
+
+
+def test_curate_applies_data_above_shard_rows_in_mapped_shard_tasks(airflow_db, approved_dedup, tmp_path):
+    store = approved_dedup
+    new = write_lines(tmp_path / "new.jsonl", answered(45, start=100) + answered(15, start=100))
+    run = curate_dag().test(run_conf={"recipe": "dedup", "source": str(new), "store": str(store.root),
+                                      "shard_rows": 20})
+    assert run.state == "success"
+    states = {}
+    for ti in run.get_task_instances():
+        states.setdefault(ti.task_id, []).append(ti.state)
+    assert states["shard_round_1"] == ["success"] * 3  # 60 rows in shards of 20: three mapped tasks
+    assert states["advance_1"] == ["success"] and states["merge"] == ["success"]
+    assert set(states["shard_round_4"]) == {"skipped"}
+    [curated] = store.artifacts(CURATED)
+    card = store.read_json(CURATED, curated, "data_card.json")
+    assert card["shards"] == 3 and card["rows"]["in"] == 60 and card["rows"]["out"] == 45
+    assert card["drop_reasons"] == {"exact_dedup": {"exact_duplicate": 15}}
+
+    single = apply_strategy(card["input_dataset_key"], Strategy.from_data(card["strategy"]), store)
+    assert records_of(store, card["output_dataset_key"]) == records_of(store, single["output_key"])
+
+
+def records_of(store, key):
+    import duckdb
+
+    return duckdb.sql(f"select * from read_parquet('{store.file_location(DATASETS, key, 'records.parquet')}') "
+                      "order by source_row").fetchall()

@@ -40,6 +40,16 @@ def curate(store: ArtifactStore, source: str, recipe_name: str, rules: Validatio
     chosen = recipe(store, recipe_name)
     ingested = ingest(source, store, **ingest_options)
     applied = shards.apply(ingested["dataset_key"], Strategy.from_data(chosen["strategy"]), store, resources)
+    return publish_curated(store, recipe_name, source, ingested, applied, rules, resources)
+
+
+def publish_curated(store: ArtifactStore, recipe_name: str, source: str, ingested: dict[str, Any],
+                    applied: dict[str, Any], rules: ValidationRules | None = None,
+                    resources: Resources | None = None) -> dict[str, Any]:
+    """Validate an applied recipe's output and publish it with its data card (the last
+    step of ``curate``; autodp_curate runs the apply before it as tasks of its own)."""
+    resources = resources or Resources()
+    chosen = recipe(store, recipe_name)
     previous = last_curated(store, recipe_name)
     report = validate(store, applied["output_key"], rules, previous["rows_out"] if previous else None,
                       resources.settings)
@@ -53,6 +63,7 @@ def curate(store: ArtifactStore, source: str, recipe_name: str, rules: Validatio
             "rows": {"ingested": ingested["rows_in"], "quarantined": ingested["rows_quarantined"],
                      "in": applied["rows_in"], "out": applied["rows_out"]},
             "drop_reasons": {s["operator"]: s["dropped"] for s in applied["steps"] if s["dropped"]},
+            "shards": applied.get("shards", 1),
             "search_score": chosen["score"], "validation": {"success": True, "checks": len(report["checks"])},
             "curated_at": datetime.now(UTC).isoformat(timespec="seconds")}
     if not store.has(CURATED, key):
