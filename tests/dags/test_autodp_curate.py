@@ -23,6 +23,7 @@ from autodp.settings import Settings
 from autodp.store import LocalStore
 from autodp.strategy import Strategy
 from tests.conftest import record, write_lines
+from tests.dags.conftest import answered
 
 pytestmark = pytest.mark.airflow
 
@@ -119,25 +120,6 @@ def test_curate_reports_its_datasets_to_openlineage_and_exports_jsonl(airflow_db
     assert named(export_event["outputs"]) == {("file", folder.format(EXPORTS, export_key), export_key)}
     exported = approved.read_bytes(approved.artifact_path(EXPORTS, export_key, "train.jsonl")).decode().splitlines()
     assert len(exported) == card["rows"]["out"] and set(json.loads(exported[0])) == {"instruction", "input", "output"}
-
-
-def answered(count, start=0):
-    return [record(f"Question {i} about gout?", output=f"Gout answer {i}: rest, fluids.")
-            for i in range(start, start + count)]
-
-
-@pytest.fixture
-def approved_dedup(tmp_path):
-    """A recipe of exact dedup only: every strategy the search can find needs the whole dataset."""
-    store = LocalStore(tmp_path / "dedup-store")
-    lines = answered(40) + answered(10)  # ten questions asked twice, far apart
-    key = ingest(str(write_lines(tmp_path / "first.jsonl", lines)), store)["dataset_key"]
-    config = SearchConfig(iterations=1, candidates=1, method="random", base="tiny", sample_size=30, eval_size=6,
-                          operators=("exact_dedup",), lora=LoraSettings(steps=2, batch_size=4))
-    published = search(key, store, config)["published_key"]
-    assert main(["recipe", "approve", published, "--name", "dedup", "--reason", "fewer repeats",
-                 "--store", str(store.root)]) == 0
-    return store
 
 
 def test_curate_applies_data_above_shard_rows_in_mapped_shard_tasks(airflow_db, approved_dedup, tmp_path):
