@@ -15,7 +15,7 @@ DEMO_DATASET := $(AUTODP_HOME)/demo/healthcare_demo.jsonl
 # The main job's search budget, small enough for two CPU cores (the defaults are SearchConfig's).
 RUN_BUDGET ?= --steps 10 --candidates 2
 
-.PHONY: install run test test-faults ui search bench-scale bench-ingest bench-operators bench-cache bench-sampling bench-search bench-quality bench-defects bench-scoring bench-agent lock clean
+.PHONY: install run test test-faults ui search bench-scale bench-shards bench-ingest bench-operators bench-cache bench-sampling bench-search bench-quality bench-defects bench-scoring bench-agent lock clean
 
 install: $(VENV)/.installed
 
@@ -90,6 +90,12 @@ bench-agent: install
 # rows/s and peak RSS per step, and how both grow with the rows.
 bench-scale: install
 	$(BIN)/python bench/scale.py
+
+# The same 1,000,000 synthetic rows applied in shards of 250,000, 1, 2 and 4 shard tasks at a
+# time, each task a process of its own: wall time, peak RSS per task, the scaling ratio, and
+# the one-task apply beside them.
+bench-shards: install
+	$(BIN)/python bench/shards.py
 
 # Re-resolve the full dependency set after editing pyproject.toml.
 lock: install
