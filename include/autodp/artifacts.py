@@ -16,6 +16,9 @@ RECORDS_FILE = "records.parquet"  # canonical records (autodp.fields.CANONICAL_C
 QUARANTINE_FILE = "quarantine.parquet"  # ingested datasets: rows that could not be used, with the reason
 DROPS_FILE = "drops.parquet"  # applied steps: each record the step removed, with the reason
 CHANGES_FILE = "changes.parquet"  # applied steps: each record the step rewrote or generated
+# applied steps whose LLM calls failed after their retries or answered unreadably: per record
+# (left as it was) the operator, the reason and how many calls
+LLM_FAILURES_FILE = "llm_failures.parquet"
 FIDELITY_FILE = "fidelity.json"  # samples: how well the sample preserves the full set's distribution
 HELD_OUT_FILE = "held_out.parquet"  # evaluation splits: input source_rows held out of the search
 
@@ -63,7 +66,8 @@ class ArtifactKind:
 KINDS: dict[str, ArtifactKind] = {kind.name: kind for kind in (
     ArtifactKind(DATASETS, "ingest, sample, evaluation split, apply (one per strategy prefix)",
                  "source bytes and layout; parent dataset and sampling or split options; parent dataset and step",
-                 (RECORDS_FILE, QUARANTINE_FILE, DROPS_FILE, CHANGES_FILE, FIDELITY_FILE, HELD_OUT_FILE)),
+                 (RECORDS_FILE, QUARANTINE_FILE, DROPS_FILE, CHANGES_FILE, LLM_FAILURES_FILE, FIDELITY_FILE,
+                  HELD_OUT_FILE)),
     ArtifactKind(PROFILES, "profile", "dataset", (PROFILE_FILE,)),
     ArtifactKind(TARGETS, "target selection", "dataset, labeler and its options", (FLAGS_FILE,)),
     ArtifactKind(SCORES, "the quality scorer", "dataset, signals and the models behind them", (SCORES_FILE,)),

@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 
 from autodp import engine, lineage
-from autodp.artifacts import CHANGES_FILE, DATASETS, DROPS_FILE, RECORDS_FILE
+from autodp.artifacts import CHANGES_FILE, DATASETS, DROPS_FILE, LLM_FAILURES_FILE, RECORDS_FILE
 from autodp.hashing import content_key, record_id_sql
 from autodp.operators.base import StepOutcome
 from autodp.resources import Resources
@@ -135,6 +135,7 @@ class StepRun:
     llm_rows_skipped: int  # rows an LLM step left alone because target selection did not flag them
     seconds: float
     llm_failures: dict[str, int]  # calls given up on after retries, answers unreadable; by reason
+    llm_failed_rows: list[tuple[int, str]]  # (source_row, reason) of each of those calls made for a record
 
 
 def run_steps(con: duckdb.DuckDBPyConnection, strategy: Strategy, resources: Resources, start: int = 0,
@@ -147,21 +148,25 @@ def run_steps(con: duckdb.DuckDBPyConnection, strategy: Strategy, resources: Res
         step = strategy.steps[index]
         source, target = f"{table}_{index}", f"{table}_{index + 1}"
         started = time.perf_counter()
-        calls_before, failures_before = _llm_counts(resources)
+        calls_before, failures_before, rows_before = _llm_counts(resources)
         outcome = step.operator.run(con, source, target, index + 1, resources)
         skipped = (_unflagged(con, source, resources.targets)
                    if step.operator.needs_llm and resources.targets is not None else 0)
-        calls_after, failures_after = _llm_counts(resources)
+        calls_after, failures_after, _ = _llm_counts(resources)
+        failed_rows = resources._llm.usage.failed_rows[rows_before:] if resources._llm is not None else []
         yield StepRun(index, step, target, outcome, calls_after - calls_before, skipped,
-                      round(time.perf_counter() - started, 3), dict(sorted((failures_after - failures_before).items())))
+                      round(time.perf_counter() - started, 3), dict(sorted((failures_after - failures_before).items())),
+                      failed_rows)
         con.execute(f"drop table {source}")
 
 
-def _llm_counts(resources: Resources) -> tuple[int, Counter[str]]:
-    """The data-LLM calls made so far and their failures by reason (none before its first use)."""
+def _llm_counts(resources: Resources) -> tuple[int, Counter[str], int]:
+    """The data-LLM calls made so far, their failures by reason, and how many failures were
+    recorded per row (none before its first use)."""
     if resources._llm is None:
-        return 0, Counter()
-    return resources._llm.usage.calls, Counter(resources._llm.usage.failures)
+        return 0, Counter(), 0
+    usage = resources._llm.usage
+    return usage.calls, Counter(usage.failures), len(usage.failed_rows)
 
 
 def _publish_step(con, store: ArtifactStore, folder: Path, ran: StepRun, keys: list[str], dataset_key: str,
@@ -174,6 +179,9 @@ def _publish_step(con, store: ArtifactStore, folder: Path, ran: StepRun, keys: l
                 f"to '{folder / DROPS_FILE}' (format parquet)")
     con.execute(f"copy (select * exclude (step) from changes where step = {index + 1}) "
                 f"to '{folder / CHANGES_FILE}' (format parquet)")
+    files = {RECORDS_FILE: folder / RECORDS_FILE, DROPS_FILE: folder / DROPS_FILE, CHANGES_FILE: folder / CHANGES_FILE}
+    if ran.llm_failed_rows:
+        files[LLM_FAILURES_FILE] = _write_failed_rows(con, ran, folder / LLM_FAILURES_FILE)
     summary = {
         "step": index + 1,
         "operator": step.name,
@@ -188,17 +196,33 @@ def _publish_step(con, store: ArtifactStore, folder: Path, ran: StepRun, keys: l
         "llm_calls": ran.llm_calls,
         "llm_rows_skipped": ran.llm_rows_skipped,
         "llm_failures": ran.llm_failures,
+        "llm_failed_records": len({row for row, _ in ran.llm_failed_rows}),
         "seconds": ran.seconds,
     }
     store.publish(
-        DATASETS, keys[index],
-        {RECORDS_FILE: folder / RECORDS_FILE, DROPS_FILE: folder / DROPS_FILE, CHANGES_FILE: folder / CHANGES_FILE},
+        DATASETS, keys[index], files,
         provenance={"step": "apply", "version": EXECUTOR_VERSION, "dataset": dataset_key,
                     "parent": keys[index - 1] if index else dataset_key,
                     "operator": step_key_material(step, resources)},
         summary=summary,
     )
     return {**summary, "cache": "miss"}
+
+
+def _write_failed_rows(con, ran: StepRun, path: Path) -> Path:
+    """One row per (record, reason): the record as the step left it (unchanged by the failed
+    call), the operator, the reason and the number of calls."""
+    import pyarrow as pa
+
+    con.register("_failed_arrow", pa.table({"source_row": pa.array([r for r, _ in ran.llm_failed_rows], pa.int64()),
+                                            "reason": pa.array([why for _, why in ran.llm_failed_rows], pa.string())}))
+    con.execute(f"""
+        copy (select f.source_row, o.record_id, '{ran.step.name}' as operator, f.reason, count(*) as calls
+              from _failed_arrow f left join {ran.output} o using (source_row)
+              group by f.source_row, o.record_id, f.reason order by f.source_row, f.reason)
+        to '{path}' (format parquet)""")
+    con.unregister("_failed_arrow")
+    return path
 
 
 def _unflagged(con, table: str, targets: frozenset[int]) -> int:

@@ -32,7 +32,7 @@ from typing import Any, Literal
 import pyarrow.parquet as pq
 
 from autodp import engine, lineage
-from autodp.artifacts import CHANGES_FILE, DATASETS, DROPS_FILE, RECORDS_FILE
+from autodp.artifacts import CHANGES_FILE, DATASETS, DROPS_FILE, LLM_FAILURES_FILE, RECORDS_FILE
 from autodp.executor import apply_strategy, prepare_connection, step_key_material
 from autodp.hashing import content_key
 from autodp.operators.base import SignatureDeduplicator, duplicates_sql
@@ -197,7 +197,17 @@ def merge(store: ArtifactStore, shard_plan: ShardPlan, history: list[dict[str, A
                          for p in pieces]
                 query = " union all by name ".join(parts) if parts else _empty(name)
                 con.execute(f"copy (select * from ({query}) order by step, source_row) to '{path}' (format parquet)")
-            store.publish(DATASETS, key, {RECORDS_FILE: records, DROPS_FILE: drops, CHANGES_FILE: changes},
+            files = {RECORDS_FILE: records, DROPS_FILE: drops, CHANGES_FILE: changes}
+            failed = [p for p in pieces if LLM_FAILURES_FILE in store.manifest(DATASETS, p["key"])["files"]]
+            if failed:
+                files[LLM_FAILURES_FILE] = Path(tmp) / LLM_FAILURES_FILE
+                query = " union all by name ".join(
+                    f"select {int(p['step'])}::integer as step, * from "
+                    f"read_parquet({engine.sql_literal(store.file_location(DATASETS, p['key'], LLM_FAILURES_FILE))})"
+                    for p in failed)
+                con.execute(f"copy (select * from ({query}) order by step, source_row) "
+                            f"to '{files[LLM_FAILURES_FILE]}' (format parquet)")
+            store.publish(DATASETS, key, files,
                           provenance={"step": "apply-sharded", "version": SHARD_VERSION,
                                       "dataset": shard_plan.dataset_key, "shards": final, "strategy": shard_plan.strategy},
                           summary={"dataset_key": key, "rows_out": steps[-1]["rows_out"] if steps else None,

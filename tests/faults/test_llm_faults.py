@@ -95,6 +95,11 @@ def test_an_operator_whose_llm_keeps_failing_leaves_its_records_as_they_were_and
     assert rewrite["rows_in"] == rewrite["rows_out"] == len(RECORDS)
     assert rewrite["changed"] == {} and rewrite["dropped"] == {}
     assert rewrite["llm_failures"].get(reason, 0) >= 1 and result["llm_failures"] == rewrite["llm_failures"]
+    failed = pq.read_table(store.file_location("datasets", rewrite["key"], "llm_failures.parquet")).to_pylist()
+    assert sorted(f["source_row"] for f in failed) == list(range(1, len(RECORDS) + 1))  # every record, by row
+    assert {(f["operator"], f["reason"]) for f in failed} == {("rewrite_response", reason)}
+    assert sum(f["calls"] for f in failed) == rewrite["llm_failures"][reason]
+    assert rewrite["llm_failed_records"] == len(RECORDS) and all(f["record_id"] for f in failed)
     records = pq.read_table(store.file_location("datasets", result["output_key"], "records.parquet")).to_pylist()
     assert [r["output"] for r in records] == [r["output"] for r in RECORDS]
     complete = prefix_keys(dataset, REWRITE, resources)

@@ -66,6 +66,8 @@ class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     failures: Counter[str] = field(default_factory=Counter)  # reason -> calls given up on, answers unreadable
+    # (source_row, reason) of each such call an operator made for a record, in call order.
+    failed_rows: list[tuple[int, str]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **counts: int) -> None:
@@ -76,6 +78,10 @@ class Usage:
     def failure(self, reason: str) -> None:
         with self._lock:
             self.failures[reason] += 1
+
+    def row_failure(self, row: int, reason: str) -> None:
+        with self._lock:
+            self.failed_rows.append((row, reason))
 
     def as_dict(self) -> dict[str, int | dict[str, int]]:
         return {"calls": self.calls, "cached": self.cached, "failed": self.failed,

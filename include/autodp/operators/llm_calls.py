@@ -31,32 +31,44 @@ def _messages(user: str) -> list[dict[str, str]]:
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
-def _objects(client: LLMClient, texts: list[str]) -> list[dict[str, Any]]:
+def _objects(client: LLMClient, texts: list[str], rows: list[int] | None = None) -> list[dict[str, Any]]:
     """Each structured answer as a dict ({} when there is none); an answer that arrived but
-    breaks its schema is counted as ``unreadable_answer`` (a failed call was counted already)."""
+    breaks its schema is counted as ``unreadable_answer`` (a failed call was counted already).
+    With ``rows`` (the source_row each call was made for), both are recorded per row."""
     found = []
-    for text in texts:
+    for index, text in enumerate(texts):
+        if isinstance(text, FailedAnswer):
+            _row_failure(client, rows, index, text.reason)
+            found.append({})
+            continue
         try:
-            value = json.loads(text) if not isinstance(text, FailedAnswer) else {}
+            value = json.loads(text)
         except (json.JSONDecodeError, TypeError):
             value = None
         if not isinstance(value, dict):
             client.usage.failure("unreadable_answer")
+            _row_failure(client, rows, index, "unreadable_answer")
             value = {}
         found.append(value)
     return found
 
 
-def rate(client: LLMClient, pairs: list[tuple[str, str]]) -> list[int | None]:
+def _row_failure(client: LLMClient, rows: list[int] | None, index: int, reason: str) -> None:
+    if rows is not None:
+        client.usage.row_failure(rows[index], reason)
+
+
+def rate(client: LLMClient, pairs: list[tuple[str, str]], rows: list[int] | None = None) -> list[int | None]:
     requests = [ChatRequest.of(_messages(
         "Rate how well the response follows the instruction: correct, complete, clear. "
         "1 is useless, 10 is excellent. Answer as JSON {\"score\": N}.\n\n"
         f"Instruction:\n{prompt}\n\nResponse:\n{response}"), max_tokens=16, json_schema=SCORE_SCHEMA)
         for prompt, response in pairs]
-    return [s if isinstance(s, int) else None for s in (o.get("score") for o in _objects(client, client.chat_many(requests)))]
+    answered = _objects(client, client.chat_many(requests), rows)
+    return [s if isinstance(s, int) else None for s in (o.get("score") for o in answered)]
 
 
-def verdicts(client: LLMClient, pairs: list[tuple[str, str]]) -> list[float | None]:
+def verdicts(client: LLMClient, pairs: list[tuple[str, str]], rows: list[int] | None = None) -> list[float | None]:
     """Self-reflection: the model's probability that each response is correct."""
     requests = [ChatRequest.of(_messages(
         "Is the response to the instruction correct? Answer as JSON "
@@ -64,7 +76,7 @@ def verdicts(client: LLMClient, pairs: list[tuple[str, str]]) -> list[float | No
         f"Instruction:\n{prompt}\n\nResponse:\n{response}"), max_tokens=32, json_schema=VERDICT_SCHEMA)
         for prompt, response in pairs]
     found = []
-    for answer in _objects(client, client.chat_many(requests)):
+    for answer in _objects(client, client.chat_many(requests), rows):
         correct, confidence = answer.get("correct"), answer.get("confidence")
         if not isinstance(correct, bool) or not isinstance(confidence, (int, float)):
             found.append(None)
@@ -75,14 +87,18 @@ def verdicts(client: LLMClient, pairs: list[tuple[str, str]]) -> list[float | No
 
 
 def answers(client: LLMClient, prompts: list[str], max_tokens: int = 256, temperature: float = 0.0,
-            seed: int = 0) -> list[str]:
+            seed: int = 0, rows: list[int] | None = None) -> list[str]:
     requests = [ChatRequest.of([{"role": "user", "content": p}], max_tokens=max_tokens,
                                temperature=temperature, seed=seed) for p in prompts]
-    return [t.strip() for t in client.chat_many(requests)]
+    texts = client.chat_many(requests)
+    for index, text in enumerate(texts):
+        if isinstance(text, FailedAnswer):
+            _row_failure(client, rows, index, text.reason)
+    return [t.strip() for t in texts]
 
 
-def pairwise_choices(client: LLMClient, items: list[tuple[str, str, str]],
-                     what: str = "response") -> list[tuple[str | None, str | None]]:
+def pairwise_choices(client: LLMClient, items: list[tuple[str, str, str]], what: str = "response",
+                     rows: list[int] | None = None) -> list[tuple[str | None, str | None]]:
     """For (prompt, first, second): the judge's answer ("A", "B", or None when unreadable)
     with ``first`` shown as A, then with ``second`` shown as A."""
     requests = []
@@ -94,7 +110,8 @@ def pairwise_choices(client: LLMClient, items: list[tuple[str, str, str]],
                 f"Instruction:\n{prompt}\n\n{what.title()} A:\n{a}\n\n{what.title()} B:\n{b}"),
                 max_tokens=12, json_schema=CHOICE_SCHEMA))
     choices = [choice if choice in ("A", "B") else None
-               for choice in (o.get("better") for o in _objects(client, client.chat_many(requests)))]
+               for choice in (o.get("better") for o in _objects(
+                   client, client.chat_many(requests), None if rows is None else [r for r in rows for _ in (0, 1)]))]
     return list(zip(choices[0::2], choices[1::2]))
 
 
@@ -116,22 +133,25 @@ def first_shown_preferred(choices: list[tuple[str | None, str | None]]) -> float
     return round(sum(choice == "A" for choice in answered) / len(answered), 3) if answered else None
 
 
-def prefers_candidate(client: LLMClient, items: list[tuple[str, str, str]], what: str = "response") -> list[bool]:
+def prefers_candidate(client: LLMClient, items: list[tuple[str, str, str]], what: str = "response",
+                      rows: list[int] | None = None) -> list[bool]:
     """For (prompt, original, candidate): true only when the candidate wins in both orders,
     so position bias cannot make a rewrite look better."""
-    return [outcome == 1.0 for outcome in pairwise_outcomes(pairwise_choices(client, items, what))]
+    return [outcome == 1.0 for outcome in pairwise_outcomes(pairwise_choices(client, items, what, rows))]
 
 
-def new_instructions(client: LLMClient, examples: list[str], seed: int) -> list[str | None]:
+def new_instructions(client: LLMClient, examples: list[str], seed: int,
+                     rows: list[int] | None = None) -> list[str | None]:
     requests = [ChatRequest.of(_messages(
         "Write one new instruction on the same topic as this one, asking for something different. "
         "Answer as JSON {\"instruction\": \"...\"}.\n\n"
         f"Instruction:\n{example}"), max_tokens=96, temperature=0.8, seed=seed + i, json_schema=INSTRUCTION_SCHEMA)
         for i, example in enumerate(examples)]
-    return [_text(o.get("instruction")) for o in _objects(client, client.chat_many(requests))]
+    return [_text(o.get("instruction")) for o in _objects(client, client.chat_many(requests), rows)]
 
 
-def new_pairs(client: LLMClient, examples: list[tuple[str, str]], seed: int) -> list[tuple[str, str] | None]:
+def new_pairs(client: LLMClient, examples: list[tuple[str, str]], seed: int,
+              rows: list[int] | None = None) -> list[tuple[str, str] | None]:
     requests = [ChatRequest.of(_messages(
         "Here is an example of an instruction and its response. Write one new, different "
         "instruction on the same topic and its response. Answer as JSON "
@@ -139,7 +159,7 @@ def new_pairs(client: LLMClient, examples: list[tuple[str, str]], seed: int) -> 
         f"Instruction:\n{prompt}\n\nResponse:\n{response}"), max_tokens=320, temperature=0.8, seed=seed + i,
         json_schema=PAIR_SCHEMA) for i, (prompt, response) in enumerate(examples)]
     found = []
-    for answer in _objects(client, client.chat_many(requests)):
+    for answer in _objects(client, client.chat_many(requests), rows):
         instruction, response = _text(answer.get("instruction")), _text(answer.get("response"))
         found.append((instruction, response) if instruction and response else None)
     return found

@@ -27,7 +27,8 @@ class FillMissingResponse(BatchRewrite):
         if self.params.include_placeholders:
             missing += f" or {placeholder_sql('output')}"
         records = fetch(con, source, resources, where=missing)
-        written = llm_calls.answers(resources.llm, [prompt_text(r) for r in records], max_tokens=self.params.max_tokens)
+        written = llm_calls.answers(resources.llm, [prompt_text(r) for r in records], max_tokens=self.params.max_tokens,
+                                    rows=[r["source_row"] for r in records])
         return [r["source_row"] for r in records], [w or None for w in written]
 
     def change_reason(self) -> str:

@@ -23,9 +23,11 @@ class InstructionExpansion(Generator):
 
     def generate(self, con, source, resources):
         seeds = sample_seeds(con, source, resources, self.params.new_fraction, self.params.max_new, self.params.seed)
-        instructions = llm_calls.new_instructions(resources.llm, [prompt_text(r) for r in seeds], self.params.seed)
+        instructions = llm_calls.new_instructions(resources.llm, [prompt_text(r) for r in seeds], self.params.seed,
+                                                  rows=[r["source_row"] for r in seeds])
         made = [(r, i) for r, i in zip(seeds, instructions) if i]
-        replies = llm_calls.answers(resources.llm, [i for _, i in made], max_tokens=self.params.max_tokens)
+        replies = llm_calls.answers(resources.llm, [i for _, i in made], max_tokens=self.params.max_tokens,
+                                    rows=[r["source_row"] for r, _ in made])
         return [{"parent_row": r["source_row"], "instruction": i, "output": a}
                 for (r, i), a in zip(made, replies) if a]
 

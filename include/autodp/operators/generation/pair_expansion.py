@@ -23,6 +23,7 @@ class PairExpansion(Generator):
 
     def generate(self, con, source, resources):
         seeds = sample_seeds(con, source, resources, self.params.new_fraction, self.params.max_new, self.params.seed)
-        pairs = llm_calls.new_pairs(resources.llm, [(prompt_text(r), r["output"]) for r in seeds], self.params.seed)
+        pairs = llm_calls.new_pairs(resources.llm, [(prompt_text(r), r["output"]) for r in seeds], self.params.seed,
+                                    rows=[r["source_row"] for r in seeds])
         return [{"parent_row": r["source_row"], "instruction": p[0], "output": p[1]}
                 for r, p in zip(seeds, pairs) if p]
