@@ -44,9 +44,13 @@ def run_dbt_build(
     exported.mkdir(parents=True, exist_ok=True)
     output: dict[str, Any] = {"type": "duckdb", "path": str(workdir / "autodp.duckdb"),
                               "threads": 1, "external_root": str(exported)}
+    settings = settings or Settings.from_env()
+    if settings.duckdb_memory_limit:  # the same budget and spill folder as autodp's own connections
+        output["settings"] = {"memory_limit": settings.duckdb_memory_limit,
+                              "temp_directory": str(settings.duckdb_spill_dir)}
     secret = store.duckdb_secret()
     if secret:
-        extension_dir = ensure_httpfs((settings or Settings.from_env()).duckdb_extension_dir)
+        extension_dir = ensure_httpfs(settings.duckdb_extension_dir)
         output["config_options"] = {"extension_directory": str(extension_dir)}
         output["extensions"] = ["httpfs"]
         output["secrets"] = [secret]

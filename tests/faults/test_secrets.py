@@ -1,10 +1,16 @@
 """A canary API key, set where a deployment sets it, never appears in what autodp writes:
-output, error lines, the store, its caches, the agent's audit log, an endpoint's repr."""
+output, error lines, the store, its caches, the agent's audit log, an endpoint's repr, and
+under Airflow its task logs, XCom and metadata database."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from autodp.cli import one_line
 from autodp.llm.client import ChatRequest, LLMClient
@@ -60,3 +66,32 @@ def test_a_refusal_that_quotes_the_key_is_redacted_in_error_lines_and_the_audit_
     audit = AuditLog()
     audit.record("propose", [{"role": "user", "content": "aggregates"}], f"error: {message}")
     assert CANARY not in audit.jsonl()
+
+
+@pytest.mark.airflow
+def test_a_canary_key_in_airflow_connections_stays_out_of_logs_xcom_and_the_metadata_db(airflow_db, tmp_path):
+    """autodp_search through `airflow dags test`, its agent and data LLM configured as Airflow
+    connections whose password is the canary, against an endpoint that quotes the key back:
+    the key reaches the endpoint and appears in no task log, XCom or row of Airflow's
+    database, nor in the store or autodp's home."""
+    lines = [json.dumps({"instruction": f"Question {i} about asthma?", "output": f"Answer {i % 5}: see a doctor."})
+             for i in range(60)]
+    source = write_lines(tmp_path / "qa.jsonl", lines)
+    store, home = tmp_path / "store", tmp_path / "home"
+    conf = {"source": str(source), "store": str(store), "method": "agent", "iterations": 1, "candidates": 1,
+            "model": "tiny", "lora_steps": 2, "sample_size": 30, "eval_size": 6}
+    with FaultyLLM([("status", 401)]) as server:
+        server.echo_authorization = True
+        connection = {"conn_type": "http", "host": server.base_url, "password": CANARY}
+        env = {**os.environ, "AUTODP_HOME": str(home),
+               "AIRFLOW_CONN_AUTODP_LLM_AGENT": json.dumps({**connection, "extra": {"model": "m", "trusted": False}}),
+               "AIRFLOW_CONN_AUTODP_LLM_DATA": json.dumps({**connection, "extra": {"model": "m", "trusted": True}})}
+        ran = subprocess.run([str(Path(sys.executable).parent / "airflow"), "dags", "test", "autodp_search",
+                              "--conf", json.dumps(conf)], env=env, capture_output=True, text=True, timeout=900)
+        sent = [headers.get("authorization", "") for headers in server.headers]
+    assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-3000:]
+    assert sent and all(h == f"Bearer {CANARY}" for h in sent)  # the agent's calls did carry it
+    assert CANARY not in ran.stdout + ran.stderr
+    airflow_home = Path(os.environ["AIRFLOW_HOME"])
+    assert _files_containing(airflow_home, CANARY) == []  # task logs, airflow.db (XCom, rendered fields)
+    assert _files_containing(store, CANARY) == [] and _files_containing(home, CANARY) == []
