@@ -98,3 +98,16 @@ def test_a_curate_run_applies_shards_in_parallel_mapped_tasks(airflow_api, appro
     [curated] = approved_dedup.artifacts(CURATED)
     card = approved_dedup.read_json(CURATED, curated, "data_card.json")
     assert card["shards"] == 3 and card["rows"]["out"] == 45
+
+
+@pytest.mark.parametrize("dag_id, conf, param", [
+    ("autodp_curate", {"recipe": "r", "source": "x.jsonl", "shard_rows": -5}, "shard_rows"),
+    ("autodp_curate", {"recipe": "r", "source": "x.jsonl", "export_layout": "csv"}, "export_layout"),
+    ("autodp_curate", {"recipe": "r", "source": "x.jsonl", "max_duplicate_rate": 2}, "max_duplicate_rate"),
+    ("autodp_search", {"source": "x.jsonl", "method": "genetic"}, "method"),
+    ("autodp_search", {"source": "x.jsonl", "candidates": "many"}, "candidates"),
+])
+def test_each_bad_param_is_refused_naming_it(airflow_api, dag_id, conf, param):
+    response = airflow_api.post(f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf})
+    assert response.status_code == 400, response.text
+    assert param in response.text

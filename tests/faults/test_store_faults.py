@@ -161,12 +161,24 @@ class LatencyProxy:
 
     def __enter__(self) -> LatencyProxy:
         self.thread.start()
-        asyncio.run_coroutine_threadsafe(asyncio.start_server(self._handle, "127.0.0.1", self.port),
-                                         self.loop).result()
+        self.server = asyncio.run_coroutine_threadsafe(asyncio.start_server(self._handle, "127.0.0.1", self.port),
+                                                       self.loop).result()
         return self
 
+    async def _shutdown(self) -> None:
+        """Stop listening, end every pipe (each closes its writer), and let the closes run."""
+        self.server.close()
+        pipes = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for pipe in pipes:
+            pipe.cancel()
+        await asyncio.gather(*pipes, return_exceptions=True)
+        await asyncio.sleep(0.05)
+
     def __exit__(self, *_) -> None:
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop).result(timeout=30)
         self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=30)
+        self.loop.close()
 
 
 def test_a_slow_s3_changes_nothing_but_time(seaweed, medquad, cli_env, reference):
