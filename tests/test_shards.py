@@ -24,6 +24,7 @@ STRATEGY = Strategy.from_data([
     {"operator": "near_dedup", "params": {"threshold": 0.6}},
     {"operator": "semantic_dedup", "params": {"threshold": 0.97}},
     {"operator": "length_bounds", "params": {"min_output_chars": 12}},
+    {"operator": "mismatched_answer_filter", "params": {"min_margin": 0.5}},
 ])
 TOPICS = ["asthma", "gout", "migraine", "eczema", "anaemia", "angina", "sciatica", "psoriasis"]
 
@@ -91,7 +92,8 @@ def test_sharded_apply_equals_one_task(dataset, resources):
 def test_rounds_end_at_the_steps_that_need_the_whole_dataset():
     found = rounds(STRATEGY)
     assert [(r.steps, r.decision, r.mode) for r in found] == [
-        ((0, 1), 2, "signatures"), ((3,), 4, "signatures"), ((), 5, "gather"), ((6,), None, None)]
+        ((0, 1), 2, "signatures"), ((3,), 4, "signatures"), ((), 5, "signatures"), ((6,), 7, "gather"),
+        ((), None, None)]
 
 
 def test_a_rerun_recomputes_nothing_and_a_failed_shard_is_redone_alone(dataset, resources):
@@ -112,5 +114,10 @@ def test_a_rerun_recomputes_nothing_and_a_failed_shard_is_redone_alone(dataset, 
 def test_publish_and_curate_shard_datasets_above_the_threshold(dataset, resources):
     store, key = dataset
     small = replace(resources, settings=replace(resources.settings, shard_rows=60))
-    assert shards.apply(key, STRATEGY, store, small)["shards"] == 3
-    assert "shards" not in shards.apply(key, STRATEGY, store, resources)  # 158 rows: one task
+    rules = Strategy(STRATEGY.steps[:5])  # three rounds
+    assert shards.apply(key, rules, store, small)["shards"] == 3
+    assert "shards" not in shards.apply(key, rules, store, resources)  # 158 rows: one task
+    assert shards.apply(key, STRATEGY, store, small)["shards"] == 3  # five rounds, one after another
+    assert len(rounds(STRATEGY)) > shards.MAX_ROUNDS  # more than a DAG run has room for: one task there
+    assert shards.begin(store, key, STRATEGY, small)["applied"]["output_key"] == \
+        apply_strategy(key, STRATEGY, store, small)["output_key"]

@@ -233,14 +233,14 @@ def merge(store: ArtifactStore, shard_plan: ShardPlan, history: list[dict[str, A
 
 
 def begin(store: ArtifactStore, dataset_key: str, strategy: Strategy, resources: Resources | None = None,
-          shard_rows: int | None = None, reuse: bool = True) -> dict[str, Any]:
+          shard_rows: int | None = None, reuse: bool = True, max_rounds: int | None = MAX_ROUNDS) -> dict[str, Any]:
     """The first step of an apply: a dataset of at most ``shard_rows`` rows (default
-    AUTODP_SHARD_ROWS), or a strategy with more dataset-wide steps than ``MAX_ROUNDS``
-    allows, is applied here in one task (``applied``); a larger one is split and planned
-    (``plan``, and the first round's shard tasks as ``items``)."""
+    AUTODP_SHARD_ROWS), or a strategy needing more rounds than ``max_rounds`` (what the
+    DAG has room for), is applied here in one task (``applied``); a larger one is split and
+    planned (``plan``, and the first round's shard tasks as ``items``)."""
     resources = resources or Resources()
     shard_rows = shard_rows or resources.settings.shard_rows
-    if (not reuse or not strategy.steps or len(rounds(strategy)) > MAX_ROUNDS
+    if (not reuse or not strategy.steps or (max_rounds is not None and len(rounds(strategy)) > max_rounds)
             or dataset_rows(store, dataset_key, resources) <= shard_rows):
         return {"applied": apply_strategy(dataset_key, strategy, store, resources, reuse=reuse), "plan": None,
                 "items": []}
@@ -304,7 +304,7 @@ def apply(dataset_key: str, strategy: Strategy, store: ArtifactStore, resources:
     """What publish and curate call: ``apply_strategy`` for a dataset of at most
     AUTODP_SHARD_ROWS rows, the sharded apply above it."""
     resources = resources or Resources()
-    begun = begin(store, dataset_key, strategy, resources, reuse=reuse)
+    begun = begin(store, dataset_key, strategy, resources, reuse=reuse, max_rounds=None)
     if begun["applied"] is not None:
         return begun["applied"]
     return apply_sharded(dataset_key, strategy, store, resources)
@@ -327,7 +327,7 @@ def _signatures(store: ArtifactStore, dataset_key: str, index: int, strategy: St
             con.execute("create temp table shard as select * from read_parquet(?)",
                         [store.file_location(DATASETS, dataset_key, RECORDS_FILE)])
             path = Path(tmp) / SIGNATURES_FILE
-            table = step.operator.signatures(con, "shard")
+            table = step.operator.signatures(con, "shard", resources)
             pq.write_table(table, path)
             store.publish(SHARD_SIGNATURES, key, {SIGNATURES_FILE: path},
                           provenance={"step": "shard-signatures", "dataset": dataset_key,

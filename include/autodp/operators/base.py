@@ -259,15 +259,20 @@ class SignatureDeduplicator(Deduplicator):
     groups once over all of them, the same groups one table gives."""
 
     @abstractmethod
-    def signatures(self, con: duckdb.DuckDBPyConnection, source: str) -> pa.Table:
-        """One row per record: ``source_row`` and the operator's signature columns."""
+    def signatures(self, con: duckdb.DuckDBPyConnection, source: str, resources: Resources) -> pa.Table:
+        """One row per record in source_row order: ``source_row`` and the signature columns."""
 
     @abstractmethod
     def groups_from(self, con: duckdb.DuckDBPyConnection, signatures: pa.Table) -> str:
-        """SQL of (source_row, group_id) for the records that have duplicates."""
+        """SQL of (source_row, group_id) for the records that have duplicates, from the
+        signatures of every record (ordered by source_row)."""
+
+    def prepare(self, con, source, resources):
+        self._signatures = self.signatures(con, source, resources)
 
     def groups(self, con, source):
-        return self.groups_from(con, self.signatures(con, source))
+        groups, self._signatures = self.groups_from(con, self._signatures), None
+        return groups
 
 
 def duplicates_sql(groups: str) -> str:

@@ -28,7 +28,7 @@ class ExactDedup(SignatureDeduplicator):
         return (f"case when regexp_matches({column}, '\\s\\s|[\\t\\n\\r\\f\\v]|^\\s|\\s$') "
                 f"then trim(regexp_replace({text}, '\\s+', ' ', 'g')) else {text} end")
 
-    def signatures(self, con, source):
+    def signatures(self, con, source, resources):
         """A 64-bit hash of the normalized text per record."""
         columns = ["instruction", "input"] + (["output"] if self.params.key == "record" else [])
         key = " || chr(31) || ".join(self._normalized(c) for c in columns)

@@ -40,7 +40,7 @@ class NearDedup(SignatureDeduplicator):
     stage: ClassVar[Stage] = "cleaning"
     reason: ClassVar[str] = "near_duplicate"
 
-    def signatures(self, con, source):
+    def signatures(self, con, source, resources):
         """The MinHash signature of each record (``num_perm`` 32-bit values), in source_row order."""
         p = self.params
         text = f"lower({TEXTS[p.text]})"
@@ -77,7 +77,7 @@ class NearDedup(SignatureDeduplicator):
         p = self.params
         bands, rows_per_band = optimal_bands(p.threshold, p.num_perm)
         rows = signatures.column("source_row").to_numpy()
-        matrix = _signature_matrix(signatures.column("signature"), p.num_perm)
+        matrix = signature_matrix(signatures.column("signature"))
         con.execute("create or replace temp table _band_keys (source_row bigint, band integer, band_key ubigint)")
         for start in range(0, len(rows), BLOCK_ROWS):
             end = min(start + BLOCK_ROWS, len(rows))
@@ -101,12 +101,13 @@ class NearDedup(SignatureDeduplicator):
         return "select source_row, group_id from _near_groups"
 
 
-def _signature_matrix(column: pa.ChunkedArray | pa.Array, num_perm: int) -> np.ndarray:
-    """(records, num_perm) uint32 view of a fixed-size-list column (copied only when chunked)."""
+def signature_matrix(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """(records, width) array of a list column whose lists all have one length (a fixed-size
+    list as written, a plain list once read back from Parquet)."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
-    flat = column.values.slice(column.offset * num_perm, len(column) * num_perm)
-    return flat.to_numpy(zero_copy_only=False).reshape(len(column), num_perm)
+    flat = column.flatten().to_numpy(zero_copy_only=False)
+    return flat.reshape(len(column), -1) if len(column) else flat.reshape(0, 1)
 
 
 def optimal_bands(threshold: float, num_perm: int) -> tuple[int, int]:

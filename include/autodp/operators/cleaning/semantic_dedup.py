@@ -4,15 +4,15 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
-from autodp.operators.base import Deduplicator, OperatorParams, Stage
+from autodp.operators.base import OperatorParams, SignatureDeduplicator, Stage
 from autodp.operators.batch import fetch, write_table
-from autodp.operators.cleaning.near_dedup import union_find
+from autodp.operators.cleaning.near_dedup import signature_matrix, union_find
 from autodp.text import prompt_text
 
 CLUSTER_SIZE = 256
 
 
-class SemanticDedup(Deduplicator):
+class SemanticDedup(SignatureDeduplicator):
     """Keeps one record per group of semantic duplicates: MiniLM embeddings, k-means into
     clusters of a few hundred (as SemDeDup does), then pairs within a cluster whose cosine
     similarity reaches the threshold are joined into groups."""
@@ -27,17 +27,22 @@ class SemanticDedup(Deduplicator):
     needs_embeddings: ClassVar[bool] = True
     reason: ClassVar[str] = "semantic_duplicate"
 
-    def prepare(self, con, source, resources):
+    def signatures(self, con, source, resources):
+        """The MiniLM embedding (unit vector) of each record's text."""
         records = fetch(con, source)
-        texts = [_text(r, self.params.text) for r in records]
-        vectors = resources.embedder.encode(texts)
-        rows = np.array([r["source_row"] for r in records], dtype=np.int64)
+        vectors = np.asarray(resources.embedder.encode([_text(r, self.params.text) for r in records]), np.float32)
+        dimensions = vectors.shape[1] if vectors.ndim == 2 and len(vectors) else 1
+        return pa.table({"source_row": pa.array([r["source_row"] for r in records], pa.int64()),
+                         "signature": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1), pa.float32()),
+                                                                        dimensions)})
+
+    def groups_from(self, con, signatures):
+        rows = signatures.column("source_row").to_numpy()
+        vectors = signature_matrix(signatures.column("signature"))
         pairs = similar_pairs(vectors, self.params.threshold, self.params.seed)
         members = union_find([(int(rows[a]), int(rows[b])) for a, b in pairs])
         write_table(con, "_semantic_groups", {"source_row": pa.array(list(members), pa.int64()),
                                               "group_id": pa.array(list(members.values()), pa.int64())})
-
-    def groups(self, con, source):
         return "select source_row, group_id from _semantic_groups"
 
 
