@@ -46,7 +46,8 @@ HF_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("instruction", "string", "the task or question"),
     ("input", "string", "context for the instruction (empty when there is none)"),
     ("output", "string", "the response to learn"),
-    ("record_id", "string", "autodp's content hash of instruction, input and output (SHA-256, hex)"),
+    ("record_id", "string", "the first 32 hex digits of the SHA-256 of the normalized instruction, input and output "
+                            "(exact duplicates share it)"),
     ("source_row", "int64", "the record's row in the ingested source (generated records: past the last row)"),
     ("metadata", "string", "JSON: the source's other fields (and, for conversations, `system` and `history`)"),
 )
