@@ -5,18 +5,19 @@ dataset artifact, content-keyed). The strategy runs in *rounds*: in a round ever
 runs, on its own, the steps whose outcome for a record depends on that record alone
 (``Operator.is_row_local``), then the round ends at a step that needs the whole dataset:
 
-- a ``SignatureDeduplicator`` (exact and near dedup) is decided in two phases: each shard
+- a ``SignatureDeduplicator`` (exact, near and semantic dedup) is decided in two phases: each shard
   stores its records' signatures, one decision over all of them in DuckDB names the
   duplicates, and the next round's shard tasks drop them first;
-- any other dataset-wide step (semantic dedup, diversity selection, ranking, generation)
+- any other dataset-wide step (mismatched answers, diversity selection, ranking, generation)
   runs once over the shards gathered into one dataset, whose output is split back at the
   same bounds.
 
 Every piece is stored under a content key, so a failed shard retries alone and a rerun
 recomputes nothing. ``merge`` joins the last round's shards into one dataset with the same
 records, order, drops and reasons as ``apply_strategy`` gives on the unsharded dataset;
-its drops and changes carry the step they came from. ``apply_sharded`` runs the rounds in
-one process; ``autodp_curate`` runs each round's shard work as mapped Airflow tasks.
+its drops and changes carry the step they came from. ``apply`` (publish and curate) and
+``apply_sharded`` run the rounds in one process; ``autodp_curate`` runs ``begin``, each
+round's ``run_shard`` as mapped Airflow tasks, ``advance`` and ``finish`` as tasks.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from __future__ import annotations
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -118,11 +118,8 @@ def split(store: ArtifactStore, dataset_key: str, bounds: list[int], resources: 
         with engine.connect(store, settings=resources.settings) as con, \
                 tempfile.TemporaryDirectory(prefix="autodp-shard-") as tmp:
             for i in missing:
-                upper = f"and source_row < {bounds[i + 1]}" if i + 1 < len(bounds) else ""
-                if i == 0:
-                    where = f"source_row < {bounds[1]}" if len(bounds) > 1 else "true"
-                else:
-                    where = f"source_row >= {bounds[i]} {upper}"
+                where = " and ".join([*([f"source_row >= {bounds[i]}"] if i else []),
+                                      *([f"source_row < {bounds[i + 1]}"] if i + 1 < len(bounds) else [])]) or "true"
                 path = Path(tmp) / f"{i}.parquet"
                 con.execute(f"copy (select * from read_parquet(?) where {where} order by source_row) "
                             f"to '{path}' (format parquet)", [location])
@@ -139,7 +136,8 @@ def run_shard(store: ArtifactStore, shard_plan: ShardPlan, round_index: int, sha
     """One shard's work in one round: the previous round's duplicates dropped, this round's
     row-local steps, then this round's signatures when its decision needs them."""
     resources = resources or Resources()
-    strategy, planned = shard_plan.parsed(), shard_plan.rounds()[round_index]
+    strategy = shard_plan.parsed()
+    planned = rounds(strategy)[round_index]
     pieces: list[dict[str, Any]] = []
     key = shard_key
     if decision and decision.get("duplicates_key"):
@@ -161,7 +159,8 @@ def decide(store: ArtifactStore, shard_plan: ShardPlan, round_index: int, shard_
     the step over the shards gathered (then split back). Returns what the next round's
     shard tasks start from."""
     resources = resources or Resources()
-    strategy, planned = shard_plan.parsed(), shard_plan.rounds()[round_index]
+    strategy = shard_plan.parsed()
+    planned = rounds(strategy)[round_index]
     step = strategy.steps[planned.decision]
     keys = [r["key"] for r in shard_results]
     if planned.mode == "signatures":
@@ -177,8 +176,9 @@ def decide(store: ArtifactStore, shard_plan: ShardPlan, round_index: int, shard_
 def merge(store: ArtifactStore, shard_plan: ShardPlan, history: list[dict[str, Any]], final: list[str],
           started: float | None = None, resources: Resources | None = None) -> dict[str, Any]:
     """The last round's shards as one dataset: records in source_row order, and every
-    step's drops and changes with their step. ``history`` holds every round's shard
-    results and decisions; returns a summary shaped like ``apply_strategy``'s."""
+    step's drops, changes and LLM failures with their step. ``history`` holds every round's
+    shard results and decisions, ``started`` the wall-clock start (``time.time()``);
+    returns a summary shaped like ``apply_strategy``'s."""
     resources = resources or Resources()
     pieces = [p for entry in history for p in entry["pieces"]]
     strategy = shard_plan.parsed()
@@ -188,25 +188,16 @@ def merge(store: ArtifactStore, shard_plan: ShardPlan, history: list[dict[str, A
     if not store.has(DATASETS, key):
         with engine.connect(store, settings=resources.settings) as con, \
                 tempfile.TemporaryDirectory(prefix="autodp-merge-") as tmp:
-            records, drops, changes = (Path(tmp) / name for name in (RECORDS_FILE, DROPS_FILE, CHANGES_FILE))
-            con.execute(f"copy (select * from read_parquet(?) order by source_row) to '{records}' (format parquet)",
-                        [[store.file_location(DATASETS, k, RECORDS_FILE) for k in final]])
-            for path, name in ((drops, DROPS_FILE), (changes, CHANGES_FILE)):
-                parts = [f"select {int(p['step'])}::integer as step, * from "
-                         f"read_parquet({engine.sql_literal(store.file_location(DATASETS, p['key'], name))})"
-                         for p in pieces]
-                query = " union all by name ".join(parts) if parts else _empty(name)
-                con.execute(f"copy (select * from ({query}) order by step, source_row) to '{path}' (format parquet)")
-            files = {RECORDS_FILE: records, DROPS_FILE: drops, CHANGES_FILE: changes}
-            failed = [p for p in pieces if LLM_FAILURES_FILE in store.manifest(DATASETS, p["key"])["files"]]
-            if failed:
-                files[LLM_FAILURES_FILE] = Path(tmp) / LLM_FAILURES_FILE
-                query = " union all by name ".join(
-                    f"select {int(p['step'])}::integer as step, * from "
-                    f"read_parquet({engine.sql_literal(store.file_location(DATASETS, p['key'], LLM_FAILURES_FILE))})"
-                    for p in failed)
-                con.execute(f"copy (select * from ({query}) order by step, source_row) "
-                            f"to '{files[LLM_FAILURES_FILE]}' (format parquet)")
+            files = {RECORDS_FILE: Path(tmp) / RECORDS_FILE}
+            con.execute(f"copy (select * from read_parquet(?) order by source_row) to '{files[RECORDS_FILE]}' "
+                        "(format parquet)", [[store.file_location(DATASETS, k, RECORDS_FILE) for k in final]])
+            for name in (DROPS_FILE, CHANGES_FILE, LLM_FAILURES_FILE):
+                # every piece has drops and changes; only those whose LLM calls failed list failures
+                having = [p for p in pieces if name != LLM_FAILURES_FILE
+                          or name in store.manifest(DATASETS, p["key"])["files"]]
+                if having:
+                    files[name] = Path(tmp) / name
+                    _stack_by_step(con, store, having, name, files[name])
             store.publish(DATASETS, key, files,
                           provenance={"step": "apply-sharded", "version": SHARD_VERSION,
                                       "dataset": shard_plan.dataset_key, "shards": final, "strategy": shard_plan.strategy},
@@ -227,7 +218,7 @@ def merge(store: ArtifactStore, shard_plan: ShardPlan, history: list[dict[str, A
         "llm_calls": sum(p.get("llm_calls", 0) for p in computed),
         "llm_rows_skipped": sum(p.get("llm_rows_skipped", 0) for p in computed),
         "llm_failures": dict(sum((Counter(p.get("llm_failures", {})) for p in computed), Counter())),
-        "seconds": round(time.perf_counter() - started, 3) if started is not None else None,
+        "seconds": round(time.time() - started, 3) if started is not None else None,
         "steps": steps,
     }
 
@@ -244,7 +235,10 @@ def begin(store: ArtifactStore, dataset_key: str, strategy: Strategy, resources:
             or dataset_rows(store, dataset_key, resources) <= shard_rows):
         return {"applied": apply_strategy(dataset_key, strategy, store, resources, reuse=reuse), "plan": None,
                 "items": []}
-    shard_plan = plan(store, dataset_key, strategy, shard_rows, resources)
+    return _begun(plan(store, dataset_key, strategy, shard_rows, resources))
+
+
+def _begun(shard_plan: ShardPlan) -> dict[str, Any]:
     return {"applied": None, "plan": shard_plan.to_dict(), "started": time.time(),
             "items": [{"round_index": 0, "shard_key": key, "decision": None} for key in shard_plan.shards]}
 
@@ -273,30 +267,18 @@ def finish(store: ArtifactStore, begun: dict[str, Any], round_results: list[list
         final = [r["key"] for r in results]
         if advanced and advanced["decision"]:
             history.append(advanced["decision"])
-    started = time.perf_counter() - (time.time() - begun["started"])
-    return merge(store, ShardPlan.from_dict(begun["plan"]), history, final, started, resources)
+    return merge(store, ShardPlan.from_dict(begun["plan"]), history, final, begun["started"], resources)
 
 
 def apply_sharded(dataset_key: str, strategy: Strategy, store: ArtifactStore, resources: Resources | None = None,
-                  shard_rows: int | None = None, map_shards: Callable | None = None) -> dict[str, Any]:
-    """``begin``, every round and ``finish`` in this process, sharded whatever the size.
-    ``map_shards(store, plan, items)`` runs a round's shard tasks (default: one after
-    another); each item holds the keyword arguments of one ``run_shard`` call."""
+                  shard_rows: int | None = None) -> dict[str, Any]:
+    """Every round, one shard task after another, and ``finish``, in this process, sharded
+    whatever the size (a strategy without steps has nothing to shard)."""
     resources = resources or Resources()
-    shard_plan = plan(store, dataset_key, strategy, shard_rows or resources.settings.shard_rows, resources)
-    begun = {"applied": None, "plan": shard_plan.to_dict(), "started": time.time(),
-             "items": [{"round_index": 0, "shard_key": key, "decision": None} for key in shard_plan.shards]}
-    items, round_results, advances = begun["items"], [], []
-    for index in range(len(shard_plan.rounds())):
-        if map_shards is None:
-            results = [run_shard(store, shard_plan, resources=resources, **item) for item in items]
-        else:
-            results = list(map_shards(store, shard_plan, items))
-        advanced = advance(store, shard_plan, index, results, resources)
-        round_results.append(results)
-        advances.append(advanced)
-        items = advanced["items"]
-    return finish(store, begun, round_results, advances, resources)
+    if not strategy.steps:
+        return apply_strategy(dataset_key, strategy, store, resources)
+    begun = _begun(plan(store, dataset_key, strategy, shard_rows or resources.settings.shard_rows, resources))
+    return _run_rounds(store, begun, resources)
 
 
 def apply(dataset_key: str, strategy: Strategy, store: ArtifactStore, resources: Resources | None = None,
@@ -307,7 +289,19 @@ def apply(dataset_key: str, strategy: Strategy, store: ArtifactStore, resources:
     begun = begin(store, dataset_key, strategy, resources, reuse=reuse, max_rounds=None)
     if begun["applied"] is not None:
         return begun["applied"]
-    return apply_sharded(dataset_key, strategy, store, resources)
+    return _run_rounds(store, begun, resources)
+
+
+def _run_rounds(store: ArtifactStore, begun: dict[str, Any], resources: Resources) -> dict[str, Any]:
+    shard_plan = ShardPlan.from_dict(begun["plan"])
+    items, round_results, advances = begun["items"], [], []
+    for index in range(len(shard_plan.rounds())):
+        results = [run_shard(store, shard_plan, resources=resources, **item) for item in items]
+        advanced = advance(store, shard_plan, index, results, resources)
+        round_results.append(results)
+        advances.append(advanced)
+        items = advanced["items"]
+    return finish(store, begun, round_results, advances, resources)
 
 
 def dataset_rows(store: ArtifactStore, dataset_key: str, resources: Resources | None = None) -> int:
@@ -405,6 +399,14 @@ def _gather(store: ArtifactStore, shards: list[str], resources: Resources) -> st
     return key
 
 
+def _stack_by_step(con, store: ArtifactStore, pieces: list[dict[str, Any]], name: str, path: Path) -> None:
+    """File ``name`` of every piece in one Parquet file, each row with its piece's step."""
+    query = " union all by name ".join(
+        f"select {int(p['step'])}::integer as step, * from "
+        f"read_parquet({engine.sql_literal(store.file_location(DATASETS, p['key'], name))})" for p in pieces)
+    con.execute(f"copy (select * from ({query}) order by step, source_row) to '{path}' (format parquet)")
+
+
 def _step_summaries(strategy: Strategy, pieces: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One summary per step of the strategy, its counts summed over the pieces that ran it."""
     summaries = []
@@ -425,12 +427,4 @@ def _step_summaries(strategy: Strategy, pieces: list[dict[str, Any]]) -> list[di
 
 def _summed(counts) -> dict[str, int]:
     return dict(sorted(sum((Counter(c) for c in counts), Counter()).items()))
-
-
-def _empty(name: str) -> str:
-    if name == DROPS_FILE:
-        return ("select null::integer as step, null::bigint as source_row, null::varchar as record_id, "
-                "null::varchar as operator, null::varchar as reason, null::varchar as detail where false")
-    return ("select null::integer as step, null::bigint as source_row, null::varchar as previous_record_id, "
-            "null::varchar as record_id, null::varchar as operator, null::varchar as reason where false")
 
