@@ -58,16 +58,40 @@ SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"
 def export(store: ArtifactStore, key: str, out: Path, layout: str, settings: Settings | None = None
            ) -> dict[str, Any]:
     """Export the dataset a published search, a curated run or a dataset key names: JSONL in
-    Alpaca or ShareGPT layout, or (``hf``) the Hugging Face folder the store keeps for it."""
+    Alpaca or ShareGPT layout, or (``hf``) the Hugging Face folder: the one the store keeps
+    for a published or curated key, else one written now."""
     dataset_key, body, name = resolve(store, key)
     if layout != "hf":
         return export_jsonl(store, dataset_key, out, layout, settings)
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"export folder {out} is not empty")
-    settings = settings or Settings.from_env()
-    files = hf_dataset_files(store, dataset_key, out, body, name, settings.dataset_license, settings=settings)
+    files = _stored_hf_files(store, key, out)
+    if not files:
+        settings = settings or Settings.from_env()
+        files = hf_dataset_files(store, dataset_key, out, body, name, settings.dataset_license, settings=settings)
     rows = sum(pq.read_metadata(path).num_rows for name, path in files.items() if name != HF_CARD_FILE)
     return {"dataset_key": dataset_key, "layout": "hf", "path": str(out), "files": sorted(files), "rows": rows}
+
+
+def _stored_hf_files(store: ArtifactStore, key: str, out: Path) -> dict[str, Path]:
+    """The Hugging Face folder a published or curated artifact holds, downloaded into ``out``
+    (nothing for a dataset key, or an artifact published before it held one)."""
+    kind = next((k for k in (PUBLISHED, CURATED) if store.has(k, key)), None)
+    names = [n for n in store.manifest(kind, key)["files"] if n == HF_CARD_FILE or n.startswith(f"{HF_DATA_DIR}/")] \
+        if kind else []
+    if HF_CARD_FILE not in names:
+        return {}
+    files = {}
+    for name in names:
+        files[name] = out / name
+        files[name].parent.mkdir(parents=True, exist_ok=True)
+        store.download(store.artifact_path(kind, key, name), files[name])
+    return files
+
+
+def hf_name(dataset_key: str, what: str = "published dataset") -> str:
+    """The ``pretty_name`` of a dataset's card."""
+    return f"autodp {what} {dataset_key[:12]}"
 
 
 def resolve(store: ArtifactStore, key: str) -> tuple[str, str, str]:
@@ -75,15 +99,14 @@ def resolve(store: ArtifactStore, key: str) -> tuple[str, str, str]:
     if store.has(PUBLISHED, key):
         dataset_key = store.manifest(PUBLISHED, key)["summary"]["published_dataset_key"]
         body = store.read_bytes(store.artifact_path(PUBLISHED, key, DATA_CARD_MARKDOWN_FILE)).decode("utf-8")
-        return dataset_key, body, f"autodp published dataset {dataset_key[:12]}"
+        return dataset_key, body, hf_name(dataset_key)
     if store.has(CURATED, key):
         from autodp.curate.curation import markdown
 
         card = store.read_json(CURATED, key, DATA_CARD_FILE)
-        return (card["output_dataset_key"], markdown(card),
-                f"autodp {card['recipe']} {card['output_dataset_key'][:12]}")
+        return card["output_dataset_key"], markdown(card), hf_name(card["output_dataset_key"], card["recipe"])
     if store.has(DATASETS, key):
-        return key, f"# Dataset {key}\n\nA dataset in autodp's store {store.uri}.", f"autodp dataset {key[:12]}"
+        return key, f"# Dataset {key}\n\nA dataset in autodp's store {store.uri}.", hf_name(key, "dataset")
     raise ValueError(f"{key!r} is not a published search, a curated run or a dataset in store {store.uri}")
 
 

@@ -2,11 +2,13 @@
 privacy property: nothing planted in a record reaches the agent."""
 
 import json
+from dataclasses import replace
 
 import datasets
 import pytest
 
 from autodp.artifacts import DATASETS, PUBLISHED, SCORES
+from autodp.exports import export
 from autodp.ingest import ingest
 from autodp.llm.endpoints import LOCAL_MODEL
 from autodp.profile import profile
@@ -58,6 +60,11 @@ def test_search_runs_publishes_and_never_shows_records_to_the_agent(local_store,
     published = datasets.load_dataset(str(local_store.root / PUBLISHED / result["run_key"]),
                                       cache_dir=str(tmp_path / "hf-cache"))  # the artifact is a Hugging Face dataset
     assert published["train"].num_rows == card["rows"]["out"]
+    # The stored folder, copied: one written now would declare this other license.
+    other = replace(resources.settings, dataset_license="cc-by-4.0")
+    exported = export(local_store, result["run_key"], tmp_path / "hf", "hf", settings=other)
+    assert exported["rows"] == card["rows"]["out"] and (tmp_path / "hf" / "README.md").read_bytes() == \
+        local_store.read_bytes(f"{PUBLISHED}/{result['run_key']}/README.md")
     prior = card["search"]["profile_prior"]  # counts only, and labelled as the prior
     assert "drop_empty_output" in prior["operators"] and set(prior["operators"]) <= set(RULES)
     assert all(isinstance(share, float) and 0 <= share <= 1 for share in prior["evidence"].values())

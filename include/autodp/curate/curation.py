@@ -8,7 +8,6 @@ the readable report and publishes nothing.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,10 +17,11 @@ from autodp import lineage, shards
 from autodp.artifacts import CURATED, DATA_CARD_FILE, VALIDATION_FILE
 from autodp.curate.recipes import recipe
 from autodp.curate.validation import ValidationRules, report_text, validate
-from autodp.exports import hf_dataset_files
+from autodp.exports import hf_dataset_files, hf_name
 from autodp.hashing import content_key
 from autodp.ingest import ingest
 from autodp.resources import Resources
+from autodp.search.data_card import strategy_sections
 from autodp.store import ArtifactStore
 from autodp.strategy import Strategy
 
@@ -69,7 +69,7 @@ def publish_curated(store: ArtifactStore, recipe_name: str, source: str, ingeste
     if not store.has(CURATED, key):
         with tempfile.TemporaryDirectory(prefix="autodp-hf-") as tmp:
             hf_files = hf_dataset_files(store, applied["output_key"], Path(tmp), markdown(card),
-                                        f"autodp {recipe_name} {applied['output_key'][:12]}",
+                                        hf_name(applied["output_key"], recipe_name),
                                         resources.settings.dataset_license, settings=resources.settings)
             store.publish_json(CURATED, key, {DATA_CARD_FILE: card, VALIDATION_FILE: report},
                                provenance={"step": "curate", "recipe": chosen["recipe_key"], "source": source},
@@ -82,17 +82,13 @@ def publish_curated(store: ArtifactStore, recipe_name: str, source: str, ingeste
 
 def markdown(card: dict[str, Any]) -> str:
     """The curated run's data card for people (the body of its Hugging Face card)."""
-    steps = "\n".join(f"{n}. `{s['operator']}` {json.dumps(s['params'])}" for n, s in enumerate(card["strategy"], 1))
-    drops = "\n".join(f"- {op}: " + ", ".join(f"{r} {c}" for r, c in reasons.items())
-                      for op, reasons in card["drop_reasons"].items()) or "- none"
     rows = card["rows"]
     return (f"# Data card: {card['recipe']}\n\nCurated by autodp at {card['curated_at']} with recipe "
             f"`{card['recipe']}` (`{card['recipe_key']}`), approved by {card['approved_by']} via "
             f"{card['approved_via']} at {card['approved_at']}.\n\n- source `{card['source']}`\n"
             f"- rows: {rows['ingested']} ingested, {rows['quarantined']} quarantined, {rows['in']} in, "
             f"{rows['out']} out\n- input dataset `{card['input_dataset_key']}`\n- output dataset "
-            f"`{card['output_dataset_key']}`\n\n## Strategy\n\n{steps}\n\n## Drop reasons\n\n{drops}\n\n"
-            f"## Validation\n\nPassed all {card['validation']['checks']} checks (great-expectations).\n")
+            f"`{card['output_dataset_key']}`\n\n{strategy_sections(card)}## Validation\n\nPassed all {card['validation']['checks']} checks (great-expectations).\n")
 
 
 def last_curated(store: ArtifactStore, recipe_name: str) -> dict[str, Any] | None:

@@ -51,14 +51,19 @@ def data_card(run: SearchRun, config: SearchConfig, best: Trial, final: dict[str
     }
 
 
-def markdown(card: dict[str, Any]) -> str:
+def strategy_sections(card: dict[str, Any]) -> str:
+    """The Markdown sections every data card has: the strategy's steps and the drop reasons."""
     steps = "\n".join(f"{n}. `{s['operator']}` {json.dumps(s['params'])}" for n, s in enumerate(card["strategy"], 1))
     drops = "\n".join(f"- {op}: " + ", ".join(f"{r} {c}" for r, c in reasons.items())
                       for op, reasons in card["drop_reasons"].items()) or "- none"
+    return f"## Strategy\n\n{steps}\n\n## Drop reasons\n\n{drops}\n\n"
+
+
+def markdown(card: dict[str, Any]) -> str:
     score = card["score"]
     return (f"# Data card\n\n- input dataset `{card['input_dataset_key']}`\n- output dataset "
             f"`{card['output_dataset_key']}`\n- rows {card['rows']['in']} -> {card['rows']['out']}\n\n"
-            f"## Strategy\n\n{steps}\n\n## Drop reasons\n\n{drops}\n\n## Score\n\n"
+            f"{strategy_sections(card)}## Score\n\n"
             f"Win rate {score['win_rate']} (95% CI {score['ci95'][0]}-{score['ci95'][1]}) against the baseline "
             f"trained on the unprocessed sample; {score['judge']} judge, {score['evaluation_examples']} "
             f"{score['evaluation'].replace('_', ' ')} examples, base model {score['base_model']}.\n\n"

@@ -34,7 +34,7 @@ from autodp.artifacts import (
     SEARCH_STEPS,
 )
 from autodp.executor import apply_strategy
-from autodp.exports import hf_dataset_files
+from autodp.exports import hf_dataset_files, hf_name
 from autodp.hashing import content_key
 from autodp.profile import profile
 from autodp.resources import Resources
@@ -298,13 +298,13 @@ def publish(context: SearchContext, run: SearchRun, chosen: Reflection, seconds:
     result = {"run_key": run.run_key, "published_key": run.run_key, "published_dataset_key": final["output_key"],
               "leaderboard": [h.to_dict() for h in sorted(history, key=Trial.rank, reverse=True)],
               "best": best.to_dict(), "data_card": card}
+    card_text = markdown(card)
     with tempfile.TemporaryDirectory(prefix="autodp-hf-") as tmp:
-        hf_files = hf_dataset_files(store, final["output_key"], Path(tmp), markdown(card),
-                                    f"autodp published dataset {final['output_key'][:12]}",
+        hf_files = hf_dataset_files(store, final["output_key"], Path(tmp), card_text, hf_name(final["output_key"]),
                                     context.resources.settings.dataset_license, settings=context.resources.settings)
         store.publish_json(PUBLISHED, run.run_key,
                            {AUDIT_FILE: "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in audit),
-                            DATA_CARD_FILE: card, DATA_CARD_MARKDOWN_FILE: markdown(card), RESULT_FILE: result},
+                            DATA_CARD_FILE: card, DATA_CARD_MARKDOWN_FILE: card_text, RESULT_FILE: result},
                            provenance={"step": "search", "version": SEARCH_VERSION, "dataset": run.dataset_key,
                                        "config": config.to_dict()},
                            summary={"best_score": best.score, "published_dataset_key": final["output_key"]},
