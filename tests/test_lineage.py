@@ -30,8 +30,9 @@ def test_names_follow_the_openlineage_spec():
     assert lineage.dataset_name("/data/y.parquet") == ("file", "/data/y.parquet")
 
 
-def test_outside_a_collection_nothing_is_kept(local_store, tmp_path):
-    ingest(str(write_lines(tmp_path / "d.jsonl", [record()])), local_store)
+def test_work_after_a_collection_ends_is_not_added_to_it(local_store, tmp_path):
+    first, later = (write_lines(tmp_path / f"{name}.jsonl", [record(name)]) for name in ("first", "later"))
     with lineage.collecting() as collected:
-        pass
-    assert collected.inputs == collected.outputs == []
+        ingest(str(first), local_store)
+    ingest(str(later), local_store)  # outside any collection: reported to no one, and no error
+    assert [d.name for d in collected.inputs] == [str(first)] and len(collected.outputs) == 1
