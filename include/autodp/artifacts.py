@@ -54,6 +54,11 @@ VALIDATION_FILE = "validation.json"
 EXPORTS = "exports"  # a dataset as JSONL in a fine-tuning tool's layout
 EXPORT_FILE = "train.jsonl"
 
+# A distilled augmentation model (autodp.augmentation): its base, adapter, task, teacher,
+# data and scores; generation and refinement operators name it as ``model``.
+AUGMENTATION_MODELS = "augmentation_models"
+ENTRY_FILE = "entry.json"
+
 
 @dataclass(frozen=True)
 class ArtifactKind:
@@ -80,4 +85,6 @@ KINDS: dict[str, ArtifactKind] = {kind.name: kind for kind in (
                  (DECISION_FILE,)),
     ArtifactKind(CURATED, "curation", "recipe and output dataset", (DATA_CARD_FILE, VALIDATION_FILE)),
     ArtifactKind(EXPORTS, "export (autodp_curate's export_layout Param)", "dataset and layout", (EXPORT_FILE,)),
+    ArtifactKind(AUGMENTATION_MODELS, "distillation's register step (autodp distill, autodp_distill)",
+                 "name, task, base, adapter, teacher, template and data", (ENTRY_FILE,)),
 )}

@@ -32,8 +32,12 @@ EXECUTOR_VERSION = "1"
 
 def step_key_material(step: Step, resources: Resources) -> dict[str, Any]:
     """What makes a step's output: operator, version, params, and for LLM operators the
-    model that answered and which rows it was allowed to process."""
+    model that answered and which rows it was allowed to process; for a step that runs a
+    registered augmentation model, that model's entry."""
     material = step.key_material()
+    model = getattr(step.operator.params, "model", None)
+    if model:  # a registered augmentation model, by the key of the entry its name resolves to
+        material["augmentation_model"] = resources.augmentation_entry(model, step.operator.augmentation_task)["key"]
     if step.operator.needs_llm:
         material["llm"] = resources.llm_model()
         if resources.targets is not None:
@@ -71,7 +75,7 @@ def apply_strategy(dataset_key: str, strategy: Strategy, store: ArtifactStore,
                    resources: Resources | None = None, reuse: bool = True) -> dict[str, Any]:
     """Run ``strategy`` over dataset ``dataset_key``; return the output key and per-step summary.
     ``reuse=False`` computes every step even when its prefix is stored (to measure the cache)."""
-    resources = resources or Resources()
+    resources = (resources or Resources()).using(store)
     store.manifest(DATASETS, dataset_key)  # fails clearly on an unknown dataset
     keys = prefix_keys(dataset_key, strategy, resources)
     cached = 0

@@ -1,8 +1,9 @@
 """What a step works with besides its data, built once per task and passed down (never
 read from process-wide state): the settings, the LLM endpoint of each role, and lazily
 the clients and models made from them: the data-LLM client, the embedder and the
-likelihood scorer that the executor injects into operators, and the rows Processing
-Target Selection flagged for the expensive operators."""
+likelihood scorer that the executor injects into operators, the rows Processing
+Target Selection flagged for the expensive operators, and the store the data lives in
+(set by the executor), where registered augmentation models are found."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from autodp.llm.endpoints import Endpoint, endpoints_from_env
 from autodp.settings import Settings
 
 if TYPE_CHECKING:
+    from autodp.augmentation.student import Student
     from autodp.embeddings import Embedder
     from autodp.likelihood import LikelihoodScorer
     from autodp.llm.client import LLMClient
+    from autodp.store import ArtifactStore
 
 
 class MissingResource(RuntimeError):
@@ -30,6 +33,9 @@ class Resources:
     endpoints: dict[str, Endpoint] = field(default_factory=endpoints_from_env)
     targets: frozenset[int] | None = None  # source_rows LLM operators may process; None: all
     quality_scores: dict[int, float] | None = None  # source_row -> classifier quality score
+    store: ArtifactStore | None = None  # the store of the dataset being processed (apply_strategy sets it)
+    _students: dict[str, Student] = field(default_factory=dict)
+    _entries: dict[tuple[str, str], dict] = field(default_factory=dict)
     _llm: LLMClient | None = None
     _embedder: Embedder | None = None
     _scorer: LikelihoodScorer | None = None
@@ -73,6 +79,34 @@ class Resources:
 
             self._scorer = LikelihoodScorer()
         return self._scorer
+
+    def augmentation_entry(self, model: str, task: str) -> dict:
+        """The registered augmentation model ``model`` (a name or an entry key) names for
+        ``task``, resolved once per task run."""
+        if (model, task) not in self._entries:
+            if self.store is None:
+                raise MissingResource(f"augmentation model {model!r}: no store to find it in")
+            from autodp.augmentation.registry import resolve
+
+            self._entries[(model, task)] = resolve(self.store, model, task)
+        return self._entries[(model, task)]
+
+    def student(self, model: str, task: str) -> Student:
+        """The registered augmentation model, loaded in process on first use."""
+        entry = self.augmentation_entry(model, task)
+        if entry["key"] not in self._students:
+            from autodp.augmentation.student import Student
+
+            self._students[entry["key"]] = Student.of_entry(self.store, entry, self.settings,
+                                                            self._cache("augmentation"))
+        return self._students[entry["key"]]
+
+    def using(self, store: ArtifactStore) -> Resources:
+        """These resources, with ``store`` as the one augmentation models are found in when
+        none was given."""
+        if self.store is None:
+            self.store = store
+        return self
 
     def llm_model(self) -> str:
         """Identity of the data LLM, part of the cache key of every LLM step."""

@@ -97,7 +97,7 @@ class ShardPlan:
 def plan(store: ArtifactStore, dataset_key: str, strategy: Strategy, shard_rows: int,
          resources: Resources | None = None) -> ShardPlan:
     """Split the dataset into shards of ``shard_rows`` rows (stored once) and plan the rounds."""
-    resources = resources or Resources()
+    resources = (resources or Resources()).using(store)
     location = store.file_location(DATASETS, dataset_key, RECORDS_FILE)
     with engine.connect(store, settings=resources.settings) as con:
         bounds = [row for (row,) in con.execute(
@@ -135,7 +135,7 @@ def run_shard(store: ArtifactStore, shard_plan: ShardPlan, round_index: int, sha
               decision: dict[str, Any] | None = None, resources: Resources | None = None) -> dict[str, Any]:
     """One shard's work in one round: the previous round's duplicates dropped, this round's
     row-local steps, then this round's signatures when its decision needs them."""
-    resources = resources or Resources()
+    resources = (resources or Resources()).using(store)
     strategy = shard_plan.parsed()
     planned = rounds(strategy)[round_index]
     pieces: list[dict[str, Any]] = []
@@ -158,7 +158,7 @@ def decide(store: ArtifactStore, shard_plan: ShardPlan, round_index: int, shard_
     """The round's dataset-wide step, once: the duplicates over every shard's signatures, or
     the step over the shards gathered (then split back). Returns what the next round's
     shard tasks start from."""
-    resources = resources or Resources()
+    resources = (resources or Resources()).using(store)
     strategy = shard_plan.parsed()
     planned = rounds(strategy)[round_index]
     step = strategy.steps[planned.decision]
@@ -179,7 +179,7 @@ def merge(store: ArtifactStore, shard_plan: ShardPlan, history: list[dict[str, A
     step's drops, changes and LLM failures with their step. ``history`` holds every round's
     shard results and decisions, ``started`` the wall-clock start (``time.time()``);
     returns a summary shaped like ``apply_strategy``'s."""
-    resources = resources or Resources()
+    resources = (resources or Resources()).using(store)
     pieces = [p for entry in history for p in entry["pieces"]]
     strategy = shard_plan.parsed()
     steps = _step_summaries(strategy, pieces)
@@ -229,7 +229,7 @@ def begin(store: ArtifactStore, dataset_key: str, strategy: Strategy, resources:
     AUTODP_SHARD_ROWS), or a strategy needing more rounds than ``max_rounds`` (what the
     DAG has room for), is applied here in one task (``applied``); a larger one is split and
     planned (``plan``, and the first round's shard tasks as ``items``)."""
-    resources = resources or Resources()
+    resources = (resources or Resources()).using(store)
     shard_rows = shard_rows or resources.settings.shard_rows
     if (not reuse or not strategy.steps or (max_rounds is not None and len(rounds(strategy)) > max_rounds)
             or dataset_rows(store, dataset_key, resources) <= shard_rows):
@@ -274,7 +274,7 @@ def apply_sharded(dataset_key: str, strategy: Strategy, store: ArtifactStore, re
                   shard_rows: int | None = None) -> dict[str, Any]:
     """Every round, one shard task after another, and ``finish``, in this process, sharded
     whatever the size (a strategy without steps has nothing to shard)."""
-    resources = resources or Resources()
+    resources = (resources or Resources()).using(store)
     if not strategy.steps:
         return apply_strategy(dataset_key, strategy, store, resources)
     begun = _begun(plan(store, dataset_key, strategy, shard_rows or resources.settings.shard_rows, resources))
@@ -285,7 +285,7 @@ def apply(dataset_key: str, strategy: Strategy, store: ArtifactStore, resources:
           reuse: bool = True) -> dict[str, Any]:
     """What publish and curate call: ``apply_strategy`` for a dataset of at most
     AUTODP_SHARD_ROWS rows, the sharded apply above it."""
-    resources = resources or Resources()
+    resources = (resources or Resources()).using(store)
     begun = begin(store, dataset_key, strategy, resources, reuse=reuse, max_rounds=None)
     if begun["applied"] is not None:
         return begun["applied"]

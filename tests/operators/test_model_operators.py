@@ -13,6 +13,7 @@ from autodp.operators.cleaning.semantic_dedup import SemanticDedup
 from autodp.operators.generation.fill_missing_response import FillMissingResponse
 from autodp.operators.generation.instruction_expansion import InstructionExpansion
 from autodp.operators.generation.pair_expansion import PairExpansion
+from autodp.operators.refinement.instruction_refinement import InstructionRefinement
 from autodp.operators.refinement.rewrite_instruction import RewriteInstruction
 from autodp.operators.refinement.rewrite_response import RewriteResponse
 from autodp.operators.selection.confidence_filter import ConfidenceFilter
@@ -105,7 +106,8 @@ def test_only_flagged_rows_reach_the_llm(tmp_path, resources):
 
 
 def test_rewrites_keep_lineage(tmp_path, resources):
-    for operator, field in ((RewriteResponse(), "output"), (RewriteInstruction({"max_words": 0}), "instruction")):
+    for operator, field in ((RewriteResponse(), "output"), (RewriteInstruction({"max_words": 0}), "instruction"),
+                            (InstructionRefinement(), "instruction")):
         kept, drops, changes, outcome = run_operator(operator, QA, tmp_path, resources)
         assert drops == [] and outcome.rows_out == 3
         by_row = {r["source_row"]: r for r in kept}
@@ -119,6 +121,19 @@ def test_rewrites_keep_lineage(tmp_path, resources):
         assert all(by_row[n][field] == QA[n - 1][field] for n in unchanged)
 
 
+def test_instruction_refinement_keeps_only_what_the_judge_prefers_in_both_orders(tmp_path, resources):
+    from autodp.operators import llm_calls
+
+    kept, drops, changes, outcome = run_operator(InstructionRefinement(), QA, tmp_path, resources)
+    assert drops == [] and accounted(outcome)
+    refined = llm_calls.refined_instructions(resources.llm, [q["instruction"] for q in QA])  # cached: same answers
+    judged = [(q["output"], q["instruction"], r) for q, r in zip(QA, refined) if r and r != q["instruction"]]
+    preferred = {q[2] for q, won in zip(judged, llm_calls.prefers_candidate(resources.llm, judged, "instruction"))
+                 if won}
+    assert {r["instruction"] for r in kept if r["source_row"] in {c["source_row"] for c in changes}} == preferred
+    assert {c["reason"] for c in changes} <= {"instruction_refined"}
+
+
 def test_fill_missing_response(tmp_path, resources):
     rows = [{"instruction": "What is gout?", "output": ""}, {"instruction": "Define asthma.", "output": "<nooutput>"},
             QA[0]]
@@ -128,17 +143,18 @@ def test_fill_missing_response(tmp_path, resources):
     assert kept[2]["output"] == QA[0]["output"]
 
 
-@pytest.mark.parametrize("operator", [InstructionExpansion({"new_fraction": 1.0, "max_new": 2, "max_tokens": 48}),
-                                      PairExpansion({"new_fraction": 1.0, "max_new": 2})])
+@pytest.mark.parametrize("operator", [InstructionExpansion({"new_fraction": 1.0, "max_new": 3, "max_tokens": 48}),
+                                      PairExpansion({"new_fraction": 1.0, "max_new": 3, "seed": 4})])
 def test_generators_add_records_with_parents(tmp_path, resources, operator):
-    kept, drops, changes, outcome = run_operator(operator, QA[:2], tmp_path, resources)
-    assert drops == [] and 1 <= outcome.added <= 2 and accounted(outcome)
-    new = [r for r in kept if r["source_row"] > 2]
+    kept, drops, changes, outcome = run_operator(operator, QA, tmp_path, resources)
+    assert drops == [] and 1 <= outcome.added <= 3 and accounted(outcome)
+    new = [r for r in kept if r["source_row"] > 3]
     assert len(new) == outcome.added
     for row in new:
         meta = json.loads(row["metadata"])
-        assert meta["generated_by"] == operator.name and meta["parent_row"] in (1, 2)
+        assert meta["generated_by"] == operator.name and meta["parent_row"] in (1, 2, 3)
         assert row["instruction"].strip() and row["output"].strip()
+        assert row["instruction"] != QA[meta["parent_row"] - 1]["instruction"]  # a copy of its seed is not new
     assert {c["reason"] for c in changes} == {"generated"}
 
 

@@ -4,6 +4,9 @@
 - ``sharegpt``: ``conversations`` (or ``messages``) of ``{from, value}`` or ``{role, content}``
   turns. The last user turn becomes the instruction, the last assistant turn the output;
   the system prompt and earlier turns are kept in metadata as ``system`` and ``history``.
+- ``self_instruct``: seed tasks as Self-Instruct and Alpaca ship them (``seed_tasks.jsonl``):
+  ``instruction`` and ``instances`` of ``{input, output}``; the first instance is the
+  record's input and output, the rest stay in metadata.
 - ``mapped``: an explicit ``field=column`` mapping, for anything else.
 """
 
@@ -15,12 +18,13 @@ from typing import Any
 from autodp.fields import INPUT, INSTRUCTION, OUTPUT, REQUIRED_FIELDS, TEXT_FIELDS
 from autodp.ingest.rows import BAD_CONVERSATION, MISSING_FIELD, WRONG_TYPE, Rejection
 
-LAYOUTS = ("alpaca", "sharegpt", "mapped")
+LAYOUTS = ("alpaca", "sharegpt", "self_instruct", "mapped")
 ALPACA_MAPPING = {INSTRUCTION: INSTRUCTION, INPUT: INPUT, OUTPUT: OUTPUT}
 CONVERSATION_KEYS = ("conversations", "messages")
 USER_ROLES = {"human", "user"}
 ASSISTANT_ROLES = {"gpt", "assistant", "model", "bot"}
 SYSTEM_ROLES = {"system"}
+INSTANCES = "instances"
 
 
 @dataclass(frozen=True)
@@ -61,12 +65,16 @@ def detect_layout(first_object: dict[str, Any]) -> str | None:
         return "sharegpt"
     if INSTRUCTION in first_object and OUTPUT in first_object:
         return "alpaca"
+    if INSTRUCTION in first_object and INSTANCES in first_object:
+        return "self_instruct"
     return None
 
 
 def to_canonical(value: dict[str, Any], layout: str, mapping: dict[str, str]) -> Canonical | Rejection:
     if layout == "sharegpt":
         return _from_conversation(value)
+    if layout == "self_instruct":
+        return _from_seed_task(value)
     return _from_columns(value, mapping or ALPACA_MAPPING)
 
 
@@ -88,6 +96,25 @@ def _from_columns(value: dict[str, Any], mapping: dict[str, str]) -> Canonical |
     used = set(mapping.values())
     metadata = {k: v for k, v in value.items() if k not in used}
     return Canonical(texts[INSTRUCTION], texts[INPUT], texts[OUTPUT], metadata)
+
+
+def _from_seed_task(value: dict[str, Any]) -> Canonical | Rejection:
+    instances = value.get(INSTANCES)
+    if not isinstance(instances, list) or not instances:
+        return Rejection(MISSING_FIELD if instances is None else WRONG_TYPE,
+                         f"field {INSTANCES!r} holds {_kind(instances)}, expected a non-empty list of "
+                         "{input, output} objects", INSTANCES)
+    first = instances[0]
+    if not isinstance(first, dict):
+        return Rejection(WRONG_TYPE, f"instance 1 is {_kind(first)}, expected an object", INSTANCES)
+    found = _from_columns({INSTRUCTION: value.get(INSTRUCTION), INPUT: first.get(INPUT), OUTPUT: first.get(OUTPUT)},
+                          ALPACA_MAPPING)
+    if isinstance(found, Rejection):
+        return found
+    metadata = {k: v for k, v in value.items() if k not in (INSTRUCTION, INSTANCES)}
+    if len(instances) > 1:
+        metadata["more_instances"] = instances[1:]
+    return Canonical(found.instruction, found.input, found.output, metadata)
 
 
 def _from_conversation(value: dict[str, Any]) -> Canonical | Rejection:

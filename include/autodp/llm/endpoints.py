@@ -1,10 +1,11 @@
-"""The three LLM roles and where each one's endpoint is.
+"""The four LLM roles and where each one's endpoint is.
 
 - ``agent``: proposes strategies; sees aggregates only, so any endpoint will do.
 - ``data``: LLM operators that read records (rewrite, rate, generate);
-- ``judge``: compares two models' answers to evaluation prompts.
+- ``judge``: compares two models' answers to evaluation prompts;
+- ``teacher``: annotates seed records for distilling augmentation models (autodp distill).
 
-The last two read records, so they must be *trusted* (the local server, or an endpoint in
+The last three read records, so they must be *trusted* (the local server, or an endpoint in
 the customer's network marked trusted); operators refuse an untrusted one.
 
 Outside Airflow each is configured by environment variables ``AUTODP_<ROLE>_LLM_BASE_URL``,
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
-ROLES = ("agent", "data", "judge")
+ROLES = ("agent", "data", "judge", "teacher")
 LOCAL_HOST = "127.0.0.1"
 LOCAL_PORT = 8765
 LOCAL_MODEL = "smollm2-135m-instruct"

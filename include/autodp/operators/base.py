@@ -53,6 +53,9 @@ class Operator(ABC):
     version: ClassVar[str] = "1"
     needs_llm: ClassVar[bool] = False
     needs_embeddings: ClassVar[bool] = False
+    # The augmentation task (autodp.augmentation) whose registered model the operator runs
+    # when its ``model`` param names one; None for operators without that param.
+    augmentation_task: ClassVar[str | None] = None
     Params: ClassVar[type[OperatorParams]] = OperatorParams
 
     def __init__(self, params: OperatorParams | dict[str, Any] | None = None):

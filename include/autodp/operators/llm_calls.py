@@ -1,4 +1,5 @@
-"""The data-LLM conversations operators hold: rate, judge a pair, answer, rewrite, create.
+"""The data-LLM conversations operators hold: rate, judge a pair, answer, rewrite, create
+(creating by the augmentation templates).
 
 Each returns plain values and treats an unparsable answer as no answer (None), which the
 calling operator turns into "leave the record as it is". Structured answers are
@@ -20,11 +21,6 @@ CHOICE_SCHEMA = {"type": "object", "properties": {"better": {"type": "string", "
 VERDICT_SCHEMA = {"type": "object", "properties": {"correct": {"type": "boolean"},
                                                    "confidence": {"type": "number", "minimum": 0, "maximum": 1}},
                   "required": ["correct", "confidence"]}
-INSTRUCTION_SCHEMA = {"type": "object", "properties": {"instruction": {"type": "string", "minLength": 8}},
-                      "required": ["instruction"]}
-PAIR_SCHEMA = {"type": "object", "properties": {"instruction": {"type": "string", "minLength": 8},
-                                                "response": {"type": "string", "minLength": 1}},
-               "required": ["instruction", "response"]}
 
 
 def _messages(user: str) -> list[dict[str, str]]:
@@ -140,30 +136,28 @@ def prefers_candidate(client: LLMClient, items: list[tuple[str, str, str]], what
     return [outcome == 1.0 for outcome in pairwise_outcomes(pairwise_choices(client, items, what, rows))]
 
 
+def made_by_template(client: LLMClient, task: str, examples: list[tuple[str, str]], seed: int,
+                      rows: list[int] | None = None) -> list[str | tuple[str, str] | None]:
+    """For each (instruction, response), what the task's versioned template asks for
+    (``autodp.augmentation.templates``): a new instruction, a refined one, or a new pair."""
+    from autodp.augmentation.templates import template
+
+    chosen = template(task)
+    requests = [chosen.request(instruction, response, seed=seed + i) for i, (instruction, response) in
+                enumerate(examples)]
+    answered = _objects(client, client.chat_many(requests), rows)
+    return [chosen.read(answer) for answer in answered]
+
+
 def new_instructions(client: LLMClient, examples: list[str], seed: int,
                      rows: list[int] | None = None) -> list[str | None]:
-    requests = [ChatRequest.of(_messages(
-        "Write one new instruction on the same topic as this one, asking for something different. "
-        "Answer as JSON {\"instruction\": \"...\"}.\n\n"
-        f"Instruction:\n{example}"), max_tokens=96, temperature=0.8, seed=seed + i, json_schema=INSTRUCTION_SCHEMA)
-        for i, example in enumerate(examples)]
-    return [_text(o.get("instruction")) for o in _objects(client, client.chat_many(requests), rows)]
+    return made_by_template(client, "instruction_expansion", [(e, "") for e in examples], seed, rows)
+
+
+def refined_instructions(client: LLMClient, examples: list[str], rows: list[int] | None = None) -> list[str | None]:
+    return made_by_template(client, "instruction_refinement", [(e, "") for e in examples], 0, rows)
 
 
 def new_pairs(client: LLMClient, examples: list[tuple[str, str]], seed: int,
               rows: list[int] | None = None) -> list[tuple[str, str] | None]:
-    requests = [ChatRequest.of(_messages(
-        "Here is an example of an instruction and its response. Write one new, different "
-        "instruction on the same topic and its response. Answer as JSON "
-        "{\"instruction\": \"...\", \"response\": \"...\"}.\n\n"
-        f"Instruction:\n{prompt}\n\nResponse:\n{response}"), max_tokens=320, temperature=0.8, seed=seed + i,
-        json_schema=PAIR_SCHEMA) for i, (prompt, response) in enumerate(examples)]
-    found = []
-    for answer in _objects(client, client.chat_many(requests), rows):
-        instruction, response = _text(answer.get("instruction")), _text(answer.get("response"))
-        found.append((instruction, response) if instruction and response else None)
-    return found
-
-
-def _text(value: Any) -> str | None:
-    return value.strip() if isinstance(value, str) and value.strip() else None
+    return made_by_template(client, "pair_expansion", examples, seed, rows)

@@ -1,0 +1,155 @@
+"""Distilling the augmentation model family, one step after another; the CLI runs
+``distill``, the ``autodp_distill`` DAG runs the same steps as tasks (one per task of the
+family where it can).
+
+1. ``seeds``: balanced training and held-out seeds from a stored dataset;
+2. ``teacher``: per task, the teacher's outputs on the training seeds;
+3. ``filter``: autodp's own pool over the teacher data, a strategy like any other
+   (cached and reported per step);
+4. ``train``: the filtered records as the student's prompts and answers, and a LoRA adapter
+   of the base model on them per task, keyed by data, base and settings;
+5. ``evaluate``: the student against the teacher on the held-out seeds;
+6. ``register``: the augmentation model entry the operators name as ``model``.
+
+Every step is keyed by its inputs, so a rerun recomputes nothing and a retried task
+finds what an earlier try stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from autodp.augmentation.evaluation import evaluate_student
+from autodp.augmentation.registry import register
+from autodp.augmentation.seeds import choose_seeds
+from autodp.augmentation.teacher import student_dataset, teacher_data, teacher_identity
+from autodp.augmentation.templates import TASKS, template
+from autodp.executor import apply_strategy
+from autodp.resources import Resources
+from autodp.search.config import LoraSettings
+from autodp.search.finetune import finetune
+from autodp.store import ArtifactStore
+from autodp.strategy import Strategy
+
+# The teacher data's filter: normalise, drop empty and over-long outputs, exact and near
+# duplicates, other languages, outputs unrelated to their seed, and what the quality
+# scorer's rules and relevance margin call low quality (score below 0.5).
+FILTER = ("normalize_text", "drop_empty_output", "exact_dedup", "near_dedup",
+          {"length_bounds": {"min_output_chars": 12, "max_output_chars": 4000}}, "language_filter",
+          {"relevance_filter": {"min_similarity": 0.2}},
+          {"quality_score_filter": {"scorer": "signals", "threshold": 5.0}})
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    name: str = "autodp-augment"  # the family's name: operators use ``model: <name>``
+    tasks: tuple[str, ...] = TASKS
+    seeds: int = 120  # training seeds
+    held_out: int = 24  # held-out seeds the students are evaluated on
+    clusters: int = 8  # task types the seeds are balanced over
+    per_seed: int = 2  # teacher outputs per seed for the expansion tasks
+    base: str = "smollm2"
+    lora: LoraSettings = field(default_factory=lambda: LoraSettings(steps=80, learning_rate=5e-4))
+    filter: tuple[Any, ...] = FILTER
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for task in self.tasks:
+            template(task)  # fails naming an unknown task
+        if not self.tasks:
+            raise ValueError("distill needs at least one task")
+        Strategy.from_data(list(self.filter))
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> DistillConfig:
+        """From the names the DAG's Params and the CLI share (``model``, ``lora_steps`` and the
+        fields' own names); names that are not distillation's (``source``, ``store``) are ignored."""
+        own = {f.name for f in fields(cls)} - {"lora", "filter"}
+        values = {("base" if name == "model" else name): value for name, value in params.items()
+                  if ("base" if name == "model" else name) in own}
+        if "tasks" in values:
+            values["tasks"] = tuple(values["tasks"])
+        lora = {"steps": params["lora_steps"]} if params.get("lora_steps") else {}
+        return cls(**values, lora=LoraSettings(**{**asdict(cls().lora), **lora}))
+
+
+def seeds(store: ArtifactStore, dataset_key: str, config: DistillConfig, resources: Resources) -> dict[str, Any]:
+    return choose_seeds(store, dataset_key, config.seeds, config.held_out, config.clusters, config.seed, resources)
+
+
+def teacher(store: ArtifactStore, chosen: dict[str, Any], task: str, config: DistillConfig,
+            resources: Resources) -> dict[str, Any]:
+    return teacher_data(store, chosen["seeds_key"], task, config.per_seed, config.seed, resources)
+
+
+def filtered(store: ArtifactStore, annotated: dict[str, Any], config: DistillConfig,
+             resources: Resources) -> dict[str, Any]:
+    applied = apply_strategy(annotated["teacher_key"], Strategy.from_data(list(config.filter)), store, resources)
+    if not applied["rows_out"]:
+        raise ValueError(f"the filter kept none of the {applied['rows_in']} teacher records for "
+                         f"{annotated['task']}; ask for more seeds or loosen the filter")
+    return {"filtered_key": applied["output_key"], "task": annotated["task"], "rows_in": applied["rows_in"], "rows_out": applied["rows_out"],
+            "steps": [{k: s[k] for k in ("operator", "rows_in", "rows_out", "dropped", "changed", "cache")}
+                      for s in applied["steps"]]}
+
+
+def train(store: ArtifactStore, kept: dict[str, Any], config: DistillConfig, resources: Resources) -> dict[str, Any]:
+    trained_on = student_dataset(store, kept["filtered_key"], kept["task"], resources.settings)
+    return {**finetune(trained_on, store, config.base, config.lora, resources.settings), "student_data_key": trained_on}
+
+
+def evaluate(store: ArtifactStore, chosen: dict[str, Any], task: str, adapter: dict[str, Any], config: DistillConfig,
+             resources: Resources) -> dict[str, Any]:
+    return evaluate_student(store, chosen["held_out_key"], task, adapter["adapter_key"], config.base, config.seed,
+                            resources)
+
+
+def registered(store: ArtifactStore, chosen: dict[str, Any], task: str, annotated: dict[str, Any],
+               kept: dict[str, Any], adapter: dict[str, Any], scores: dict[str, Any], config: DistillConfig,
+               resources: Resources) -> dict[str, Any]:
+    return register(store, name=config.name, task=task, base=config.base, adapter_key=adapter["adapter_key"],
+                    teacher=teacher_identity(resources),
+                    data={"dataset": chosen["dataset_key"], "seeds": chosen["seeds_key"],
+                          "held_out": chosen["held_out_key"], "teacher": annotated["teacher_key"],
+                          "filtered": kept["filtered_key"], "student": adapter["student_data_key"]},
+                    scores=headline(scores), lora=asdict(config.lora))
+
+
+def headline(scores: dict[str, Any]) -> dict[str, Any]:
+    """The figures an entry carries (the full evaluation is stored under its key)."""
+    judge = scores["judge"]
+    return {"evaluation_key": scores["evaluation_key"], "held_out_seeds": scores["held_out_seeds"],
+            "validity": scores["validity"]["student"]["share"], "teacher_validity": scores["validity"]["teacher"]["share"],
+            "diversity_from_seed": scores["diversity"]["student"]["from_seed"],
+            "win_rate_vs_teacher": judge["win_rate"], "win_rate_ci95": judge["ci95"], "judge_usable": judge["usable"],
+            "imitation_delta_nll": (scores["imitation"]["delta_nll"] or {}).get("mean"),
+            "student_to_teacher_time": scores["cost"]["student_to_teacher_time"]}
+
+
+def distill(dataset_key: str, store: ArtifactStore, config: DistillConfig | None = None,
+            resources: Resources | None = None, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Every step for every task of the family; the entries registered and each task's figures."""
+    config = config or DistillConfig()
+    resources = (resources or Resources()).using(store)
+    say = progress or (lambda message: None)
+    chosen = seeds(store, dataset_key, config, resources)
+    say(f"seeds: {chosen['seeds']} for training, {chosen['held_out']} held out, over {chosen['clusters']} clusters")
+    tasks = {}
+    for task in config.tasks:
+        annotated = teacher(store, chosen, task, config, resources)
+        say(f"{task}: teacher wrote {annotated['records']} records from {annotated['calls']} calls "
+            f"(rejected {annotated['rejected'] or 'none'})")
+        kept = filtered(store, annotated, config, resources)
+        say(f"{task}: filter kept {kept['rows_out']} of {kept['rows_in']}")
+        adapter = train(store, kept, config, resources)
+        say(f"{task}: adapter {adapter['adapter_key']} ({adapter['steps']} steps, loss {adapter['loss_first']} -> "
+            f"{adapter['loss_last']})")
+        scores = evaluate(store, chosen, task, adapter, config, resources)
+        entry = registered(store, chosen, task, annotated, kept, adapter, scores, config, resources)
+        say(f"{task}: registered {entry['name']} ({entry['key']}); validity {scores['validity']['student']['share']} "
+            f"(teacher {scores['validity']['teacher']['share']})")
+        tasks[task] = {"teacher": annotated, "filter": kept, "adapter": adapter, "evaluation": scores, "entry": entry}
+    return {"name": config.name, "dataset_key": dataset_key, "seeds": chosen, "tasks": tasks,
+            "config": {**asdict(config), "tasks": list(config.tasks), "filter": list(config.filter)}}
