@@ -162,6 +162,18 @@ def _parser() -> argparse.ArgumentParser:
     _json_option(exporter)
     exporter.set_defaults(run=_export)
 
+    distiller = commands.add_parser("distill", help="distil the augmentation model family from a teacher: balanced "
+                                    "seeds, teacher data, the pool's filter, a LoRA per task, evaluation, registry")
+    _ingest_arguments(distiller)
+    _distill_arguments(distiller)
+    _json_option(distiller)
+    distiller.set_defaults(run=_distill)
+
+    augmenters = commands.add_parser("augmentation-models", help="the registered augmentation models, newest first")
+    _store_option(augmenters)
+    _json_option(augmenters)
+    augmenters.set_defaults(run=_augmentation_models)
+
     llm = commands.add_parser("llm", help="the local LLM server")
     llm_commands = llm.add_subparsers(required=True, metavar="ACTION")
     serve = llm_commands.add_parser("serve", help="serve SmolLM2-135M-Instruct on loopback (OpenAI-compatible)")
@@ -221,6 +233,33 @@ def _search_params(args: argparse.Namespace) -> dict[str, Any]:
         if hasattr(args, name):
             params["lora_epochs" if name == "epochs" else name] = getattr(args, name)
     return params
+
+
+def _distill_arguments(parser: argparse.ArgumentParser) -> None:
+    """Distillation's settings, named as the autodp_distill DAG's Params, defaults from DistillConfig."""
+    from autodp.augmentation.distill import DistillConfig
+
+    defaults = DistillConfig()
+    parser.add_argument("--name", default=defaults.name, help="the family's name, which operators give as `model` "
+                        "(default %(default)s)")
+    parser.add_argument("--tasks", default=",".join(defaults.tasks), help="comma-separated (default: all three)")
+    parser.add_argument("--seeds", type=int, default=defaults.seeds, help="training seeds (default %(default)s)")
+    parser.add_argument("--held-out", type=int, default=defaults.held_out,
+                        help="held-out seeds to evaluate on (default %(default)s)")
+    parser.add_argument("--clusters", type=int, default=defaults.clusters,
+                        help="task types to balance the seeds over (default %(default)s)")
+    parser.add_argument("--per-seed", type=int, default=defaults.per_seed,
+                        help="teacher outputs per seed for the expansion tasks (default %(default)s)")
+    parser.add_argument("--model", default=defaults.base,
+                        help="student base model: smollm2, tiny, or a Hugging Face directory (default %(default)s)")
+    parser.add_argument("--steps", type=int, default=defaults.lora.steps, help="LoRA steps per task (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+
+
+def _distill_params(args: argparse.Namespace) -> dict[str, Any]:
+    return {"name": args.name, "tasks": [t.strip() for t in args.tasks.split(",") if t.strip()], "seeds": args.seeds,
+            "held_out": args.held_out, "clusters": args.clusters, "per_seed": args.per_seed, "model": args.model,
+            "lora_steps": args.steps, "seed": args.seed}
 
 
 def _ingest_arguments(parser: argparse.ArgumentParser) -> None:
@@ -428,6 +467,64 @@ def _show_leaderboard(result: dict[str, Any]) -> None:
         print(f"{entry['score']:>+7.3f} {entry['win_rate']:>9.3f} {f'{low:.2f}-{high:.2f}':>12} {delta_text:>8} "
               f"{delta_ci:>17} {llm:>10} {entry['rows_out']:>6}  "
               f"{' > '.join(s['operator'] for s in entry['steps'])} ({entry['origin']})")
+
+
+def _distill(args: argparse.Namespace) -> int:
+    from autodp.augmentation.distill import DistillConfig, distill
+
+    config = DistillConfig.from_params(_distill_params(args))
+    store = _open(args)
+    dataset_key = args.source
+    if "://" in args.source or Path(args.source).exists():
+        dataset_key = _ingest_step(args, store)["dataset_key"]
+    progress = None if args.json else (lambda message: print(f"  {message}", flush=True))
+    with _local_llm():
+        result = distill(dataset_key, store, config, progress=progress)
+    if args.json:
+        _print_json(result)
+        return 0
+    _show_distilled(result)
+    return 0
+
+
+def _show_distilled(result: dict[str, Any]) -> None:
+    print(f"{'task':<24} {'valid':>6} {'teacher':>8} {'div.seed':>9} {'div.out':>8} {'win vs teacher':>22} "
+          f"{'imitation dNLL':>24} {'time ratio':>10}")
+    for task, done in result["tasks"].items():
+        scores = done["evaluation"]
+        judge, imitated = scores["judge"], scores["imitation"]["delta_nll"]
+        win = (f"{judge['win_rate']:.3f} [{judge['ci95'][0]:.2f},{judge['ci95'][1]:.2f}]"
+               + ("" if judge["usable"] else " unusable"))
+        dnll = f"{imitated['mean']:+.3f} [{imitated['ci95'][0]:+.2f},{imitated['ci95'][1]:+.2f}]" if imitated else "-"
+        diversity = scores["diversity"]["student"]
+        print(f"{task:<24} {scores['validity']['student']['share']:>6.2f} {scores['validity']['teacher']['share']:>8.2f} "
+              f"{_figure(diversity['from_seed']):>9} {_figure(diversity['between_outputs']):>8} {win:>22} {dnll:>24} "
+              f"{_figure(scores['cost']['student_to_teacher_time']):>10}")
+    for task, done in result["tasks"].items():
+        entry = done["entry"]
+        print(f"registered {entry['name']!r} for {task}: {entry['key']} (use {{\"{task}\": {{\"model\": "
+              f"\"{entry['name']}\"}}}})")
+
+
+def _figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _augmentation_models(args: argparse.Namespace) -> int:
+    from autodp.augmentation.registry import entries
+
+    found = entries(_open(args))
+    if args.json:
+        _print_json(found)
+        return 0
+    if not found:
+        print("no augmentation models registered (autodp distill registers them)")
+    for entry in found:
+        scores = entry["scores"]
+        print(f"{entry['name']:<20} {entry['task']:<24} {entry['key']}  base {entry['base']}, validity "
+              f"{scores['validity']}, win rate vs teacher {scores['win_rate_vs_teacher']}"
+              f"{'' if scores['judge_usable'] else ' (judge unusable)'}, {entry['created_at']}")
+    return 0
 
 
 def _recipe_approve(args: argparse.Namespace) -> int:

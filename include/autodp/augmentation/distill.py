@@ -79,42 +79,53 @@ def seeds(store: ArtifactStore, dataset_key: str, config: DistillConfig, resourc
     return choose_seeds(store, dataset_key, config.seeds, config.held_out, config.clusters, config.seed, resources)
 
 
-def teacher(store: ArtifactStore, chosen: dict[str, Any], task: str, config: DistillConfig,
+# Each per-task step takes what the earlier ones found for the task (``done``) and returns
+# it with its own result added: the state a DAG task passes to the next through XCom.
+
+def teacher(store: ArtifactStore, chosen: dict[str, Any], done: dict[str, Any], config: DistillConfig,
             resources: Resources) -> dict[str, Any]:
-    return teacher_data(store, chosen["seeds_key"], task, config.per_seed, config.seed, resources)
+    return {**done, "teacher": teacher_data(store, chosen["seeds_key"], done["task"], config.per_seed, config.seed,
+                                            resources)}
 
 
-def filtered(store: ArtifactStore, annotated: dict[str, Any], config: DistillConfig,
+def filtered(store: ArtifactStore, chosen: dict[str, Any], done: dict[str, Any], config: DistillConfig,
              resources: Resources) -> dict[str, Any]:
-    applied = apply_strategy(annotated["teacher_key"], Strategy.from_data(list(config.filter)), store, resources)
+    applied = apply_strategy(done["teacher"]["teacher_key"], Strategy.from_data(list(config.filter)), store, resources)
     if not applied["rows_out"]:
         raise ValueError(f"the filter kept none of the {applied['rows_in']} teacher records for "
-                         f"{annotated['task']}; ask for more seeds or loosen the filter")
-    return {"filtered_key": applied["output_key"], "task": annotated["task"], "rows_in": applied["rows_in"], "rows_out": applied["rows_out"],
-            "steps": [{k: s[k] for k in ("operator", "rows_in", "rows_out", "dropped", "changed", "cache")}
-                      for s in applied["steps"]]}
+                         f"{done['task']}; ask for more seeds or loosen the filter")
+    return {**done, "filter": {"filtered_key": applied["output_key"], "rows_in": applied["rows_in"],
+                               "rows_out": applied["rows_out"],
+                               "steps": [{k: s[k] for k in ("operator", "rows_in", "rows_out", "dropped", "changed",
+                                                            "cache")} for s in applied["steps"]]}}
 
 
-def train(store: ArtifactStore, kept: dict[str, Any], config: DistillConfig, resources: Resources) -> dict[str, Any]:
-    trained_on = student_dataset(store, kept["filtered_key"], kept["task"], resources.settings)
-    return {**finetune(trained_on, store, config.base, config.lora, resources.settings), "student_data_key": trained_on}
+def train(store: ArtifactStore, chosen: dict[str, Any], done: dict[str, Any], config: DistillConfig,
+          resources: Resources) -> dict[str, Any]:
+    trained_on = student_dataset(store, done["filter"]["filtered_key"], done["task"], resources.settings)
+    adapter = finetune(trained_on, store, config.base, config.lora, resources.settings)
+    return {**done, "adapter": {**adapter, "student_data_key": trained_on}}
 
 
-def evaluate(store: ArtifactStore, chosen: dict[str, Any], task: str, adapter: dict[str, Any], config: DistillConfig,
+def evaluate(store: ArtifactStore, chosen: dict[str, Any], done: dict[str, Any], config: DistillConfig,
              resources: Resources) -> dict[str, Any]:
-    return evaluate_student(store, chosen["held_out_key"], task, adapter["adapter_key"], config.base, config.seed,
-                            resources)
+    return {**done, "evaluation": evaluate_student(store, chosen["held_out_key"], done["task"],
+                                                   done["adapter"]["adapter_key"], config.base, config.seed,
+                                                   resources)}
 
 
-def registered(store: ArtifactStore, chosen: dict[str, Any], task: str, annotated: dict[str, Any],
-               kept: dict[str, Any], adapter: dict[str, Any], scores: dict[str, Any], config: DistillConfig,
+def registered(store: ArtifactStore, chosen: dict[str, Any], done: dict[str, Any], config: DistillConfig,
                resources: Resources) -> dict[str, Any]:
-    return register(store, name=config.name, task=task, base=config.base, adapter_key=adapter["adapter_key"],
-                    teacher=teacher_identity(resources),
-                    data={"dataset": chosen["dataset_key"], "seeds": chosen["seeds_key"],
-                          "held_out": chosen["held_out_key"], "teacher": annotated["teacher_key"],
-                          "filtered": kept["filtered_key"], "student": adapter["student_data_key"]},
-                    scores=headline(scores), lora=asdict(config.lora))
+    entry = register(store, name=config.name, task=done["task"], base=config.base,
+                     adapter_key=done["adapter"]["adapter_key"], teacher=teacher_identity(resources),
+                     data={"dataset": chosen["dataset_key"], "seeds": chosen["seeds_key"],
+                           "held_out": chosen["held_out_key"], "teacher": done["teacher"]["teacher_key"],
+                           "filtered": done["filter"]["filtered_key"], "student": done["adapter"]["student_data_key"]},
+                     scores=headline(done["evaluation"]), lora=asdict(config.lora))
+    return {**done, "entry": entry}
+
+
+TASK_STEPS = (teacher, filtered, train, evaluate, registered)
 
 
 def headline(scores: dict[str, Any]) -> dict[str, Any]:
@@ -138,18 +149,26 @@ def distill(dataset_key: str, store: ArtifactStore, config: DistillConfig | None
     say(f"seeds: {chosen['seeds']} for training, {chosen['held_out']} held out, over {chosen['clusters']} clusters")
     tasks = {}
     for task in config.tasks:
-        annotated = teacher(store, chosen, task, config, resources)
-        say(f"{task}: teacher wrote {annotated['records']} records from {annotated['calls']} calls "
-            f"(rejected {annotated['rejected'] or 'none'})")
-        kept = filtered(store, annotated, config, resources)
-        say(f"{task}: filter kept {kept['rows_out']} of {kept['rows_in']}")
-        adapter = train(store, kept, config, resources)
-        say(f"{task}: adapter {adapter['adapter_key']} ({adapter['steps']} steps, loss {adapter['loss_first']} -> "
-            f"{adapter['loss_last']})")
-        scores = evaluate(store, chosen, task, adapter, config, resources)
-        entry = registered(store, chosen, task, annotated, kept, adapter, scores, config, resources)
-        say(f"{task}: registered {entry['name']} ({entry['key']}); validity {scores['validity']['student']['share']} "
-            f"(teacher {scores['validity']['teacher']['share']})")
-        tasks[task] = {"teacher": annotated, "filter": kept, "adapter": adapter, "evaluation": scores, "entry": entry}
+        done: dict[str, Any] = {"task": task}
+        for step in TASK_STEPS:
+            done = step(store, chosen, done, config, resources)
+            say(f"{task}: {described(step.__name__, done)}")
+        tasks[task] = done
     return {"name": config.name, "dataset_key": dataset_key, "seeds": chosen, "tasks": tasks,
             "config": {**asdict(config), "tasks": list(config.tasks), "filter": list(config.filter)}}
+
+
+def described(step: str, done: dict[str, Any]) -> str:
+    """One line on what a step just did for a task."""
+    if step == "teacher":
+        t = done["teacher"]
+        return f"teacher wrote {t['records']} records from {t['calls']} calls (not usable: {t['rejected'] or 'none'})"
+    if step == "filtered":
+        return f"the filter kept {done['filter']['rows_out']} of {done['filter']['rows_in']}"
+    if step == "train":
+        a = done["adapter"]
+        return f"adapter {a['adapter_key']} ({a['steps']} steps, loss {a['loss_first']} -> {a['loss_last']})"
+    if step == "evaluate":
+        v = done["evaluation"]["validity"]
+        return f"validity {v['student']['share']} (teacher {v['teacher']['share']})"
+    return f"registered {done['entry']['name']!r} ({done['entry']['key']})"

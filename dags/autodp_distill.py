@@ -1,0 +1,136 @@
+"""
+### autodp_distill
+
+Distils the augmentation model family from a teacher: small models that expand
+instructions, refine them, and expand instruction-response pairs, which the generation and
+refinement operators then run by name (`"model": "<name>"`) instead of a large model.
+
+1. **ingest** the seed file (Alpaca or Self-Instruct `seed_tasks.jsonl` style, or any
+   layout with a field mapping) and choose **seeds**: clusters of their embeddings are the
+   task types, and seeds are taken from each in turn; some are held out for evaluation;
+2. per task of the family, as mapped tasks: the **teacher** (the `autodp_llm_teacher`
+   connection; the local server by default) writes outputs with versioned prompt templates;
+   autodp's own pool **filter**s them; **train** fits a LoRA adapter of the base model;
+   **evaluate** compares the student with the teacher on the held-out seeds (validity,
+   diversity, the judge's win rate with its interval, imitation ΔNLL, cost); **register**
+   stores the augmentation model entry.
+
+Training and evaluation run in the pool and queue named by `AUTODP_GPU_POOL` and
+`AUTODP_GPU_QUEUE`. Every step is stored under a content key: a cleared or retried task
+redoes nothing stored. XCom carries keys, counts and figures, never records.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+
+from airflow.sdk import Param, dag
+
+from autodp.airflow_lineage import task
+from autodp.airflow_support import TASK_DEFAULTS, mapping_param, store_param
+from autodp.augmentation.distill import DistillConfig
+from autodp.augmentation.templates import TASKS
+
+GPU = {"pool": os.environ.get("AUTODP_GPU_POOL", "default_pool"),
+       "queue": os.environ.get("AUTODP_GPU_QUEUE", "default")}
+DEFAULTS = DistillConfig()
+
+PARAMS = {
+    "source": Param("", type="string", minLength=1, title="Seed dataset",
+                    description="Path or s3:// URL of the seed instructions (JSONL, JSON array, Parquet or CSV), "
+                    "readable from the workers."),
+    "mapping": mapping_param(),
+    "name": Param(DEFAULTS.name, type="string", pattern=r"^\S+$", title="Family name",
+                  description="Operators name the registered models by it: {\"model\": \"<name>\"}."),
+    "tasks": Param(list(DEFAULTS.tasks), type="array", minItems=1, uniqueItems=True,
+                   items={"type": "string", "enum": list(TASKS)}, title="Tasks",
+                   description="Which members of the family to distil."),
+    "seeds": Param(DEFAULTS.seeds, type="integer", minimum=2, maximum=100_000, title="Training seeds"),
+    "held_out": Param(DEFAULTS.held_out, type="integer", minimum=1, maximum=10_000, title="Held-out seeds",
+                      description="Seeds the students are evaluated on against the teacher."),
+    "clusters": Param(DEFAULTS.clusters, type="integer", minimum=1, maximum=1000, title="Task types",
+                      description="Clusters of the seeds' embeddings that the seeds are balanced over."),
+    "per_seed": Param(DEFAULTS.per_seed, type="integer", minimum=1, maximum=20, title="Outputs per seed",
+                      description="Teacher outputs per seed for the two expansion tasks."),
+    "model": Param(DEFAULTS.base, type="string", minLength=1, title="Student base model",
+                   description="smollm2, tiny (tests), or a Hugging Face model directory on the workers."),
+    "lora_steps": Param(DEFAULTS.lora.steps, type="integer", minimum=1, maximum=100_000, title="LoRA steps"),
+    "seed": Param(DEFAULTS.seed, type="integer", minimum=0, title="Seed"),
+    "store": store_param(),
+}
+
+
+def _context(params: dict):
+    from autodp.airflow_support import resolve_store, task_resources
+    from autodp.augmentation.distill import DistillConfig
+
+    store = resolve_store(params["store"])
+    return store, DistillConfig.from_params(params), task_resources().using(store)
+
+
+def _step(name: str, chosen: dict, done: dict, params: dict) -> dict:
+    from autodp.augmentation import distill
+
+    store, config, resources = _context(params)
+    return getattr(distill, name)(store, chosen, done, config, resources)
+
+
+@dag(
+    dag_id="autodp_distill",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    tags=["autodp", "distill"],
+    params=PARAMS,
+    doc_md=__doc__,
+    default_args=TASK_DEFAULTS,
+)
+def autodp_distill():
+    @task
+    def ingest(params: dict | None = None) -> dict:
+        from autodp.airflow_support import resolve_store
+        from autodp.ingest import ingest
+        from autodp.ingest.sources import allowed_source
+
+        return ingest(allowed_source(params["source"]), resolve_store(params["store"]),
+                      mapping=params["mapping"] or None)
+
+    @task
+    def seeds(ingested: dict, params: dict | None = None) -> dict:
+        from autodp.augmentation import distill
+
+        store, config, resources = _context(params)
+        return distill.seeds(store, ingested["dataset_key"], config, resources)
+
+    @task
+    def tasks(params: dict | None = None) -> list[dict]:
+        return [{"task": name} for name in params["tasks"]]
+
+    @task
+    def teacher(chosen: dict, done: dict, params: dict | None = None) -> dict:
+        return _step("teacher", chosen, done, params)
+
+    @task
+    def filter_teacher_data(chosen: dict, done: dict, params: dict | None = None) -> dict:
+        return _step("filtered", chosen, done, params)
+
+    @task(**GPU)
+    def train(chosen: dict, done: dict, params: dict | None = None) -> dict:
+        return _step("train", chosen, done, params)
+
+    @task(**GPU)
+    def evaluate(chosen: dict, done: dict, params: dict | None = None) -> dict:
+        return _step("evaluate", chosen, done, params)
+
+    @task
+    def register(chosen: dict, done: dict, params: dict | None = None) -> dict:
+        return _step("registered", chosen, done, params)
+
+    chosen = seeds(ingest())
+    done = tasks()
+    for step in (teacher, filter_teacher_data, train, evaluate, register):
+        done = step.partial(chosen=chosen).expand(done=done)
+
+
+autodp_distill()
