@@ -81,6 +81,9 @@ PARAMS = {
     "llm_judge": Param(DEFAULTS.llm_judge, type="boolean", title="Also use the LLM judge",
                        description="Judge answers with the judge endpoint too (both orders); the score stays "
                        "the reference judge's."),
+    "augmentation_model": Param(None, type=["null", "string"], title="Augmentation model",
+                                description="Name of a registered augmentation family (autodp_distill): the "
+                                "operators of its tasks join the pool and run its models. Empty: none."),
     "seed": Param(DEFAULTS.seed, type="integer", minimum=0, title="Seed", description="Sampling, proposals and training seed."),
     "store": store_param(),
 }

@@ -221,6 +221,9 @@ def _search_arguments(parser: argparse.ArgumentParser) -> None:
                              "a file (ingested with the same --map), or a stored dataset's key")
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
     parser.add_argument("--llm-judge", action="store_true", help="also judge with the judge endpoint")
+    parser.add_argument("--augmentation-model", default=None, metavar="NAME",
+                        help="a registered augmentation family (autodp distill): its tasks' operators join the pool "
+                             "and run its models")
 
 
 def _search_params(args: argparse.Namespace) -> dict[str, Any]:
@@ -228,7 +231,7 @@ def _search_params(args: argparse.Namespace) -> dict[str, Any]:
     params = {"method": args.method, "iterations": args.iterations, "candidates": args.candidates,
               "patience": args.patience, "model": args.model, "lora_steps": args.steps,
               "sample_size": args.sample_size, "eval_size": args.eval_size, "seed": args.seed,
-              "llm_judge": args.llm_judge, "eval": args.eval}
+              "llm_judge": args.llm_judge, "eval": args.eval, "augmentation_model": args.augmentation_model}
     for name in ("epochs", "sampling", "target_selection", "reuse"):
         if hasattr(args, name):
             params["lora_epochs" if name == "epochs" else name] = getattr(args, name)

@@ -126,3 +126,27 @@ def test_an_unknown_model_is_refused_naming_what_is_registered(distilled):
     seeds = distilled["result"]["seeds"]["held_out_key"]
     with pytest.raises(LookupError, match="no augmentation model 'nope' for instruction_refinement.*test-family"):
         apply_strategy(seeds, Strategy.from_data([{"instruction_refinement": {"model": "nope"}}]), store, resources)
+
+
+def test_the_search_proposes_strategies_that_run_the_family(distilled):
+    from autodp.search.agent import agent_context
+    from autodp.search.config import SearchConfig
+    from autodp.search.loop import augmentation_operators, search
+
+    store = distilled["store"]
+    augmenting = augmentation_operators(store, "test-family")
+    assert set(augmenting) == {"instruction_expansion", "instruction_refinement", "pair_expansion"}
+    shown = agent_context({}, {}, ["drop_empty_output", *augmenting], [], {}, augmenting)
+    card = next(c for c in shown["operators"] if c["name"] == "instruction_refinement")
+    assert card["runs_augmentation_model"]["name"] == "test-family"
+    assert set(card["runs_augmentation_model"]) == {"name", "validity", "win_rate_vs_teacher", "judge_usable",
+                                                   "imitation_delta_nll"}
+
+    config = SearchConfig(iterations=1, candidates=2, method="random", base="tiny", sample_size=40, eval_size=6,
+                          operators=("instruction_refinement",), augmentation_model="test-family",
+                          lora=LoraSettings(steps=2, batch_size=4))
+    result = search(distilled["dataset_key"], store, config, distilled["fresh"]())
+    tried = [step for entry in result["leaderboard"] for step in entry["steps"]]
+    assert tried and all(step["params"]["model"] == "test-family" for step in tried)
+    with pytest.raises(LookupError, match="no augmentation model 'nope'"):
+        augmentation_operators(store, "nope")

@@ -106,6 +106,9 @@ def test_a_curate_run_applies_shards_in_parallel_mapped_tasks(airflow_api, appro
     ("autodp_curate", {"recipe": "r", "source": "x.jsonl", "max_duplicate_rate": 2}, "max_duplicate_rate"),
     ("autodp_search", {"source": "x.jsonl", "method": "genetic"}, "method"),
     ("autodp_search", {"source": "x.jsonl", "candidates": "many"}, "candidates"),
+    ("autodp_distill", {"source": "x.jsonl", "tasks": ["summarise"]}, "tasks"),
+    ("autodp_distill", {"source": "x.jsonl", "seeds": 0}, "seeds"),
+    ("autodp_distill", {"source": "x.jsonl", "name": "two words"}, "name"),
 ])
 def test_each_bad_param_is_refused_naming_it(airflow_api, dag_id, conf, param):
     response = airflow_api.post(f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf})

@@ -53,7 +53,8 @@ class AuditLog:
 
 
 def agent_context(profile: dict[str, Any], fidelity: dict[str, Any], allowed: list[str],
-                  history: list[Trial], evidence: dict[str, float] | None = None) -> dict[str, Any]:
+                  history: list[Trial], evidence: dict[str, float] | None = None,
+                  augmenting: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Everything the agent sees. Built from aggregates only (the profile, the sample's
     fidelity, each operator's share of the sample it would touch, scores); see
     tests/search/test_search.py."""
@@ -66,7 +67,7 @@ def agent_context(profile: dict[str, Any], fidelity: dict[str, Any], allowed: li
                             "duplicates": {k: v for k, v in profile.get("duplicates", {}).items() if "rate" in k},
                             "languages": profile.get("languages", {}).get("shares")},
         "sample_fidelity": fidelity,
-        "operators": cards(allowed, evidence),
+        "operators": cards(allowed, evidence, augmenting),
         "profile_prior": {"operators": profile_prior(evidence, allowed),
                           "why": f"each would drop or rewrite at least {PRIOR_MIN_SHARE:.0%} of the sample"},
         "history": summarise_history(history),

@@ -34,12 +34,19 @@ HELPS_WHEN: dict[str, str] = {
     "relevance_filter": "outputs are off-topic; a fixed similarity cut that can drop many good rows in "
                         "one-domain data (prefer mismatched_answer_filter there)",
     "diversity_selection": "a few topics dominate; drops rows by design to keep a diverse subset",
+    "instruction_expansion": "the data is small or some kinds of task are rare; adds records, drops nothing",
+    "pair_expansion": "the data is small; adds instruction-response pairs on the same topics",
+    "instruction_refinement": "instructions are terse or vague (profile: instruction chars_p50); rewrites, "
+                              "drops nothing",
 }
+# From an augmentation model's entry: what the agent is shown of it (scores, never data).
+MODEL_FIGURES = ("validity", "win_rate_vs_teacher", "judge_usable", "imitation_delta_nll")
 
 
-def cards(allowed: list[str], evidence: dict[str, float]) -> list[dict[str, Any]]:
-    """One card per allowed operator: name, stage, when it helps, and the share of the
-    sample it would touch where that is measured."""
+def cards(allowed: list[str], evidence: dict[str, float],
+          augmenting: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """One card per allowed operator: name, stage, when it helps, the share of the sample it
+    would touch where that is measured, and the figures of the augmentation model it runs."""
     found = []
     for name in allowed:
         operator = operators.get(name)
@@ -47,6 +54,10 @@ def cards(allowed: list[str], evidence: dict[str, float]) -> list[dict[str, Any]
                                 "helps_when": HELPS_WHEN.get(name, operator.describe())}
         if name in evidence:
             card["would_touch_share"] = evidence[name]
+        if augmenting and name in augmenting:
+            scores = augmenting[name]["scores"]
+            card["runs_augmentation_model"] = {"name": augmenting[name]["model"],
+                                               **{k: scores.get(k) for k in MODEL_FIGURES}}
         found.append(card)
     return found
 

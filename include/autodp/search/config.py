@@ -51,6 +51,8 @@ class SearchConfig:
     patience: int = 2
     seed: int = 0
     llm_judge: bool = False  # also judge with the judge endpoint (reported; the score stays the reference judge's)
+    # A registered augmentation model family (autodp distill): the operators of its tasks join the pool and run it.
+    augmentation_model: str | None = None
     # The three accelerations, each of which can be switched off to measure it (bench/search.py):
     sampling: bool = True  # search on a distribution-preserving sample; off: on every row but the eval split
     target_selection: bool = True  # LLM operators process PTS-flagged rows only; off: every row
@@ -65,8 +67,9 @@ class SearchConfig:
         own = {f.name for f in fields(cls)} - {"lora"}
         values = {renamed.get(name, name): value for name, value in params.items()
                   if renamed.get(name, name) in own}
-        if not values.get("eval_dataset"):  # the form's empty string, or no trusted set
-            values["eval_dataset"] = None
+        for name in ("eval_dataset", "augmentation_model"):
+            if not values.get(name):  # the form's empty string, or none given
+                values[name] = None
         if "operators" in values:
             values["operators"] = tuple(values["operators"])
         lora = {name: params[f"lora_{name}"] for name in ("steps", "epochs") if f"lora_{name}" in params}

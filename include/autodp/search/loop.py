@@ -166,11 +166,13 @@ def propose(context: SearchContext, run: SearchRun, iteration: int, history: lis
     material = {"run": run.run_key, "iteration": 0 if one_shot else iteration,
                 "history": [] if one_shot else sorted(seen)}
 
+    augmenting = augmentation_operators(context.store, config.augmentation_model)
+
     def proposals() -> dict[str, Any]:
-        allowed = list(config.operators)
+        allowed = list(config.operators) + [name for name in augmenting if name not in config.operators]
         if config.method == "random":
             rng = random.Random(f"{config.seed}:{iteration}")
-            return {"candidates": [{"steps": s.canonical()["steps"], "origin": "random"}
+            return {"candidates": [{"steps": with_model(s, config.augmentation_model, augmenting), "origin": "random"}
                                    for s in random_strategies(config.candidates, rng, allowed, set(seen))],
                     "audit": [], "repairs": 0, "failures": 0}
         audit = AuditLog()
@@ -178,10 +180,11 @@ def propose(context: SearchContext, run: SearchRun, iteration: int, history: lis
                               seed=config.seed * 1000 + (0 if one_shot else iteration))
         report = profile(run.sample_key, context.store, context.resources.settings)
         evidence = quality.dataset_evidence(run.sample_key, context.store, context.resources)
-        shown = agent_context(report, run.fidelity, allowed, [] if one_shot else history, evidence)
+        shown = agent_context(report, run.fidelity, allowed, [] if one_shot else history, evidence, augmenting)
         count = config.iterations * config.candidates if one_shot else config.candidates
         found = agent.propose(shown, count, set(seen))
-        return {"candidates": [{"steps": s.canonical()["steps"], "origin": origin} for s, origin in found],
+        return {"candidates": [{"steps": with_model(s, config.augmentation_model, augmenting), "origin": origin}
+                               for s, origin in found],
                 "audit": audit.entries, "repairs": agent.repairs, "failures": agent.failures,
                 "prior": {"operators": shown["profile_prior"]["operators"], "evidence": evidence}}
 
@@ -191,6 +194,37 @@ def propose(context: SearchContext, run: SearchRun, iteration: int, history: lis
         candidates = candidates[(iteration - 1) * config.candidates:iteration * config.candidates]
     return [Candidate(steps=c["steps"], origin=c["origin"], iteration=iteration, proposals_key=stored)
             for c in candidates if Strategy.from_data(c["steps"]).key() not in seen]
+
+
+def augmentation_operators(store: ArtifactStore, family: str | None) -> dict[str, dict[str, Any]]:
+    """The operators that run the registered augmentation family ``family``, each with its
+    entry's scores (aggregates the agent may see); none without a family."""
+    if not family:
+        return {}
+    from autodp import operators
+    from autodp.augmentation.registry import resolve
+
+    found = {}
+    for name, operator in operators.registry().items():
+        if operator.augmentation_task is None:
+            continue
+        try:
+            entry = resolve(store, family, operator.augmentation_task)
+        except LookupError:
+            continue
+        found[name] = {"model": family, "entry": entry["key"], "scores": entry["scores"]}
+    if not found:
+        raise LookupError(f"no augmentation model {family!r} is registered in store {store.uri} (autodp distill)")
+    return found
+
+
+def with_model(strategy: Strategy, family: str | None, augmenting: dict[str, Any]) -> list[dict[str, Any]]:
+    """The strategy's canonical steps, those of the family's operators running its models."""
+    steps = strategy.canonical()["steps"]
+    for step in steps:
+        if step["operator"] in augmenting:
+            step["params"]["model"] = family
+    return Strategy.from_data(steps).canonical()["steps"]
 
 
 def apply(context: SearchContext, run: SearchRun, candidate: Candidate) -> Trial:
