@@ -15,7 +15,7 @@ DEMO_DATASET := $(AUTODP_HOME)/demo/healthcare_demo.jsonl
 # The main job's search budget, small enough for two CPU cores (the defaults are SearchConfig's).
 RUN_BUDGET ?= --steps 10 --candidates 2
 
-.PHONY: install run test test-faults ui search bench-scale bench-shards bench-ingest bench-operators bench-cache bench-sampling bench-search bench-quality bench-defects bench-scoring bench-agent lock clean
+.PHONY: install run test test-faults ui search bench-scale bench-shards bench-ingest bench-operators bench-cache bench-sampling bench-search bench-quality bench-defects bench-scoring bench-agent bench-distill lock clean
 
 install: $(VENV)/.installed
 
@@ -73,6 +73,11 @@ bench-search: install
 
 bench-quality: install
 	$(BIN)/python bench/quality.py
+
+# The augmentation model family distilled from the local SmolLM2 teacher on the Alpaca seed tasks: validity,
+# diversity, win rate against the teacher, imitation and cost per task (about 40 minutes on 2 cores).
+bench-distill: install
+	$(BIN)/python bench/distill.py
 
 # Planted defects in clean MedQuAD + LIMA: the pool's detection per class, then three searches.
 bench-defects: install

@@ -43,7 +43,7 @@ def test_every_airflow_service_names_the_connections_the_dags_use(compose):
     s3 = store_from_connection_fields(store["login"], store["password"], store["extra"])
     assert s3.uri.startswith("s3://autodp/")
     llm = {role: json.loads(env[f"AIRFLOW_CONN_{conn_id.upper()}"]) for role, conn_id in LLM_CONN_IDS.items()}
-    assert llm["data"]["extra"]["trusted"] and llm["judge"]["extra"]["trusted"]
+    assert llm["data"]["extra"]["trusted"] and llm["judge"]["extra"]["trusted"] and llm["teacher"]["extra"]["trusted"]
     assert all(c["host"].startswith("http://llm:") for c in llm.values())
 
 

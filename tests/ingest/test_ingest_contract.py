@@ -173,6 +173,27 @@ def test_sharegpt_conversations(local_store, tmp_path):
     ]
 
 
+def test_self_instruct_seed_tasks(local_store, tmp_path):
+    def task(instruction, instances, **extra):
+        return json.dumps({"id": "t", "instruction": instruction, "instances": instances, **extra})
+
+    source = write_lines(tmp_path / "seed_tasks.jsonl", [
+        task("Suggest a breakfast.", [{"input": "", "output": "Oats."}], is_classification=False),
+        task("Classify the sentiment.", [{"input": "Great!", "output": "positive"}, {"input": "Bad.", "output": "neg"}]),
+        task("No instances", []),
+        task("Broken instance", ["text"]),
+        task("Numeric output", [{"input": "", "output": 3}]),
+    ])
+    summary = ingest(str(source), local_store)
+    assert summary["layout"] == "self_instruct" and summary["rows_kept"] == 2 and summary["rows_quarantined"] == 3
+    kept = records(local_store, summary["dataset_key"])
+    assert [(r["instruction"], r["input"], r["output"]) for r in kept] == [
+        ("Suggest a breakfast.", "", "Oats."), ("Classify the sentiment.", "Great!", "positive")]
+    assert json.loads(kept[1]["metadata"])["more_instances"] == [{"input": "Bad.", "output": "neg"}]
+    assert [(r["source_row"], r["reason"], r["field"]) for r in quarantine(local_store, summary["dataset_key"])] == [
+        (3, "wrong_type", "instances"), (4, "wrong_type", "instances"), (5, "wrong_type", "output")]
+
+
 @pytest.mark.parametrize("content, problem", [
     (None, "no such file"),
     (b"\x1f\x8b\x08\x00garbage", "cannot read"),
