@@ -5,7 +5,13 @@ import json
 import pytest
 
 from autodp.augmentation.seeds import balanced_order
-from autodp.augmentation.templates import TASKS, student_answer, student_prompt, student_target, template
+from autodp.augmentation.templates import (
+    TASKS,
+    student_answer,
+    student_prompt,
+    student_target,
+    template,
+)
 
 
 def test_each_template_asks_in_json_and_reads_its_answer():
