@@ -121,6 +121,19 @@ def test_json_array(local_store, tmp_path):
     assert bad[1]["raw"] == b'{"instruction": "caf\xe9", "input": "", "output": "b"}'
 
 
+def test_parquet_text_that_is_not_utf8_is_quarantined_with_its_bytes(local_store, tmp_path):
+    binary = pa.array([b"Say hi", b"caf\xe9 au lait", b"Name a planet."], pa.binary())
+    undecodable = pa.Array.from_buffers(pa.string(), len(binary), binary.buffers())  # pyarrow does not check
+    source = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"instruction": undecodable, "output": ["Hi", "ok", "Mars"]}), source)
+    summary = ingest(str(source), local_store)
+    assert summary["rows_kept"] == 2 and summary["quarantine_reasons"] == {"invalid_utf8": 1}
+    [bad] = quarantine(local_store, summary["dataset_key"])
+    assert (bad["source_row"], bad["field"], bad["detail"]) == (2, "instruction",
+                                                                "text is not valid UTF-8 in field 'instruction'")
+    assert bad["raw"] == b'{"instruction": "caf\xe9 au lait", "output": "ok"}'
+
+
 def test_csv_reports_physical_lines(local_store, tmp_path):
     source = tmp_path / "d.csv"
     source.write_bytes(

@@ -93,3 +93,23 @@ def test_s3_store_from_uri_uses_the_aws_environment(s3_server, monkeypatch):
     store.write_bytes("k", b"v")
     assert store.read_bytes("k") == b"v"
     assert store.location("k") == f"s3://{s3_server['bucket']}/from-env/k"
+
+
+def test_a_killed_writers_staged_file_is_removed_by_the_next_write_into_its_folder(local_store, tmp_path):
+    import os
+    import time
+
+    from autodp.store.local import STALE_STAGING_SECONDS
+
+    folder = local_store.root / "datasets" / "k"
+    folder.mkdir(parents=True)
+    stale, live = folder / ".tmp-killed", folder / ".tmp-writing"
+    stale.write_bytes(b"half a file")
+    live.write_bytes(b"being written")
+    long_ago = time.time() - STALE_STAGING_SECONDS - 60
+    os.utime(stale, (long_ago, long_ago))
+    source = tmp_path / "f.parquet"
+    source.write_bytes(b"data")
+    local_store.publish("datasets", "k", {"records.parquet": source}, provenance={}, summary={})
+    assert not stale.exists() and live.exists()
+    assert sorted(p.name for p in folder.iterdir()) == [".tmp-writing", "manifest.json", "records.parquet"]

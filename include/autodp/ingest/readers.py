@@ -211,10 +211,12 @@ def _parquet_rows(path: Path, handle: IO[bytes], max_record_bytes: int) -> Itera
             return
         except Exception as error:  # a damaged page: pyarrow's errors vary with the damage
             raise IngestError(str(path), f"not a readable Parquet file after row {number}: {error}") from error
-        for value in _batch_rows(batch):
+        for index, value in enumerate(_batch_rows(batch)):
             number += 1
             if value is None:
-                yield SourceRow(number, b"", rejection=Rejection(INVALID_UTF8, "a text column is not valid UTF-8"))
+                raw, field = _undecodable_row(batch.slice(index, 1))
+                where = f" in field {field!r}" if field else " in a nested column"
+                yield SourceRow(number, raw, rejection=Rejection(INVALID_UTF8, f"text is not valid UTF-8{where}", field))
                 continue
             try:
                 raw = orjson.dumps(value, default=str)
@@ -240,6 +242,26 @@ def _batch_rows(batch) -> list[dict[str, Any] | None]:
             except UnicodeDecodeError:
                 rows.append(None)
         return rows
+
+
+def _undecodable_row(row) -> tuple[bytes, str | None]:
+    """A one-row batch that does not decode: its columns as JSON with the undecodable text's
+    own bytes kept (surrogateescape), and the first column at fault (None when the fault is
+    inside a nested column, which is then left out)."""
+    import pyarrow as pa
+
+    value: dict[str, Any] = {}
+    field = None
+    for name, column in zip(row.schema.names, row.columns):
+        try:
+            value[name] = column.to_pylist()[0]
+        except UnicodeDecodeError:
+            if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+                continue
+            field = field or name
+            value[name] = column.cast(pa.binary()).to_pylist()[0].decode("utf-8", "surrogateescape")
+    raw = json.dumps(value, ensure_ascii=False, default=str).encode("utf-8", "surrogateescape")
+    return raw, field
 
 
 def _csv(path: Path, max_record_bytes: int) -> Iterator[SourceRow]:

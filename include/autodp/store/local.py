@@ -5,12 +5,18 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from autodp.hashing import file_sha256
 from autodp.store.base import ArtifactStore, StoreError
+
+STAGING_PREFIX = ".tmp-"
+# A staged file this old belongs to a writer that was killed (a live one renames or links it
+# within the copy of one file), so the next write into its folder removes it.
+STALE_STAGING_SECONDS = 6 * 3600
 
 
 class LocalStore(ArtifactStore):
@@ -57,8 +63,9 @@ class LocalStore(ArtifactStore):
         target = self._full(path)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            fd, name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            fd, name = tempfile.mkstemp(dir=target.parent, prefix=STAGING_PREFIX)
             os.close(fd)
+            _remove_stale_staging(target.parent)
         except OSError as error:
             raise StoreError(f"cannot write {path} in store {self.uri}: {error.strerror or error}") from error
         tmp = Path(name)
@@ -76,11 +83,21 @@ class LocalStore(ArtifactStore):
         base = self._full(prefix.rstrip("/")) if prefix.strip("/") else self.root
         if not base.exists():
             return []
-        found = (p for p in base.rglob("*") if p.is_file() and not p.name.startswith(".tmp-"))
+        found = (p for p in base.rglob("*") if p.is_file() and not p.name.startswith(STAGING_PREFIX))
         return sorted(str(p.relative_to(self.root)) for p in found)
 
     def location(self, path: str) -> str:
         return str(self._full(path))
+
+
+def _remove_stale_staging(folder: Path) -> None:
+    cutoff = time.time() - STALE_STAGING_SECONDS
+    for leftover in folder.glob(STAGING_PREFIX + "*"):
+        try:
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
+        except FileNotFoundError:  # another writer removed it first
+            pass
 
 
 def _sync(path: Path) -> None:
