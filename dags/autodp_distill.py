@@ -6,7 +6,7 @@ instructions, refine them, and expand instruction-response pairs, which the gene
 refinement operators then run by name (`"model": "<name>"`) instead of a large model.
 
 1. **ingest** the seed file (Alpaca or Self-Instruct `seed_tasks.jsonl` style, or any
-   layout with a field mapping) and choose **seeds**: clusters of their embeddings are the
+   layout with a field mapping; or take a stored dataset by its key) and choose **seeds**: clusters of their embeddings are the
    task types, and seeds are taken from each in turn; some are held out for evaluation;
 2. per task of the family, as mapped tasks: the **teacher** (the `autodp_llm_teacher`
    connection; the local server by default) writes outputs with versioned prompt templates;
@@ -23,6 +23,7 @@ redoes nothing stored. XCom carries keys, counts and figures, never records.
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime
 
 from airflow.sdk import Param, dag
@@ -39,7 +40,7 @@ DEFAULTS = DistillConfig()
 PARAMS = {
     "source": Param("", type="string", minLength=1, title="Seed dataset",
                     description="Path or s3:// URL of the seed instructions (JSONL, JSON array, Parquet or CSV), "
-                    "readable from the workers."),
+                    "readable from the workers, or the key of a dataset in the store."),
     "mapping": mapping_param(),
     "name": Param(DEFAULTS.name, type="string", pattern=r"^\S+$", title="Family name",
                   description="Operators name the registered models by it: {\"model\": \"<name>\"}."),
@@ -90,11 +91,15 @@ def autodp_distill():
     @task
     def ingest(params: dict | None = None) -> dict:
         from autodp.airflow_support import resolve_store
+        from autodp.artifacts import DATASETS
+        from autodp.hashing import KEY_CHARS
         from autodp.ingest import ingest
         from autodp.ingest.sources import allowed_source
 
-        return ingest(allowed_source(params["source"]), resolve_store(params["store"]),
-                      mapping=params["mapping"] or None)
+        store = resolve_store(params["store"])
+        if re.fullmatch(f"[0-9a-f]{{{KEY_CHARS}}}", params["source"]) and store.has(DATASETS, params["source"]):
+            return {"dataset_key": params["source"]}
+        return ingest(allowed_source(params["source"]), store, mapping=params["mapping"] or None)
 
     @task
     def seeds(ingested: dict, params: dict | None = None) -> dict:

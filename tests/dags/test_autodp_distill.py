@@ -44,7 +44,8 @@ def test_cli_and_dag_distil_the_same_family(airflow_db, llm_everywhere, tmp_path
     assert len(registered) == 3 and {e["key"] for e in entries(store)} == set(registered.values())
     before = {kind: store.artifacts(kind) for kind in (DATASETS, ADAPTERS, AUGMENTATION_MODELS)}
 
-    run = distill_dag().test(run_conf={"source": str(SEED_TASKS), "store": str(store.root), **SETTINGS})
+    # the seeds by their stored dataset's key this time (the CLI ingested the file)
+    run = distill_dag().test(run_conf={"source": result["dataset_key"], "store": str(store.root), **SETTINGS})
     assert run.state == "success"
     states = {}
     for ti in run.get_task_instances():
