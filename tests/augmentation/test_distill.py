@@ -148,5 +148,10 @@ def test_the_search_proposes_strategies_that_run_the_family(distilled):
     result = search(distilled["dataset_key"], store, config, distilled["fresh"]())
     tried = [step for entry in result["leaderboard"] for step in entry["steps"]]
     assert tried and all(step["params"]["model"] == "test-family" for step in tried)
+    card = result["data_card"]  # governance sees which registered model made or rewrote the data
+    assert set(card["augmentation_models"]) == {s["operator"] for s in card["strategy"]}
+    assert all(m["entry"] == resolve(store, "test-family", op)["key"] for op, m in card["augmentation_models"].items())
+    published = store.read_bytes(f"published/{result['published_key']}/data_card.md").decode()
+    assert "## Augmentation models" in published and "'test-family'" in published
     with pytest.raises(LookupError, match="no augmentation model 'nope'"):
         augmentation_operators(store, "nope")

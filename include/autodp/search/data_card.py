@@ -14,14 +14,17 @@ from autodp.search.state import SearchRun, Trial
 
 def data_card(run: SearchRun, config: SearchConfig, best: Trial, final: dict[str, Any], history: list[Trial],
               seconds: float | None, repairs: int, failures: int,
-              prior: dict[str, Any] | None = None) -> dict[str, Any]:
+              prior: dict[str, Any] | None = None, augmentation: dict[str, Any] | None = None) -> dict[str, Any]:
     """``final`` is the executor's summary of the best strategy applied to the full dataset;
-    ``prior`` the profile-driven prior the agent was shown (operators and the evidence)."""
+    ``prior`` the profile-driven prior the agent was shown (operators and the evidence);
+    ``augmentation`` the registered augmentation models the strategy's steps ran, by operator."""
     return {
         "input_dataset_key": run.dataset_key,
         "output_dataset_key": final["output_key"],
         "strategy": best.steps,
         "operator_versions": {s["operator"]: operators.get(s["operator"]).version for s in best.steps},
+        # operator -> the family's name, the entry its name resolved to, and that model's scores
+        "augmentation_models": augmentation or {},
         "rows": {"in": final["rows_in"], "out": final["rows_out"]},
         "drop_reasons": {s["operator"]: s["dropped"] for s in final["steps"] if s["dropped"]},
         "changes": {s["operator"]: s["changed"] for s in final["steps"] if s["changed"]},
@@ -56,7 +59,12 @@ def strategy_sections(card: dict[str, Any]) -> str:
     steps = "\n".join(f"{n}. `{s['operator']}` {json.dumps(s['params'])}" for n, s in enumerate(card["strategy"], 1))
     drops = "\n".join(f"- {op}: " + ", ".join(f"{r} {c}" for r, c in reasons.items())
                       for op, reasons in card["drop_reasons"].items()) or "- none"
-    return f"## Strategy\n\n{steps}\n\n## Drop reasons\n\n{drops}\n\n"
+    models = "".join(f"- `{op}` ran augmentation model {m['model']!r} (entry `{m['entry']}`; validity "
+                     f"{m['scores'].get('validity')}, win rate against its teacher {m['scores'].get('win_rate_vs_teacher')}"
+                     f"{'' if m['scores'].get('judge_usable') else ', judge unusable'})\n"
+                     for op, m in card.get("augmentation_models", {}).items())
+    models = f"## Augmentation models\n\n{models}\n" if models else ""
+    return f"## Strategy\n\n{steps}\n\n{models}## Drop reasons\n\n{drops}\n\n"
 
 
 def markdown(card: dict[str, Any]) -> str:

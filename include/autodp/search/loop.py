@@ -328,7 +328,9 @@ def publish(context: SearchContext, run: SearchRun, chosen: Reflection, seconds:
         audit += proposals["audit"]
         repairs, failures = repairs + proposals["repairs"], failures + proposals["failures"]
         prior = proposals.get("prior") or prior
-    card = data_card(run, config, best, final, history, seconds, repairs, failures, prior)
+    augmenting = augmentation_operators(store, config.augmentation_model)
+    used = {s["operator"]: augmenting[s["operator"]] for s in best.steps if s["params"].get("model")}
+    card = data_card(run, config, best, final, history, seconds, repairs, failures, prior, used)
     result = {"run_key": run.run_key, "published_key": run.run_key, "published_dataset_key": final["output_key"],
               "leaderboard": [h.to_dict() for h in sorted(history, key=Trial.rank, reverse=True)],
               "best": best.to_dict(), "data_card": card}
