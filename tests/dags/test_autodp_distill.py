@@ -58,6 +58,11 @@ def test_cli_and_dag_distil_the_same_family(airflow_db, llm_everywhere, tmp_path
     assert all(key in listed for key in registered.values()) and "dag-family" in listed
 
 
-def test_bad_settings_are_refused_naming_them(tmp_path, capsys):
-    assert main(["distill", str(SEED_TASKS), "--store", str(tmp_path / "store"), "--tasks", "summarise"]) == 2
-    assert "unknown augmentation task 'summarise'" in capsys.readouterr().err
+@pytest.mark.parametrize("argument, message", [
+    (["--tasks", "summarise"], "unknown augmentation task 'summarise'"),
+    (["--held-out", "0"], "held_out is 0; it must be at least 1"),
+    (["--seeds", "1"], "seeds is 1; it must be at least 2"),
+])
+def test_bad_settings_are_refused_naming_them(tmp_path, capsys, argument, message):
+    assert main(["distill", str(SEED_TASKS), "--store", str(tmp_path / "store"), *argument]) == 2
+    assert message in capsys.readouterr().err

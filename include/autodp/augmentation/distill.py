@@ -60,6 +60,9 @@ class DistillConfig:
             template(task)  # fails naming an unknown task
         if not self.tasks:
             raise ValueError("distill needs at least one task")
+        for name, least in (("seeds", 2), ("held_out", 1), ("clusters", 1), ("per_seed", 1)):
+            if getattr(self, name) < least:
+                raise ValueError(f"distill {name} is {getattr(self, name)}; it must be at least {least}")
         Strategy.from_data(list(self.filter))
 
     @classmethod
