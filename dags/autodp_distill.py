@@ -47,7 +47,8 @@ PARAMS = {
     "tasks": Param(list(DEFAULTS.tasks), type="array", minItems=1, uniqueItems=True,
                    items={"type": "string", "enum": list(TASKS)}, title="Tasks",
                    description="Which members of the family to distil."),
-    "seeds": Param(DEFAULTS.seeds, type="integer", minimum=2, maximum=100_000, title="Training seeds"),
+    "seeds": Param(DEFAULTS.seeds, type="integer", minimum=2, maximum=100_000, title="Training seeds",
+                   description="Seeds the teacher annotates for the students to learn from."),
     "held_out": Param(DEFAULTS.held_out, type="integer", minimum=1, maximum=10_000, title="Held-out seeds",
                       description="Seeds the students are evaluated on against the teacher."),
     "clusters": Param(DEFAULTS.clusters, type="integer", minimum=1, maximum=1000, title="Task types",
@@ -56,8 +57,10 @@ PARAMS = {
                       description="Teacher outputs per seed for the two expansion tasks."),
     "model": Param(DEFAULTS.base, type="string", minLength=1, title="Student base model",
                    description="smollm2, tiny (tests), or a Hugging Face model directory on the workers."),
-    "lora_steps": Param(DEFAULTS.lora.steps, type="integer", minimum=1, maximum=100_000, title="LoRA steps"),
-    "seed": Param(DEFAULTS.seed, type="integer", minimum=0, title="Seed"),
+    "lora_steps": Param(DEFAULTS.lora.steps, type="integer", minimum=1, maximum=100_000, title="LoRA steps",
+                        description="Training steps per task (batch 8)."),
+    "seed": Param(DEFAULTS.seed, type="integer", minimum=0, title="Seed",
+                  description="Clustering, seed order, teacher sampling and training seed."),
     "store": store_param(),
 }
 
