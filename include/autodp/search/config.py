@@ -76,8 +76,12 @@ class SearchConfig:
         return cls(**values, lora=LoraSettings(**lora))
 
     def to_dict(self) -> dict[str, Any]:
+        """The configuration as run keys take it: a search without an augmentation family
+        keeps the key it had before the setting existed."""
         data = asdict(self)
         data["operators"] = list(self.operators)
+        if data["augmentation_model"] is None:
+            del data["augmentation_model"]
         return data
 
 
