@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import time
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 
 from workspace import workspace  # bench/workspace.py
@@ -33,7 +34,6 @@ from autodp.ingest import ingest
 from autodp.llm.endpoints import LOCAL_HOST, LOCAL_MODEL, LOCAL_PORT, ROLES, Endpoint
 from autodp.llm.server import LocalServer, is_serving
 from autodp.resources import Resources
-from autodp.search.config import LoraSettings
 
 REPO = Path(__file__).resolve().parents[1]
 SEED_TASKS = REPO.parent / "shared" / "datasets" / "alpaca" / "seed_tasks.jsonl"
@@ -56,7 +56,7 @@ def main() -> None:
     folder, settings, store = workspace("bench-distill")
     config = DistillConfig(name="bench-family", tasks=tuple(t.strip() for t in args.tasks.split(",")),
                            seeds=args.seeds, held_out=args.held_out, clusters=args.clusters, per_seed=args.per_seed,
-                           base=args.model, lora=LoraSettings(**{**defaults.lora.__dict__, "steps": args.steps}))
+                           base=args.model, lora=replace(defaults.lora, steps=args.steps))
     dataset_key = ingest(str(SEED_TASKS), store)["dataset_key"]
     base_url = f"http://{LOCAL_HOST}:{LOCAL_PORT}/v1"  # a fixed port: the teacher's identity is part of every key
     server = nullcontext() if is_serving(base_url) else LocalServer(port=LOCAL_PORT, log_path=folder / "llm.log")

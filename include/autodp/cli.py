@@ -397,9 +397,7 @@ def _score(args: argparse.Namespace) -> int:
 
     signals = check_signals([s.strip() for s in args.signals.split(",") if s.strip()])
     store = _open(args)
-    dataset_key = args.source
-    if "://" in args.source or Path(args.source).exists():
-        dataset_key = _ingest_step(args, store)["dataset_key"]
+    dataset_key = _dataset_key(args, store)
     with _local_llm() if "llm" in signals else nullcontext():
         summary = score_dataset(dataset_key, store, signals=signals)
     location = store.file_location(SCORES, summary["scores_key"], SCORES_FILE)
@@ -477,9 +475,7 @@ def _distill(args: argparse.Namespace) -> int:
 
     config = DistillConfig.from_params(_distill_params(args))
     store = _open(args)
-    dataset_key = args.source
-    if "://" in args.source or Path(args.source).exists():
-        dataset_key = _ingest_step(args, store)["dataset_key"]
+    dataset_key = _dataset_key(args, store)
     progress = None if args.json else (lambda message: print(f"  {message}", flush=True))
     with _local_llm():
         result = distill(dataset_key, store, config, progress=progress)
@@ -693,6 +689,13 @@ def _ingest_step(args: argparse.Namespace, store) -> dict[str, Any]:
 
     return ingest(args.source, store, file_format=args.format, layout=args.layout,
                   mapping=args.map, max_record_bytes=args.max_record_bytes)
+
+
+def _dataset_key(args: argparse.Namespace, store) -> str:
+    """The source's dataset: a file or URL is ingested; anything else is a stored dataset's key."""
+    if "://" in args.source or Path(args.source).exists():
+        return _ingest_step(args, store)["dataset_key"]
+    return args.source
 
 
 def _show_ingest(summary: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ finds what an earlier try stored.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from autodp.augmentation.evaluation import evaluate_student
@@ -74,8 +74,8 @@ class DistillConfig:
                   if ("base" if name == "model" else name) in own}
         if "tasks" in values:
             values["tasks"] = tuple(values["tasks"])
-        lora = {"steps": params["lora_steps"]} if params.get("lora_steps") else {}
-        return cls(**values, lora=LoraSettings(**{**asdict(cls().lora), **lora}))
+        lora = cls().lora
+        return cls(**values, lora=replace(lora, steps=params["lora_steps"]) if params.get("lora_steps") else lora)
 
 
 def seeds(store: ArtifactStore, dataset_key: str, config: DistillConfig, resources: Resources) -> dict[str, Any]:

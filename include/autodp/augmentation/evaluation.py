@@ -71,7 +71,7 @@ def evaluate_student(store: ArtifactStore, held_out_key: str, task: str, adapter
     teacher = [usable(task, s, a) for s, a in zip(seeds, answers)]
 
     student = Student(store, adapter_key, base, resources.settings)
-    student._loaded()  # loading is not generation: it stays out of the cost
+    student.load()  # loading is not generation: it stays out of the cost
     texts = student.generate([student_prompt(task, p, s["output"]) for p, s in zip(prompts, seeds)],
                              max_new_tokens=chosen.max_tokens, temperature=chosen.temperature, seed=seed)
     students = [checked(student_answer(task, t), p) for t, p in zip(texts, prompts)]
@@ -82,7 +82,7 @@ def evaluate_student(store: ArtifactStore, held_out_key: str, task: str, adapter
         "diversity": {"student": diversity(prompts, students, resources),
                       "teacher": diversity(prompts, teacher, resources)},
         "judge": judged(prompts, teacher, students, task, resources, seed),
-        "imitation": imitation(student, base, prompts, seeds, teacher, task, resources),
+        "imitation": imitation(student, prompts, seeds, teacher, task),
         "cost": cost(teacher_usage["completion_tokens"], teacher_seconds, len(seeds) - teacher_usage["cached"],
                      student.usage),
     }
@@ -122,18 +122,16 @@ def judged(prompts: list[str], teacher: list[Any], students: list[Any], task: st
             "first_shown_preferred": bias, **judge_usability(bias)}
 
 
-def imitation(student: Student, base: str, prompts: list[str], seeds: list[dict[str, Any]], teacher: list[Any],
-              task: str, resources: Resources) -> dict[str, Any]:
-    from autodp.models import load_base
-
+def imitation(student: Student, prompts: list[str], seeds: list[dict[str, Any]], teacher: list[Any],
+              task: str) -> dict[str, Any]:
     examples = [Example(student_prompt(task, p, s["output"]), student_target(task, t))
                 for p, s, t in zip(prompts, seeds, teacher) if _valid(t)]
     if not examples:
         return {"examples": 0, "delta_nll": None}
-    model, tokenizer = student._loaded()
+    model, tokenizer = student.load()
     tuned = reference_nll(model, tokenizer, examples)
-    plain_model, plain_tokenizer = load_base(base, resources.settings)
-    plain = reference_nll(plain_model, plain_tokenizer, examples)
+    with model.disable_adapter():  # the base model itself, without loading it a second time
+        plain = reference_nll(model, tokenizer, examples)
     return {"examples": len(examples), "mean_nll": {"student": round(float(tuned.mean()), 4),
                                                     "base": round(float(plain.mean()), 4)},
             "delta_nll": paired_delta(plain, tuned)}

@@ -68,7 +68,7 @@ class Student:
     def _decode(self, prompt: str, max_new_tokens: int, temperature: float, seed: int) -> str:
         import torch
 
-        model, tokenizer = self._loaded()
+        model, tokenizer = self.load()
         text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
                                              add_generation_prompt=True)
         ids = tokenizer(text, return_tensors="pt", add_special_tokens=False).to(model.device)
@@ -85,7 +85,8 @@ class Student:
         self.usage.seconds += time.perf_counter() - started
         return tokenizer.decode(new, skip_special_tokens=True).strip()
 
-    def _loaded(self):
+    def load(self):
+        """(model, tokenizer): the base with the adapter applied, loaded on first use."""
         if self._model is None:
             from autodp.search.finetune import load_adapted
 
