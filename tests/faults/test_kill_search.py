@@ -1,19 +1,21 @@
-"""SIGKILL a search through the CLI while it fine-tunes and while it publishes, then run
-the same command again: every stored step, adapter and evaluation equals an uninterrupted
-run's, and the published result names the same strategy and scores."""
+"""SIGKILL a search through the CLI while it fine-tunes and while it publishes, on the
+local store and on S3, then run the same command again: every stored step, adapter and
+evaluation equals an uninterrupted run's, and the published result names the same
+strategy and scores."""
 
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
-from autodp.store import LocalStore
+from autodp.store import ArtifactStore, LocalStore
 from tests.conftest import write_lines
 from tests.faults.conftest import (
     assert_whole,
     cli,
-        kill_when,
+    kill_when,
     partial_artifacts,
     snapshot,
 )
@@ -31,7 +33,18 @@ def source(tmp_path_factory):
     return write_lines(tmp_path_factory.mktemp("search-source") / "data.jsonl", lines)
 
 
-def _published_core(store: LocalStore) -> list[dict]:
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, source):
+    """The same search run once without a fault, on a local store of its own."""
+    root = tmp_path_factory.mktemp("search-reference")
+    store = LocalStore(root / "store")
+    done = cli(["search", str(source), *SEARCH, "--store", str(store.root), "--json"],
+               {**os.environ, "AUTODP_HOME": str(root / "home")}, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return store, json.loads(done.stdout)["run_key"]
+
+
+def _published_core(store: ArtifactStore) -> list[dict]:
     runs = []
     for key in store.artifacts("published"):
         result = store.read_json("published", key, "result.json") if store.exists(
@@ -41,24 +54,35 @@ def _published_core(store: LocalStore) -> list[dict]:
     return runs
 
 
-def test_a_search_killed_while_fine_tuning_and_publishing_resumes_to_the_same_result(tmp_path, source, cli_env):
-    reference = LocalStore(tmp_path / "reference")
-    done = cli(["search", str(source), *SEARCH, "--store", str(reference.root), "--json"], cli_env, timeout=900)
-    assert done.returncode == 0, done.stderr[-3000:]
-    store = LocalStore(tmp_path / "store")
-    args = ["search", str(source), *SEARCH, "--store", str(store.root)]
-    in_finetune = lambda: any(p.startswith("adapters/") for p in partial_artifacts(store))  # noqa: E731
-    kills = []
-    for ready in (in_finetune, in_finetune,  # each candidate's adapter, then the publish
-                  lambda: any(p.startswith("published/") for p in partial_artifacts(store))):
-        kills.append(kill_when(args, cli_env, ready, timeout=900))
+def test_a_search_killed_while_fine_tuning_and_publishing_resumes_to_the_same_result(target, source, uninterrupted,
+                                                                                      tmp_path):
+    uri, store, env = target
+    reference, run_key = uninterrupted
+    # The adapter is saved to a temporary folder and uploaded from it: a kill while that
+    # folder exists lands between training and the adapter's manifest, on either store.
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    env = {**env, "TMPDIR": str(scratch)}
+    args = ["search", str(source), *SEARCH, "--store", uri]
+
+    def saving_adapter() -> bool:
+        return any(scratch.glob("autodp-adapter-*")) or any(p.startswith("adapters/") for p in partial_artifacts(store))
+
+    def publishing() -> bool:
+        return any(p.startswith("published/") for p in partial_artifacts(store))
+
+    kills, adapters = [], []
+    for ready in (saving_adapter, saving_adapter, publishing):  # two candidates' adapters, then the publish
+        kills.append(kill_when(args, env, ready, timeout=900))
         assert_whole(store)
+        adapters.append(len(store.artifacts("adapters")))
     assert sum(kills) >= 2, kills
-    resumed = cli([*args, "--json"], cli_env, timeout=900)
+    assert adapters[0] < len(reference.artifacts("adapters")), "the first kill did not interrupt fine-tuning"
+    resumed = cli([*args, "--json"], env, timeout=900)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert_whole(store)
     ours = {k: v for k, v in snapshot(store).items() if k[0] != "published"}
     theirs = {k: v for k, v in snapshot(reference).items() if k[0] != "published"}
     assert ours == theirs
     assert _published_core(store) == _published_core(reference)
-    assert json.loads(resumed.stdout)["run_key"] == json.loads(done.stdout)["run_key"]
+    assert json.loads(resumed.stdout)["run_key"] == run_key

@@ -25,7 +25,10 @@ from autodp.settings import Settings
 from autodp.store import ArtifactStore
 from autodp.text import prompt_text
 
-FINETUNE_VERSION = "2"
+FINETUNE_VERSION = "3"
+# What is stored of peft's save: not the README.md model card it writes, an empty template
+# that names the worker's local base-model folder.
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
 
 def finetune(dataset_key: str, store: ArtifactStore, base: str = "smollm2", lora: LoraSettings | None = None,
@@ -68,18 +71,21 @@ def finetune(dataset_key: str, store: ArtifactStore, base: str = "smollm2", lora
                "loss_first": round(_mean(losses[:5]), 4), "loss_last": round(_mean(losses[-5:]), 4)}
     with tempfile.TemporaryDirectory(prefix="autodp-adapter-") as tmp:
         model.save_pretrained(tmp)
-        canonical_adapter_config(Path(tmp) / "adapter_config.json")
-        files = {p.name: p for p in Path(tmp).iterdir() if p.is_file()}
+        canonical_adapter_config(Path(tmp) / "adapter_config.json", base)
+        files = {name: Path(tmp) / name for name in ADAPTER_FILES}
         store.publish(ADAPTERS, key, files, provenance={"step": "finetune", "version": FINETUNE_VERSION,
                                                         "dataset": dataset_key, "base": base, "lora": asdict(lora)},
                       summary=summary)
     return {**summary, "cached": False}
 
 
-def canonical_adapter_config(path: Path) -> None:
-    """peft writes ``target_modules`` from a set, in an order that changes with the process's
-    hash seed: sorted here, so the same training gives the same bytes on any worker."""
+def canonical_adapter_config(path: Path, base: str) -> None:
+    """The same training gives the same bytes on any worker: peft writes ``target_modules``
+    from a set, in an order that changes with the process's hash seed (sorted here), and
+    the base model's local folder, which lies under each worker's home (the base as named
+    here instead)."""
     config = json.loads(path.read_text())
+    config["base_model_name_or_path"] = base
     for name, value in config.items():
         if name.endswith("modules") and isinstance(value, list) and all(isinstance(v, str) for v in value):
             config[name] = sorted(value)
