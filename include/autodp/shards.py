@@ -29,8 +29,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import pyarrow.parquet as pq
-
 from autodp import engine, lineage
 from autodp.artifacts import CHANGES_FILE, DATASETS, DROPS_FILE, LLM_FAILURES_FILE, RECORDS_FILE
 from autodp.executor import apply_strategy, prepare_connection, step_key_material
@@ -321,12 +319,11 @@ def _signatures(store: ArtifactStore, dataset_key: str, index: int, strategy: St
             con.execute("create temp table shard as select * from read_parquet(?)",
                         [store.file_location(DATASETS, dataset_key, RECORDS_FILE)])
             path = Path(tmp) / SIGNATURES_FILE
-            table = step.operator.signatures(con, "shard", resources)
-            pq.write_table(table, path)
+            rows = step.operator.write_signatures(con, "shard", resources, path)
             store.publish(SHARD_SIGNATURES, key, {SIGNATURES_FILE: path},
                           provenance={"step": "shard-signatures", "dataset": dataset_key,
                                       "operator": step_key_material(step, resources)},
-                          summary={"rows": table.num_rows})
+                          summary={"rows": rows})
     return key
 
 
@@ -336,10 +333,11 @@ def _decide_duplicates(store: ArtifactStore, signature_keys: list[str], step, re
     if not store.has(SHARD_DECISIONS, key):
         with engine.connect(store, settings=resources.settings) as con, \
                 tempfile.TemporaryDirectory(prefix="autodp-decision-") as tmp:
-            table = con.execute("select * from read_parquet(?) order by source_row",
-                                [[store.file_location(SHARD_SIGNATURES, k, SIGNATURES_FILE)
-                                  for k in signature_keys]]).to_arrow_table()
-            groups = step.operator.groups_from(con, table)
+            files = ", ".join(engine.sql_literal(store.file_location(SHARD_SIGNATURES, k, SIGNATURES_FILE))
+                              for k in signature_keys)
+            signatures = f"read_parquet([{files}])"
+            (rows,) = con.execute(f"select count(*) from {signatures}").fetchone()
+            groups = step.operator.groups_from(con, signatures)
             path = Path(tmp) / DUPLICATES_FILE
             con.execute(f"copy (select * from ({duplicates_sql(groups)}) order by source_row) "
                         f"to '{path}' (format parquet)")
@@ -347,7 +345,7 @@ def _decide_duplicates(store: ArtifactStore, signature_keys: list[str], step, re
             store.publish(SHARD_DECISIONS, key, {DUPLICATES_FILE: path},
                           provenance={"step": "shard-decision", "signatures": signature_keys,
                                       "operator": step_key_material(step, resources)},
-                          summary={"duplicates": count, "rows": table.num_rows})
+                          summary={"duplicates": count, "rows": rows})
     return key
 
 

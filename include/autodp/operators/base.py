@@ -13,12 +13,13 @@ The step number comes from the DuckDB variable ``autodp_step`` that ``run`` sets
 
 from __future__ import annotations
 
+import tempfile
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import duckdb
-import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
 from autodp import fields as F
@@ -259,23 +260,38 @@ class Deduplicator(Operator):
 class SignatureDeduplicator(Deduplicator):
     """A deduplicator whose groups follow from one signature per record, so a dataset in
     shards is deduplicated in two phases (``autodp.shards``): signatures per shard, then the
-    groups once over all of them, the same groups one table gives."""
+    groups once over all of them, the same groups one table gives.
+
+    Signatures go to a Parquet file, never into memory whole: one task's file lives in
+    DuckDB's spill folder for the step, a shard's is stored as an artifact."""
 
     @abstractmethod
-    def signatures(self, con: duckdb.DuckDBPyConnection, source: str, resources: Resources) -> pa.Table:
-        """One row per record in source_row order: ``source_row`` and the signature columns."""
+    def write_signatures(self, con: duckdb.DuckDBPyConnection, source: str, resources: Resources,
+                         path: Path) -> int:
+        """Write one row per record (``source_row`` and the signature columns) to the Parquet
+        file ``path``, a block at a time; returns the rows written."""
 
     @abstractmethod
-    def groups_from(self, con: duckdb.DuckDBPyConnection, signatures: pa.Table) -> str:
-        """SQL of (source_row, group_id) for the records that have duplicates, from the
-        signatures of every record (ordered by source_row)."""
+    def groups_from(self, con: duckdb.DuckDBPyConnection, signatures: str) -> str:
+        """SQL of (source_row, group_id) for the records that have duplicates, from
+        ``signatures``, a relation over every record's signatures (read it in blocks). The
+        SQL must name only temp tables this method filled: the relation may be gone when
+        it runs."""
 
     def prepare(self, con, source, resources):
-        self._signatures = self.signatures(con, source, resources)
+        folder = resources.settings.duckdb_spill_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        self._folder = tempfile.TemporaryDirectory(prefix=f"autodp-{self.name}-", dir=folder)
+        self._signatures = Path(self._folder.name) / "signatures.parquet"
+        self.write_signatures(con, source, resources, self._signatures)
 
     def groups(self, con, source):
-        groups, self._signatures = self.groups_from(con, self._signatures), None
-        return groups
+        from autodp.engine import sql_literal
+
+        try:
+            return self.groups_from(con, f"read_parquet({sql_literal(str(self._signatures))})")
+        finally:
+            self._folder.cleanup()
 
 
 def duplicates_sql(groups: str) -> str:

@@ -2,8 +2,8 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
+from autodp.engine import sql_literal
 from autodp.operators.base import OperatorParams, SignatureDeduplicator, Stage
-from autodp.operators.batch import write_table
 
 
 class ExactDedup(SignatureDeduplicator):
@@ -28,16 +28,19 @@ class ExactDedup(SignatureDeduplicator):
         return (f"case when regexp_matches({column}, '\\s\\s|[\\t\\n\\r\\f\\v]|^\\s|\\s$') "
                 f"then trim(regexp_replace({text}, '\\s+', ' ', 'g')) else {text} end")
 
-    def signatures(self, con, source, resources):
+    def write_signatures(self, con, source, resources, path):
         """A 64-bit hash of the normalized text per record."""
         columns = ["instruction", "input"] + (["output"] if self.params.key == "record" else [])
         key = " || chr(31) || ".join(self._normalized(c) for c in columns)
-        return con.execute(f"select source_row, hash({key}) as signature from {source}").to_arrow_table()
+        con.execute(f"copy (select source_row, hash({key}) as signature from {source}) "
+                    f"to {sql_literal(str(path))} (format parquet)")
+        return con.execute(f"select count(*) from read_parquet({sql_literal(str(path))})").fetchone()[0]
 
     def groups_from(self, con, signatures):
-        write_table(con, "_exact_signatures", {name: signatures[name] for name in signatures.column_names})
-        return """
+        con.execute(f"""
+            create or replace temp table _exact_groups as
             select source_row, group_id from (
                 select source_row, signature as group_id, count(*) over (partition by signature) as members
-                from _exact_signatures)
-            where members > 1"""
+                from {signatures})
+            where members > 1""")
+        return "select source_row, group_id from _exact_groups"

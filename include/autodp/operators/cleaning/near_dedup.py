@@ -1,9 +1,13 @@
+import tempfile
+from pathlib import Path
 from typing import ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import Field
 
+from autodp.engine import sql_literal
 from autodp.operators.base import OperatorParams, SignatureDeduplicator, Stage
 from autodp.operators.batch import write_table
 
@@ -40,65 +44,78 @@ class NearDedup(SignatureDeduplicator):
     stage: ClassVar[Stage] = "cleaning"
     reason: ClassVar[str] = "near_duplicate"
 
-    def signatures(self, con, source, resources):
-        """The MinHash signature of each record (``num_perm`` 32-bit values), in source_row order."""
+    def write_signatures(self, con, source, resources, path):
+        """The MinHash signature of each record (``num_perm`` 32-bit values)."""
         p = self.params
         text = f"lower({TEXTS[p.text]})"
         if p.unit == "char":
             tokens = f"string_split(regexp_replace({text}, '\\s+', ' ', 'g'), '')"
         else:
             tokens = f"list_filter(string_split_regex({text}, '[^\\w]+'), w -> w <> '')"
-        (count,) = con.execute(f"select count(*) from {source}").fetchone()
-        rows = np.empty(count, dtype=np.int64)
-        # MinHash values are below 2^32: 4 bytes each, the one thing kept per record.
-        signatures = np.empty((count, p.num_perm), dtype=np.uint32)
+        schema = pa.schema([("source_row", pa.int64()), ("signature", pa.list_(pa.uint32(), p.num_perm))])
         batches = con.execute(f"""
             select source_row, case when len(h) = 0 then [0::ubigint] else h end as hashes
             from (select source_row, list_transform({tokens}, t -> hash(t)) as h from {source})
-            order by source_row""").fetch_record_batch(BLOCK_ROWS)
-        done = 0
-        for batch in batches:  # a block of records at a time: memory bounded by the block, not the dataset
-            hashes = batch.column(1)
-            offsets = hashes.offsets.to_numpy().astype(np.int64)
-            values, offsets = shingle_hashes(hashes.values.to_numpy()[offsets[0]:offsets[-1]], offsets - offsets[0],
-                                             p.ngram)
-            end = done + batch.num_rows
-            rows[done:end] = batch.column(0).to_numpy()
-            signatures[done:end] = minhash_signatures(values, offsets, p.num_perm, p.seed)
-            done = end
-        if done != count:
-            raise RuntimeError(f"near_dedup read {done} of {count} records")
-        return pa.table({"source_row": rows, "signature": pa.FixedSizeListArray.from_arrays(
-            pa.array(signatures.reshape(-1), pa.uint32()), p.num_perm)})
+            """).fetch_record_batch(BLOCK_ROWS)
+        written = 0
+        with pq.ParquetWriter(path, schema) as writer:
+            for batch in batches:  # a block of records at a time: memory bounded by the block, not the dataset
+                hashes = batch.column(1)
+                offsets = hashes.offsets.to_numpy().astype(np.int64)
+                values, offsets = shingle_hashes(hashes.values.to_numpy()[offsets[0]:offsets[-1]],
+                                                 offsets - offsets[0], p.ngram)
+                signatures = minhash_signatures(values, offsets, p.num_perm, p.seed)
+                writer.write_table(pa.table({"source_row": batch.column(0), "signature": pa.FixedSizeListArray.from_arrays(
+                    pa.array(signatures.reshape(-1), pa.uint32()), p.num_perm)}, schema=schema))
+                written += batch.num_rows
+        return written
 
     def groups_from(self, con, signatures):
-        """Band keys per block of signatures into DuckDB, candidates from shared buckets, then
-        the candidates' estimated Jaccard similarity and union-find."""
+        """Band keys a block of signatures at a time into a spill file, candidates from
+        shared buckets in DuckDB, then each candidate pair's estimated Jaccard similarity,
+        its two signatures joined back a block of pairs at a time, and union-find. Nothing
+        held in memory grows with the records but the pairs that are duplicates."""
         p = self.params
         bands, rows_per_band = optimal_bands(p.threshold, p.num_perm)
-        rows = signatures.column("source_row").to_numpy()
-        matrix = signature_matrix(signatures.column("signature"))
-        con.execute("create or replace temp table _band_keys (source_row bigint, band integer, band_key ubigint)")
-        for start in range(0, len(rows), BLOCK_ROWS):
-            end = min(start + BLOCK_ROWS, len(rows))
-            # Copied into DuckDB: join filters pushed into an Arrow scan cannot carry uint64 keys.
-            con.register("_band_keys_arrow", _band_table(np.arange(start, end),
-                                                         band_hashes(matrix[start:end], bands, rows_per_band, p.seed)))
-            con.execute("insert into _band_keys select * from _band_keys_arrow")
-            con.unregister("_band_keys_arrow")
-        # Within a bucket every member is paired with the bucket's first member (a star, not
-        # all pairs): linear in bucket size, and union-find joins what the stars connect.
-        candidates = con.execute("""
-            select distinct anchor as first, source_row as second from (
-                select source_row, min(source_row) over (partition by band, band_key) as anchor from _band_keys)
-            where source_row <> anchor""").fetchnumpy()
-        con.execute("drop table _band_keys")
-        first, second = candidates["first"].astype(np.int64), candidates["second"].astype(np.int64)
-        similar = estimated_jaccard(matrix, first, second) >= p.threshold
-        members = union_find(list(zip(rows[first[similar]].tolist(), rows[second[similar]].tolist())))
+        with tempfile.TemporaryDirectory(prefix="autodp-near-bands-", dir=_spill_folder(con)) as folder:
+            band_file = Path(folder) / "band_keys.parquet"
+            schema = pa.schema([("source_row", pa.int64()), ("band", pa.int32()), ("band_key", pa.uint64())])
+            with pq.ParquetWriter(band_file, schema) as writer:
+                for batch in con.execute(f"select source_row, signature from {signatures}").fetch_record_batch(
+                        BLOCK_ROWS):
+                    rows = batch.column(0).to_numpy()
+                    keys = band_hashes(signature_matrix(batch.column(1)), bands, rows_per_band, p.seed)
+                    writer.write_table(_band_table(rows, keys).cast(schema))
+            # Within a bucket every member is paired with the bucket's first member (a star, not
+            # all pairs): linear in bucket size, and union-find joins what the stars connect.
+            con.execute(f"""
+                create or replace temp table _near_candidates as
+                select distinct anchor as first, source_row as second from (
+                    select source_row, min(source_row) over (partition by band, band_key) as anchor
+                    from read_parquet({sql_literal(str(band_file))}))
+                where source_row <> anchor""")
+        pairs = []
+        for batch in con.execute(f"""
+                select c.first, c.second, a.signature, b.signature
+                from _near_candidates c join {signatures} a on a.source_row = c.first
+                join {signatures} b on b.source_row = c.second""").fetch_record_batch(BLOCK_ROWS):
+            similar = estimated_jaccard(signature_matrix(batch.column(2)), signature_matrix(batch.column(3))) \
+                >= p.threshold
+            pairs.extend(zip(batch.column(0).to_numpy()[similar].tolist(), batch.column(1).to_numpy()[similar].tolist()))
+        con.execute("drop table _near_candidates")
+        members = union_find(pairs)
         write_table(con, "_near_groups", {"source_row": pa.array(list(members), pa.int64()),
                                           "group_id": pa.array(list(members.values()), pa.int64())})
         return "select source_row, group_id from _near_groups"
+
+
+def _spill_folder(con) -> str | None:
+    """DuckDB's temp_directory for this connection (created), where spill files belong."""
+    (folder,) = con.execute("select current_setting('temp_directory')").fetchone()
+    if not folder:
+        return None
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def signature_matrix(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -184,14 +201,10 @@ def band_hashes(signatures: np.ndarray, bands: int, rows_per_band: int, seed: in
         return (sliced * mixer).sum(axis=2, dtype=np.uint64)
 
 
-def estimated_jaccard(signatures: np.ndarray, first: np.ndarray, second: np.ndarray,
-                      chunk: int = 1 << 16) -> np.ndarray:
-    """Share of equal MinHash values: an unbiased estimate of each pair's Jaccard similarity."""
-    found = np.empty(len(first), dtype=np.float64)
-    for start in range(0, len(first), chunk):
-        a, b = first[start:start + chunk], second[start:start + chunk]
-        found[start:start + chunk] = (signatures[a] == signatures[b]).mean(axis=1)
-    return found
+def estimated_jaccard(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Share of equal MinHash values, row by row of two signature matrices: an unbiased
+    estimate of each pair's Jaccard similarity."""
+    return (first == second).mean(axis=1) if len(first) else np.empty(0, dtype=np.float64)
 
 
 def _band_table(rows: np.ndarray, keys: np.ndarray):

@@ -2,6 +2,7 @@ from typing import ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 from pydantic import Field
 
 from autodp.operators.base import OperatorParams, SignatureDeduplicator, Stage
@@ -27,16 +28,20 @@ class SemanticDedup(SignatureDeduplicator):
     needs_embeddings: ClassVar[bool] = True
     reason: ClassVar[str] = "semantic_duplicate"
 
-    def signatures(self, con, source, resources):
+    def write_signatures(self, con, source, resources, path):
         """The MiniLM embedding (unit vector) of each record's text."""
         records = fetch(con, source)
         vectors = np.asarray(resources.embedder.encode([_text(r, self.params.text) for r in records]), np.float32)
         dimensions = vectors.shape[1] if vectors.ndim == 2 and len(vectors) else 1
-        return pa.table({"source_row": pa.array([r["source_row"] for r in records], pa.int64()),
-                         "signature": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1), pa.float32()),
-                                                                        dimensions)})
+        signature = pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1), pa.float32()), dimensions)
+        pq.write_table(pa.table({"source_row": pa.array([r["source_row"] for r in records], pa.int64()),
+                                 "signature": signature}), path)
+        return len(records)
 
     def groups_from(self, con, signatures):
+        """Every embedding at once: k-means needs them all (semantic dedup is for data an
+        embedding model can get through, far below the rule operators' scale)."""
+        signatures = con.execute(f"select source_row, signature from {signatures} order by source_row").to_arrow_table()
         rows = signatures.column("source_row").to_numpy()
         vectors = signature_matrix(signatures.column("signature"))
         pairs = similar_pairs(vectors, self.params.threshold, self.params.seed)
