@@ -1,16 +1,20 @@
 """SIGKILL a running autodp_search task under a real Airflow (LocalExecutor): Airflow
 retries it (the DAGs' tasks have two retries) and the run succeeds; then clear that task
 and everything after it through the REST API, as an operator would, and the run succeeds
-again. Each time the store holds only whole artifacts, equal to an uninterrupted run's."""
+again. Each time the store, local or S3 (the ``autodp_store`` connection, made through the
+REST API), holds only whole artifacts, equal to an uninterrupted run's."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
+import uuid
 
 import pytest
 
+from autodp.airflow_support import STORE_CONN_ID
 from autodp.store import LocalStore
 from tests.conftest import airflow_client
 from tests.dags.test_autodp_search import QUICK, qa_source
@@ -45,15 +49,47 @@ def _instances(api, run_id) -> list[dict]:
                    params={"limit": 200}).json()["task_instances"]
 
 
-def test_a_task_killed_mid_run_and_cleared_finishes_with_the_uninterrupted_runs_artifacts(api, tmp_path):
-    source = qa_source(tmp_path)
-    reference = LocalStore(tmp_path / "reference")
+@pytest.fixture(scope="module")
+def uninterrupted(api, tmp_path_factory):
+    """The source and the store of one run without a fault, on the local store."""
+    folder = tmp_path_factory.mktemp("airflow-reference")
+    source = qa_source(folder)
+    reference = LocalStore(folder / "reference")
     reference_run = _trigger(api, {"source": str(source), "store": str(reference.root), **QUICK})
     _wait(lambda: _state(api, reference_run) in ("success", "failed"), 900, "the reference run", None)
     assert _state(api, reference_run) == "success", _task_states(api, reference_run)
+    return source, reference
 
-    store = LocalStore(tmp_path / "store")
-    run_id = _trigger(api, {"source": str(source), "store": str(store.root), **QUICK})
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
+def run_store(request, api, tmp_path):
+    """(the run's ``store`` Param, the same store opened here); on S3 the Param is left empty."""
+    if request.param == "local":
+        store = LocalStore(tmp_path / "store")
+        yield str(store.root), store
+        return
+    from autodp.store.s3 import S3Store
+
+    server = request.getfixturevalue("s3_server")
+    prefix = f"airflow-resume-{uuid.uuid4().hex[:8]}"
+    made = api.post("/api/v2/connections", json={
+        "connection_id": STORE_CONN_ID, "conn_type": "aws", "login": server["access_key_id"],
+        "password": server["secret_access_key"],
+        "extra": json.dumps({"endpoint_url": server["endpoint_url"], "region_name": "us-east-1",
+                             "bucket": server["bucket"], "prefix": prefix})})
+    assert made.status_code == 201, made.text
+    try:
+        yield None, S3Store(server["bucket"], prefix, endpoint_url=server["endpoint_url"], region="us-east-1",
+                          access_key_id=server["access_key_id"], secret_access_key=server["secret_access_key"])
+    finally:
+        assert api.delete(f"/api/v2/connections/{STORE_CONN_ID}").status_code == 204
+
+
+def test_a_task_killed_mid_run_and_cleared_finishes_with_the_uninterrupted_runs_artifacts(api, uninterrupted,
+                                                                                           run_store):
+    source, reference = uninterrupted
+    store_param, store = run_store
+    run_id = _trigger(api, {"source": str(source), "store": store_param, **QUICK})
     killed = None
     deadline = time.monotonic() + 900
     while killed is None and _state(api, run_id) not in ("success", "failed"):
