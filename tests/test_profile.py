@@ -76,3 +76,32 @@ def test_medquad_empty_answers_are_reported(local_store):
     assert report["fields"]["output"]["empty_count"] == 31034
     assert report["fields"]["instruction"]["empty_count"] == 0
     assert report["languages"]["shares"]["en"] > 0.9
+
+
+def test_a_profile_larger_than_its_memory_budget_spills_and_counts_the_same(local_store, tmp_path):
+    """100,000 records (about 90 MB of text) under a 128MB DuckDB budget: dbt's models
+    spill to autodp's spill folder instead of failing, and the duplicate counts equal an
+    unbudgeted count."""
+    import random
+
+    import duckdb
+
+    from autodp.artifacts import DATASETS, RECORDS_FILE
+    from autodp.settings import Settings
+
+    rng = random.Random(0)
+    words = [f"w{i}" for i in range(5000)]
+    lines = []
+    for i in range(100_000):
+        instruction = f"What is w{i % 7}?" if i % 10 == 0 else " ".join(rng.choices(words, k=12))
+        lines.append(json.dumps({"instruction": instruction, "output": " ".join(rng.choices(words, k=rng.randint(1, 300)))}))
+    key = ingest(str(write_lines(tmp_path / "d.jsonl", lines)), local_store)["dataset_key"]
+    settings = Settings(home=tmp_path / "home", store_uri=str(local_store.root), duckdb_memory_limit="128MB")
+    report = profile(key, local_store, settings)
+    records = local_store.file_location(DATASETS, key, RECORDS_FILE)
+    expected = duckdb.execute("""
+        select count(*) - count(distinct record_id), count(*) - count(distinct lower(trim(instruction)))
+        from read_parquet(?)""", [records]).fetchone()
+    assert report["rows"] == 100_000
+    assert (report["duplicates"]["duplicate_records"], report["duplicates"]["duplicate_instructions"]) == expected
+    assert expected[1] > 0

@@ -45,15 +45,19 @@ def run_dbt_build(
     output: dict[str, Any] = {"type": "duckdb", "path": str(workdir / "autodp.duckdb"),
                               "threads": 1, "external_root": str(exported)}
     settings = settings or Settings.from_env()
+    # Given when the database opens, not SET on each of dbt's cursors: DuckDB refuses to
+    # move its spill folder once a query has spilled into it.
+    config: dict[str, str] = {}
     if settings.duckdb_memory_limit:  # the same budget and spill folder as autodp's own connections
-        output["settings"] = {"memory_limit": settings.duckdb_memory_limit,
-                              "temp_directory": str(settings.duckdb_spill_dir)}
+        settings.duckdb_spill_dir.mkdir(parents=True, exist_ok=True)
+        config = {"memory_limit": settings.duckdb_memory_limit, "temp_directory": str(settings.duckdb_spill_dir)}
     secret = store.duckdb_secret()
     if secret:
-        extension_dir = ensure_httpfs(settings.duckdb_extension_dir)
-        output["config_options"] = {"extension_directory": str(extension_dir)}
+        config["extension_directory"] = str(ensure_httpfs(settings.duckdb_extension_dir))
         output["extensions"] = ["httpfs"]
         output["secrets"] = [secret]
+    if config:
+        output["config_options"] = config
     profiles = {"autodp": {"target": "run", "outputs": {"run": output}}}
     (workdir / "profiles.yml").write_text(yaml.safe_dump(profiles))
 

@@ -47,6 +47,7 @@ def connect(
     memory budget (spilling to disk past it)."""
     settings = settings or Settings.from_env()
     con = duckdb.connect(database)
+    settings.duckdb_spill_dir.mkdir(parents=True, exist_ok=True)  # DuckDB makes the folder, not its parents
     con.execute(f"SET temp_directory = {sql_literal(str(settings.duckdb_spill_dir))}")
     if settings.duckdb_memory_limit:
         con.execute(f"SET memory_limit = {sql_literal(settings.duckdb_memory_limit)}")
