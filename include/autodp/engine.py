@@ -66,5 +66,15 @@ def create_secret_sql(name: str, secret: dict[str, str]) -> str:
     return f"CREATE OR REPLACE SECRET {name} ({', '.join(options)})"
 
 
+def spill_folder(con: duckdb.DuckDBPyConnection) -> Path | None:
+    """The connection's spill folder (``temp_directory``), made if missing: where a step's
+    own temporary files belong too."""
+    (folder,) = con.execute("select current_setting('temp_directory')").fetchone()
+    if not folder:
+        return None
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return Path(folder)
+
+
 def sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"

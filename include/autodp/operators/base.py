@@ -23,6 +23,7 @@ import duckdb
 from pydantic import BaseModel, ConfigDict
 
 from autodp import fields as F
+from autodp.engine import spill_folder, sql_literal
 from autodp.resources import Resources
 
 Stage = Literal["cleaning", "selection", "refinement", "generation"]
@@ -279,15 +280,11 @@ class SignatureDeduplicator(Deduplicator):
         it runs."""
 
     def prepare(self, con, source, resources):
-        folder = resources.settings.duckdb_spill_dir
-        folder.mkdir(parents=True, exist_ok=True)
-        self._folder = tempfile.TemporaryDirectory(prefix=f"autodp-{self.name}-", dir=folder)
+        self._folder = tempfile.TemporaryDirectory(prefix=f"autodp-{self.name}-", dir=spill_folder(con))
         self._signatures = Path(self._folder.name) / "signatures.parquet"
         self.write_signatures(con, source, resources, self._signatures)
 
     def groups(self, con, source):
-        from autodp.engine import sql_literal
-
         try:
             return self.groups_from(con, f"read_parquet({sql_literal(str(self._signatures))})")
         finally:

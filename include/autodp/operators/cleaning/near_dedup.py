@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from autodp.engine import sql_literal
+from autodp.engine import spill_folder, sql_literal
 from autodp.operators.base import OperatorParams, SignatureDeduplicator, Stage
 from autodp.operators.batch import write_table
 
@@ -77,7 +77,7 @@ class NearDedup(SignatureDeduplicator):
         held in memory grows with the records but the pairs that are duplicates."""
         p = self.params
         bands, rows_per_band = optimal_bands(p.threshold, p.num_perm)
-        with tempfile.TemporaryDirectory(prefix="autodp-near-bands-", dir=_spill_folder(con)) as folder:
+        with tempfile.TemporaryDirectory(prefix="autodp-near-bands-", dir=spill_folder(con)) as folder:
             band_file = Path(folder) / "band_keys.parquet"
             schema = pa.schema([("source_row", pa.int64()), ("band", pa.int32()), ("band_key", pa.uint64())])
             with pq.ParquetWriter(band_file, schema) as writer:
@@ -107,15 +107,6 @@ class NearDedup(SignatureDeduplicator):
         write_table(con, "_near_groups", {"source_row": pa.array(list(members), pa.int64()),
                                           "group_id": pa.array(list(members.values()), pa.int64())})
         return "select source_row, group_id from _near_groups"
-
-
-def _spill_folder(con) -> str | None:
-    """DuckDB's temp_directory for this connection (created), where spill files belong."""
-    (folder,) = con.execute("select current_setting('temp_directory')").fetchone()
-    if not folder:
-        return None
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def signature_matrix(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
