@@ -58,15 +58,15 @@ def test_a_search_killed_while_fine_tuning_and_publishing_resumes_to_the_same_re
                                                                                       tmp_path):
     uri, store, env = target
     reference, run_key = uninterrupted
-    # The adapter is saved to a temporary folder and uploaded from it: a kill while that
-    # folder exists lands between training and the adapter's manifest, on either store.
+    # finetune saves the adapter to a temporary folder and uploads it from there: a kill
+    # while that folder exists lands between training and the adapter's manifest, on either store.
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     env = {**env, "TMPDIR": str(scratch)}
     args = ["search", str(source), *SEARCH, "--store", uri]
 
     def saving_adapter() -> bool:
-        return any(scratch.glob("autodp-adapter-*")) or any(p.startswith("adapters/") for p in partial_artifacts(store))
+        return any(scratch.glob("autodp-adapter-save-*")) or any(p.startswith("adapters/") for p in partial_artifacts(store))
 
     def publishing() -> bool:
         return any(p.startswith("published/") for p in partial_artifacts(store))

@@ -69,7 +69,7 @@ def finetune(dataset_key: str, store: ArtifactStore, base: str = "smollm2", lora
                "train_rows": len(pairs), "steps": steps, "seconds": round(seconds, 2),
                "steps_per_s": round(steps / seconds, 3) if seconds else None,
                "loss_first": round(_mean(losses[:5]), 4), "loss_last": round(_mean(losses[-5:]), 4)}
-    with tempfile.TemporaryDirectory(prefix="autodp-adapter-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="autodp-adapter-save-") as tmp:
         model.save_pretrained(tmp)
         canonical_adapter_config(Path(tmp) / "adapter_config.json", base)
         files = {name: Path(tmp) / name for name in ADAPTER_FILES}
@@ -124,7 +124,7 @@ def load_adapted(store: ArtifactStore, adapter_key: str, base: str, settings: Se
     from peft import PeftModel
 
     model, tokenizer = load_base(base, settings)
-    with tempfile.TemporaryDirectory(prefix="autodp-adapter-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="autodp-adapter-load-") as tmp:
         for name in store.manifest(ADAPTERS, adapter_key)["files"]:
             store.download(store.artifact_path(ADAPTERS, adapter_key, name), Path(tmp) / name)
         adapted = PeftModel.from_pretrained(model, tmp).eval()

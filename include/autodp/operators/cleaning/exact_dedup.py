@@ -32,9 +32,9 @@ class ExactDedup(SignatureDeduplicator):
         """A 64-bit hash of the normalized text per record."""
         columns = ["instruction", "input"] + (["output"] if self.params.key == "record" else [])
         key = " || chr(31) || ".join(self._normalized(c) for c in columns)
-        con.execute(f"copy (select source_row, hash({key}) as signature from {source}) "
-                    f"to {sql_literal(str(path))} (format parquet)")
-        return con.execute(f"select count(*) from read_parquet({sql_literal(str(path))})").fetchone()[0]
+        (written,) = con.execute(f"copy (select source_row, hash({key}) as signature from {source}) "
+                                 f"to {sql_literal(str(path))} (format parquet)").fetchone()
+        return written
 
     def groups_from(self, con, signatures):
         con.execute(f"""
