@@ -16,7 +16,9 @@ Figures:
    strategy's recall per class, the share of clean rows it kept, and its model against the
    model trained on the raw sample on the test set (reference judge: win rate and mean
    ΔNLL with bootstrap 95% intervals, ties within the search's measured noise floor);
-3. the agent's best against random's and one-shot's on the test set; search times.
+3. the agent's best against random's and one-shot's on the test set; search times;
+4. the ceiling at this budget: a model trained the same way on the search sample's clean
+   rows by the planted truth (perfect curation of the sample) against the raw one.
 
 Artifacts persist under $AUTODP_HOME/bench-defects, so a second run only re-prints.
 """
@@ -42,9 +44,10 @@ from autodp.llm.endpoints import LOCAL_MODEL, ROLES, Endpoint
 from autodp.llm.server import LocalServer
 from autodp.operators.cleaning.language_filter import detect_language
 from autodp.resources import Resources
+from autodp.search import finetune as lora
 from autodp.search.config import LoraSettings, SearchConfig
 from autodp.search.evaluation import evaluation_split, load_examples, reference_judge
-from autodp.search.loop import search
+from autodp.search.loop import SearchContext, sample, search
 from autodp.store import ArtifactStore, LocalStore
 from autodp.strategy import Strategy
 
@@ -182,15 +185,19 @@ def main() -> None:
     test_examples = load_examples(store, test_split["evaluation_key"], settings)[0]
     with LocalServer(port=0, log_path=folder / "llm.log") as server:
         endpoints = {role: Endpoint(role, server.base_url, LOCAL_MODEL, trusted=True) for role in ROLES}
-        results = {}
+        results, configs = {}, {}
         for method in METHODS:
-            config = SearchConfig(iterations=args.iterations, candidates=args.candidates, method=method,
-                                  base=args.model, sample_size=args.sample, eval_dataset=eval_key,
-                                  lora=LoraSettings(steps=args.steps), seed=args.seed)
+            configs[method] = SearchConfig(iterations=args.iterations, candidates=args.candidates, method=method,
+                                           base=args.model, sample_size=args.sample, eval_dataset=eval_key,
+                                           lora=LoraSettings(steps=args.steps), seed=args.seed)
             started = time.perf_counter()
-            result = search(dataset_key, store, config, resources=Resources(settings=settings, endpoints=endpoints))
+            result = search(dataset_key, store, configs[method],
+                            resources=Resources(settings=settings, endpoints=endpoints),
+                            progress=lambda message, method=method: print(f"  [{method}] {message}", flush=True))
             results[method] = (result, time.perf_counter() - started)
         _report_searches(store, dataset_key, truth, results, test_examples, args, settings)
+        _report_ceiling(store, dataset_key, truth, configs["agent"], results["agent"][0], test_examples, folder,
+                        settings)
 
 
 def _report_searches(store, dataset_key, truth, results, test_examples, args, settings) -> None:
@@ -204,7 +211,8 @@ def _report_searches(store, dataset_key, truth, results, test_examples, args, se
         recalls = "".join(f" {_fmt(found[name]['recall']):>10}" for name in defects.DEFECT_CLASSES)
         print(f"  {method:<10} {'':<18}{recalls}  {found[defects.CLEAN]['kept_share']:>10.3f}  {seconds:>5.0f} s")
         origins = result["data_card"]["search"]["origins"]
-        print(f"    strategy: {' > '.join(s['operator'] for s in result['best']['steps'])}; "
+        print(f"    strategy: {' > '.join(s['operator'] for s in result['best']['steps'])} "
+              f"(proposed by: {result['best']['origin']}); "
               f"{result['data_card']['search']['strategies_evaluated']} strategies evaluated, by origin "
               f"{', '.join(f'{k} {v}' for k, v in origins.items())}", flush=True)
     margin = results["agent"][0]["data_card"]["score"]["tie_margin"]
@@ -219,6 +227,29 @@ def _report_searches(store, dataset_key, truth, results, test_examples, args, se
                                   results[rival][0]["best"]["adapter_key"], args.model, test_examples,
                                   tie_margin=margin, seed=args.seed, settings=settings)
         _verdict(f"agent best vs {rival} best", verdict)
+
+
+def _report_ceiling(store, dataset_key, truth, config, result, test_examples, folder, settings) -> None:
+    """Perfect curation of the search sample: its rows that the planted truth calls clean,
+    trained the same way as the raw sample's model (the searches' baseline) and judged against it."""
+    run = sample(SearchContext(store, config, Resources(settings=settings)), dataset_key)  # stored: a lookup
+    defective = {row["row"] for row in truth if row["defect"] != defects.CLEAN}
+    records = pq.read_table(store.file_location(DATASETS, run.sample_key, RECORDS_FILE)).to_pylist()
+    clean = [_pair(r) for r in records if r["source_row"] not in defective]
+    path = folder / f"oracle-{run.sample_key[:12]}.jsonl"
+    _write(path, clean)
+    started = time.perf_counter()
+    adapter = lora.finetune(ingest(str(path), store)["dataset_key"], store, base=config.base, lora=config.lora,
+                            settings=settings)
+    margin = result["data_card"]["score"]["tie_margin"]
+    print(f"\n4. The ceiling at this budget: the sample's {len(clean)} clean rows of {len(records)} by the planted "
+          f"truth, trained the same way ({time.perf_counter() - started:.0f} s)")
+    verdict = reference_judge(store, adapter["adapter_key"], result["data_card"]["baseline_adapter"], config.base,
+                              test_examples, tie_margin=margin, seed=config.seed, settings=settings)
+    _verdict("truth-clean sample vs raw", verdict)
+    verdict = reference_judge(store, result["best"]["adapter_key"], adapter["adapter_key"], config.base,
+                              test_examples, tie_margin=margin, seed=config.seed, settings=settings)
+    _verdict("agent best vs truth-clean", verdict)
 
 
 def _verdict(what: str, verdict: dict) -> None:

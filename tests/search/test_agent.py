@@ -82,3 +82,16 @@ def test_the_local_agent_proposes_valid_new_strategies(resources):
     assert all(step.name in ALLOWED for strategy, _ in found for step in strategy.steps)
     assert audit.entries and all(json.loads(e["response"]).get("strategies") is not None
                                  for e in audit.entries if not e["response"].startswith("error"))
+
+
+def test_before_any_score_the_priors_whole_strategy_is_a_candidate(resources):
+    agent = StrategyAgent(resources.client("agent"), ALLOWED, AuditLog(), seed=5)
+    first = agent.propose(agent_context(PROFILE, {"js_divergence": 0.01}, ALLOWED, [], EVIDENCE), 2, set())
+    assert first[0][0].key() == Strategy.from_data(["drop_empty_output", "truncation_filter"]).key()
+    assert [origin for _, origin in first] == ["profile_prior", "agent"] and first[1][0].key() != first[0][0].key()
+
+    history = [trial(["normalize_text"], 0.1)]  # once strategies have scores, the agent proposes first
+    later = agent.propose(agent_context(PROFILE, {"js_divergence": 0.01}, ALLOWED, history, EVIDENCE), 2,
+                          {history[0].strategy_key})
+    assert later[0][1] == "agent"
+    assert agent.propose(agent_context(PROFILE, {}, ALLOWED, [], EVIDENCE), 1, set())[0][1] == "agent"

@@ -7,7 +7,8 @@ with their scores: nothing else is in scope here, so nothing from a record can r
 Proposals are JSON constrained by a schema that admits only lists of allowed operator
 names; each is validated against the catalogue, repaired (repeated or unknown operators
 dropped) or asked for again, naming the strategies it repeated, and a canonical strategy
-already evaluated is never proposed twice. What the agent's answers leave short is filled
+already evaluated is never proposed twice. Before any strategy has a score, the prior's
+whole strategy is one of the candidates; what the agent's answers leave short is filled
 from the prior, then at random, each labelled with its origin. Every prompt and response
 is recorded in the run's audit log.
 """
@@ -111,11 +112,19 @@ class StrategyAgent:
         self.failures = 0
 
     def propose(self, context: dict[str, Any], count: int, seen: set[str]) -> list[tuple[Strategy, str]]:
-        """``count`` new strategies, each with its origin: 'agent', then, where the agent's
-        answers fell short, 'profile_prior' and 'random_fill'."""
+        """``count`` new strategies, each with its origin. With no history yet (the first
+        iteration, or a one-shot search) and more than one to propose, the profile-driven
+        prior's whole strategy comes first ('profile_prior'); then the agent's ('agent'),
+        and where its answers fell short, more from the prior, then 'random_fill'."""
         found: list[tuple[Strategy, str]] = []
+        prior = context.get("profile_prior", {}).get("operators") or []
+        if not context.get("history", {}).get("evaluated") and count > 1:
+            # Before any score exists, the prior's whole strategy is one of the first candidates.
+            found += [(s, "profile_prior") for s in prior_strategies(1, prior, self.allowed, seen)]
         repeated: list[list[str]] = []
         for attempt in range(self.attempts):
+            if len(found) == count:
+                return found
             ask = f"Propose {count - len(found)} new strategies."
             if repeated:
                 ask += " These were already evaluated or proposed; do not repeat them: " + json.dumps(repeated) + "."
@@ -141,9 +150,6 @@ class StrategyAgent:
                     continue
                 seen.add(strategy.key())
                 found.append((strategy, "agent"))
-            if len(found) == count:
-                return found
-        prior = context.get("profile_prior", {}).get("operators") or []
         for strategy in prior_strategies(count - len(found), prior, self.allowed, seen):
             found.append((strategy, "profile_prior"))
         for strategy in random_strategies(count - len(found), self.rng, self.allowed, seen):

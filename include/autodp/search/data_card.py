@@ -129,5 +129,6 @@ def _search_section(search: dict[str, Any]) -> str:
     if prior:
         suggested = ", ".join(f"`{n}`" for n in prior["operators"]) or "none"
         text += (f" Profile-driven prior shown to the agent: {suggested} (operators that would drop or rewrite "
-                 f"at least {PRIOR_MIN_SHARE:.0%} of the sample; strategies filled from it have origin `profile_prior`).")
+                 f"at least {PRIOR_MIN_SHARE:.0%} of the sample; their whole strategy is a candidate before any "
+                 "score exists, and strategies taken from the prior have origin `profile_prior`).")
     return text + "\n\n"
