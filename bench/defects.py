@@ -55,7 +55,6 @@ from autodp.search.evaluation import (
     evaluation_split,
     load_examples,
     noise_floor,
-    reference_judge,
 )
 from autodp.search.loop import SearchContext, sample, search
 from autodp.store import ArtifactStore, LocalStore
@@ -194,30 +193,46 @@ def main() -> None:
     test_key = ingest(str(paths["test"]), store)["dataset_key"]
     test_split = evaluation_split(store, dataset_key, args.test_rows, args.seed, test_key,
                                   Resources(settings=settings))
-    test_examples = load_examples(store, test_split["evaluation_key"], settings)[0]
+    test = TestSet(store, load_examples(store, test_split["evaluation_key"], settings)[0], args.model, args.seed,
+                   settings)
+    configs = {method: SearchConfig(iterations=args.iterations, candidates=args.candidates, method=method,
+                                    base=args.model, sample_size=args.sample, eval_dataset=eval_key,
+                                    lora=LoraSettings(steps=args.steps), seed=args.seed)
+               for method in METHODS}
     if args.ceiling_only:
-        config = SearchConfig(base=args.model, sample_size=args.sample, eval_dataset=eval_key,
-                              lora=LoraSettings(steps=args.steps), seed=args.seed)
-        _report_ceiling(store, dataset_key, truth, config, None, test_examples, folder, settings)
+        _report_ceiling(store, dataset_key, truth, configs["agent"], None, test, folder, settings)
         return
     with LocalServer(port=0, log_path=folder / "llm.log") as server:
         endpoints = {role: Endpoint(role, server.base_url, LOCAL_MODEL, trusted=True) for role in ROLES}
-        results, configs = {}, {}
+        results = {}
         for method in METHODS:
-            configs[method] = SearchConfig(iterations=args.iterations, candidates=args.candidates, method=method,
-                                           base=args.model, sample_size=args.sample, eval_dataset=eval_key,
-                                           lora=LoraSettings(steps=args.steps), seed=args.seed)
             started = time.perf_counter()
             result = search(dataset_key, store, configs[method],
                             resources=Resources(settings=settings, endpoints=endpoints),
                             progress=lambda message, method=method: print(f"  [{method}] {message}", flush=True))
             results[method] = (result, time.perf_counter() - started)
-        _report_searches(store, dataset_key, truth, results, test_examples, args, settings)
-        _report_ceiling(store, dataset_key, truth, configs["agent"], results["agent"][0], test_examples, folder,
-                        settings)
+        _report_searches(store, dataset_key, truth, results, test, args)
+        _report_ceiling(store, dataset_key, truth, configs["agent"], results["agent"][0], test, folder, settings)
 
 
-def _report_searches(store, dataset_key, truth, results, test_examples, args, settings) -> None:
+class TestSet:
+    """The clean test references; each adapter's per-example NLL on them is computed once."""
+
+    def __init__(self, store: ArtifactStore, examples: list, base: str, seed: int, settings) -> None:
+        self.store, self.examples, self.base, self.seed, self.settings = store, examples, base, seed, settings
+        self._nll: dict[str, Any] = {}
+
+    def nll(self, adapter_key: str):
+        if adapter_key not in self._nll:
+            self._nll[adapter_key] = adapter_nll(self.store, adapter_key, self.base, self.examples, self.settings)
+        return self._nll[adapter_key]
+
+    def verdict(self, candidate: str, baseline: str, tie_margin: float) -> dict[str, Any]:
+        """The reference judge's verdict, candidate against baseline."""
+        return compare_nll(self.nll(baseline), self.nll(candidate), tie_margin, self.seed)
+
+
+def _report_searches(store, dataset_key, truth, results, test: TestSet, args) -> None:
     print(f"\n2. The published strategies ({args.iterations} iterations x {args.candidates} candidates, sample "
           f"{args.sample}, LoRA {args.steps} steps x 8 on {args.model}; agent and data LLM: {LOCAL_MODEL})")
     header = "".join(f" {name[:10]:>10}" for name in defects.DEFECT_CLASSES)
@@ -233,20 +248,18 @@ def _report_searches(store, dataset_key, truth, results, test_examples, args, se
               f"{result['data_card']['search']['strategies_evaluated']} strategies evaluated, by origin "
               f"{', '.join(f'{k} {v}' for k, v in origins.items())}", flush=True)
     margin = results["agent"][0]["data_card"]["score"]["tie_margin"]
-    print(f"\n3. Models on the {len(test_examples)} clean test references nothing in the search scored "
+    print(f"\n3. Models on the {len(test.examples)} clean test references nothing in the search scored "
           f"(tie margin {margin}: the agent search's noise floor)")
     for method, (result, _) in results.items():
-        verdict = reference_judge(store, result["best"]["adapter_key"], result["data_card"]["baseline_adapter"],
-                                  args.model, test_examples, tie_margin=margin, seed=args.seed, settings=settings)
-        _verdict(f"{method} best vs raw", verdict)
+        _verdict(f"{method} best vs raw", test.verdict(result["best"]["adapter_key"],
+                                                      result["data_card"]["baseline_adapter"], margin))
+    agent_best = results["agent"][0]["best"]["adapter_key"]
     for rival in ("random", "one_shot"):
-        verdict = reference_judge(store, results["agent"][0]["best"]["adapter_key"],
-                                  results[rival][0]["best"]["adapter_key"], args.model, test_examples,
-                                  tie_margin=margin, seed=args.seed, settings=settings)
-        _verdict(f"agent best vs {rival} best", verdict)
+        _verdict(f"agent best vs {rival} best", test.verdict(agent_best, results[rival][0]["best"]["adapter_key"],
+                                                            margin))
 
 
-def _report_ceiling(store, dataset_key, truth, config, result, test_examples, folder, settings) -> None:
+def _report_ceiling(store, dataset_key, truth, config, result, test: TestSet, folder, settings) -> None:
     """Perfect curation of the search sample: its rows that the planted truth calls clean,
     trained the same way as the raw sample's model (the searches' baseline) and judged
     against it, ties within the noise floor of two raw models that differ only in their seed."""
@@ -262,17 +275,15 @@ def _report_ceiling(store, dataset_key, truth, config, result, test_examples, fo
                                              ("reseeded", run.sample_key, replace(config.lora, seed=config.lora.seed + 1)),
                                              ("clean", ingest(str(path), store)["dataset_key"], config.lora))}
     trained = time.perf_counter() - started
-    nll = {name: adapter_nll(store, key, config.base, test_examples, settings) for name, key in adapters.items()}
-    noise = noise_floor(nll["raw"], nll["reseeded"], config.seed)
+    noise = noise_floor(test.nll(adapters["raw"]), test.nll(adapters["reseeded"]), config.seed)
     print(f"\n4. The ceiling at LoRA {config.lora.steps} steps: the sample's {len(clean)} clean rows of {len(records)} "
           f"by the planted truth, trained the same way ({trained:.0f} s for the adapters not stored yet); on the "
           f"test set a raw model reseeded scores win rate {noise['win_rate']:.3f}, mean dNLL "
           f"{noise['delta_nll']['mean']:+.4f} against the first (tie margin {noise['tie_margin']})")
-    _verdict("truth-clean sample vs raw", compare_nll(nll["raw"], nll["clean"], noise["tie_margin"], config.seed))
+    _verdict("truth-clean sample vs raw", test.verdict(adapters["clean"], adapters["raw"], noise["tie_margin"]))
     if result is not None:
-        verdict = reference_judge(store, result["best"]["adapter_key"], adapters["clean"], config.base,
-                                  test_examples, tie_margin=noise["tie_margin"], seed=config.seed, settings=settings)
-        _verdict("agent best vs truth-clean", verdict)
+        _verdict("agent best vs truth-clean", test.verdict(result["best"]["adapter_key"], adapters["clean"],
+                                                           noise["tie_margin"]))
 
 
 def _verdict(what: str, verdict: dict) -> None:
