@@ -119,3 +119,26 @@ def test_scores_are_an_artifact_keyed_by_dataset_and_signals(store, tmp_path, pl
     assert quality.score_dataset(key, store, signals=("rules",), resources=plain_resources)["cached"]
     other = quality.score_dataset(key, store, signals=("rules", "relevance"), resources=plain_resources)
     assert sorted(store.artifacts(SCORES)) == sorted([first["scores_key"], other["scores_key"]])
+
+
+def test_duplicate_evidence_is_the_share_the_whole_dataset_loses(store, tmp_path, plain_resources):
+    """Forty distinct records, ten verbatim copies and ten copies with one word changed:
+    exact_dedup drops the copies (10 of 60), near_dedup both kinds (20 of 60); sharded the same."""
+    import random
+    from dataclasses import replace
+
+    rng = random.Random(7)
+    words = [f"w{n}" for n in range(400)]
+    outputs = [" ".join(rng.choice(words) for _ in range(40)) for _ in range(40)]
+    lines = [record(f"Question {i}?", output=text) for i, text in enumerate(outputs)]
+    lines += [record(f"Question {i}?", output=outputs[i]) for i in range(10)]
+    lines += [record(f"Question {i}?", output=outputs[i].replace(outputs[i].split()[-1], "changed"))
+              for i in range(10, 20)]
+    key = ingest(str(write_lines(tmp_path / "copies.jsonl", lines)), store)["dataset_key"]
+
+    found = quality.duplicate_evidence(key, store, plain_resources)
+    assert found == {"exact_dedup": round(10 / 60, 4), "near_dedup": round(20 / 60, 4)}
+    sharded = replace(plain_resources, settings=replace(plain_resources.settings, shard_rows=25))
+    assert quality.duplicate_evidence(key, store, sharded) == found
+    with pytest.raises(ValueError, match="'length_bounds' has no whole-dataset evidence"):
+        quality.duplicate_evidence(key, store, plain_resources, ("length_bounds",))

@@ -176,6 +176,30 @@ def dataset_evidence(dataset_key: str, store, resources: Resources) -> dict[str,
     return operator_evidence(read_scores(store, scored["scores_key"]))
 
 
+# Deduplicators whose evidence is measured on the whole dataset, not the sample: a sample of
+# n rows from N holds both copies of a duplicate pair with probability about (n/N)^2, so
+# duplicates the full data is full of are nearly absent from it.
+DATASET_WIDE_EVIDENCE = ("exact_dedup", "near_dedup")
+
+
+def duplicate_evidence(dataset_key: str, store, resources: Resources,
+                       operators: tuple[str, ...] = DATASET_WIDE_EVIDENCE) -> dict[str, float]:
+    """Per deduplicator in ``operators``, the share of the whole dataset's rows it drops,
+    run alone on it (sharded above AUTODP_SHARD_ROWS; stored under its content key, so it
+    runs once and the published strategy's apply can reuse it): aggregates only."""
+    from autodp import shards
+    from autodp.strategy import Strategy
+
+    evidence = {}
+    for name in operators:
+        if name not in DATASET_WIDE_EVIDENCE:
+            raise ValueError(f"{name!r} has no whole-dataset evidence; these do: {', '.join(DATASET_WIDE_EVIDENCE)}")
+        applied = shards.apply(dataset_key, Strategy.from_data([name]), store, resources)
+        rows_in = applied["rows_in"] or 0
+        evidence[name] = round((rows_in - applied["rows_out"]) / rows_in, 4) if rows_in else 0.0
+    return evidence
+
+
 def score_dataset(dataset_key: str, store, *, signals: tuple[str, ...] = DEFAULT_SIGNALS,
                   resources: Resources | None = None) -> dict[str, Any]:
     """Score a stored dataset and keep the scores as a ``scores`` artifact keyed by the

@@ -85,10 +85,15 @@ def test_the_local_agent_proposes_valid_new_strategies(resources):
 
 
 def test_before_any_score_the_priors_whole_strategy_is_a_candidate(resources):
-    agent = StrategyAgent(resources.client("agent"), ALLOWED, AuditLog(), seed=5)
+    audit = AuditLog()
+    agent = StrategyAgent(resources.client("agent"), ALLOWED, audit, seed=5)
     first = agent.propose(agent_context(PROFILE, {"js_divergence": 0.01}, ALLOWED, [], EVIDENCE), 2, set())
     assert first[0][0].key() == Strategy.from_data(["drop_empty_output", "truncation_filter"]).key()
     assert [origin for _, origin in first] == ["profile_prior", "agent"] and first[1][0].key() != first[0][0].key()
+    # Its first prompt already names the prior's strategy as one not to repeat.
+    asked = audit.entries[0]["messages"][-1]["content"]
+    assert 'Propose 1 new strategies. These were already evaluated or proposed; do not repeat them: ' \
+           '[["drop_empty_output", "truncation_filter"]].' in asked
 
     history = [trial(["normalize_text"], 0.1)]  # once strategies have scores, the agent proposes first
     later = agent.propose(agent_context(PROFILE, {"js_divergence": 0.01}, ALLOWED, history, EVIDENCE), 2,

@@ -121,7 +121,8 @@ class StrategyAgent:
         if not context.get("history", {}).get("evaluated") and count > 1:
             # Before any score exists, the prior's whole strategy is one of the first candidates.
             found += [(s, "profile_prior") for s in prior_strategies(1, prior, self.allowed, seen)]
-        repeated: list[list[str]] = []
+        # The agent is told from its first attempt which strategies are already candidates.
+        repeated: list[list[str]] = [[step.name for step in strategy.steps] for strategy, _ in found]
         for attempt in range(self.attempts):
             if len(found) == count:
                 return found

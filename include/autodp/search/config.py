@@ -10,7 +10,8 @@ from typing import Any, Literal
 
 from autodp.hashing import content_key
 
-SEARCH_VERSION = "3"  # 2: screened held-out references, noise-floor tie margin, ΔNLL; 3: the prior proposed first
+SEARCH_VERSION = "4"  # 2: screened held-out references, noise-floor tie margin, ΔNLL; 3: the prior proposed first;
+# 4: the deduplicators' evidence from the whole dataset
 MAX_ITERATIONS = 5  # the autodp_search DAG has this many iteration groups
 Method = Literal["agent", "random", "one_shot"]
 Labeler = Literal["scorer", "rules", "llm", "column"]  # where target selection's seed labels come from

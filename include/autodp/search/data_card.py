@@ -129,6 +129,11 @@ def _search_section(search: dict[str, Any]) -> str:
     if prior:
         suggested = ", ".join(f"`{n}`" for n in prior["operators"]) or "none"
         text += (f" Profile-driven prior shown to the agent: {suggested} (operators that would drop or rewrite "
-                 f"at least {PRIOR_MIN_SHARE:.0%} of the sample; their whole strategy is a candidate before any "
-                 "score exists, and strategies taken from the prior have origin `profile_prior`).")
+                 f"at least {PRIOR_MIN_SHARE:.0%} of the sample")
+        whole = prior.get("measured_on_whole_dataset") or []
+        if whole:
+            text += (f", or, for {', '.join(f'`{n}`' for n in whole)}, of the whole dataset, since a sample holds "
+                     "few of a duplicate's copies")
+        text += ("; their whole strategy is a candidate before any score exists, and strategies taken from the "
+                 "prior have origin `profile_prior`).")
     return text + "\n\n"

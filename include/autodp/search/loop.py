@@ -180,13 +180,16 @@ def propose(context: SearchContext, run: SearchRun, iteration: int, history: lis
                               seed=config.seed * 1000 + (0 if one_shot else iteration))
         report = profile(run.sample_key, context.store, context.resources.settings)
         evidence = quality.dataset_evidence(run.sample_key, context.store, context.resources)
+        whole = tuple(name for name in quality.DATASET_WIDE_EVIDENCE if name in allowed)
+        evidence.update(quality.duplicate_evidence(run.dataset_key, context.store, context.resources, whole))
         shown = agent_context(report, run.fidelity, allowed, [] if one_shot else history, evidence, augmenting)
         count = config.iterations * config.candidates if one_shot else config.candidates
         found = agent.propose(shown, count, set(seen))
         return {"candidates": [{"steps": with_model(s, config.augmentation_model, augmenting), "origin": origin}
                                for s, origin in found],
                 "audit": audit.entries, "repairs": agent.repairs, "failures": agent.failures,
-                "prior": {"operators": shown["profile_prior"]["operators"], "evidence": evidence}}
+                "prior": {"operators": shown["profile_prior"]["operators"], "evidence": evidence,
+                          "measured_on_whole_dataset": list(whole)}}
 
     stored, _ = _stored(context.store, "proposals", material, proposals, reuse=True)
     candidates = _read_stored(context.store, stored)["candidates"]
