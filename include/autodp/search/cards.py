@@ -4,9 +4,10 @@ agent is shown, and the profile-driven prior built from them.
 The evidence is ``autodp.quality.operator_evidence`` over the search sample: the share of
 rows each rule operator would drop or rewrite if it ran alone; the deduplicators' is
 ``autodp.quality.duplicate_evidence``, the share each drops from the whole dataset (a
-sample rarely holds both copies of a duplicate). It is a count per operator, never a record. The prior is the operators whose evidence reaches ``PRIOR_MIN_SHARE``; it
-is shown to the agent, labelled as the prior in the audit log and the data card, and
-fills proposals the agent's answer left short (origin ``profile_prior``) before random
+sample rarely holds both copies of a duplicate). It is a count per operator, never a
+record. The prior is the operators whose evidence reaches ``PRIOR_MIN_SHARE``; it is
+shown to the agent, labelled as the prior in the audit log and the data card, and fills
+proposals the agent's answer left short (origin ``profile_prior``) before random
 strategies do.
 """
 
@@ -19,14 +20,13 @@ from autodp.operators.base import Stage
 
 PRIOR_MIN_SHARE = 0.02  # an operator is suggested when it would touch at least 2% of the sample
 
+WHOLE_DATASET_SHARE = "its share is of the whole dataset, where it runs, since the sample holds few of the copies"
 HELPS_WHEN: dict[str, str] = {
     "drop_empty_output": "outputs are empty or placeholders (profile: output empty_rate, placeholder_rate)",
     "normalize_text": "text has irregular whitespace or control characters; cheap, changes no meaning",
     "length_bounds": "outputs are far too short or too long (profile: output chars_p50, chars_p95)",
-    "exact_dedup": "records repeat verbatim (profile: duplicate_rate_records); its share is of the whole "
-                   "dataset, where it runs, since the sample holds few of the copies",
-    "near_dedup": "records repeat with small edits; its share is of the whole dataset, where it runs, since the "
-                  "sample holds few of the copies",
+    "exact_dedup": f"records repeat verbatim (profile: duplicate_rate_records); {WHOLE_DATASET_SHARE}",
+    "near_dedup": f"records repeat with small edits; {WHOLE_DATASET_SHARE}",
     "language_filter": "some records are not in the main language (profile: languages)",
     "pii_redaction": "records carry e-mail addresses, phone numbers or record numbers; rewrites, drops nothing",
     "hallucinated_url_filter": "outputs cite URLs that the prompt never gave",
