@@ -172,6 +172,8 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=2)
     parser.add_argument("--steps", type=int, default=10, help="LoRA steps per candidate (batch 8)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
+                        help="the searches to run (default: all three; the head-to-head needs the agent's)")
     parser.add_argument("--pool-only", action="store_true", help="only the pool's detection figures")
     parser.add_argument("--ceiling-only", action="store_true",
                         help="no searches: only the truth-clean sample's model against the raw one at --steps")
@@ -198,21 +200,22 @@ def main() -> None:
     configs = {method: SearchConfig(iterations=args.iterations, candidates=args.candidates, method=method,
                                     base=args.model, sample_size=args.sample, eval_dataset=eval_key,
                                     lora=LoraSettings(steps=args.steps), seed=args.seed)
-               for method in METHODS}
+               for method in args.methods}
     if args.ceiling_only:
-        _report_ceiling(store, dataset_key, truth, configs["agent"], None, test, folder, settings)
+        _report_ceiling(store, dataset_key, truth, configs[args.methods[0]], None, test, folder, settings)
         return
     with LocalServer(port=0, log_path=folder / "llm.log") as server:
         endpoints = {role: Endpoint(role, server.base_url, LOCAL_MODEL, trusted=True) for role in ROLES}
         results = {}
-        for method in METHODS:
+        for method in args.methods:
             started = time.perf_counter()
             result = search(dataset_key, store, configs[method],
                             resources=Resources(settings=settings, endpoints=endpoints),
                             progress=lambda message, method=method: print(f"  [{method}] {message}", flush=True))
             results[method] = (result, time.perf_counter() - started)
         _report_searches(store, dataset_key, truth, results, test, args)
-        _report_ceiling(store, dataset_key, truth, configs["agent"], results["agent"][0], test, folder, settings)
+        _report_ceiling(store, dataset_key, truth, configs[args.methods[0]], results.get("agent", (None,))[0], test,
+                        folder, settings)
 
 
 class TestSet:
@@ -242,19 +245,23 @@ def _report_searches(store, dataset_key, truth, results, test: TestSet, args) ->
         found = defects.detection(truth, touched)
         recalls = "".join(f" {_fmt(found[name]['recall']):>10}" for name in defects.DEFECT_CLASSES)
         print(f"  {method:<10} {'':<18}{recalls}  {found[defects.CLEAN]['kept_share']:>10.3f}  {seconds:>5.0f} s")
-        origins = result["data_card"]["search"]["origins"]
+        origins, selection = result["data_card"]["search"]["origins"], result["data_card"]["search"]["selection"]
         print(f"    strategy: {' > '.join(s['operator'] for s in result['best']['steps'])} "
-              f"(proposed by: {result['best']['origin']}); "
+              f"(proposed by: {result['best']['origin']}; chosen by {selection['rule']}, {selection['tied']} "
+              f"tied within {selection['noise_reach']} nats); "
               f"{result['data_card']['search']['strategies_evaluated']} strategies evaluated, by origin "
               f"{', '.join(f'{k} {v}' for k, v in origins.items())}", flush=True)
-    margin = results["agent"][0]["data_card"]["score"]["tie_margin"]
+    first = next(iter(results))
+    margin = results[first][0]["data_card"]["score"]["tie_margin"]
     print(f"\n3. Models on the {len(test.examples)} clean test references nothing in the search scored "
-          f"(tie margin {margin}: the agent search's noise floor)")
+          f"(tie margin {margin}: the {first} search's noise floor)")
     for method, (result, _) in results.items():
         _verdict(f"{method} best vs raw", test.verdict(result["best"]["adapter_key"],
                                                       result["data_card"]["baseline_adapter"], margin))
+    if "agent" not in results:
+        return
     agent_best = results["agent"][0]["best"]["adapter_key"]
-    for rival in ("random", "one_shot"):
+    for rival in (m for m in ("random", "one_shot") if m in results):
         _verdict(f"agent best vs {rival} best", test.verdict(agent_best, results[rival][0]["best"]["adapter_key"],
                                                             margin))
 

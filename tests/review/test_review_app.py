@@ -8,6 +8,7 @@ import re
 import httpx
 import pytest
 
+from autodp.artifacts import DATA_CARD_FILE, PUBLISHED
 from autodp.curate import decisions, recipes
 from autodp.ingest import ingest
 from autodp.search.config import LoraSettings, SearchConfig
@@ -72,6 +73,9 @@ def test_search_and_dataset_pages_show_aggregates_and_no_record_text(airflow_ser
     page = reviewer.get(f"/autodp/searches/{published}").text
     assert len(re.findall(r"<tr(?: class=\"best\")?>\s*<td>\d+</td>", page)) == 4  # 2 iterations x 2 candidates
     assert 'id="iterations-chart"' in page and "random" in page
+    assert "Flagged removed (unflagged dropped)" in page and re.search(r"<td>\d+/\d+ \(\d+\)</td>", page)
+    card = open_store(airflow_services["store_uri"]).read_json(PUBLISHED, published, DATA_CARD_FILE)
+    assert ('id="selection"' in page) == (card["search"]["selection"]["rule"] == "flagged_removed_among_tied")
     dataset = reviewer.get(f"/autodp/datasets/{published}").text
     assert 'id="lineage"' in dataset and "empty_output" in dataset and 'id="no-examples"' in dataset
     for shown in (listing, page, dataset):

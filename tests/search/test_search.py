@@ -47,7 +47,16 @@ def test_search_runs_publishes_and_never_shows_records_to_the_agent(local_store,
     board = result["leaderboard"]
     assert 1 <= len(board) <= 4 and len({h["strategy_key"] for h in board}) == len(board)
     assert all(-0.5 <= h["score"] <= 0.5 for h in board)
-    assert result["best"]["score"] == max(h["score"] for h in board)
+    assert board[0]["score"] == max(h["score"] for h in board)
+    selection = result["data_card"]["search"]["selection"]  # the best-scored, or one tied with it within the noise
+    low, high = result["data_card"]["score"]["noise_floor"]["delta_nll"]["ci95"]
+    assert selection["best_scored"] == board[0]["strategy_key"] and selection["noise_reach"] == max(abs(low), abs(high))
+    assert result["best"]["delta_nll"]["mean"] >= board[0]["delta_nll"]["mean"] - selection["noise_reach"]
+    assert all(h["flagged"]["flagged"] == result["data_card"]["target_selection"]["flagged"] for h in board)
+    net = {h["strategy_key"]: h["flagged"]["flagged_removed"] - h["flagged"]["unflagged_dropped"] for h in board}
+    tied = [h for h in board if h.get("delta_nll")
+            and h["delta_nll"]["mean"] >= board[0]["delta_nll"]["mean"] - selection["noise_reach"]]
+    assert len(tied) == selection["tied"] and net[result["best"]["strategy_key"]] == max(net[h["strategy_key"]] for h in tied)
     assert local_store.has(DATASETS, result["published_dataset_key"])
     card = result["data_card"]
     score = card["score"]
@@ -95,6 +104,7 @@ def test_random_search_baseline_with_both_judges(local_store, tmp_path, resource
     assert all(0 <= j["first_shown_preferred"] <= 1 and j["usable"] == (j["unusable_reason"] is None) for j in judged)
     assert result["data_card"]["search"]["method"] == "random"
     card = local_store.read_bytes(f"{PUBLISHED}/{result['run_key']}/data_card.md").decode()
+    assert " Published: " in card
     best = result["best"]["llm_judge"]
     if best["usable"]:
         assert f"LLM judge `{LOCAL_MODEL}`: win rate" in card and "answer shown first in" in card

@@ -3,7 +3,7 @@
 import json
 
 from autodp.search.config import SearchConfig
-from autodp.search.loop import SearchContext, reflect, select
+from autodp.search.loop import SearchContext, choose, reflect, select
 from autodp.search.state import Baseline, Candidate, Reflection, SearchRun, Targets, Trial
 
 
@@ -53,3 +53,29 @@ def test_reflect_converges_after_patience_and_select_takes_the_last(tmp_path):
     assert select([first, second, None, None, None]) == second
     shorter = reflect(context, None, [trial(1, 0.1, steps=3), trial(1, 0.1, steps=1)], 1)
     assert max(shorter.history, key=Trial.rank).steps == [{"operator": "exact_dedup", "params": {}}]
+
+
+def judged(name: str, score: float, delta: float, removed: int = 0, dropped: int = 0, steps: int = 1) -> Trial:
+    return trial(1, score, steps).but(strategy_key=name, delta_nll={"mean": delta, "ci95": [delta - 0.01, delta + 0.01]},
+                                      flagged={"flagged": 20, "flagged_removed": removed, "unflagged_dropped": dropped})
+
+
+def test_within_the_noise_reach_the_strategy_removing_most_flagged_rows_is_published():
+    top = judged("top", 0.14, 0.0050, removed=4)
+    thorough = judged("thorough", 0.11, 0.0020, removed=18, dropped=3, steps=9)
+    careless = judged("careless", 0.12, 0.0045, removed=19, dropped=30)  # nets -11
+    distant = judged("distant", 0.02, -0.0100, removed=20)
+    history = [top, thorough, careless, distant]
+    chosen, why = choose(history, reach=0.0066)
+    assert chosen.strategy_key == "thorough"
+    assert why == {"rule": "flagged_removed_among_tied", "best_scored": "top", "tied": 3, "noise_reach": 0.0066,
+                   "flagged": thorough.flagged}
+    narrow, why = choose(history, reach=0.001)  # a judge that tells "thorough" apart; "careless" nets less
+    assert narrow.strategy_key == "top" and why["rule"] == "best_score" and why["tied"] == 2
+    unflagged = [t.but(flagged=None) for t in history]  # no target selection: the score decides
+    assert choose(unflagged, reach=0.0066)[0].strategy_key == "top"
+    level = [judged("short", 0.10, 0.004, removed=5), judged("long", 0.10, 0.004, removed=5, steps=3)]
+    assert choose(level, reach=0.0066)[0].strategy_key == "short"
+    unscored = [trial(1, 0.1).but(strategy_key="no-delta"), judged("scored", 0.05, 0.001, removed=9)]
+    chosen, why = choose(unscored, reach=0.0066)  # a best without a ΔNLL has no noise band to tie within
+    assert chosen.strategy_key == "no-delta" and why["rule"] == "best_score"

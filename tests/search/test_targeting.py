@@ -3,13 +3,15 @@ and LLM operators that then touch flagged rows only."""
 
 import json
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from autodp.artifacts import TARGETS
+from autodp.artifacts import FLAGS_FILE, TARGETS
 from autodp.executor import apply_strategy
 from autodp.ingest import ingest
 from autodp.resources import Resources
-from autodp.search.targeting import load_targets, select_targets
+from autodp.search.targeting import flagged_removed, load_targets, select_targets
 from autodp.settings import Settings
 from autodp.strategy import Strategy
 from tests.conftest import write_lines
@@ -80,3 +82,28 @@ def test_llm_operators_process_flagged_rows_only(local_store, tmp_path, resource
     again = apply_strategy(key, Strategy.from_data([{"quality_score_filter": {"threshold": 0}}]), local_store,
                            resources)
     assert (again["cache_hits"], again["llm_calls"], again["llm_rows_skipped"]) == (1, 0, 0)
+
+
+def test_flagged_removed_counts_what_a_strategy_drops_or_rewrites_of_the_flagged_rows(local_store, tmp_path,
+                                                                                       plain_resources):
+    rows = [("What helps asthma?", ""), ("What is a rescue inhaler?", "<nooutput>"),
+            ("Who should I email about my care?", "Write to jane.doe@example.org for an appointment."),
+            ("What is a peak flow meter?", "A device that measures how fast you can breathe out."),
+            ("When is asthma an emergency?", "When a rescue inhaler does not help and breathing gets harder."),
+            ("What triggers asthma?", "")]
+    lines = [json.dumps({"instruction": q, "input": "", "output": a}) for q, a in rows]
+    key = ingest(str(write_lines(tmp_path / "d.jsonl", lines)), local_store)["dataset_key"]
+    # Flagged: the first two empties (dropped), the email (rewritten) and one clean answer (kept as it was);
+    # the last empty is not flagged, so dropping it is an unflagged row lost.
+    flags = tmp_path / FLAGS_FILE
+    pq.write_table(pa.table({"source_row": pa.array([1, 2, 3, 4, 5, 6], pa.int64()),
+                             "p_low": [0.9, 0.9, 0.8, 0.7, 0.1, 0.2],
+                             "flagged": [True, True, True, True, False, False]}), flags)
+    local_store.publish(TARGETS, "planted", {FLAGS_FILE: flags}, provenance={"step": "test"}, summary={})
+    strategy = Strategy.from_data(["drop_empty_output", {"pii_redaction": {"kinds": ["email"]}}])
+    output = apply_strategy(key, strategy, local_store, plain_resources)["output_key"]
+    assert flagged_removed(local_store, "planted", key, output, plain_resources.settings) == \
+        {"flagged": 4, "flagged_removed": 3, "unflagged_dropped": 1}
+    untouched = apply_strategy(key, Strategy.from_data(["normalize_text"]), local_store, plain_resources)["output_key"]
+    assert flagged_removed(local_store, "planted", key, untouched, plain_resources.settings) == \
+        {"flagged": 4, "flagged_removed": 0, "unflagged_dropped": 0}

@@ -10,8 +10,9 @@ from typing import Any, Literal
 
 from autodp.hashing import content_key
 
-SEARCH_VERSION = "4"  # 2: screened held-out references, noise-floor tie margin, ΔNLL; 3: the prior proposed first;
-# 4: the deduplicators' evidence from the whole dataset
+SEARCH_VERSION = "5"  # 2: screened held-out references, noise-floor tie margin, ΔNLL; 3: the prior proposed first;
+# 4: the deduplicators' evidence from the whole dataset; 5: among strategies tied within the noise floor, the one
+# removing the most flagged rows is published
 MAX_ITERATIONS = 5  # the autodp_search DAG has this many iteration groups
 Method = Literal["agent", "random", "one_shot"]
 Labeler = Literal["scorer", "rules", "llm", "column"]  # where target selection's seed labels come from

@@ -14,10 +14,12 @@ from autodp.search.state import SearchRun, Trial
 
 def data_card(run: SearchRun, config: SearchConfig, best: Trial, final: dict[str, Any], history: list[Trial],
               seconds: float | None, repairs: int, failures: int,
-              prior: dict[str, Any] | None = None, augmentation: dict[str, Any] | None = None) -> dict[str, Any]:
+              prior: dict[str, Any] | None = None, augmentation: dict[str, Any] | None = None,
+              selection: dict[str, Any] | None = None) -> dict[str, Any]:
     """``final`` is the executor's summary of the best strategy applied to the full dataset;
     ``prior`` the profile-driven prior the agent was shown (operators and the evidence);
-    ``augmentation`` the registered augmentation models the strategy's steps ran, by operator."""
+    ``augmentation`` the registered augmentation models the strategy's steps ran, by operator;
+    ``selection`` why ``best`` was published (``autodp.search.loop.choose``)."""
     return {
         "input_dataset_key": run.dataset_key,
         "output_dataset_key": final["output_key"],
@@ -44,7 +46,7 @@ def data_card(run: SearchRun, config: SearchConfig, best: Trial, final: dict[str
                    "accelerations": {"sampling": config.sampling, "target_selection": config.target_selection,
                                      "reuse": config.reuse},
                    "origins": {o: sum(h.origin == o for h in history) for o in sorted({h.origin for h in history})},
-                   "profile_prior": prior},
+                   "profile_prior": prior, "selection": selection},
         "llm_calls": {"search": sum(h.llm_calls for h in history),
                       "rows_skipped_by_target_selection": sum(h.llm_rows_skipped for h in history),
                       "publish": final["llm_calls"],
@@ -136,4 +138,21 @@ def _search_section(search: dict[str, Any]) -> str:
                      "few of a duplicate's copies")
         text += ("; their whole strategy is a candidate before any score exists, and strategies taken from the "
                  "prior have origin `profile_prior`).")
-    return text + "\n\n"
+    return text + _selection_line(search.get("selection")) + "\n\n"
+
+
+def _selection_line(selection: dict[str, Any] | None) -> str:
+    if not selection:
+        return ""
+    if selection["rule"] == "best_score":
+        text = " Published: the best-scored strategy"
+        if selection["tied"] > 1:
+            text += (f"; it also removed the most flagged rows of the {selection['tied']} strategies whose mean ΔNLL was "
+                     f"within {selection['noise_reach']} nats of its own")
+        return text + "."
+    flagged = selection["flagged"]
+    return (f" Published: of the {selection['tied']} strategies whose mean ΔNLL was within {selection['noise_reach']} "
+            "nats of the best-scored one's (the farther end of the noise floor's ΔNLL interval: closer than that, "
+            "reseeding alone could swap them), the one that removed the most rows target selection flags, net of the "
+            f"unflagged rows it dropped ({flagged['flagged_removed']} of {flagged['flagged']} flagged removed, "
+            f"{flagged['unflagged_dropped']} unflagged dropped).")

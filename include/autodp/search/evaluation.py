@@ -195,6 +195,16 @@ def noise_floor(baseline: np.ndarray, reseeded: np.ndarray, seed: int = 0) -> di
             "delta_nll": verdict["delta_nll"]}
 
 
+def noise_reach(noise: dict[str, Any] | None) -> float:
+    """How far from zero reseeding alone may move a mean ΔNLL: the farther end of the
+    reseeded baseline's 95% ΔNLL interval (0 when no noise floor was measured). Two
+    strategies whose mean ΔNLLs are closer than this cannot be told apart by the judge."""
+    if not noise or noise.get("delta_nll", {}).get("mean") is None:
+        return 0.0
+    low, high = noise["delta_nll"]["ci95"]
+    return round(max(abs(low), abs(high)), 4)
+
+
 def reference_judge(store: ArtifactStore, candidate_adapter: str, baseline_adapter: str, base: str,
                     examples: list[Example], tie_margin: float = DEFAULT_TIE_MARGIN, seed: int = 0,
                     settings: Settings | None = None, baseline_nll: np.ndarray | None = None) -> dict[str, Any]:

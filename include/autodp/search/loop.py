@@ -51,10 +51,11 @@ from autodp.search.evaluation import (
     llm_judge,
     load_examples,
     noise_floor,
+    noise_reach,
     reference_judge,
 )
 from autodp.search.state import Baseline, Candidate, Reflection, SearchRun, Targets, Trial
-from autodp.search.targeting import load_targets, select_targets
+from autodp.search.targeting import flagged_removed, load_targets, select_targets
 from autodp.store import ArtifactStore
 from autodp.strategy import Strategy
 
@@ -236,10 +237,13 @@ def apply(context: SearchContext, run: SearchRun, candidate: Candidate) -> Trial
     started = time.perf_counter()
     applied = apply_strategy(run.sample_key, strategy, context.store, _with_targets(context, run),
                              reuse=context.config.reuse)
+    flagged = (flagged_removed(context.store, run.targets.targets_key, run.sample_key, applied["output_key"],
+                               context.resources.settings) if run.targets else None)
     return Trial(iteration=candidate.iteration, origin=candidate.origin, proposals_key=candidate.proposals_key,
                  strategy_key=strategy.key(), steps=strategy.canonical()["steps"], output_key=applied["output_key"],
                  rows_out=applied["rows_out"], cache_hits=applied["cache_hits"], llm_calls=applied["llm_calls"],
-                 llm_rows_skipped=applied["llm_rows_skipped"], seconds=round(time.perf_counter() - started, 2))
+                 llm_rows_skipped=applied["llm_rows_skipped"], seconds=round(time.perf_counter() - started, 2),
+                 flagged=flagged)
 
 
 def finetune(context: SearchContext, run: SearchRun, trial: Trial) -> Trial:
@@ -310,6 +314,28 @@ def select(reflections: list[Reflection | None]) -> Reflection:
     raise ValueError("no iteration evaluated a strategy: nothing to select")
 
 
+def choose(history: list[Trial], reach: float) -> tuple[Trial, dict[str, Any]]:
+    """The strategy to publish, and why. The best-scored strategy, unless others' mean
+    ΔNLL is within ``reach`` (``evaluation.noise_reach``) of its own: the judge cannot tell
+    those apart, so among them the one that removes the most rows target selection flags,
+    net of the unflagged rows it drops, is published (then the score, then the shorter)."""
+    top = max(history, key=Trial.rank)
+    top_delta = (top.delta_nll or {}).get("mean")
+    if top_delta is None:
+        return top, {"rule": "best_score", "best_scored": top.strategy_key, "tied": 1, "noise_reach": reach}
+    tied = [h for h in history if (h.delta_nll or {}).get("mean") is not None
+            and h.delta_nll["mean"] >= top_delta - reach]
+    chosen = max(tied, key=lambda h: (_flagged_net(h), h.rank()))
+    return chosen, {"rule": "flagged_removed_among_tied" if chosen is not top else "best_score",
+                    "best_scored": top.strategy_key, "tied": len(tied), "noise_reach": reach,
+                    "flagged": chosen.flagged}
+
+
+def _flagged_net(trial: Trial) -> int:
+    flagged = trial.flagged or {}
+    return flagged.get("flagged_removed", 0) - flagged.get("unflagged_dropped", 0)
+
+
 def publish(context: SearchContext, run: SearchRun, chosen: Reflection, seconds: float | None = None
             ) -> dict[str, Any]:
     """The best strategy on the full dataset, with its data card and the agent's audit log."""
@@ -323,7 +349,7 @@ def publish(context: SearchContext, run: SearchRun, chosen: Reflection, seconds:
     history = chosen.history
     if not history:
         raise ValueError("no strategy was evaluated: nothing to publish")
-    best = max(history, key=Trial.rank)
+    best, selection = choose(history, noise_reach(run.baseline.noise if run.baseline else None))
     final = _apply_to_full_dataset(context, run.dataset_key, Strategy.from_data(best.steps))
     audit, repairs, failures, prior = [], 0, 0, None
     for key in dict.fromkeys(h.proposals_key for h in history):  # in order, once each
@@ -333,7 +359,7 @@ def publish(context: SearchContext, run: SearchRun, chosen: Reflection, seconds:
         prior = proposals.get("prior") or prior
     augmenting = augmentation_operators(store, config.augmentation_model)
     used = {s["operator"]: augmenting[s["operator"]] for s in best.steps if s["params"].get("model")}
-    card = data_card(run, config, best, final, history, seconds, repairs, failures, prior, used)
+    card = data_card(run, config, best, final, history, seconds, repairs, failures, prior, used, selection)
     result = {"run_key": run.run_key, "published_key": run.run_key, "published_dataset_key": final["output_key"],
               "leaderboard": [h.to_dict() for h in sorted(history, key=Trial.rank, reverse=True)],
               "best": best.to_dict(), "data_card": card}

@@ -87,6 +87,7 @@ class Trial(_Json):
     llm_calls: int
     llm_rows_skipped: int
     seconds: float
+    flagged: dict[str, int] | None = None  # the sample's flagged rows it removed (targeting.flagged_removed)
     # finetune
     adapter_key: str | None = None
     adapter_cached: bool | None = None
