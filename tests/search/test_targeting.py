@@ -84,17 +84,17 @@ def test_llm_operators_process_flagged_rows_only(local_store, tmp_path, resource
     assert (again["cache_hits"], again["llm_calls"], again["llm_rows_skipped"]) == (1, 0, 0)
 
 
-def test_flagged_removed_counts_what_a_strategy_drops_or_rewrites_of_the_flagged_rows(local_store, tmp_path,
+def test_flagged_removed_counts_what_a_strategy_drops_or_repairs_of_the_flagged_rows(local_store, tmp_path,
                                                                                        plain_resources):
     rows = [("What helps asthma?", ""), ("What is a rescue inhaler?", "<nooutput>"),
             ("Who should I email about my care?", "Write to jane.doe@example.org for an appointment."),
-            ("What is a peak flow meter?", "A device that measures how fast you can breathe out."),
+            ("What is a peak flow meter?", "A device that measures  how fast you can breathe out.  "),
             ("When is asthma an emergency?", "When a rescue inhaler does not help and breathing gets harder."),
             ("What triggers asthma?", "")]
     lines = [json.dumps({"instruction": q, "input": "", "output": a}) for q, a in rows]
     key = ingest(str(write_lines(tmp_path / "d.jsonl", lines)), local_store)["dataset_key"]
-    # Flagged: the first two empties (dropped), the email (rewritten) and one clean answer (kept as it was);
-    # the last empty is not flagged, so dropping it is an unflagged row lost.
+    # Flagged: the first two empties (dropped), the email (redacted: a repair) and one clean answer with stray
+    # spaces (kept; normalising its spaces is no repair); the last empty is not flagged: an unflagged row lost.
     flags = tmp_path / FLAGS_FILE
     pq.write_table(pa.table({"source_row": pa.array([1, 2, 3, 4, 5, 6], pa.int64()),
                              "p_low": [0.9, 0.9, 0.8, 0.7, 0.1, 0.2],
@@ -104,6 +104,7 @@ def test_flagged_removed_counts_what_a_strategy_drops_or_rewrites_of_the_flagged
     output = apply_strategy(key, strategy, local_store, plain_resources)["output_key"]
     assert flagged_removed(local_store, "planted", key, output, plain_resources.settings) == \
         {"flagged": 4, "flagged_removed": 3, "unflagged_dropped": 1}
-    untouched = apply_strategy(key, Strategy.from_data(["normalize_text"]), local_store, plain_resources)["output_key"]
-    assert flagged_removed(local_store, "planted", key, untouched, plain_resources.settings) == \
+    normalised = apply_strategy(key, Strategy.from_data(["normalize_text"]), local_store, plain_resources)
+    assert sum(normalised["steps"][0]["changed"].values()) >= 1  # the stray spaces
+    assert flagged_removed(local_store, "planted", key, normalised["output_key"], plain_resources.settings) == \
         {"flagged": 4, "flagged_removed": 0, "unflagged_dropped": 0}

@@ -127,22 +127,27 @@ def load_targets(store: ArtifactStore, targets_key: str) -> tuple[frozenset[int]
     return frozenset(r for r, _, f in rows if f), {r: 1.0 - p for r, p, _ in rows}
 
 
+# A response's letters and digits, lower-cased: a rewrite that leaves them is a normalisation, not a repair.
+SKELETON_SQL = "regexp_replace(lower({c}), '[^\\p{{L}}\\p{{N}}]', '', 'g')"
+
+
 def flagged_removed(store: ArtifactStore, targets_key: str, sample_key: str, output_key: str,
                     settings=None) -> dict[str, int]:
     """How a strategy's output on the sample treats the rows the classifier flags: the
-    flagged rows it dropped or rewrote (``flagged_removed``: the output has no row with
-    their ``source_row`` and ``record_id``) and the unflagged rows it dropped."""
+    flagged rows it dropped or repaired (``flagged_removed``: no output row with their
+    ``source_row`` keeps the response's letters and digits, so changing only whitespace,
+    case or punctuation is no repair) and the unflagged rows it dropped."""
     sample, output = (store.file_location(DATASETS, key, RECORDS_FILE) for key in (sample_key, output_key))
     with engine.connect(store, settings=settings) as con:
         flagged, removed, lost = con.execute(
-            """with output as (select distinct source_row, record_id from read_parquet($2)),
-                    sampled as (select s.source_row, f.flagged,
-                                       exists (select 1 from output o where o.source_row = s.source_row
-                                               and o.record_id = s.record_id) as unchanged,
-                                       exists (select 1 from output o where o.source_row = s.source_row) as kept
-                                from read_parquet($1) s join read_parquet($3) f using (source_row))
-               select count(*) filter (where flagged), count(*) filter (where flagged and not unchanged),
-                      count(*) filter (where not flagged and not kept) from sampled""",
+            f"""with output as (select source_row, {SKELETON_SQL.format(c='output')} as skeleton from read_parquet($2)),
+                     sampled as (select s.source_row, f.flagged,
+                                        exists (select 1 from output o where o.source_row = s.source_row
+                                                and o.skeleton = {SKELETON_SQL.format(c='s.output')}) as unrepaired,
+                                        exists (select 1 from output o where o.source_row = s.source_row) as kept
+                                 from read_parquet($1) s join read_parquet($3) f using (source_row))
+                select count(*) filter (where flagged), count(*) filter (where flagged and not unrepaired),
+                       count(*) filter (where not flagged and not kept) from sampled""",
             [sample, output, store.file_location(TARGETS, targets_key, FLAGS_FILE)]).fetchone()
     return {"flagged": int(flagged), "flagged_removed": int(removed), "unflagged_dropped": int(lost)}
 
