@@ -1,0 +1,32 @@
+"""The data card says why its strategy was published: by its score, or among strategies the
+judge could not tell apart, by the flagged rows it removed."""
+
+from autodp.search.config import SearchConfig
+from autodp.search.data_card import data_card, markdown
+from autodp.search.loop import choose
+from autodp.search.state import Baseline, SearchRun
+from tests.search.test_state import judged
+
+NOISE = {"tie_margin": 0.008, "win_rate": 0.48, "ci95": [0.41, 0.55],
+         "delta_nll": {"mean": -0.0032, "ci95": [-0.0066, -0.0]}}
+RUN = SearchRun(run_key="r", dataset_key="d", sample_key="s", sample_rows=200, fidelity={"js_divergence": 0.001},
+                evaluation_key="e", eval_source="trusted_set", eval_examples=100,
+                eval_screen={"rows": 100, "passed_screen": 100, "screened_out": {}},
+                baseline=Baseline(adapter_key="a", steps=10, scores_key="k", reseeded_adapter_key="b",
+                                  tie_margin=0.008, noise=NOISE))
+
+
+def card_for(history, reach):
+    best, selection = choose(history, reach)
+    final = {"output_key": "o", "rows_in": 200, "rows_out": 150, "llm_calls": 0,
+             "steps": [{"operator": "exact_dedup", "dropped": {"duplicate": 50}, "changed": {}}]}
+    return markdown(data_card(RUN, SearchConfig(), best, final, history, 12.0, 0, 0, selection=selection))
+
+
+def test_the_card_says_which_rule_published_the_strategy():
+    history = [judged("top", 0.12, 0.0045, removed=9), judged("thorough", 0.115, 0.0021, removed=20, dropped=4)]
+    tied = card_for(history, reach=0.0066)
+    assert ("Published: of the 2 strategies whose mean ΔNLL was within 0.0066 nats of the best-scored one's" in tied
+            and "(20 of 20 flagged removed, 4 unflagged dropped)" in tied)
+    apart = card_for(history, reach=0.001)
+    assert " Published: the best-scored strategy." in apart and "flagged removed" not in apart
