@@ -20,7 +20,8 @@ Figures:
 4. the ceiling at this budget: a model trained the same way on the search sample's clean
    rows by the planted truth (perfect curation of the sample) against the raw one, ties
    within the test set's noise floor (a raw model retrained with another seed).
-   ``--ceiling-only --steps N`` prints only this, at N LoRA steps, without the searches.
+   ``--ceiling-only --steps N`` prints only this, at N LoRA steps, without the searches;
+   ``--methods agent`` runs only the searches named.
 
 Artifacts persist under $AUTODP_HOME/bench-defects, so a second run only re-prints.
 """
