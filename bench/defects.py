@@ -215,8 +215,8 @@ def main() -> None:
                             progress=lambda message, method=method: print(f"  [{method}] {message}", flush=True))
             results[method] = (result, time.perf_counter() - started)
         _report_searches(store, dataset_key, truth, results, test, args)
-        _report_ceiling(store, dataset_key, truth, configs[args.methods[0]], results.get("agent", (None,))[0], test,
-                        folder, settings)
+        agent = results["agent"][0] if "agent" in results else None
+        _report_ceiling(store, dataset_key, truth, configs[args.methods[0]], agent, test, folder, settings)
 
 
 class TestSet:

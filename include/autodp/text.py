@@ -33,6 +33,12 @@ def placeholder_sql(column: str) -> str:
             f"and regexp_replace(lower({head}), '[^a-z0-9]', '', 'g') in ({texts}))")
 
 
+def letters_and_digits_sql(column: str) -> str:
+    """SQL: ``column`` lower-cased, with only its letters and digits (any script): what is
+    left unchanged by a rewrite of whitespace, case or punctuation alone."""
+    return f"regexp_replace(lower({column}), '[^\\p{{L}}\\p{{N}}]', '', 'g')"
+
+
 def prompt_text(row: dict[str, Any]) -> str:
     """The instruction as the model sees it: the input, when there is one, follows it."""
     if row.get("input"):

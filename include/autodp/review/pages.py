@@ -25,6 +25,7 @@ from autodp.artifacts import (
 )
 from autodp.curate import decisions, recipes, review_status
 from autodp.curate.decisions import status_of
+from autodp.search.data_card import selection_text
 from autodp.store import ArtifactNotFound, ArtifactStore
 
 KEY_PATTERN = re.compile(r"[0-9a-f]{32}")
@@ -68,9 +69,12 @@ def search(store: ArtifactStore, key: str) -> dict[str, Any]:
         entry["operators"] = [step["operator"] for step in entry["steps"]]
         entry["diff"] = step_diff(best_steps, entry["operators"])
         entry["is_best"] = entry["strategy_key"] == result["best"]["strategy_key"]
+    selection = card["search"].get("selection")
+    chosen_among_tied = selection is not None and selection["rule"] == "flagged_removed_among_tied"
     return {"key": key, "created_at": manifest["created_at"], "dataset": _source_name(store, card), "card": card,
             "config": manifest["provenance"].get("config", {}), "leaderboard": leaderboard,
-            "best": result["best"], "best_operators": best_steps, "by_iteration": best_by_iteration(leaderboard),
+            "best": result["best"], "best_operators": best_steps,
+            "selection_note": selection_text(selection) if chosen_among_tied else None, "by_iteration": best_by_iteration(leaderboard),
             "audit": audit_log(store, key), "review": review_status(store, key),
             "recipes": [r for r in recipes(store) if r["published_key"] == key]}
 

@@ -138,20 +138,20 @@ def _search_section(search: dict[str, Any]) -> str:
                      "few of a duplicate's copies")
         text += ("; their whole strategy is a candidate before any score exists, and strategies taken from the "
                  "prior have origin `profile_prior`).")
-    return text + _selection_line(search.get("selection")) + "\n\n"
+    selection = search.get("selection")
+    return text + (f" {selection_text(selection)}" if selection else "") + "\n\n"
 
 
-def _selection_line(selection: dict[str, Any] | None) -> str:
-    if not selection:
-        return ""
+def selection_text(selection: dict[str, Any]) -> str:
+    """Why the strategy was published (``autodp.search.loop.choose``), in one sentence."""
     if selection["rule"] == "best_score":
-        text = " Published: the best-scored strategy"
+        text = "Published: the best-scored strategy"
         if selection["tied"] > 1:
             text += (f"; it also removed the most flagged rows of the {selection['tied']} strategies whose mean ΔNLL was "
                      f"within {selection['noise_reach']} nats of its own")
         return text + "."
     flagged = selection["flagged"]
-    return (f" Published: of the {selection['tied']} strategies whose mean ΔNLL was within {selection['noise_reach']} "
+    return (f"Published: of the {selection['tied']} strategies whose mean ΔNLL was within {selection['noise_reach']} "
             "nats of the best-scored one's (the farther end of the noise floor's ΔNLL interval: closer than that, "
             "reseeding alone could swap them), the one that removed the most rows target selection flags, net of the "
             f"unflagged rows it dropped ({flagged['flagged_removed']} of {flagged['flagged']} flagged removed, "

@@ -33,7 +33,7 @@ from autodp.resources import Resources
 from autodp.search.config import Labeler
 from autodp.store import ArtifactStore
 from autodp.strategy import Strategy
-from autodp.text import blank_sql, placeholder_sql, prompt_text
+from autodp.text import blank_sql, letters_and_digits_sql, placeholder_sql, prompt_text
 
 TARGETING_VERSION = "2"  # 2: the quality scorer labels the seed
 DEFAULT_RULES = ["drop_empty_output", "length_bounds", "hallucinated_url_filter", "merged_instruction_filter",
@@ -127,10 +127,6 @@ def load_targets(store: ArtifactStore, targets_key: str) -> tuple[frozenset[int]
     return frozenset(r for r, _, f in rows if f), {r: 1.0 - p for r, p, _ in rows}
 
 
-# A response's letters and digits, lower-cased: a rewrite that leaves them is a normalisation, not a repair.
-SKELETON_SQL = "regexp_replace(lower({c}), '[^\\p{{L}}\\p{{N}}]', '', 'g')"
-
-
 def flagged_removed(store: ArtifactStore, targets_key: str, sample_key: str, output_key: str,
                     settings=None) -> dict[str, int]:
     """How a strategy's output on the sample treats the rows the classifier flags: the
@@ -140,10 +136,10 @@ def flagged_removed(store: ArtifactStore, targets_key: str, sample_key: str, out
     sample, output = (store.file_location(DATASETS, key, RECORDS_FILE) for key in (sample_key, output_key))
     with engine.connect(store, settings=settings) as con:
         flagged, removed, lost = con.execute(
-            f"""with output as (select source_row, {SKELETON_SQL.format(c='output')} as skeleton from read_parquet($2)),
+            f"""with output as (select source_row, {letters_and_digits_sql('output')} as skeleton from read_parquet($2)),
                      sampled as (select s.source_row, f.flagged,
                                         exists (select 1 from output o where o.source_row = s.source_row
-                                                and o.skeleton = {SKELETON_SQL.format(c='s.output')}) as unrepaired,
+                                                and o.skeleton = {letters_and_digits_sql('s.output')}) as unrepaired,
                                         exists (select 1 from output o where o.source_row = s.source_row) as kept
                                  from read_parquet($1) s join read_parquet($3) f using (source_row))
                 select count(*) filter (where flagged), count(*) filter (where flagged and not unrepaired),
