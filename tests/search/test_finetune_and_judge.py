@@ -92,3 +92,16 @@ def test_llm_judge_in_both_orders(local_store, tmp_path, settings, llm_server):
     itself = llm_judge(local_store, bad["adapter_key"], bad["adapter_key"], "tiny", examples, judge,
                        max_new_tokens=8, settings=settings)
     assert (itself["ties"], itself["win_rate"]) == (3, 0.5)  # identical answers: only position can differ
+
+
+def test_answers_generated_in_batches_are_those_generated_one_at_a_time(settings):
+    from autodp.models import load_base
+    from autodp.search.evaluation import generate_answers
+
+    model, tokenizer = load_base("tiny", settings)
+    side = tokenizer.padding_side
+    prompts = ["What is asthma?", "Explain, in two sentences, why gout flares up at night and what helps.", "Hi",
+               "List three symptoms of eczema on the hands of adults who wash them often."]
+    one_at_a_time = generate_answers(model, tokenizer, prompts, max_new_tokens=6, batch_size=1)
+    assert generate_answers(model, tokenizer, prompts, max_new_tokens=6, batch_size=3) == one_at_a_time
+    assert len(one_at_a_time) == 4 and tokenizer.padding_side == side

