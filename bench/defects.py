@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+from verdicts import TestSet, reference_figure  # bench/verdicts.py
 from workspace import workspace  # bench/workspace.py
 
 from autodp import defects
@@ -51,8 +52,6 @@ from autodp.resources import Resources
 from autodp.search import finetune as lora
 from autodp.search.config import LoraSettings, SearchConfig
 from autodp.search.evaluation import (
-    adapter_nll,
-    compare_nll,
     evaluation_split,
     load_examples,
     noise_floor,
@@ -219,23 +218,6 @@ def main() -> None:
         _report_ceiling(store, dataset_key, truth, configs[args.methods[0]], agent, test, folder, settings)
 
 
-class TestSet:
-    """The clean test references; each adapter's per-example NLL on them is computed once."""
-
-    def __init__(self, store: ArtifactStore, examples: list, base: str, seed: int, settings) -> None:
-        self.store, self.examples, self.base, self.seed, self.settings = store, examples, base, seed, settings
-        self._nll: dict[str, Any] = {}
-
-    def nll(self, adapter_key: str):
-        if adapter_key not in self._nll:
-            self._nll[adapter_key] = adapter_nll(self.store, adapter_key, self.base, self.examples, self.settings)
-        return self._nll[adapter_key]
-
-    def verdict(self, candidate: str, baseline: str, tie_margin: float) -> dict[str, Any]:
-        """The reference judge's verdict, candidate against baseline."""
-        return compare_nll(self.nll(baseline), self.nll(candidate), tie_margin, self.seed)
-
-
 def _report_searches(store, dataset_key, truth, results, test: TestSet, args) -> None:
     print(f"\n2. The published strategies ({args.iterations} iterations x {args.candidates} candidates, sample "
           f"{args.sample}, LoRA {args.steps} steps x 8 on {args.model}; agent and data LLM: {LOCAL_MODEL})")
@@ -295,11 +277,7 @@ def _report_ceiling(store, dataset_key, truth, config, result, test: TestSet, fo
 
 
 def _verdict(what: str, verdict: dict) -> None:
-    low, high = verdict["ci95"]
-    delta = verdict["delta_nll"]
-    print(f"  {what:<28} win rate {verdict['win_rate']:.3f} [{low:.2f}, {high:.2f}] (W{verdict['wins']} "
-          f"T{verdict['ties']} L{verdict['losses']}), mean dNLL {delta['mean']:+.4f} "
-          f"[{delta['ci95'][0]:+.4f}, {delta['ci95'][1]:+.4f}]", flush=True)
+    print(f"  {what:<28} {reference_figure(verdict)}", flush=True)
 
 
 def _pair(record: dict[str, Any]) -> dict[str, Any]:

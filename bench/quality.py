@@ -1,15 +1,24 @@
 """Quality: does fine-tuning on autodp-processed data beat fine-tuning on the raw data?
 
-    make bench-quality    # or: .venv/bin/python bench/quality.py [--dataset PATH --model smollm2 ...]
+    make bench-quality    # or: .venv/bin/python bench/quality.py [--dataset PATH --steps 10 ...]
 
 On a real noisy dataset (Stanford Alpaca 5,000 by default: empty outputs, <nooutput>,
-invented URLs, placeholder inputs), three searches run with the same sample, evaluation
-split, LoRA budget and seed: the agent with feedback, random search, and a one-shot agent
-without feedback (the AutoML-agent style baseline). Each best strategy's adapter is
-judged against the adapter trained on the unprocessed sample, and the agent's best
-against the other two methods' best, by the reference judge (likelihood of the reference
-answers) and the LLM judge (both answer orders, ties when they disagree). Every figure
-is a win rate (W + T/2) / N with its bootstrap 95% interval over the held-out examples.
+invented URLs, placeholder inputs), a test set is split off first: ``--test-size``
+references drawn by the search's own held-out rule (rows passing the fixed reference
+screen, chosen by a seeded hash), every row asking one of their questions removed from
+what the searches see. Three searches then run on the rest with the same sample, their
+own held-out evaluation split (``--eval-size``), LoRA budget and seed: the agent with
+feedback, random search, and a one-shot agent without feedback (the AutoML-agent style
+baseline).
+
+Figures, all on the test set that no search scored:
+1. each method's published strategy, its model against the raw-sample model: reference
+   judge (win rate and mean ΔNLL with bootstrap 95% intervals, ties within the agent
+   search's measured noise floor), and the LLM judge on the first ``--llm-examples``
+   references in both presentation orders, marked unusable when it nearly always prefers
+   the first-shown answer;
+2. the agent's best against random's and one-shot's, both judges; search times;
+3. the noise floor on the test set: the raw model retrained with another seed.
 
 The local server (SmolLM2-135M-Instruct) is the agent, the data LLM and the judge: a
 sub-1B agent and judge, which the figures must be read against. Artifacts persist under
@@ -19,9 +28,12 @@ $AUTODP_HOME/bench-quality, so a second run only re-prints.
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
+from verdicts import TestSet, llm_figure, reference_figure  # bench/verdicts.py
 from workspace import workspace  # bench/workspace.py
 
 from autodp.ingest import ingest
@@ -29,86 +41,113 @@ from autodp.llm.client import LLMClient
 from autodp.llm.endpoints import LOCAL_MODEL, ROLES, Endpoint
 from autodp.llm.server import LocalServer
 from autodp.resources import Resources
+from autodp.search import finetune as lora
 from autodp.search.config import LoraSettings, SearchConfig
-from autodp.search.evaluation import evaluation_split, llm_judge, load_examples, reference_judge
-from autodp.search.loop import search
+from autodp.search.evaluation import evaluation_split, load_examples, noise_floor
+from autodp.search.loop import SearchContext, sample, search
+from autodp.text import prompt_text
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT = REPO.parent / "shared" / "datasets" / "alpaca" / "alpaca_5000.json"
 METHODS = ("agent", "random", "one_shot")
+TEST_SEED_OFFSET = 1000  # the test split's hash seed, apart from the searches' own evaluation split
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", type=Path, default=DEFAULT)
+    parser.add_argument("--dataset", type=Path, default=DEFAULT, help="a JSON list of Alpaca-format records")
     parser.add_argument("--model", default="smollm2", help="smollm2 (default) or tiny")
-    parser.add_argument("--sample", type=int, default=100)
-    parser.add_argument("--eval-size", type=int, default=24)
-    parser.add_argument("--iterations", type=int, default=1)
+    parser.add_argument("--sample", type=int, default=200)
+    parser.add_argument("--eval-size", type=int, default=200, help="held-out references each search steers by")
+    parser.add_argument("--test-size", type=int, default=200, help="test references only this script scores")
+    parser.add_argument("--llm-examples", type=int, default=50,
+                        help="test references the LLM judge answers, in both orders (0: no LLM judge)")
+    parser.add_argument("--iterations", type=int, default=2)
     parser.add_argument("--candidates", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=12, help="LoRA steps per candidate (batch 8)")
+    parser.add_argument("--steps", type=int, default=10, help="LoRA steps per candidate (batch 8)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
     folder, settings, store = workspace("bench-quality")
+    resources = Resources(settings=settings)
+    full_key = ingest(str(args.dataset), store)["dataset_key"]
+    split = evaluation_split(store, full_key, args.test_size, args.seed + TEST_SEED_OFFSET, resources=resources)
+    examples = load_examples(store, split["evaluation_key"], settings)[0]
+    search_path, removed = _without_test_questions(args.dataset, {e.prompt for e in examples}, folder, split)
+    key = ingest(str(search_path), store)["dataset_key"]
+    test = TestSet(store, examples, args.model, args.seed, settings, llm_examples=args.llm_examples)
+    print(f"{args.dataset.name}: {split['rows']} rows; test set: {len(examples)} references of the "
+          f"{split['passed_screen']} rows that passed the reference screen (screened out: {split['screened_out']}), "
+          f"{removed} rows asking their questions removed; searches on dataset {key[:12]}: sample {args.sample}, "
+          f"{args.eval_size} held-out references, {args.iterations} iterations x {args.candidates} candidates, "
+          f"LoRA {args.steps} steps x 8 on {args.model}; agent, data LLM and judge: {LOCAL_MODEL} (local)",
+          flush=True)
+
+    configs = {method: SearchConfig(iterations=args.iterations, candidates=args.candidates, method=method,
+                                    base=args.model, sample_size=args.sample, eval_size=args.eval_size,
+                                    lora=LoraSettings(steps=args.steps), seed=args.seed)
+               for method in METHODS}
     with LocalServer(port=0, log_path=folder / "llm.log") as server:
         endpoints = {role: Endpoint(role, server.base_url, LOCAL_MODEL, trusted=True) for role in ROLES}
-        key = ingest(str(args.dataset), store)["dataset_key"]
-        print(f"{args.dataset.name}: dataset {key[:12]}; sample {args.sample}, {args.eval_size} held-out examples, "
-              f"{args.iterations} iterations x {args.candidates} candidates, LoRA {args.steps} steps x 8 on "
-              f"{args.model}; agent, data LLM and judge: {LOCAL_MODEL} (local)", flush=True)
         judge = LLMClient(endpoints["judge"], cache_dir=folder / "judge-cache")
-        best = {}
+        results, seconds = {}, {}
         for method in METHODS:
-            config = SearchConfig(iterations=args.iterations, candidates=args.candidates, method=method,
-                                  base=args.model, sample_size=args.sample, eval_size=args.eval_size,
-                                  lora=LoraSettings(steps=args.steps), seed=args.seed, llm_judge=True)
             started = time.perf_counter()
-            resources = Resources(settings=settings, endpoints=endpoints)
-            result = search(key, store, config, resources=resources)
-            best[method] = result["best"]
-            score = result["data_card"]["score"]
-            if method == METHODS[0]:
-                noise, screen = score["noise_floor"], score["evaluation_screen"]
-                print(f"  evaluation: {score['evaluation_examples']} {score['evaluation']} examples from the "
-                      f"{screen['passed_screen']} of {screen['rows']} rows that passed the reference screen "
-                      f"(screened out: {screen['screened_out']})", flush=True)
-                _report("noise floor: baseline reseeded", noise | {"wins": "-", "ties": "-", "losses": "-"}, None,
-                        0.0, tie_margin=score["tie_margin"])
-            _report(f"{method} search best vs unprocessed", best[method], best[method].get("llm_judge"),
-                    time.perf_counter() - started)
-            print(f"    strategy: {' > '.join(s['operator'] for s in best[method]['steps'])}; "
-                  f"{result['data_card']['search']['strategies_evaluated']} strategies evaluated", flush=True)
-        split = evaluation_split(store, key, config.eval_size, config.seed, resources=Resources(settings=settings))
-        examples = load_examples(store, split["evaluation_key"], settings)[0]
-        margin = result["data_card"]["score"]["tie_margin"]
-        for rival in ("random", "one_shot"):
-            started = time.perf_counter()
-            mine, theirs = best["agent"]["adapter_key"], best[rival]["adapter_key"]
-            by_reference = reference_judge(store, mine, theirs, args.model, examples, tie_margin=margin,
-                                           seed=args.seed, settings=settings)
-            by_llm = llm_judge(store, mine, theirs, args.model, examples, judge, seed=args.seed, settings=settings)
-            _report(f"agent best vs {rival} best", by_reference, by_llm, time.perf_counter() - started)
+            results[method] = search(key, store, configs[method],
+                                     resources=Resources(settings=settings, endpoints=endpoints),
+                                     progress=lambda message, method=method: print(f"  [{method}] {message}",
+                                                                                   flush=True))
+            seconds[method] = time.perf_counter() - started
+
+        card = results["agent"]["data_card"]
+        score, margin = card["score"], card["score"]["tie_margin"]
+        print(f"\n1. The published strategies against the raw-sample model, on the {len(examples)} test references "
+              f"(ties within {margin} nats, the agent search's noise floor; LLM judge on {len(test.llm_examples)})")
+        print(f"  the searches' own evaluation: {score['evaluation_examples']} {score['evaluation']} references, "
+              f"{score['evaluation_screen']['passed_screen']} of {score['evaluation_screen']['rows']} rows passed "
+              f"the screen", flush=True)
+        raw = card["baseline_adapter"]
+        for method in METHODS:
+            result = results[method]
+            selection = result["data_card"]["search"]["selection"]
+            print(f"  {method}: {' > '.join(s['operator'] for s in result['best']['steps']) or '(no steps)'} "
+                  f"(proposed by {result['best']['origin']}; chosen by {selection['rule']}, {selection['tied']} tied); "
+                  f"{result['data_card']['search']['strategies_evaluated']} strategies evaluated in "
+                  f"{seconds[method]:.0f} s", flush=True)
+            _compare(test, f"{method} best vs raw", result["best"]["adapter_key"], raw, margin, judge)
+
+        print("\n2. The agent's best against the other methods' best, on the test set")
+        for rival in METHODS[1:]:
+            _compare(test, f"agent best vs {rival} best", results["agent"]["best"]["adapter_key"],
+                     results[rival]["best"]["adapter_key"], margin, judge)
+
+        run = sample(SearchContext(store, configs["agent"], Resources(settings=settings)), key)  # stored: a lookup
+        reseeded = lora.finetune(run.sample_key, store, base=args.model, settings=settings,
+                                 lora=replace(configs["agent"].lora, seed=configs["agent"].lora.seed + 1))
+        noise = noise_floor(test.nll(raw), test.nll(reseeded["adapter_key"]), args.seed)
+        print(f"\n3. Noise floor on the test set: the raw model retrained with another seed scores win rate "
+              f"{noise['win_rate']:.3f}, mean dNLL {noise['delta_nll']['mean']:+.4f} "
+              f"[{noise['delta_nll']['ci95'][0]:+.4f}, {noise['delta_nll']['ci95'][1]:+.4f}] against the first "
+              f"(its tie margin {noise['tie_margin']})", flush=True)
 
 
-def _report(what: str, reference: dict, llm: dict | None, seconds: float, tie_margin: float | None = None) -> None:
-    def figure(result: dict) -> str:
-        low, high = result["ci95"]
-        return f"{result['win_rate']:.3f} [{low:.2f}, {high:.2f}] (W{result['wins']} T{result['ties']} L{result['losses']})"
+def _compare(test: TestSet, what: str, candidate: str, baseline: str, margin: float, judge) -> None:
+    started = time.perf_counter()
+    line = f"    {what:<28} reference judge {reference_figure(test.verdict(candidate, baseline, margin))}"
+    if test.llm_examples:
+        line += f"; LLM judge {llm_figure(test.llm_verdict(candidate, baseline, judge))}"
+    print(f"{line}  ({time.perf_counter() - started:.0f} s)", flush=True)
 
-    delta = reference.get("delta_nll")
-    delta_text = f", dNLL {delta['mean']:+.4f} [{delta['ci95'][0]:+.4f}, {delta['ci95'][1]:+.4f}]" if delta else ""
-    margin = f", tie margin {tie_margin}" if tie_margin is not None else ""
-    if llm is None:
-        judged = "n/a"
-    elif llm.get("usable") is False:
-        judged = f"unusable ({llm['unusable_reason']})"
-    else:
-        bias = llm.get("first_shown_preferred")
-        judged = figure(llm) + (f", first-shown answer preferred in {bias:.0%} of its answers" if bias is not None
-                                else "")
-    print(f"  {what:<36} reference judge {figure(reference)}{delta_text}{margin}; LLM judge {judged}"
-          f"  ({seconds:.0f} s)", flush=True)
+
+def _without_test_questions(dataset: Path, test_prompts: set[str], folder: Path, split: dict) -> tuple[Path, int]:
+    """The dataset less every record asking a test question, written once per test split."""
+    records = json.loads(dataset.read_text(encoding="utf-8"))
+    kept = [r for r in records if prompt_text({"instruction": r.get("instruction", ""),
+                                               "input": r.get("input", "")}) not in test_prompts]
+    path = folder / f"{dataset.stem}-without-test-{split['evaluation_key'][:12]}.json"
+    if not path.exists():
+        path.write_text(json.dumps(kept, ensure_ascii=False), encoding="utf-8")
+    return path, len(records) - len(kept)
 
 
 if __name__ == "__main__":

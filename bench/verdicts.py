@@ -1,0 +1,60 @@
+"""Judging adapters on a test set that no search ever scored: shared by the quality benchmarks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autodp.search.evaluation import adapter_answers, adapter_nll, compare_nll, llm_judge
+from autodp.store import ArtifactStore
+
+
+class TestSet:
+    """Test references; each adapter's per-example NLL on them, and its answers to the first
+    ``llm_examples`` of them, are computed once."""
+
+    def __init__(self, store: ArtifactStore, examples: list, base: str, seed: int, settings,
+                 llm_examples: int = 0) -> None:
+        self.store, self.examples, self.base, self.seed, self.settings = store, examples, base, seed, settings
+        self.llm_examples = examples[:llm_examples]
+        self._nll: dict[str, Any] = {}
+        self._answers: dict[str, list[str]] = {}
+
+    def nll(self, adapter_key: str):
+        if adapter_key not in self._nll:
+            self._nll[adapter_key] = adapter_nll(self.store, adapter_key, self.base, self.examples, self.settings)
+        return self._nll[adapter_key]
+
+    def verdict(self, candidate: str, baseline: str, tie_margin: float) -> dict[str, Any]:
+        """The reference judge's verdict, candidate against baseline."""
+        return compare_nll(self.nll(baseline), self.nll(candidate), tie_margin, self.seed)
+
+    def answers(self, adapter_key: str) -> list[str]:
+        if adapter_key not in self._answers:
+            self._answers[adapter_key] = adapter_answers(self.store, adapter_key, self.base,
+                                                         [e.prompt for e in self.llm_examples],
+                                                         settings=self.settings)
+        return self._answers[adapter_key]
+
+    def llm_verdict(self, candidate: str, baseline: str, client) -> dict[str, Any]:
+        """The LLM judge's verdict on the first ``llm_examples``, both presentation orders."""
+        return llm_judge(self.store, candidate, baseline, self.base, self.llm_examples, client, seed=self.seed,
+                         settings=self.settings, baseline_answers=self.answers(baseline),
+                         candidate_answers=self.answers(candidate))
+
+
+def reference_figure(verdict: dict[str, Any]) -> str:
+    low, high = verdict["ci95"]
+    text = (f"win rate {verdict['win_rate']:.3f} [{low:.2f}, {high:.2f}] (W{verdict['wins']} T{verdict['ties']} "
+            f"L{verdict['losses']})")
+    delta = verdict.get("delta_nll")
+    if delta:
+        text += f", mean dNLL {delta['mean']:+.4f} [{delta['ci95'][0]:+.4f}, {delta['ci95'][1]:+.4f}]"
+    return text
+
+
+def llm_figure(verdict: dict[str, Any]) -> str:
+    if verdict.get("usable") is False:
+        return f"unusable: {verdict['unusable_reason']}"
+    low, high = verdict["ci95"]
+    return (f"win rate {verdict['win_rate']:.3f} [{low:.2f}, {high:.2f}] (W{verdict['wins']} T{verdict['ties']} "
+            f"L{verdict['losses']}), first-shown answer preferred in {verdict['first_shown_preferred']:.0%}")
