@@ -15,7 +15,7 @@ DEMO_DATASET := $(AUTODP_HOME)/demo/healthcare_demo.jsonl
 # The main job's search budget, small enough for two CPU cores (the defaults are SearchConfig's).
 RUN_BUDGET ?= --steps 10 --candidates 2
 
-.PHONY: install run test test-faults ui search bench-scale bench-shards bench-ingest bench-operators bench-cache bench-sampling bench-search bench-quality bench-defects bench-scoring bench-agent bench-distill lock clean
+.PHONY: install run test test-faults ui search bench-scale bench-shards bench-ingest bench-operators bench-cache bench-sampling bench-search bench-quality bench-defects bench-scoring bench-agent bench-distill bench-ladder lock clean
 
 install: $(VENV)/.installed
 
@@ -84,6 +84,12 @@ bench-distill: install
 # Planted defects in clean MedQuAD + LIMA: the pool's detection per class, then three searches.
 bench-defects: install
 	$(BIN)/python bench/defects.py
+
+# The quality ladder: does each evaluation signal order datasets of known quality (the same clean rows with
+# 0/10/30/50% defects planted; a tenth of them; a fifth repeated five times) as fine-tuning at a real budget
+# does? The ground truth (bench/ladder.py --ground-truth) is stored once; this prints the signals against it.
+bench-ladder: install
+	$(BIN)/python bench/ladder.py
 
 # The quality scorer and target selection against planted defects, and GPT-4 vs text-davinci-003 answers.
 bench-scoring: install

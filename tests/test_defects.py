@@ -66,3 +66,38 @@ def test_detection_counts_only_clean_rows_as_false_alarms():
 def test_foreign_paragraphs_split_and_skip_code():
     text = "Primeiro parágrafo com texto suficiente para contar como um parágrafo de verdade aqui.\n\n```code```\n\nx"
     assert defects.foreign_paragraphs([text, text]) == [text.split("\n\n")[0]]
+
+
+def test_dose_ladder_rungs_are_nested_the_same_size_and_differ_only_in_dose():
+    records = [r for r in CLEAN[:400] if defects.ladder_eligible(r)]
+    rungs = defects.dose_ladder(records, defects.LADDER_CLASSES[defects.MIXED], defects.LADDER_DOSES, FOREIGN, seed=5)
+    assert sorted(rungs) == list(defects.LADDER_DOSES)
+    assert all(len(rung) == len(records) for rung in rungs.values())
+    assert all(row["defect"] == defects.CLEAN for row in rungs[0.0])
+    for low, high in zip(defects.LADDER_DOSES, defects.LADDER_DOSES[1:]):
+        damaged = {i for i, row in enumerate(rungs[low]) if row["defect"] != defects.CLEAN}
+        for i in damaged:  # damaged at a lower dose: damaged the same way at every higher one
+            assert rungs[high][i] == rungs[low][i]
+        share = sum(row["defect"] != defects.CLEAN for row in rungs[high]) / len(records)
+        assert abs(share - high) <= 1.5 / len(records)
+    top = rungs[defects.LADDER_DOSES[-1]]
+    for i, row in enumerate(top):
+        if row["defect"] == defects.CLEAN:
+            assert row == {**records[i], "defect": defects.CLEAN}
+        elif row["defect"] == "exact_duplicate":
+            assert any(row["instruction"] == other["instruction"] and row["output"] == other["output"]
+                       for j, other in enumerate(top) if j != i and other["defect"] == defects.CLEAN)
+        elif row["defect"] == "mismatched_output":  # a swap: its answer is another record's
+            assert row["output"] != records[i]["output"] and row["output"] in {r["output"] for r in records}
+    assert len({row["defect"] for row in top}) == len(defects.DEFECT_CLASSES) + 1
+
+
+def test_a_one_class_ladder_plants_only_that_class_and_refuses_what_it_cannot_plant():
+    records = [r for r in CLEAN[:200] if defects.ladder_eligible(r)]
+    rungs = defects.dose_ladder(records, ("mismatched_output",), (0.0, 0.3), seed=1)
+    assert Counter(row["defect"] for row in rungs[0.3]) == {defects.CLEAN: 140, "mismatched_output": 60}
+    with pytest.raises(ValueError, match="unknown defect classes"):
+        defects.dose_ladder(records, ("typo",), (0.1,))
+    with pytest.raises(ValueError, match="not ladder_eligible"):
+        defects.dose_ladder(records + [{"instruction": "q", "input": "", "output": "See http://x.org"}],
+                            ("empty_output",), (0.1,))

@@ -228,3 +228,121 @@ def scores(found: int, rows: int, false_alarms: int) -> dict[str, float | None]:
     precision = found / (found + false_alarms) if found + false_alarms else None
     f1 = 2 * recall * precision / (recall + precision) if recall and precision else 0.0
     return {"recall": recall, "precision": precision, "f1": f1}
+
+
+MIXED = "mixed"
+# Per-class ladders: each names the defect classes planted on its rungs.
+LADDER_CLASSES: dict[str, tuple[str, ...]] = {
+    MIXED: tuple(DEFECT_CLASSES),
+    "mismatched": ("mismatched_output",),
+    "truncated": ("truncated_output",),
+    "empty": ("empty_output", "placeholder_output"),
+}
+LADDER_DOSES = (0.0, 0.1, 0.3, 0.5)
+
+
+def ladder_eligible(record: dict[str, Any]) -> bool:
+    """A clean record every class can be planted in: it can be truncated mid-sentence and
+    cites no URL, so no class falls back to another on it."""
+    return bool(_cut_points(record["output"])) and "http" not in record["output"]
+
+
+def dose_ladder(records: Sequence[dict[str, Any]], classes: Sequence[str], doses: Sequence[float],
+                foreign_texts: Sequence[str] = (), seed: int = 0) -> dict[float, list[dict[str, Any]]]:
+    """Rungs of one ladder: per dose, the same records in the same order with that share of
+    them damaged. The rungs differ only in the dose: a row defective at 10% is defective, the
+    same way, at 30% and 50%, so the rungs are nested and their order is known.
+
+    Classes are drawn in proportion to their ``rate``; a duplicate replaces its row with a
+    copy (exact or near) of a row no rung damages, so every rung has the same size; a
+    mismatched pair swaps two rows' responses. Each record in ``rows`` carries its truth in
+    ``defect`` (``CLEAN`` or the class). Records must be ``ladder_eligible``."""
+    if not records:
+        raise ValueError("a ladder needs records")
+    unknown = [name for name in classes if name not in DEFECT_CLASSES]
+    if unknown:
+        raise ValueError(f"unknown defect classes {unknown}; known: {sorted(DEFECT_CLASSES)}")
+    if "other_language" in classes and not foreign_texts:
+        raise ValueError("other_language needs at least one foreign-language text")
+    ineligible = sum(1 for record in records if not ladder_eligible(record))
+    if ineligible:
+        raise ValueError(f"{ineligible} records are not ladder_eligible (no mid-sentence cut point, or a URL)")
+    rng = random.Random(seed)
+    n = len(records)
+    order = rng.sample(range(n), n)  # the first round(dose x n) rows of this order are damaged
+    top = max(doses)
+    damaged = _whole_pairs(order, _class_sequence(classes, n, rng), round(top * n))
+    untouched = [i for i in order if i not in damaged]
+    if not untouched and any(DEFECT_CLASSES[c].added or c == "merged_instruction" for c in classes):
+        raise ValueError("duplicates and merged instructions copy from undamaged rows: lower the highest dose")
+    damage = _plan_damage(records, damaged, untouched, foreign_texts, seed)
+    rungs = {}
+    for dose in doses:
+        count = round(dose * n)
+        chosen = {index: damage[index] for index in order[:count] if index in damage}
+        for index in list(chosen):  # a swap needs both rows of its pair
+            partner = damaged[index][1]
+            if partner is not None and partner not in chosen:
+                chosen[partner] = damage[partner]
+        rungs[dose] = [{**records[i], **chosen[i]} if i in chosen else {**records[i], "defect": CLEAN}
+                       for i in range(n)]
+    return rungs
+
+
+def _class_sequence(classes: Sequence[str], n: int, rng: random.Random) -> list[str]:
+    weights = [DEFECT_CLASSES[name].rate for name in classes]
+    return rng.choices(list(classes), weights=weights, k=n)
+
+
+def _whole_pairs(order: list[int], sequence: list[str], count: int) -> dict[int, tuple[str, int | None]]:
+    """Row -> (class, swap partner) for the first ``count`` rows of ``order``; a mismatched
+    row takes the next row in the order as its partner, so a pair is never split by a dose."""
+    plan: dict[int, tuple[str, int | None]] = {}
+    position = 0
+    while position < min(count, len(order)):
+        name = sequence[position]
+        if name != "mismatched_output":
+            plan[order[position]] = (name, None)
+            position += 1
+        elif position + 1 < len(order):
+            first, second = order[position], order[position + 1]
+            plan[first], plan[second] = (name, second), (name, first)
+            position += 2
+        else:  # the order's last row has no partner to swap with: it stays clean
+            break
+    return plan
+
+
+def _plan_damage(records: Sequence[dict[str, Any]], plan: dict[int, tuple[str, int | None]], untouched: list[int],
+                 foreign_texts: Sequence[str], seed: int) -> dict[int, dict[str, Any]]:
+    """The damaged fields of each planned row, decided once per row (its own seeded stream)."""
+    damage = {}
+    for index, (name, partner) in plan.items():
+        rng = random.Random(f"{seed}:{index}")
+        record = records[index]
+        if name == "empty_output":
+            fields = {"output": rng.choice(("", " ", "\n"))}
+        elif name == "placeholder_output":
+            fields = {"output": rng.choice(PLACEHOLDERS)}
+        elif name == "truncated_output":
+            fields = {"output": _truncate(record["output"], rng)}
+        elif name == "mismatched_output":
+            fields = {"output": records[partner]["output"]}
+        elif name == "invented_url":
+            fields = {"output": _with_url(record["output"], rng)}
+        elif name == "merged_instruction":
+            donor = records[rng.choice(untouched)]
+            fields = {"output": record["output"].rstrip() + rng.choice(MERGE_FORMATS).format(
+                n=rng.randint(2, 40), instruction=donor["instruction"], output=donor["output"][:400])}
+        elif name == "other_language":
+            fields = {"output": rng.choice(list(foreign_texts))}
+        elif name == "planted_pii":
+            fields = {"output": _with_pii(record["output"], rng)}
+        elif name == "exact_duplicate":
+            source = records[rng.choice(untouched)]
+            fields = {key: source[key] for key in ("instruction", "input", "output")}
+        else:  # near_duplicate
+            copied = _near_copy(dict(records[rng.choice(untouched)]), rng)
+            fields = {key: copied[key] for key in ("instruction", "input", "output")}
+        damage[index] = {**fields, "defect": name}
+    return damage

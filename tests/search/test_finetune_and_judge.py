@@ -105,3 +105,18 @@ def test_answers_generated_in_batches_are_those_generated_one_at_a_time(settings
     one_at_a_time = generate_answers(model, tokenizer, prompts, max_new_tokens=6, batch_size=1)
     assert generate_answers(model, tokenizer, prompts, max_new_tokens=6, batch_size=3) == one_at_a_time
     assert len(one_at_a_time) == 4 and tokenizer.padding_side == side
+
+
+def test_contrastive_margin_is_the_reference_likelier_under_its_own_prompt_than_under_others(settings):
+    from autodp.models import load_base
+    from autodp.search.evaluation import contrastive_margin, reference_nll
+
+    model, tokenizer = load_base("tiny", settings)
+    examples = [Example(q, a) for q, a in GOOD]
+    margin = contrastive_margin(model, tokenizer, examples, distractors=2, seed=0)
+    own = reference_nll(model, tokenizer, examples)
+    for i, example in enumerate(examples):  # with two distractors of three examples: both other prompts
+        others = [Example(examples[j].prompt, example.reference) for j in range(3) if j != i]
+        assert margin[i] == pytest.approx(reference_nll(model, tokenizer, others).mean() - own[i], abs=1e-5)
+    with pytest.raises(ValueError, match="two examples"):
+        contrastive_margin(model, tokenizer, examples[:1])

@@ -151,6 +151,26 @@ def reference_nll(model, tokenizer, examples: list[Example], max_length: int = 2
     return np.array(values)
 
 
+def contrastive_margin(model, tokenizer, examples: list[Example], distractors: int = 3, seed: int = 0,
+                       max_length: int = 256) -> np.ndarray:
+    """Per example, how much more likely the model finds its reference under its own prompt
+    than under other examples' prompts: the mean over ``distractors`` other prompts of
+    NLL(reference | other prompt) - NLL(reference | own prompt), in nats per token. Fluency
+    and format tokens, which every adapter learns, are as likely under any prompt and cancel
+    (the unconditional term of a pointwise mutual information); what remains is whether the
+    model ties answers to their questions, which mismatched or garbled pairs teach it not to."""
+    n = len(examples)
+    count = min(distractors, n - 1)
+    if count < 1:
+        raise ValueError("a contrastive margin needs at least two examples")
+    rng = np.random.default_rng(seed)
+    others = [rng.choice(np.delete(np.arange(n), i), size=count, replace=False) for i in range(n)]
+    swapped = [Example(examples[j].prompt, examples[i].reference) for i in range(n) for j in others[i]]
+    own = reference_nll(model, tokenizer, examples, max_length)
+    other = reference_nll(model, tokenizer, swapped, max_length).reshape(n, count)
+    return other.mean(axis=1) - own
+
+
 def win_rate(outcomes: np.ndarray, seed: int = 0, resamples: int = 2000) -> dict[str, Any]:
     """outcomes: 1 win, 0.5 tie, 0 loss per example."""
     n = len(outcomes)

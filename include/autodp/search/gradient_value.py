@@ -1,0 +1,153 @@
+"""Data value by gradient alignment: how far one step of fine-tuning on a dataset would lower
+the loss of clean references, from per-record gradients at the fine-tune's own start.
+
+Every candidate's fine-tune starts from the same point: the base weights, LoRA's A matrices
+drawn by the LoRA seed, and B = 0. There the gradient of a record's loss (the mean over its
+response tokens, as training takes it) with respect to each adapted projection's B is
+g = sum over tokens of delta_t (A x_t)^T: the update the first step makes, seen through the
+random A (the gradient with respect to A is zero while B is). Each record's gradient is
+count-sketched to ``SKETCH_DIM`` values (a seeded bucket and sign per coordinate, so inner
+products are kept in expectation), as TracIn and LESS use gradient features.
+
+A dataset's value on a reference is <mean of its records' features, the reference's
+feature>; to first order, a small step on the dataset lowers that reference's loss in
+proportion to it. Two forms: ``inner`` as written, and ``cosine``, where every feature is
+normalised first (as LESS does, so that short records with large gradients do not dominate).
+
+The value has no seed noise (the same records give the same figure) and features depend on
+a record's content only, so a candidate that shares rows with the raw data pays only for its
+new rows, and scoring it is a mean and a dot product. It sees what a record teaches, not how
+many records there are: a dataset cut to a tenth, or a fifth of it repeated five times, has
+about the value of the whole (``bench/ladder.py`` measures whether that matters).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from autodp.models import load_base
+from autodp.search.config import LoraSettings
+from autodp.search.finetune import collate, encode
+from autodp.settings import Settings
+
+GRADIENT_VERSION = "1"
+SKETCH_DIM = 4096
+FORMS = ("inner", "cosine")
+
+
+def pair_key(prompt: str, response: str) -> str:
+    """A record's content key: the features of a record depend on nothing else."""
+    return hashlib.sha256(f"{prompt}\x00{response}".encode()).hexdigest()
+
+
+class GradientFeatures:
+    """Per-record sketched LoRA-B gradients under one base model and LoRA initialisation,
+    computed once per record content (``cache``)."""
+
+    def __init__(self, base: str = "smollm2", lora: LoraSettings | None = None, settings: Settings | None = None,
+                 dim: int = SKETCH_DIM, batch_size: int = 4) -> None:
+        import torch
+        from peft import LoraConfig, get_peft_model
+
+        self.lora = lora or LoraSettings()
+        self.dim, self.batch_size, self.base = dim, batch_size, base
+        model, self.tokenizer = load_base(base, settings)
+        torch.manual_seed(self.lora.seed)
+        self.model = get_peft_model(model, LoraConfig(
+            r=self.lora.rank, lora_alpha=self.lora.alpha, lora_dropout=self.lora.dropout,
+            target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], task_type="CAUSAL_LM")).eval()
+        self._modules = [module for name, module in self.model.named_modules()
+                         if name.endswith("lora_B.default")]
+        for name, parameter in self.model.named_parameters():
+            parameter.requires_grad_("lora_B" in name)
+        generator = torch.Generator().manual_seed(self.lora.seed + 1)
+        self._buckets, self._signs = [], []
+        for module in self._modules:
+            size = module.weight.numel()
+            self._buckets.append(torch.randint(0, dim, (size,), generator=generator))
+            self._signs.append(torch.randint(0, 2, (size,), generator=generator).float() * 2 - 1)
+        self.cache: dict[str, np.ndarray] = {}
+        self.computed = 0  # records whose gradient this object computed (not found in the cache)
+
+    def identity(self) -> dict[str, Any]:
+        """What the features depend on besides a record's content."""
+        return {"version": GRADIENT_VERSION, "base": self.base, "dim": self.dim, "rank": self.lora.rank,
+                "alpha": self.lora.alpha, "seed": self.lora.seed, "max_length": self.lora.max_length}
+
+    def features(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """One row per (prompt, response) pair, in order."""
+        keys = [pair_key(prompt, response) for prompt, response in pairs]
+        missing = list(dict.fromkeys(k for k in keys if k not in self.cache))
+        wanted = {k: pair for k, pair in zip(keys, pairs)}
+        # Similar lengths together, so a batch pads little.
+        missing.sort(key=lambda k: len(wanted[k][0]) + len(wanted[k][1]))
+        for start in range(0, len(missing), self.batch_size):
+            chunk = missing[start:start + self.batch_size]
+            for key, row in zip(chunk, self._sketch([wanted[k] for k in chunk])):
+                self.cache[key] = row
+            self.computed += len(chunk)
+        return np.stack([self.cache[k] for k in keys]) if keys else np.zeros((0, self.dim), dtype=np.float32)
+
+    def _sketch(self, pairs: list[tuple[str, str]]) -> np.ndarray:
+        import torch
+
+        encoded = [encode(self.tokenizer, prompt, response, self.lora.max_length) for prompt, response in pairs]
+        batch = collate(encoded, self.tokenizer.pad_token_id)
+        inputs, grads, handles = {}, {}, []
+
+        def keep(index):
+            def hook(module, args, output):
+                inputs[index] = args[0].detach()
+                output.register_hook(lambda grad: grads.__setitem__(index, grad.detach()))
+            return hook
+
+        for index, module in enumerate(self._modules):
+            handles.append(module.register_forward_hook(keep(index)))
+        try:
+            logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            labels = batch["labels"][:, 1:]
+            losses = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2).float(), labels,
+                                                       ignore_index=-100, reduction="none")
+            mask = (labels != -100).float()
+            per_record = (losses * mask).sum(1) / mask.sum(1).clamp(min=1)
+            per_record.sum().backward()  # each record's own mean loss: their gradients do not mix
+        finally:
+            for handle in handles:
+                handle.remove()
+            self.model.zero_grad(set_to_none=True)
+        sketch = torch.zeros(len(pairs), self.dim)
+        for index in range(len(self._modules)):
+            per_record_grad = torch.einsum("bto,btr->bor", grads[index], inputs[index]).reshape(len(pairs), -1)
+            sketch.index_add_(1, self._buckets[index], per_record_grad * self._signs[index])
+        return sketch.numpy().astype(np.float32)
+
+
+def normalised(features: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(features, axis=1, keepdims=True)
+    return features / np.where(norms > 0, norms, 1.0)
+
+
+def per_reference_value(records: np.ndarray, references: np.ndarray, form: str = "cosine") -> np.ndarray:
+    """The dataset's value on each reference: <mean record feature, reference feature>."""
+    if form not in FORMS:
+        raise ValueError(f"form {form!r}: expected one of {FORMS}")
+    if form == "cosine":
+        records, references = normalised(records), normalised(references)
+    return references @ records.mean(axis=0)
+
+
+def compare_value(candidate: np.ndarray, baseline: np.ndarray, references: np.ndarray, form: str = "cosine",
+                  seed: int = 0, resamples: int = 2000) -> dict[str, Any]:
+    """Candidate against baseline: the mean over references of the difference in value, with a
+    bootstrap 95% interval over the references (the records are the datasets themselves; the
+    references are a sample of what the model should learn)."""
+    gain = per_reference_value(candidate, references, form) - per_reference_value(baseline, references, form)
+    rng = np.random.default_rng(seed)
+    boot = rng.choice(gain, size=(resamples, len(gain)), replace=True).mean(axis=1)
+    low, high = (float(np.percentile(boot, q)) for q in (2.5, 97.5))
+    return {"signal": f"gradient_{form}", "mean": float(gain.mean()), "ci95": [low, high],
+            "separated": low > 0 or high < 0}
