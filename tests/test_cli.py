@@ -88,3 +88,37 @@ def test_the_main_job_runs_the_search_through_airflow(tmp_path):
     assert "win rate" in done.stdout and "data card: " in done.stdout
     card = done.stdout.split("data card: ")[1].split(";")[0]
     assert Path(card).is_file() and Path(card).read_text().startswith("# Data card")
+
+
+def test_compare_says_which_dataset_is_preferred_and_stores_the_features(tmp_path):
+    topics = ["asthma", "gout", "eczema", "anemia", "migraine", "psoriasis", "glaucoma", "sciatica"]
+    clean = [record(f"What is {t}?", output=f"{t.capitalize()} is a condition that a doctor can diagnose and treat.")
+             for t in topics]
+    damaged = clean[:4] + [record(f"What is {t}?", output="") for t in topics[4:]]
+    references = [record(f"How is {t} treated?", output=f"{t.capitalize()} is treated by a doctor.") for t in topics[:4]]
+    a = write_lines(tmp_path / "a.jsonl", clean)
+    b = write_lines(tmp_path / "b.jsonl", damaged)
+    refs = write_lines(tmp_path / "refs.jsonl", references)
+    store = tmp_path / "store"
+
+    same = run("compare", str(a), str(a), "--eval", str(refs), "--model", "tiny", "--json", store=store)
+    assert same.returncode == 0, same.stderr
+    result = json.loads(same.stdout)
+    assert (result["preferred"], result["difference"], result["ci95"]) == ("neither", 0.0, [0.0, 0.0])
+    assert result["signal"] == "gradient_cosine" and result["references"]["source"] == "trusted_set"
+    assert result["rows"] == {"a": {"compared": 8, "total": 8}, "b": {"compared": 8, "total": 8}}
+    assert result["features_computed"] == 12  # 8 records and 4 references, each once
+
+    done = run("compare", str(a), str(b), "--eval", str(refs), "--model", "tiny", "--json", store=store)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    low, high = result["ci95"]
+    assert low <= result["difference"] <= high
+    assert result["preferred"] == ("a" if low > 0 else "b" if high < 0 else "neither")
+    assert result["features_computed"] == 4  # only B's four empty answers are new
+    again = run("compare", str(a), str(b), "--eval", str(refs), "--model", "tiny", store=store)
+    assert again.returncode == 0, again.stderr
+    assert f"preferred: {result['preferred']}" in again.stdout and "0 records' gradients computed" in again.stdout
+
+    unknown = run("compare", str(a), "no-such-key", "--eval", str(refs), "--model", "tiny", store=store)
+    assert unknown.returncode == 2 and "no-such-key" in unknown.stderr

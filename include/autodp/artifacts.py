@@ -33,6 +33,9 @@ ADAPTERS = "adapters"  # the files peft's save_pretrained writes
 SCORES = "scores"
 SCORES_FILE = "scores.parquet"  # per source_row: the quality score and each signal behind it
 
+FEATURES = "features"  # gradient features of records (autodp.search.gradient_value)
+FEATURES_FILE = "features.parquet"  # per record content key: its sketched LoRA gradient
+
 SEARCH_STEPS = "search_steps"  # small JSON results of search steps: proposals, baseline scores, verdicts
 RESULT_FILE = "result.json"
 
@@ -77,6 +80,8 @@ KINDS: dict[str, ArtifactKind] = {kind.name: kind for kind in (
     ArtifactKind(TARGETS, "target selection", "dataset, labeler and its options", (FLAGS_FILE,)),
     ArtifactKind(SCORES, "the quality scorer", "dataset, signals and the models behind them", (SCORES_FILE,)),
     ArtifactKind(ADAPTERS, "fine-tuning", "dataset, base model and LoRA settings", ()),
+    ArtifactKind(FEATURES, "gradient features (autodp compare)", "the records' contents, base model, LoRA "
+                 "initialisation and sketch", (FEATURES_FILE,)),
     ArtifactKind(SEARCH_STEPS, "search steps (propose, baseline, evaluate)", "the step's inputs", (RESULT_FILE,)),
     ArtifactKind(PUBLISHED, "search publish", "input dataset and search configuration",
                  (RESULT_FILE, DATA_CARD_FILE, DATA_CARD_MARKDOWN_FILE, AUDIT_FILE)),

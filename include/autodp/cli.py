@@ -124,6 +124,23 @@ def _parser() -> argparse.ArgumentParser:
     _json_option(searcher)
     searcher.set_defaults(run=_search)
 
+    comparer = commands.add_parser("compare", help="which of two datasets trains the better model (gradient-alignment "
+                                   "data value on clean references; no search, no fine-tuning)")
+    comparer.add_argument("a", help="a file (ingested first, with --map) or a stored dataset's key")
+    comparer.add_argument("b", help="a file or a stored dataset's key")
+    comparer.add_argument("--eval", default=None, metavar="FILE_OR_KEY",
+                          help="trusted references; default: a screened held-out split of A")
+    comparer.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
+                          help="for files: take instruction/input/output from COLUMN")
+    comparer.add_argument("--model", default="smollm2", help="base model (default %(default)s)")
+    comparer.add_argument("--max-rows", type=int, default=400,
+                          help="records read from each dataset, by a seeded content hash (default %(default)s)")
+    comparer.add_argument("--eval-size", type=int, default=200, help="held-out references (default %(default)s)")
+    comparer.add_argument("--seed", type=int, default=0)
+    _store_option(comparer)
+    _json_option(comparer)
+    comparer.set_defaults(run=_compare)
+
     recipes = commands.add_parser("recipe", help="the governance log: approve, reject or retire published strategies",
                                   description="Decisions are recorded under your operating-system account "
                                   "(via cli); in the review app, under your Airflow login.")
@@ -446,6 +463,36 @@ def _search(args: argparse.Namespace) -> int:
         return 0
     _show_leaderboard(result)
     print(f"published dataset {result['published_dataset_key']}; data card: published/{result['published_key']}/")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from autodp.ingest import ingest
+    from autodp.search.compare import compare
+
+    store = _open(args)
+
+    def key(source: str | None) -> str | None:
+        if source and ("://" in source or Path(source).is_file()):
+            return ingest(source, store, mapping=args.map)["dataset_key"]
+        return source
+
+    result = compare(store, key(args.a), key(args.b), key(args.eval), base=args.model, max_rows=args.max_rows,
+                     eval_size=args.eval_size, seed=args.seed)
+    if args.json:
+        _print_json(result)
+        return 0
+    low, high = result["ci95"]
+    rows = result["rows"]
+    print(f"A {result['a']} ({rows['a']['compared']} of {rows['a']['total']} rows) against B {result['b']} "
+          f"({rows['b']['compared']} of {rows['b']['total']} rows)")
+    print(f"  {result['signal']} on {result['references']['examples']} "
+          f"{result['references']['source'].replace('_', ' ')} references: A - B {result['difference']:+.5f} "
+          f"[{low:+.5f}, {high:+.5f}]")
+    verdict = {"a": "A trains the better model", "b": "B trains the better model",
+               "neither": "neither is shown better (the interval includes no difference)"}[result["preferred"]]
+    print(f"  preferred: {result['preferred']}: {verdict}; {result['features_computed']} records' gradients "
+          f"computed, {result['seconds']} s")
     return 0
 
 

@@ -24,15 +24,20 @@ about the value of the whole (``bench/ladder.py`` measures whether that matters)
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from autodp.artifacts import FEATURES, FEATURES_FILE
+from autodp.hashing import content_key
 from autodp.models import load_base
 from autodp.search.config import LoraSettings
 from autodp.search.finetune import collate, encode
 from autodp.settings import Settings
+from autodp.store import ArtifactStore
 
 GRADIENT_VERSION = "1"
 SKETCH_DIM = 4096
@@ -126,28 +131,71 @@ class GradientFeatures:
         return sketch.numpy().astype(np.float32)
 
 
+def stored_features(store: ArtifactStore, extractor: GradientFeatures, pairs: Sequence[tuple[str, str]]
+                    ) -> tuple[np.ndarray, str]:
+    """(features of ``pairs``, the artifact's key): computed once and kept in the store, keyed
+    by the records' contents and the extractor's identity, so a rerun on any worker computes
+    nothing."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    keys = [pair_key(prompt, response) for prompt, response in pairs]
+    key = content_key("features", GRADIENT_VERSION, {"records": sorted(set(keys)), **extractor.identity()})
+    with tempfile.TemporaryDirectory(prefix="autodp-features-") as tmp:
+        path = Path(tmp) / FEATURES_FILE
+        if store.has(FEATURES, key):
+            store.download(store.artifact_path(FEATURES, key, FEATURES_FILE), path)
+            table = pq.read_table(path)
+            for record, feature in zip(table["content_key"].to_pylist(), table["feature"].to_numpy(zero_copy_only=False)):
+                extractor.cache.setdefault(record, np.asarray(feature, dtype=np.float32))
+            return extractor.features(pairs), key
+        features = extractor.features(pairs)
+        unique = dict(zip(keys, features))
+        pq.write_table(pa.table({"content_key": list(unique),
+                                 "feature": pa.array([v.tolist() for v in unique.values()],
+                                                     type=pa.list_(pa.float32(), extractor.dim))}), path)
+        store.publish(FEATURES, key, {FEATURES_FILE: path}, summary={"records": len(unique), **extractor.identity()},
+                      provenance={"step": "gradient_features", **extractor.identity()})
+    return features, key
+
+
 def normalised(features: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(features, axis=1, keepdims=True)
     return features / np.where(norms > 0, norms, 1.0)
 
 
-def per_reference_value(records: np.ndarray, references: np.ndarray, form: str = "cosine") -> np.ndarray:
-    """The dataset's value on each reference: <mean record feature, reference feature>."""
+def alignment(records: np.ndarray, references: np.ndarray, form: str = "cosine") -> np.ndarray:
+    """Records x references: each record's feature against each reference's."""
     if form not in FORMS:
         raise ValueError(f"form {form!r}: expected one of {FORMS}")
     if form == "cosine":
         records, references = normalised(records), normalised(references)
-    return references @ records.mean(axis=0)
+    return records @ references.T
+
+
+def per_reference_value(records: np.ndarray, references: np.ndarray, form: str = "cosine") -> np.ndarray:
+    """The dataset's value on each reference: <mean record feature, reference feature>."""
+    return alignment(records, references, form).mean(axis=0)
 
 
 def compare_value(candidate: np.ndarray, baseline: np.ndarray, references: np.ndarray, form: str = "cosine",
-                  seed: int = 0, resamples: int = 2000) -> dict[str, Any]:
+                  seed: int = 0, resamples: int = 2000, sampled_records: bool = False) -> dict[str, Any]:
     """Candidate against baseline: the mean over references of the difference in value, with a
-    bootstrap 95% interval over the references (the records are the datasets themselves; the
-    references are a sample of what the model should learn)."""
-    gain = per_reference_value(candidate, references, form) - per_reference_value(baseline, references, form)
+    bootstrap 95% interval over the references (a sample of what the model should learn).
+    A dataset given whole is what it is; with ``sampled_records`` (each side a sample of a
+    larger dataset), each side's records are resampled in the same draws."""
+    on_candidate, on_baseline = alignment(candidate, references, form), alignment(baseline, references, form)
+    gain = on_candidate.mean(axis=0) - on_baseline.mean(axis=0)
     rng = np.random.default_rng(seed)
-    boot = rng.choice(gain, size=(resamples, len(gain)), replace=True).mean(axis=1)
-    low, high = (float(np.percentile(boot, q)) for q in (2.5, 97.5))
+    if sampled_records:
+        draws = np.empty(resamples)
+        for n in range(resamples):
+            refs = rng.integers(0, len(gain), len(gain))
+            rows_c = rng.integers(0, len(on_candidate), len(on_candidate))
+            rows_b = rng.integers(0, len(on_baseline), len(on_baseline))
+            draws[n] = on_candidate[rows_c][:, refs].mean() - on_baseline[rows_b][:, refs].mean()
+    else:
+        draws = rng.choice(gain, size=(resamples, len(gain)), replace=True).mean(axis=1)
+    low, high = (float(np.percentile(draws, q)) for q in (2.5, 97.5))
     return {"signal": f"gradient_{form}", "mean": float(gain.mean()), "ci95": [low, high],
             "separated": low > 0 or high < 0}

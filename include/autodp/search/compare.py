@@ -1,0 +1,81 @@
+"""Which of two datasets trains the better model: ``autodp compare A B``, without a search.
+
+The instrument is the gradient-alignment data value in its cosine form
+(``autodp.search.gradient_value``), the signal that orders ``make bench-ladder``'s dose
+ladders: no training and no seed. Each dataset is read as at most ``max_rows`` records
+chosen by a seeded hash of their content, so records the two datasets share are compared
+on both sides (this week's data against last week's, a curated set against its raw input).
+The references are a trusted set (``eval_key``) or the screened held-out split of A (the
+search's own rule, ``evaluation.evaluation_split``); records asking a reference's question
+are left out of both sides. The difference A - B is the mean over references of the two
+values; its 95% interval resamples the references and each side's records in the same
+draws. ``preferred`` is "a" or "b" only when that interval excludes zero.
+
+What it cannot see (``bench/ladder.py`` measures it): how many records there are. A tenth
+of a dataset, or a fifth of it repeated five times, has about the value of the whole.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from autodp import engine
+from autodp.artifacts import DATASETS, RECORDS_FILE
+from autodp.resources import Resources
+from autodp.search.config import LoraSettings
+from autodp.search.evaluation import evaluation_split, load_examples
+from autodp.search.gradient_value import GradientFeatures, compare_value, stored_features
+from autodp.store import ArtifactStore
+from autodp.text import prompt_text
+
+SIGNAL = "gradient_cosine"
+WINDOW = 128  # tokens per record: the window bench/ladder.py calibrated the signal in
+DEFAULT_MAX_ROWS = 400
+DEFAULT_EVAL_SIZE = 200
+
+
+def compare(store: ArtifactStore, a_key: str, b_key: str, eval_key: str | None = None, base: str = "smollm2",
+            max_rows: int = DEFAULT_MAX_ROWS, eval_size: int = DEFAULT_EVAL_SIZE, seed: int = 0,
+            resources: Resources | None = None) -> dict[str, Any]:
+    resources = resources or Resources()
+    started = time.perf_counter()
+    for key in (a_key, b_key):
+        store.manifest(DATASETS, key)  # fails clearly on an unknown dataset
+    split = evaluation_split(store, a_key, eval_size, seed, eval_key, resources)
+    references, _ = load_examples(store, split["evaluation_key"], resources.settings)
+    asked = {e.prompt for e in references}
+    sides = {name: _records(store, key, asked, max_rows, seed, resources) for name, key in (("a", a_key), ("b", b_key))}
+    for name, (records, total) in sides.items():
+        if not records:
+            raise ValueError(f"dataset {a_key if name == 'a' else b_key} has no record left to compare "
+                             f"({total} rows, all asking a reference's question)")
+    extractor = GradientFeatures(base=base, lora=LoraSettings(max_length=WINDOW), settings=resources.settings)
+    features = {name: stored_features(store, extractor, records)[0] for name, (records, _) in sides.items()}
+    reference_features, _ = stored_features(store, extractor, [(e.prompt, e.reference) for e in references])
+    sampled = any(len(records) < total for records, total in sides.values())
+    verdict = compare_value(features["a"], features["b"], reference_features, "cosine", seed=seed,
+                            resamples=1000 if sampled else 2000, sampled_records=sampled)
+    low, high = verdict["ci95"]
+    return {
+        "a": a_key, "b": b_key, "signal": SIGNAL, "base_model": base,
+        "preferred": "a" if low > 0 else "b" if high < 0 else "neither",
+        "difference": round(verdict["mean"], 6), "ci95": [round(low, 6), round(high, 6)],
+        "rows": {name: {"compared": len(records), "total": total} for name, (records, total) in sides.items()},
+        "references": {"source": split["source"], "examples": len(references),
+                       "evaluation_key": split["evaluation_key"]},
+        "features_computed": extractor.computed, "seconds": round(time.perf_counter() - started, 1),
+        "blind_to": "the number of records: a tenth of a dataset, or a fifth of it repeated, scores about as the whole",
+    }
+
+
+def _records(store: ArtifactStore, dataset_key: str, asked: set[str], limit: int, seed: int,
+             resources: Resources) -> tuple[list[tuple[str, str]], int]:
+    """(at most ``limit`` (prompt, response) pairs in seeded content-hash order, the dataset's rows)."""
+    with engine.connect(store, settings=resources.settings) as con:
+        rows = con.execute(f"select instruction, input, output from read_parquet(?) "
+                           f"order by hash(record_id, {int(seed)}), source_row",
+                           [store.file_location(DATASETS, dataset_key, RECORDS_FILE)]).fetchall()
+    pairs = [(prompt_text({"instruction": i, "input": x}), o) for i, x, o in rows]
+    kept = [pair for pair in pairs if pair[0] not in asked]
+    return kept[:limit], len(rows)
