@@ -283,7 +283,8 @@ def report_signals(rungs, results: Results, truths) -> None:
             adjacent = []
             for i in range(len(names) - 1):
                 mean, low, high = paired_interval(values[names[i]], values[names[i + 1]])
-                adjacent.append(f"{'yes' if low > 0 else 'NO'} {mean:+.4f} [{low:+.4f}, {high:+.4f}]")
+                word = "yes" if low > 0 else "WRONG WAY" if high < 0 else "no"
+                adjacent.append(f"{word} {mean:+.4f} [{low:+.4f}, {high:+.4f}]")
             clean_vs_30 = [n for n in names if n.endswith("@0.3")]
             separated = bool(clean_vs_30) and paired_interval(values[CLEAN_RUNG], values[clean_vs_30[0]])[1] > 0
             ok = ok and len(names) == len(defects.LADDER_DOSES) and rho > 0.999 and accuracy >= 0.9 and separated
