@@ -21,7 +21,9 @@ Figures:
    rows by the planted truth (perfect curation of the sample) against the raw one, ties
    within the test set's noise floor (a raw model retrained with another seed).
    ``--ceiling-only --steps N`` prints only this, at N LoRA steps, without the searches;
-   ``--methods agent`` runs only the searches named.
+   ``--methods agent`` runs only the searches named;
+5. ``--compare-only``: ``autodp compare`` (the gradient-alignment value, no fine-tuning) of
+   the set's truth-clean rows against the whole defective set, on the test references.
 
 Artifacts persist under $AUTODP_HOME/bench-defects, so a second run only re-prints.
 """
@@ -177,6 +179,8 @@ def main() -> None:
     parser.add_argument("--pool-only", action="store_true", help="only the pool's detection figures")
     parser.add_argument("--ceiling-only", action="store_true",
                         help="no searches: only the truth-clean sample's model against the raw one at --steps")
+    parser.add_argument("--compare-only", action="store_true",
+                        help="no searches: only autodp compare of the defective set against its truth-clean rows")
     args = parser.parse_args()
 
     folder, settings, store = workspace("bench-defects")
@@ -187,6 +191,10 @@ def main() -> None:
     print(f"defective set: {len(truth)} rows ({classes / len(truth):.1%} defective, {len(defects.DEFECT_CLASSES)} "
           f"classes), dataset {dataset_key[:12]}; clean references: {args.eval_rows} for the search, "
           f"{args.test_rows} for the test", flush=True)
+    if args.compare_only:
+        test_key = ingest(str(paths["test"]), store)["dataset_key"]
+        _report_compare(store, dataset_key, truth, paths, folder, test_key, args, settings)
+        return
     pool_detection(store, dataset_key, truth, Resources(settings=settings))
     if args.pool_only:
         return
@@ -274,6 +282,26 @@ def _report_ceiling(store, dataset_key, truth, config, result, test: TestSet, fo
     if result is not None:
         _verdict("agent best vs truth-clean", test.verdict(result["best"]["adapter_key"], adapters["clean"],
                                                            noise["tie_margin"]))
+
+
+def _report_compare(store, dataset_key, truth, paths, folder, test_key, args, settings) -> None:
+    """``autodp compare`` (the gradient-alignment value, no fine-tuning) of the defective set
+    against its rows that the planted truth calls clean, on the clean test references."""
+    from autodp.search.compare import compare
+
+    defective = {row["row"] for row in truth if row["defect"] != defects.CLEAN}
+    records = [json.loads(line) for line in paths["data"].read_text(encoding="utf-8").splitlines()]
+    clean_path = folder / f"truth-clean-{args.rows}-seed{args.seed}.jsonl"
+    _write(clean_path, [r for row, r in enumerate(records, start=1) if row not in defective])
+    clean_key = ingest(str(clean_path), store)["dataset_key"]
+    result = compare(store, clean_key, dataset_key, test_key, base=args.model, seed=args.seed,
+                     resources=Resources(settings=settings))
+    low, high = result["ci95"]
+    print(f"\nautodp compare: truth-clean rows (A, {result['rows']['a']['compared']} of "
+          f"{result['rows']['a']['total']}) against the defective set (B, {result['rows']['b']['compared']} of "
+          f"{result['rows']['b']['total']}) on {result['references']['examples']} clean references: "
+          f"A - B {result['difference']:+.5f} [{low:+.5f}, {high:+.5f}], preferred {result['preferred']}; "
+          f"{result['features_computed']} gradients computed, {result['seconds']} s", flush=True)
 
 
 def _verdict(what: str, verdict: dict) -> None:
