@@ -47,6 +47,7 @@ import fcntl
 import json
 import os
 import random
+import tempfile
 import time
 from itertools import combinations
 from pathlib import Path
@@ -63,7 +64,7 @@ from autodp.search import finetune as lora
 from autodp.search.config import LoraSettings
 from autodp.search.evaluation import Example, contrastive_margin, reference_nll
 from autodp.search.finetune import load_adapted
-from autodp.search.gradient_value import GradientFeatures, per_reference_value
+from autodp.search.gradient_value import GradientFeatures, alignment, per_reference_value, stored_features
 from autodp.text import prompt_text
 
 CLEAN_RUNG = "clean"
@@ -81,12 +82,15 @@ def rung_name(ladder: str, dose: float) -> str:
     return CLEAN_RUNG if dose == 0 else f"{ladder}@{dose:g}"
 
 
-def build_rungs(folder: Path, rows: int, test_rows: int, seed: int) -> tuple[dict[str, list[dict]], list[dict]]:
-    """(rung name -> records, test references), written once to ``folder`` and read back after."""
+def build_rungs(folder: Path, rows: int, test_rows: int, seed: int
+                ) -> tuple[dict[str, list[dict]], list[dict], dict[str, list[str]]]:
+    """(rung name -> records, test references, rung name -> each row's planted defect or
+    ``clean``), written once to ``folder`` and read back after."""
     path = folder / f"rungs-{rows}-{test_rows}-seed{seed}.json"
     if path.exists():
         saved = json.loads(path.read_text(encoding="utf-8"))
-        return saved["rungs"], saved["test"]
+        if "truth" in saved:
+            return saved["rungs"], saved["test"], saved["truth"]
     records, foreign = clean_sources()
     records = [r for r in _without_near_duplicates(records, folder) if defects.ladder_eligible(r)]
     rng = random.Random(seed)
@@ -96,16 +100,19 @@ def build_rungs(folder: Path, rows: int, test_rows: int, seed: int) -> tuple[dic
     pool = [_pair(r) for r in records[:rows]]
     test = [_pair(r) for r in records[rows:rows + test_rows]]
     rungs: dict[str, list[dict]] = {}
+    truth: dict[str, list[str]] = {}
     for ladder, classes in defects.LADDER_CLASSES.items():
         for dose, rung in defects.dose_ladder(pool, classes, defects.LADDER_DOSES, foreign, seed=seed).items():
             rungs[rung_name(ladder, dose)] = [_pair(r) for r in rung]
+            truth[rung_name(ladder, dose)] = [r["defect"] for r in rung]
     order = rng.sample(range(rows), rows)
     rungs["subset10"] = [pool[i] for i in sorted(order[:rows // 10])]
     repeated = [pool[i] for i in order[:rows // 5] for _ in range(5)]
     rng.shuffle(repeated)
     rungs["repeated5"] = repeated
-    path.write_text(json.dumps({"rungs": rungs, "test": test}, ensure_ascii=False), encoding="utf-8")
-    return rungs, test
+    truth.update({name: [defects.CLEAN] * len(rungs[name]) for name in EXTRA_RUNGS})
+    path.write_text(json.dumps({"rungs": rungs, "test": test, "truth": truth}, ensure_ascii=False), encoding="utf-8")
+    return rungs, test, truth
 
 
 class Results:
@@ -136,24 +143,31 @@ class Results:
             os.replace(staged, self.path)
 
 
-def gradient_signals(rungs, test, results: Results, base: str, settings, window: int) -> None:
-    """Both gradient forms on every rung, the per-reference values stored; the costs of a
-    first candidate (the clean rung from an empty cache) and of a warm one."""
-    if all(results.get("signals", form, rung) for rung in rungs for form in ("gradient_inner", "gradient_cosine")):
+def gradient_signals(rungs, test, results: Results, store, base: str, settings, window: int) -> None:
+    """Both gradient forms on every rung, the per-reference values stored, and per record of
+    the 50% rungs its cosine alignment with the references; the costs of a first candidate
+    (the clean rung from an empty cache) and of a warm one. Features are kept in the bench's
+    store, so a rerun computes none."""
+    if all(results.get("signals", form, rung) for rung in rungs for form in ("gradient_inner", "gradient_cosine")) \
+            and all(results.get("per_record", rung) for rung in rungs if rung.endswith("@0.5")):
         return
     started = time.perf_counter()
     extractor = GradientFeatures(base=base, settings=settings, lora=LoraSettings(max_length=window), batch_size=8)
     loaded = time.perf_counter() - started
-    references = extractor.features([(e.prompt, e.reference) for e in _examples(test)])
+    references, _ = stored_features(store, extractor, [(e.prompt, e.reference) for e in _examples(test)])
     started = time.perf_counter()
-    first = extractor.features(_pairs(rungs[CLEAN_RUNG]))
+    first, _ = stored_features(store, extractor, _pairs(rungs[CLEAN_RUNG]))
     cold = time.perf_counter() - started
     for name, records in rungs.items():
         started = time.perf_counter()
-        features = first if name == CLEAN_RUNG else extractor.features(_pairs(records))
+        features = first if name == CLEAN_RUNG else stored_features(store, extractor, _pairs(records))[0]
         for form in ("inner", "cosine"):
             results.put(per_reference_value(features, references, form).tolist(), "signals", f"gradient_{form}", name)
+        if name.endswith("@0.5"):
+            results.put(alignment(features, references, "cosine").mean(axis=1).tolist(), "per_record", name)
         print(f"  gradient features: {name:<16} {len(records)} rows, {time.perf_counter() - started:.1f} s", flush=True)
+    if results.get("costs", "gradient") and extractor.computed == 0:
+        return  # every feature was stored: the costs measured when they were computed stand
     started = time.perf_counter()
     for form in ("inner", "cosine"):
         per_reference_value(extractor.features(_pairs(rungs["subset10"])), references, form)
@@ -163,6 +177,29 @@ def gradient_signals(rungs, test, results: Results, base: str, settings, window:
                  "records_computed": extractor.computed, "note": "first: the clean rung's features from an empty "
                  "cache (model load apart); warm: a candidate whose rows are all known (subset10)"},
                 "costs", "gradient")
+
+
+def report_per_record(results: Results, truth: dict[str, list[str]]) -> None:
+    """The per-record cosine alignment as a detector: ROC-AUC of low alignment for each
+    planted class against the clean rows of the same 50% rung."""
+    from sklearn.metrics import roc_auc_score
+
+    print("\nPer record (the cosine alignment of one record with the references, low = defective), ROC-AUC of "
+          "each planted class against the clean rows of its 50% rung:")
+    for name in (n for n in truth if n.endswith("@0.5")):
+        values = results.get("per_record", name)
+        if not values:
+            print(f"  {name:<16} not measured")
+            continue
+        labels = truth[name]
+        figures = []
+        for defect in sorted(set(labels) - {defects.CLEAN}):
+            rows = [i for i, label in enumerate(labels) if label in (defect, defects.CLEAN)]
+            if sum(labels[i] == defect for i in rows) < 3:
+                continue
+            auc = roc_auc_score([labels[i] == defect for i in rows], [-values[i] for i in rows])
+            figures.append(f"{defect} {auc:.2f} (n={sum(labels[i] == defect for i in rows)})")
+        print(f"  {name:<16} " + ", ".join(figures))
 
 
 def trained_signals(rungs, test, results: Results, store, folder: Path, base: str, settings, names, seeds) -> None:
@@ -353,7 +390,7 @@ def main() -> None:
     args = parser.parse_args()
 
     folder, settings, store = workspace("bench-ladder")
-    rungs, test = build_rungs(folder, args.rows, args.test_rows, args.seed)
+    rungs, test, truth = build_rungs(folder, args.rows, args.test_rows, args.seed)
     results = Results(folder / f"results-{args.rows}-{args.test_rows}-seed{args.seed}-{args.model}.json")
     print(f"ladder: {len(rungs)} rungs of {args.rows} rows ({', '.join(rungs)}); {len(test)} clean test references; "
           f"{os.cpu_count()} cores", flush=True)
@@ -361,12 +398,13 @@ def main() -> None:
         ground_truth(rungs, test, results, store, folder, args.model, settings, args.rungs, args.gt_steps,
                      args.gt_seeds, args.gt_length, args.gt_batch)
     else:
-        gradient_signals(rungs, test, results, args.model, settings, args.gt_length)
+        gradient_signals(rungs, test, results, store, args.model, settings, args.gt_length)
         if not args.no_trained:
             trained_signals(rungs, test, results, store, folder, args.model, settings, args.trained_rungs, [0])
             trained_signals(rungs, test, results, store, folder, args.model, settings, args.spread, [1])
     truths = report_ground_truth(results)
     report_signals(rungs, results, truths)
+    report_per_record(results, truth)
 
 
 def _examples(test: list[dict]) -> list[Example]:
@@ -378,9 +416,12 @@ def _pairs(records: list[dict]) -> list[tuple[str, str]]:
 
 
 def _ingest(store, folder: Path, records: list[dict], name: str) -> str:
-    path = folder / f"rung-{name.replace('@', '-')}.jsonl"
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
-    return ingest(str(path), store)["dataset_key"]
+    """The rung as a stored dataset; its file is this process's own (a ground-truth and a
+    signals run may ingest the same rung at once)."""
+    with tempfile.TemporaryDirectory(dir=folder, prefix="rung-") as tmp:
+        path = Path(tmp) / f"{name.replace('@', '-')}.jsonl"
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+        return ingest(str(path), store)["dataset_key"]
 
 
 def _pair(record: dict[str, Any]) -> dict[str, Any]:
