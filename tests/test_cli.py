@@ -116,9 +116,15 @@ def test_compare_says_which_dataset_is_preferred_and_stores_the_features(tmp_pat
     assert low <= result["difference"] <= high
     assert result["preferred"] == ("a" if low > 0 else "b" if high < 0 else "neither")
     assert result["features_computed"] == 4  # only B's four empty answers are new
+    assert result["size_warning"] is None and result["distinct_records"] == {"a": 8, "b": 8}
     again = run("compare", str(a), str(b), "--eval", str(refs), "--model", "tiny", store=store)
     assert again.returncode == 0, again.stderr
     assert f"preferred: {result['preferred']}" in again.stdout and "0 records' gradients computed" in again.stdout
+
+    smaller = write_lines(tmp_path / "smaller.jsonl", clean[:2])
+    cut = run("compare", str(a), str(smaller), "--eval", str(refs), "--model", "tiny", store=store)
+    assert cut.returncode == 0, cut.stderr
+    assert "warning: A has 8 distinct records and B 2" in cut.stdout
 
     unknown = run("compare", str(a), "no-such-key", "--eval", str(refs), "--model", "tiny", store=store)
     assert unknown.returncode == 2 and "no-such-key" in unknown.stderr

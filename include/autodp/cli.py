@@ -493,6 +493,8 @@ def _compare(args: argparse.Namespace) -> int:
                "neither": "neither is shown better (the interval includes no difference)"}[result["preferred"]]
     print(f"  preferred: {result['preferred']}: {verdict}; {result['features_computed']} records' gradients "
           f"computed, {result['seconds']} s")
+    if result["size_warning"]:
+        print(f"  warning: {result['size_warning']}")
     return 0
 
 

@@ -11,8 +11,10 @@ are left out of both sides. The difference A - B is the mean over references of 
 values; its 95% interval resamples the references and each side's records in the same
 draws. ``preferred`` is "a" or "b" only when that interval excludes zero.
 
-What it cannot see (``bench/ladder.py`` measures it): how many records there are. A tenth
-of a dataset, or a fifth of it repeated five times, has about the value of the whole.
+What it cannot see (``make bench-ladder`` measures it): how many records there are. A
+tenth of a dataset scores as well as the whole, or better, while a model fine-tuned on it
+is far worse; so when the two datasets' distinct records differ by more than
+``SIZE_TOLERANCE``, the answer carries a ``size_warning`` and is no verdict on its own.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ SIGNAL = "gradient_cosine"
 WINDOW = 128  # tokens per record: the window bench/ladder.py calibrated the signal in
 DEFAULT_MAX_ROWS = 400
 DEFAULT_EVAL_SIZE = 200
+SIZE_TOLERANCE = 0.2  # distinct records, relative to the larger dataset's
 
 
 def compare(store: ArtifactStore, a_key: str, b_key: str, eval_key: str | None = None, base: str = "smollm2",
@@ -46,6 +49,7 @@ def compare(store: ArtifactStore, a_key: str, b_key: str, eval_key: str | None =
     references, _ = load_examples(store, split["evaluation_key"], resources.settings)
     asked = {e.prompt for e in references}
     sides = {name: _records(store, key, asked, max_rows, seed, resources) for name, key in (("a", a_key), ("b", b_key))}
+    distinct = {name: _distinct(store, key, resources) for name, key in (("a", a_key), ("b", b_key))}
     for name, (records, total) in sides.items():
         if not records:
             raise ValueError(f"dataset {a_key if name == 'a' else b_key} has no record left to compare "
@@ -64,9 +68,23 @@ def compare(store: ArtifactStore, a_key: str, b_key: str, eval_key: str | None =
         "rows": {name: {"compared": len(records), "total": total} for name, (records, total) in sides.items()},
         "references": {"source": split["source"], "examples": len(references),
                        "evaluation_key": split["evaluation_key"]},
+        "distinct_records": distinct, "size_warning": _size_warning(distinct),
         "features_computed": extractor.computed, "seconds": round(time.perf_counter() - started, 1),
-        "blind_to": "the number of records: a tenth of a dataset, or a fifth of it repeated, scores about as the whole",
     }
+
+
+def _size_warning(distinct: dict[str, int]) -> str | None:
+    larger = max(distinct.values())
+    if larger and abs(distinct["a"] - distinct["b"]) / larger > SIZE_TOLERANCE:
+        return (f"A has {distinct['a']} distinct records and B {distinct['b']}: this signal does not see how many "
+                "records there are (a tenth of a dataset scores as the whole), so confirm by fine-tuning")
+    return None
+
+
+def _distinct(store: ArtifactStore, dataset_key: str, resources: Resources) -> int:
+    with engine.connect(store, settings=resources.settings) as con:
+        return con.execute("select count(distinct record_id) from read_parquet(?)",
+                           [store.file_location(DATASETS, dataset_key, RECORDS_FILE)]).fetchone()[0]
 
 
 def _records(store: ArtifactStore, dataset_key: str, asked: set[str], limit: int, seed: int,
