@@ -302,6 +302,8 @@ def _report_compare(store, dataset_key, truth, paths, folder, test_key, args, se
           f"{result['rows']['b']['total']}) on {result['references']['examples']} clean references: "
           f"A - B {result['difference']:+.5f} [{low:+.5f}, {high:+.5f}], preferred {result['preferred']}; "
           f"{result['features_computed']} gradients computed, {result['seconds']} s", flush=True)
+    if result["size_warning"]:
+        print(f"  {result['size_warning']}", flush=True)
 
 
 def _verdict(what: str, verdict: dict) -> None:
