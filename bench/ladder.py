@@ -34,7 +34,8 @@ The ground truth fine-tunes rungs where the model has learned the data (``--gt-s
 LoRA steps x ``--gt-seeds`` 3 at batch ``--gt-batch`` 4 in ``--gt-length`` 128-token windows, two
 epochs of a rung; about 9 minutes an adapter on two cores) and scores the
 test references' NLL in the same windows; a difference's interval resamples seeds and
-references together. It is the order every cheap signal is held against; a pair it did not
+references together, pairing the arms by seed (the same LoRA initialisation and order of
+batch draws). It is the order every cheap signal is held against; a pair it did not
 measure is printed as unmeasured, never assumed. Everything is stored under
 $AUTODP_HOME/bench-ladder (adapters in its store, figures in results.json), so a later run
 only re-prints what it already measured.
@@ -250,17 +251,21 @@ def ground_truth(rungs, test, results: Results, store, folder: Path, base: str, 
 
 def paired_interval(a: np.ndarray, b: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
     """Mean of a - b over references, and its bootstrap 95% interval. With a seed axis
-    first (seeds x references), seeds and references are resampled together."""
+    first (seeds x references), seeds and references are resampled together; arms with the
+    same seeds are paired by seed, since seed s gives every arm the same LoRA initialisation
+    and the same order of batch draws (common random numbers), else resampled apart."""
     rng = np.random.default_rng(seed)
     if a.ndim == 1:
         gain = a - b
         boot = rng.choice(gain, size=(RESAMPLES, len(gain))).mean(axis=1)
         return float(gain.mean()), *np.percentile(boot, [2.5, 97.5])
+    paired = a.shape[0] == b.shape[0]
     draws = []
     for _ in range(RESAMPLES):
         refs = rng.integers(0, a.shape[1], a.shape[1])
-        draws.append(a[rng.integers(0, a.shape[0], a.shape[0])][:, refs].mean()
-                     - b[rng.integers(0, b.shape[0], b.shape[0])][:, refs].mean())
+        seeds_a = rng.integers(0, a.shape[0], a.shape[0])
+        seeds_b = seeds_a if paired else rng.integers(0, b.shape[0], b.shape[0])
+        draws.append(a[seeds_a][:, refs].mean() - b[seeds_b][:, refs].mean())
     return float(a.mean() - b.mean()), *np.percentile(draws, [2.5, 97.5])
 
 
@@ -271,13 +276,15 @@ def report_ground_truth(results: Results) -> dict[str, dict[str, Any]]:
         nll = {name: np.array([by_seed[s]["nll"] for s in sorted(by_seed)]) for name, by_seed in by_rung.items()}
         print(f"\nGround truth at LoRA {budget} (steps x batch x tokens), test NLL per token over "
               f"{len(next(iter(nll.values()))[0])} references (lower is better):")
-        print(f"  {'rung':<16} {'seeds':>5} {'NLL':>8} {'seed sd':>8}  vs clean: dNLL (clean - rung) [95%]  verdict")
+        print(f"  {'rung':<16} {'seeds':>5} {'NLL':>8} {'seed sd':>8}  vs clean on the seeds both have: "
+              f"dNLL (clean - rung) [95%]  verdict")
         verdicts = {}
         for name, values in sorted(nll.items(), key=lambda item: item[1].mean()):
             spread = values.mean(axis=1).std(ddof=1) if len(values) > 1 else float("nan")
             line = f"  {name:<16} {len(values):>5} {values.mean():>8.4f} {spread:>8.4f}"
             if name != CLEAN_RUNG and CLEAN_RUNG in nll:
-                mean, low, high = paired_interval(nll[name], nll[CLEAN_RUNG])  # positive: rung worse
+                common = min(len(nll[name]), len(nll[CLEAN_RUNG]))  # the seeds both have, paired
+                mean, low, high = paired_interval(nll[name][:common], nll[CLEAN_RUNG][:common])  # positive: worse
                 verdict = "worse" if low > 0 else "better" if high < 0 else "not separated"
                 verdicts[name] = verdict
                 line += f"  {-mean:+.4f} [{-high:+.4f}, {-low:+.4f}]  {verdict}"
