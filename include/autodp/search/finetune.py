@@ -29,13 +29,14 @@ FINETUNE_VERSION = "3"
 # What is stored of peft's save: not the README.md model card it writes, an empty template
 # that names the worker's local base-model folder.
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
 
 
 def finetune(dataset_key: str, store: ArtifactStore, base: str = "smollm2", lora: LoraSettings | None = None,
              settings: Settings | None = None, reuse: bool = True) -> dict[str, Any]:
     """Train (or, with ``reuse``, find in the store) the adapter for ``dataset_key``."""
     import torch
-    from peft import LoraConfig, get_peft_model
+    from peft import get_peft_model
 
     lora = lora or LoraSettings()
     settings = settings or Settings.from_env()
@@ -48,9 +49,7 @@ def finetune(dataset_key: str, store: ArtifactStore, base: str = "smollm2", lora
     steps = lora.steps if lora.epochs is None else max(1, math.ceil(lora.epochs * len(pairs) / lora.batch_size))
     model, tokenizer = load_base(base, settings)
     torch.manual_seed(lora.seed)
-    model = get_peft_model(model, LoraConfig(r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                                             target_modules=["q_proj", "k_proj", "v_proj", "o_proj"],
-                                             task_type="CAUSAL_LM"))
+    model = get_peft_model(model, lora_config(lora))
     model.train()
     examples = [encode(tokenizer, prompt, response, lora.max_length) for prompt, response in pairs]
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lora.learning_rate)
@@ -77,6 +76,15 @@ def finetune(dataset_key: str, store: ArtifactStore, base: str = "smollm2", lora
                                                         "dataset": dataset_key, "base": base, "lora": asdict(lora)},
                       summary=summary)
     return {**summary, "cached": False}
+
+
+def lora_config(lora: LoraSettings):
+    """peft's configuration for these settings: every adapter, and every gradient feature
+    (``gradient_value``), starts from the same one."""
+    from peft import LoraConfig
+
+    return LoraConfig(r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+                      target_modules=list(TARGET_MODULES), task_type="CAUSAL_LM")
 
 
 def canonical_adapter_config(path: Path, base: str) -> None:

@@ -35,7 +35,7 @@ from autodp.artifacts import FEATURES, FEATURES_FILE
 from autodp.hashing import content_key
 from autodp.models import load_base
 from autodp.search.config import LoraSettings
-from autodp.search.finetune import collate, encode
+from autodp.search.finetune import collate, encode, lora_config
 from autodp.settings import Settings
 from autodp.store import ArtifactStore
 
@@ -56,15 +56,13 @@ class GradientFeatures:
     def __init__(self, base: str = "smollm2", lora: LoraSettings | None = None, settings: Settings | None = None,
                  dim: int = SKETCH_DIM, batch_size: int = 4) -> None:
         import torch
-        from peft import LoraConfig, get_peft_model
+        from peft import get_peft_model
 
         self.lora = lora or LoraSettings()
         self.dim, self.batch_size, self.base = dim, batch_size, base
         model, self.tokenizer = load_base(base, settings)
         torch.manual_seed(self.lora.seed)
-        self.model = get_peft_model(model, LoraConfig(
-            r=self.lora.rank, lora_alpha=self.lora.alpha, lora_dropout=self.lora.dropout,
-            target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], task_type="CAUSAL_LM")).eval()
+        self.model = get_peft_model(model, lora_config(self.lora)).eval()
         self._modules = [module for name, module in self.model.named_modules()
                          if name.endswith("lora_B.default")]
         for name, parameter in self.model.named_parameters():
