@@ -38,7 +38,9 @@ references together, pairing the arms by seed (the same LoRA initialisation and 
 batch draws). It is the order every cheap signal is held against; a pair it did not
 measure is printed as unmeasured, never assumed. Everything is stored under
 $AUTODP_HOME/bench-ladder (adapters in its store, figures in results.json), so a later run
-only re-prints what it already measured.
+only re-prints what it already measured. The ground truth the README states is kept beside
+this file (``ladder-ground-truth-400-200-seed0-smollm2.json``, 200 x 4 x 128, three seeds of
+clean and mixed@0.3, one of subset10 and repeated5): a machine without its own reads it.
 """
 
 from __future__ import annotations
@@ -401,7 +403,11 @@ def main() -> None:
 
     folder, settings, store = workspace("bench-ladder")
     rungs, test, truth = build_rungs(folder, args.rows, args.test_rows, args.seed)
-    results = Results(folder / f"results-{args.rows}-{args.test_rows}-seed{args.seed}-{args.model}.json")
+    name = f"{args.rows}-{args.test_rows}-seed{args.seed}-{args.model}"
+    results = Results(folder / f"results-{name}.json")
+    stored_truth = Path(__file__).with_name(f"ladder-ground-truth-{name}.json")
+    if not results.get("ground_truth") and stored_truth.exists():  # the run kept with the code (README)
+        results.put(json.loads(stored_truth.read_text())["ground_truth"], "ground_truth")
     print(f"ladder: {len(rungs)} rungs of {args.rows} rows ({', '.join(rungs)}); {len(test)} clean test references; "
           f"{os.cpu_count()} cores", flush=True)
     if args.report_only:
