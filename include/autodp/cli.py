@@ -126,18 +126,18 @@ def _parser() -> argparse.ArgumentParser:
 
     comparer = commands.add_parser("compare", help="which of two datasets trains the better model (gradient-alignment "
                                    "data value on clean references; no search, no fine-tuning)")
-    comparer.add_argument("a", help="a file (ingested first, with --map) or a stored dataset's key")
+    comparer.add_argument("a", help="a file (ingested first, read as --format, --layout and --map say) or a stored "
+                          "dataset's key")
     comparer.add_argument("b", help="a file or a stored dataset's key")
     comparer.add_argument("--eval", default=None, metavar="FILE_OR_KEY",
                           help="trusted references; default: a screened held-out split of A")
-    comparer.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
-                          help="for files: take instruction/input/output from COLUMN")
     comparer.add_argument("--model", default="smollm2", help="base model (default %(default)s)")
     comparer.add_argument("--max-rows", type=int, default=400,
                           help="records read from each dataset, by a seeded content hash (default %(default)s)")
     comparer.add_argument("--eval-size", type=int, default=200, help="held-out references (default %(default)s)")
     comparer.add_argument("--seed", type=int, default=0)
     _store_option(comparer)
+    _ingest_options(comparer)
     _json_option(comparer)
     comparer.set_defaults(run=_compare)
 
@@ -285,6 +285,11 @@ def _distill_params(args: argparse.Namespace) -> dict[str, Any]:
 def _ingest_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", help="JSONL, JSON array, Parquet or CSV file (gzip ok), local or s3://")
     _store_option(parser)
+    _ingest_options(parser)
+
+
+def _ingest_options(parser: argparse.ArgumentParser) -> None:
+    """How a source file is read: the options every command that ingests shares."""
     from autodp.ingest.layouts import LAYOUTS
     from autodp.ingest.readers import FORMATS
     from autodp.ingest.rows import DEFAULT_MAX_RECORD_BYTES
@@ -316,7 +321,7 @@ def _open(args: argparse.Namespace):
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    summary = _ingest_step(args, _open(args))
+    summary = _ingest_step(args, _open(args), args.source)
     if args.json:
         _print_json(summary)
         return 0
@@ -414,7 +419,7 @@ def _score(args: argparse.Namespace) -> int:
 
     signals = check_signals([s.strip() for s in args.signals.split(",") if s.strip()])
     store = _open(args)
-    dataset_key = _dataset_key(args, store)
+    dataset_key = _dataset_key(args, store, args.source)
     with _local_llm() if "llm" in signals else nullcontext():
         summary = score_dataset(dataset_key, store, signals=signals)
     location = store.file_location(SCORES, summary["scores_key"], SCORES_FILE)
@@ -467,18 +472,12 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from autodp.ingest import ingest
     from autodp.search.compare import compare
 
     store = _open(args)
-
-    def key(source: str | None) -> str | None:
-        if source and ("://" in source or Path(source).is_file()):
-            return ingest(source, store, mapping=args.map)["dataset_key"]
-        return source
-
-    result = compare(store, key(args.a), key(args.b), key(args.eval), base=args.model, max_rows=args.max_rows,
-                     eval_size=args.eval_size, seed=args.seed)
+    trusted = _dataset_key(args, store, args.eval) if args.eval else None
+    result = compare(store, _dataset_key(args, store, args.a), _dataset_key(args, store, args.b), trusted,
+                     base=args.model, max_rows=args.max_rows, eval_size=args.eval_size, seed=args.seed)
     if args.json:
         _print_json(result)
         return 0
@@ -524,7 +523,7 @@ def _distill(args: argparse.Namespace) -> int:
 
     config = DistillConfig.from_params(_distill_params(args))
     store = _open(args)
-    dataset_key = _dataset_key(args, store)
+    dataset_key = _dataset_key(args, store, args.source)
     progress = None if args.json else (lambda message: print(f"  {message}", flush=True))
     with _local_llm():
         result = distill(dataset_key, store, config, progress=progress)
@@ -733,18 +732,18 @@ def _ui(args: argparse.Namespace) -> int:
         services.stop()
 
 
-def _ingest_step(args: argparse.Namespace, store) -> dict[str, Any]:
+def _ingest_step(args: argparse.Namespace, store, source: str) -> dict[str, Any]:
     from autodp.ingest import ingest
 
-    return ingest(args.source, store, file_format=args.format, layout=args.layout,
+    return ingest(source, store, file_format=args.format, layout=args.layout,
                   mapping=args.map, max_record_bytes=args.max_record_bytes)
 
 
-def _dataset_key(args: argparse.Namespace, store) -> str:
+def _dataset_key(args: argparse.Namespace, store, source: str) -> str:
     """The source's dataset: a file or URL is ingested; anything else is a stored dataset's key."""
-    if "://" in args.source or Path(args.source).exists():
-        return _ingest_step(args, store)["dataset_key"]
-    return args.source
+    if "://" in source or Path(source).exists():
+        return _ingest_step(args, store, source)["dataset_key"]
+    return source
 
 
 def _show_ingest(summary: dict[str, Any]) -> None:

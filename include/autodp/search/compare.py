@@ -20,6 +20,7 @@ is far worse; so when the two datasets' distinct records differ by more than
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from autodp import engine
@@ -47,25 +48,25 @@ def compare(store: ArtifactStore, a_key: str, b_key: str, eval_key: str | None =
         store.manifest(DATASETS, key)  # fails clearly on an unknown dataset
     split = evaluation_split(store, a_key, eval_size, seed, eval_key, resources)
     references, _ = load_examples(store, split["evaluation_key"], resources.settings)
-    asked = {e.prompt for e in references}
-    sides = {name: _records(store, key, asked, max_rows, seed, resources) for name, key in (("a", a_key), ("b", b_key))}
-    distinct = {name: _distinct(store, key, resources) for name, key in (("a", a_key), ("b", b_key))}
-    for name, (records, total) in sides.items():
-        if not records:
+    sides = {name: _side(store, key, split["evaluation_key"], max_rows, seed, resources)
+             for name, key in (("a", a_key), ("b", b_key))}
+    for name, side in sides.items():
+        if not side.records:
             raise ValueError(f"dataset {a_key if name == 'a' else b_key} has no record left to compare "
-                             f"({total} rows, all asking a reference's question)")
+                             f"({side.rows} rows, all asking a reference's question)")
     extractor = GradientFeatures(base=base, lora=LoraSettings(max_length=WINDOW), settings=resources.settings)
-    features = {name: stored_features(store, extractor, records)[0] for name, (records, _) in sides.items()}
+    features = {name: stored_features(store, extractor, side.records)[0] for name, side in sides.items()}
     reference_features, _ = stored_features(store, extractor, [(e.prompt, e.reference) for e in references])
-    sampled = any(len(records) < total for records, total in sides.values())
+    sampled = any(len(side.records) < side.rows for side in sides.values())
     verdict = compare_value(features["a"], features["b"], reference_features, "cosine", seed=seed,
                             resamples=1000 if sampled else 2000, sampled_records=sampled)
     low, high = verdict["ci95"]
+    distinct = {name: side.distinct for name, side in sides.items()}
     return {
         "a": a_key, "b": b_key, "signal": SIGNAL, "base_model": base,
         "preferred": "a" if low > 0 else "b" if high < 0 else "neither",
         "difference": round(verdict["mean"], 6), "ci95": [round(low, 6), round(high, 6)],
-        "rows": {name: {"compared": len(records), "total": total} for name, (records, total) in sides.items()},
+        "rows": {name: {"compared": len(side.records), "total": side.rows} for name, side in sides.items()},
         "references": {"source": split["source"], "examples": len(references),
                        "evaluation_key": split["evaluation_key"]},
         "distinct_records": distinct, "size_warning": _size_warning(distinct),
@@ -81,19 +82,23 @@ def _size_warning(distinct: dict[str, int]) -> str | None:
     return None
 
 
-def _distinct(store: ArtifactStore, dataset_key: str, resources: Resources) -> int:
-    with engine.connect(store, settings=resources.settings) as con:
-        return con.execute("select count(distinct record_id) from read_parquet(?)",
-                           [store.file_location(DATASETS, dataset_key, RECORDS_FILE)]).fetchone()[0]
+@dataclass(frozen=True)
+class Side:
+    records: list[tuple[str, str]]  # (prompt, response), at most ``max_rows``, in seeded content-hash order
+    rows: int  # the dataset's rows
+    distinct: int  # its distinct records
 
 
-def _records(store: ArtifactStore, dataset_key: str, asked: set[str], limit: int, seed: int,
-             resources: Resources) -> tuple[list[tuple[str, str]], int]:
-    """(at most ``limit`` (prompt, response) pairs in seeded content-hash order, the dataset's rows)."""
+def _side(store: ArtifactStore, dataset_key: str, evaluation_key: str, limit: int, seed: int,
+          resources: Resources) -> Side:
+    """One dataset's records to compare, without those asking a reference's question (the
+    rule ``evaluation_split`` holds rows out by), and its counts, in one read."""
+    records = store.file_location(DATASETS, dataset_key, RECORDS_FILE)
     with engine.connect(store, settings=resources.settings) as con:
-        rows = con.execute(f"select instruction, input, output from read_parquet(?) "
-                           f"order by hash(record_id, {int(seed)}), source_row",
-                           [store.file_location(DATASETS, dataset_key, RECORDS_FILE)]).fetchall()
-    pairs = [(prompt_text({"instruction": i, "input": x}), o) for i, x, o in rows]
-    kept = [pair for pair in pairs if pair[0] not in asked]
-    return kept[:limit], len(rows)
+        rows, distinct = con.execute("select count(*), count(distinct record_id) from read_parquet(?)",
+                                     [records]).fetchone()
+        kept = con.execute(f"""select r.instruction, r.input, r.output from read_parquet(?) r
+                               anti join read_parquet(?) e on r.instruction = e.instruction and r.input = e.input
+                               order by hash(r.record_id, {int(seed)}), r.source_row limit {int(limit)}""",
+                           [records, store.file_location(DATASETS, evaluation_key, RECORDS_FILE)]).fetchall()
+    return Side([(prompt_text({"instruction": i, "input": x}), o) for i, x, o in kept], rows, distinct)
