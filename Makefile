@@ -87,7 +87,8 @@ bench-defects: install
 
 # The quality ladder: does each evaluation signal order datasets of known quality (the same clean rows with
 # 0/10/30/50% defects planted; a tenth of them; a fifth repeated five times) as fine-tuning at a real budget
-# does? The ground truth (bench/ladder.py --ground-truth) is stored once; this prints the signals against it.
+# does? Measures the cheap signals (about an hour cold on 2 cores; stored, so a rerun only prints) against the
+# ground truth kept in bench/ladder-ground-truth-*.json (made once by bench/ladder.py --ground-truth).
 bench-ladder: install
 	$(BIN)/python bench/ladder.py
 

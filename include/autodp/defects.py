@@ -255,7 +255,7 @@ def dose_ladder(records: Sequence[dict[str, Any]], classes: Sequence[str], doses
 
     Classes are drawn in proportion to their ``rate``; a duplicate replaces its row with a
     copy (exact or near) of a row no rung damages, so every rung has the same size; a
-    mismatched pair swaps two rows' responses. Each record in ``rows`` carries its truth in
+    mismatched pair swaps two rows' responses. Every returned record carries its truth in
     ``defect`` (``CLEAN`` or the class). Records must be ``ladder_eligible``."""
     if not records:
         raise ValueError("a ladder needs records")

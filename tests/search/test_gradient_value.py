@@ -29,14 +29,14 @@ def test_features_are_each_records_own_lora_b_gradient_sketched(extractor):
 
     features = extractor.features(PAIRS)
     assert features.shape == (len(PAIRS), 512)
-    modules = extractor._modules
+    net = extractor.network
     for row, (prompt, response) in enumerate(PAIRS):
-        batch = collate([encode(extractor.tokenizer, prompt, response, 64)], extractor.tokenizer.pad_token_id)
-        extractor.model(**batch).loss.backward()  # one record alone: its mean response-token loss
+        batch = collate([encode(net.tokenizer, prompt, response, 64)], net.tokenizer.pad_token_id)
+        net.model(**batch).loss.backward()  # one record alone: its mean response-token loss
         expected = torch.zeros(512)
-        for index, module in enumerate(modules):
-            expected.index_add_(0, extractor._buckets[index], module.weight.grad.reshape(-1) * extractor._signs[index])
-        extractor.model.zero_grad(set_to_none=True)
+        for index, module in enumerate(net.modules):
+            expected.index_add_(0, net.buckets[index], module.weight.grad.reshape(-1) * net.signs[index])
+        net.model.zero_grad(set_to_none=True)
         assert np.allclose(features[row], expected.numpy(), atol=1e-6, rtol=1e-4)
         assert np.abs(expected.numpy()).max() > 0
 
@@ -57,11 +57,14 @@ def test_value_of_a_dataset_compares_against_another_on_the_references(extractor
     for form in ("inner", "cosine"):
         values = per_reference_value(records, references, form)
         assert values.shape == (3,)
-    # The references themselves against a dataset of their own answers swapped: the first
-    # is aligned with the references by construction (its value is |mean feature|^2 > 0).
+    # On the references themselves, a dataset's inner value is |mean feature|^2.
     own = per_reference_value(references, references, "inner")
     assert own.mean() == pytest.approx(float(references.mean(axis=0) @ references.mean(axis=0)), rel=1e-5)
     same = compare_value(records, records, references)
     assert same["mean"] == 0 and same["ci95"] == [0.0, 0.0] and not same["separated"]
+    # The references' own records against their opposites: every reference prefers the first.
+    for sampled in (False, True):
+        opposite = compare_value(references, -references, references, sampled_records=sampled)
+        assert opposite["mean"] > 0 and opposite["ci95"][0] > 0 and opposite["separated"]
     with pytest.raises(ValueError, match="form"):
         per_reference_value(records, references, "euclid")

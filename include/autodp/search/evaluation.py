@@ -173,28 +173,32 @@ def contrastive_margin(model, tokenizer, examples: list[Example], distractors: i
 
 def win_rate(outcomes: np.ndarray, seed: int = 0, resamples: int = 2000) -> dict[str, Any]:
     """outcomes: 1 win, 0.5 tie, 0 loss per example."""
-    n = len(outcomes)
-    rng = np.random.default_rng(seed)
-    boot = rng.choice(outcomes, size=(resamples, n), replace=True).mean(axis=1) if n else np.array([np.nan])
-    rate = float(outcomes.mean()) if n else float("nan")
+    rate, low, high = bootstrap_mean(outcomes, seed, resamples)
     return {
-        "n": n,
+        "n": len(outcomes),
         "wins": int((outcomes == 1).sum()),
         "ties": int((outcomes == 0.5).sum()),
         "losses": int((outcomes == 0).sum()),
         "win_rate": round(rate, 4),
-        "ci95": [round(float(np.percentile(boot, 2.5)), 4), round(float(np.percentile(boot, 97.5)), 4)],
+        "ci95": [round(low, 4), round(high, 4)],
         "score": round(rate - BASELINE_RATE, 4),
     }
 
 
+def bootstrap_mean(values: np.ndarray, seed: int = 0, resamples: int = 2000) -> tuple[float, float, float]:
+    """(mean, low, high): the mean of per-example values and its bootstrap 95% interval over
+    the examples (nan for none)."""
+    if not len(values):
+        return float("nan"), float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    boot = rng.choice(values, size=(resamples, len(values)), replace=True).mean(axis=1)
+    return float(values.mean()), float(np.percentile(boot, 2.5)), float(np.percentile(boot, 97.5))
+
+
 def paired_delta(baseline: np.ndarray, candidate: np.ndarray, seed: int = 0, resamples: int = 2000) -> dict[str, Any]:
     """Mean of baseline - candidate per example, with a bootstrap 95% interval over examples."""
-    gain = baseline - candidate
-    rng = np.random.default_rng(seed)
-    boot = rng.choice(gain, size=(resamples, len(gain)), replace=True).mean(axis=1) if len(gain) else np.array([np.nan])
-    return {"mean": round(float(gain.mean()), 4) if len(gain) else None,
-            "ci95": [round(float(np.percentile(boot, 2.5)), 4), round(float(np.percentile(boot, 97.5)), 4)]}
+    mean, low, high = bootstrap_mean(baseline - candidate, seed, resamples)
+    return {"mean": round(mean, 4) if len(baseline) else None, "ci95": [round(low, 4), round(high, 4)]}
 
 
 def compare_nll(baseline: np.ndarray, candidate: np.ndarray, tie_margin: float, seed: int = 0) -> dict[str, Any]:

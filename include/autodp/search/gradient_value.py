@@ -26,6 +26,8 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,7 @@ from autodp.artifacts import FEATURES, FEATURES_FILE
 from autodp.hashing import content_key
 from autodp.models import load_base
 from autodp.search.config import LoraSettings
+from autodp.search.evaluation import bootstrap_mean
 from autodp.search.finetune import collate, encode, lora_config
 from autodp.settings import Settings
 from autodp.store import ArtifactStore
@@ -49,32 +52,48 @@ def pair_key(prompt: str, response: str) -> str:
     return hashlib.sha256(f"{prompt}\x00{response}".encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class SketchedModel:
+    """The base model with LoRA at its initialisation, the adapted projections' B matrices
+    (``modules``), and each one's sketch: a bucket and a sign per coordinate."""
+
+    model: Any
+    tokenizer: Any
+    modules: list
+    buckets: list
+    signs: list
+
+
 class GradientFeatures:
     """Per-record sketched LoRA-B gradients under one base model and LoRA initialisation,
-    computed once per record content (``cache``)."""
+    computed once per record content (``cache``). The model is loaded only when a record's
+    gradient is first computed, so features found in the store cost no load."""
 
     def __init__(self, base: str = "smollm2", lora: LoraSettings | None = None, settings: Settings | None = None,
                  dim: int = SKETCH_DIM, batch_size: int = 4) -> None:
+        self.lora = lora or LoraSettings()
+        self.dim, self.batch_size, self.base, self.settings = dim, batch_size, base, settings
+        self.cache: dict[str, np.ndarray] = {}
+        self.computed = 0  # records whose gradient this object computed (not found in the cache)
+
+    @cached_property
+    def network(self) -> SketchedModel:
         import torch
         from peft import get_peft_model
 
-        self.lora = lora or LoraSettings()
-        self.dim, self.batch_size, self.base = dim, batch_size, base
-        model, self.tokenizer = load_base(base, settings)
+        model, tokenizer = load_base(self.base, self.settings)
         torch.manual_seed(self.lora.seed)
-        self.model = get_peft_model(model, lora_config(self.lora)).eval()
-        self._modules = [module for name, module in self.model.named_modules()
-                         if name.endswith("lora_B.default")]
-        for name, parameter in self.model.named_parameters():
+        model = get_peft_model(model, lora_config(self.lora)).eval()
+        modules = [module for name, module in model.named_modules() if name.endswith("lora_B.default")]
+        for name, parameter in model.named_parameters():
             parameter.requires_grad_("lora_B" in name)
         generator = torch.Generator().manual_seed(self.lora.seed + 1)
-        self._buckets, self._signs = [], []
-        for module in self._modules:
+        buckets, signs = [], []
+        for module in modules:
             size = module.weight.numel()
-            self._buckets.append(torch.randint(0, dim, (size,), generator=generator))
-            self._signs.append(torch.randint(0, 2, (size,), generator=generator).float() * 2 - 1)
-        self.cache: dict[str, np.ndarray] = {}
-        self.computed = 0  # records whose gradient this object computed (not found in the cache)
+            buckets.append(torch.randint(0, self.dim, (size,), generator=generator))
+            signs.append(torch.randint(0, 2, (size,), generator=generator).float() * 2 - 1)
+        return SketchedModel(model, tokenizer, modules, buckets, signs)
 
     def identity(self) -> dict[str, Any]:
         """What the features depend on besides a record's content."""
@@ -98,8 +117,9 @@ class GradientFeatures:
     def _sketch(self, pairs: list[tuple[str, str]]) -> np.ndarray:
         import torch
 
-        encoded = [encode(self.tokenizer, prompt, response, self.lora.max_length) for prompt, response in pairs]
-        batch = collate(encoded, self.tokenizer.pad_token_id)
+        net = self.network
+        encoded = [encode(net.tokenizer, prompt, response, self.lora.max_length) for prompt, response in pairs]
+        batch = collate(encoded, net.tokenizer.pad_token_id)
         inputs, grads, handles = {}, {}, []
 
         def keep(index):
@@ -108,10 +128,10 @@ class GradientFeatures:
                 output.register_hook(lambda grad: grads.__setitem__(index, grad.detach()))
             return hook
 
-        for index, module in enumerate(self._modules):
+        for index, module in enumerate(net.modules):
             handles.append(module.register_forward_hook(keep(index)))
         try:
-            logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            logits = net.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
             labels = batch["labels"][:, 1:]
             losses = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2).float(), labels,
                                                        ignore_index=-100, reduction="none")
@@ -121,11 +141,11 @@ class GradientFeatures:
         finally:
             for handle in handles:
                 handle.remove()
-            self.model.zero_grad(set_to_none=True)
+            net.model.zero_grad(set_to_none=True)
         sketch = torch.zeros(len(pairs), self.dim)
-        for index in range(len(self._modules)):
+        for index in range(len(net.modules)):
             per_record_grad = torch.einsum("bto,btr->bor", grads[index], inputs[index]).reshape(len(pairs), -1)
-            sketch.index_add_(1, self._buckets[index], per_record_grad * self._signs[index])
+            sketch.index_add_(1, net.buckets[index], per_record_grad * net.signs[index])
         return sketch.numpy().astype(np.float32)
 
 
@@ -184,16 +204,15 @@ def compare_value(candidate: np.ndarray, baseline: np.ndarray, references: np.nd
     larger dataset), each side's records are resampled in the same draws."""
     on_candidate, on_baseline = alignment(candidate, references, form), alignment(baseline, references, form)
     gain = on_candidate.mean(axis=0) - on_baseline.mean(axis=0)
-    rng = np.random.default_rng(seed)
     if sampled_records:
+        rng = np.random.default_rng(seed)
         draws = np.empty(resamples)
         for n in range(resamples):
             refs = rng.integers(0, len(gain), len(gain))
             rows_c = rng.integers(0, len(on_candidate), len(on_candidate))
             rows_b = rng.integers(0, len(on_baseline), len(on_baseline))
             draws[n] = on_candidate[rows_c][:, refs].mean() - on_baseline[rows_b][:, refs].mean()
+        mean, low, high = float(gain.mean()), float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))
     else:
-        draws = rng.choice(gain, size=(resamples, len(gain)), replace=True).mean(axis=1)
-    low, high = (float(np.percentile(draws, q)) for q in (2.5, 97.5))
-    return {"signal": f"gradient_{form}", "mean": float(gain.mean()), "ci95": [low, high],
-            "separated": low > 0 or high < 0}
+        mean, low, high = bootstrap_mean(gain, seed, resamples)
+    return {"signal": f"gradient_{form}", "mean": mean, "ci95": [low, high], "separated": low > 0 or high < 0}
