@@ -65,6 +65,7 @@ from autodp import defects
 from autodp.ingest import ingest
 from autodp.search import finetune as lora
 from autodp.search.config import LoraSettings
+from autodp.search.confirmation import seeded_delta
 from autodp.search.evaluation import Example, bootstrap_mean, contrastive_margin, reference_nll
 from autodp.search.finetune import load_adapted
 from autodp.search.gradient_value import (
@@ -260,20 +261,11 @@ def ground_truth(rungs, test, results: Results, store, folder: Path, base: str, 
 
 def paired_interval(a: np.ndarray, b: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
     """Mean of a - b over references, and its bootstrap 95% interval. With a seed axis
-    first (seeds x references), seeds and references are resampled together; arms with the
-    same seeds are paired by seed, since seed s gives every arm the same LoRA initialisation
-    and the same order of batch draws (common random numbers), else resampled apart."""
+    first (seeds x references), seeds and references are resampled together, the arms paired
+    by seed when they have the same seeds (``confirmation.seeded_delta``)."""
     if a.ndim == 1:
         return bootstrap_mean(a - b, seed, RESAMPLES)
-    rng = np.random.default_rng(seed)
-    paired = a.shape[0] == b.shape[0]
-    draws = []
-    for _ in range(RESAMPLES):
-        refs = rng.integers(0, a.shape[1], a.shape[1])
-        seeds_a = rng.integers(0, a.shape[0], a.shape[0])
-        seeds_b = seeds_a if paired else rng.integers(0, b.shape[0], b.shape[0])
-        draws.append(a[seeds_a][:, refs].mean() - b[seeds_b][:, refs].mean())
-    return float(a.mean() - b.mean()), *np.percentile(draws, [2.5, 97.5])
+    return seeded_delta(a, b, seed, RESAMPLES)
 
 
 def report_ground_truth(results: Results) -> dict[str, dict[str, Any]]:

@@ -13,8 +13,10 @@ publishes the dataset it produces with a data card for review.
    strategies from aggregates and scores only; each candidate is **apply**ed,
    **finetune**d and **evaluate**d against the baseline as mapped tasks; **reflect** keeps
    the history and skips later iterations once the search has converged;
-6. **select** the best strategy and **publish** its output on the full dataset, with the
-   data card and the agent's audit log.
+6. **select** the best strategy; **confirm** the top candidates against raw (each and the
+   unprocessed sample fine-tuned with several seeds at a budget where the model learns the
+   data, scored on held-out examples the selection never used); **publish** the output on
+   the full dataset, with the data card, both verdicts and the agent's audit log.
 
 Fine-tuning and evaluation run in the pool and queue named by `AUTODP_GPU_POOL` and
 `AUTODP_GPU_QUEUE` (`gpu` in the production compose). Every result is stored under a
@@ -84,6 +86,19 @@ PARAMS = {
     "augmentation_model": Param(None, type=["null", "string"], title="Augmentation model",
                                 description="Name of a registered augmentation family (autodp_distill): the "
                                 "operators of its tasks join the pool and run its models. Empty: none."),
+    "confirm_top": Param(DEFAULTS.confirm_top, type="integer", minimum=0, maximum=8, title="Candidates confirmed",
+                         description="The top candidates fine-tuned again against raw before publishing; 0: none "
+                         "(the published strategy is then marked not confirmed)."),
+    "confirm_seeds": Param(DEFAULTS.confirm_seeds, type="integer", minimum=2, maximum=16, title="Confirmation seeds",
+                           description="Seeds per arm (each confirmed candidate and raw)."),
+    "confirm_steps": Param(DEFAULTS.confirm_lora.steps, type="integer", minimum=1, maximum=100_000,
+                           title="Confirmation LoRA steps",
+                           description=f"Training steps per confirmation adapter (batch "
+                           f"{DEFAULTS.confirm_lora.batch_size}, {DEFAULTS.confirm_lora.max_length}-token windows)."),
+    "confirm_size": Param(DEFAULTS.confirm_size, type="integer", minimum=2, maximum=100_000,
+                          title="Confirmation examples",
+                          description="More examples held out beside the evaluation ones, scored only by the "
+                          "confirmation."),
     "seed": Param(DEFAULTS.seed, type="integer", minimum=0, title="Seed", description="Sampling, proposals and training seed."),
     "store": store_param(),
 }
@@ -208,15 +223,24 @@ def autodp_search():
         states = [ti.xcom_pull(task_ids=f"iteration_{n}.reflect") for n in range(1, MAX_ITERATIONS + 1)]
         return loop.select([Reflection.from_dict(s) if s else None for s in states]).to_dict()
 
-    @task(outlets=[PUBLISHED_ASSET])
-    def publish(run: dict, state: dict, params: dict | None = None) -> dict:
+    @task(**GPU)
+    def confirm(run: dict, state: dict, params: dict | None = None) -> dict:
         from autodp.airflow_support import search_context
         from autodp.search import loop
         from autodp.search.state import Reflection, SearchRun
 
-        result = loop.publish(search_context(params), SearchRun.from_dict(run), Reflection.from_dict(state))
+        return loop.confirm(search_context(params), SearchRun.from_dict(run), Reflection.from_dict(state)).to_dict()
+
+    @task(outlets=[PUBLISHED_ASSET])
+    def publish(run: dict, state: dict, confirmed: dict, params: dict | None = None) -> dict:
+        from autodp.airflow_support import search_context
+        from autodp.search import loop
+        from autodp.search.state import Confirmation, Reflection, SearchRun
+
+        result = loop.publish(search_context(params), SearchRun.from_dict(run), Reflection.from_dict(state),
+                              Confirmation.from_dict(confirmed))
         return {"published_key": result["published_key"], "published_dataset_key": result["published_dataset_key"],
-                "rows": result["data_card"]["rows"], "best": {k: result["best"][k] for k in (
+                "rows": result["data_card"]["rows"], "verdict": result["verdict"], "best": {k: result["best"][k] for k in (
                     "score", "win_rate", "ci95", "steps")},
                 "leaderboard": [{k: e[k] for k in ("score", "win_rate", "ci95", "rows_out", "origin", "steps")}
                                 for e in result["leaderboard"]]}
@@ -229,7 +253,7 @@ def autodp_search():
         reflected.append(state)
     chosen = select()
     reflected >> chosen
-    publish(run, chosen)
+    publish(run, chosen, confirm(run, chosen))
 
 
 autodp_search()

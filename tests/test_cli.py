@@ -1,6 +1,7 @@
 """The autodp command as a user runs it: a real process, its output and exit code."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -82,10 +83,14 @@ def test_the_main_job_runs_the_search_through_airflow(tmp_path):
     source = write_lines(tmp_path / "qa.jsonl", lines)
     done = subprocess.run([AUTODP, "run", str(source), "--store", str(tmp_path / "store"), "--method", "random",
                            "--model", "tiny", "--iterations", "1", "--candidates", "2", "--steps", "2",
-                           "--sample-size", "20", "--eval-size", "4"], capture_output=True, text=True, timeout=900)
+                           "--sample-size", "20", "--eval-size", "4", "--confirm-top", "1", "--confirm-seeds", "2",
+                           "--confirm-steps", "2", "--confirm-size", "4"], capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "iteration_1.evaluate[1]" in done.stdout and "publish" in done.stdout
-    assert "win rate" in done.stdout and "data card: " in done.stdout
+    assert "win rate" in done.stdout and "data card: " in done.stdout and "iteration_1.evaluate[1]" in done.stdout
+    assert "confirm" in done.stdout.split("iteration_1.reflect")[1]
+    assert re.search(r"published strategy: (better than raw|not shown better than raw|worse than raw) \(confirmation: "
+                     r"2 seeds per arm at LoRA 2 steps x batch 4 x 128 tokens, 4 examples", done.stdout), done.stdout[-2000:]
     card = done.stdout.split("data card: ")[1].split(";")[0]
     assert Path(card).is_file() and Path(card).read_text().startswith("# Data card")
 

@@ -35,7 +35,8 @@ def published_searches(tmp_path_factory):
     root = tmp_path_factory.mktemp("decisions")
     store = LocalStore(root / "store")
     config = SearchConfig(iterations=1, candidates=1, method="random", base="tiny", sample_size=20, eval_size=4,
-                          operators=("drop_empty_output",), lora=LoraSettings(steps=1, batch_size=4))
+                          operators=("drop_empty_output",), lora=LoraSettings(steps=1, batch_size=4),
+                          confirm_top=0)
     keys = []
     for name in ("first", "second"):
         lines = [record(f"{name} question {i}?", output="" if i % 5 == 0 else f"{name} answer {i}.") for i in range(40)]

@@ -236,6 +236,16 @@ def _search_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval", default=None, metavar="FILE_OR_KEY",
                         help="a trusted evaluation set to judge models on, instead of a screened held-out split: "
                              "a file (ingested with the same --map), or a stored dataset's key")
+    parser.add_argument("--confirm-top", type=int, default=DEFAULTS.confirm_top,
+                        help="top candidates fine-tuned again against raw before publishing; 0: none (default "
+                             "%(default)s)")
+    parser.add_argument("--confirm-seeds", type=int, default=DEFAULTS.confirm_seeds,
+                        help="seeds per confirmation arm (default %(default)s)")
+    parser.add_argument("--confirm-steps", type=int, default=DEFAULTS.confirm_lora.steps,
+                        help=f"LoRA steps per confirmation adapter, batch {DEFAULTS.confirm_lora.batch_size} "
+                             f"(default %(default)s)")
+    parser.add_argument("--confirm-size", type=int, default=DEFAULTS.confirm_size,
+                        help="held-out examples only the confirmation scores (default %(default)s)")
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
     parser.add_argument("--llm-judge", action="store_true", help="also judge with the judge endpoint")
     parser.add_argument("--augmentation-model", default=None, metavar="NAME",
@@ -248,7 +258,9 @@ def _search_params(args: argparse.Namespace) -> dict[str, Any]:
     params = {"method": args.method, "iterations": args.iterations, "candidates": args.candidates,
               "patience": args.patience, "model": args.model, "lora_steps": args.steps,
               "sample_size": args.sample_size, "eval_size": args.eval_size, "seed": args.seed,
-              "llm_judge": args.llm_judge, "eval": args.eval, "augmentation_model": args.augmentation_model}
+              "llm_judge": args.llm_judge, "eval": args.eval, "augmentation_model": args.augmentation_model,
+              "confirm_top": args.confirm_top, "confirm_seeds": args.confirm_seeds,
+              "confirm_steps": args.confirm_steps, "confirm_size": args.confirm_size}
     for name in ("epochs", "sampling", "target_selection", "reuse"):
         if hasattr(args, name):
             params["lora_epochs" if name == "epochs" else name] = getattr(args, name)
@@ -498,6 +510,8 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _show_leaderboard(result: dict[str, Any]) -> None:
+    from autodp.search.confirmation import budget_text
+
     card = result["data_card"]["score"]
     noise = card.get("noise_floor")
     if noise:
@@ -505,7 +519,8 @@ def _show_leaderboard(result: dict[str, Any]) -> None:
               f"[{noise['ci95'][0]:.2f}, {noise['ci95'][1]:.2f}], dNLL {noise['delta_nll']['mean']:+.4f}; "
               f"tie margin {card['tie_margin']}; {card['evaluation_examples']} {card['evaluation'].replace('_', ' ')} "
               "examples")
-    print(f"{'score':>7} {'win rate':>9} {'95% CI':>12} {'dNLL':>8} {'95% CI':>17} {'LLM judge':>10} {'rows':>6}  strategy")
+    print(f"{'score':>7} {'win rate':>9} {'95% CI':>12} {'dNLL':>8} {'95% CI':>17} {'LLM judge':>10} {'rows':>6} "
+          f"{'confirmed dNLL':>15} {'95% CI':>17}  strategy")
     for entry in result["leaderboard"]:
         low, high = entry["ci95"]
         delta = entry.get("delta_nll") or {"mean": None, "ci95": [None, None]}
@@ -513,9 +528,18 @@ def _show_leaderboard(result: dict[str, Any]) -> None:
         delta_ci = f"{delta['ci95'][0]:+.3f},{delta['ci95'][1]:+.3f}" if delta["mean"] is not None else "-"
         judged = entry.get("llm_judge")
         llm = "-" if not judged else "unusable" if judged.get("usable") is False else f"{judged['win_rate']:.3f}"
+        confirmed = (entry.get("confirmed") or {}).get("delta_nll")
+        confirmed_text = f"{confirmed['mean']:+.4f}" if confirmed else "-"
+        confirmed_ci = f"{confirmed['ci95'][0]:+.3f},{confirmed['ci95'][1]:+.3f}" if confirmed else "-"
         print(f"{entry['score']:>+7.3f} {entry['win_rate']:>9.3f} {f'{low:.2f}-{high:.2f}':>12} {delta_text:>8} "
-              f"{delta_ci:>17} {llm:>10} {entry['rows_out']:>6}  "
+              f"{delta_ci:>17} {llm:>10} {entry['rows_out']:>6} {confirmed_text:>15} {confirmed_ci:>17}  "
               f"{' > '.join(s['operator'] for s in entry['steps'])} ({entry['origin']})")
+    confirmation = result["data_card"].get("confirmation")
+    if confirmation:
+        how = (f"{confirmation['seeds']} seeds per arm at {budget_text(confirmation['budget'])}, "
+               f"{confirmation['examples']} examples the selection never used" if "budget" in confirmation
+               else confirmation["reason"])
+        print(f"published strategy: {confirmation['verdict']} (confirmation: {how})")
 
 
 def _distill(args: argparse.Namespace) -> int:

@@ -144,7 +144,7 @@ def test_the_search_proposes_strategies_that_run_the_family(distilled):
 
     config = SearchConfig(iterations=1, candidates=2, method="random", base="tiny", sample_size=40, eval_size=6,
                           operators=("instruction_refinement",), augmentation_model="test-family",
-                          lora=LoraSettings(steps=2, batch_size=4))
+                          lora=LoraSettings(steps=2, batch_size=4), confirm_top=0)
     result = search(distilled["dataset_key"], store, config, distilled["fresh"]())
     tried = [step for entry in result["leaderboard"] for step in entry["steps"]]
     assert tried and all(step["params"]["model"] == "test-family" for step in tried)

@@ -21,7 +21,7 @@ def approved_dedup(tmp_path):
     store = LocalStore(tmp_path / "dedup-store")
     lines = answered(40) + answered(10)  # ten questions asked twice, far apart
     key = ingest(str(write_lines(tmp_path / "first.jsonl", lines)), store)["dataset_key"]
-    config = SearchConfig(iterations=1, candidates=1, method="random", base="tiny", sample_size=30, eval_size=6,
+    config = SearchConfig(iterations=1, candidates=1, method="random", base="tiny", sample_size=30, eval_size=6, confirm_top=0,
                           operators=("exact_dedup",), lora=LoraSettings(steps=2, batch_size=4))
     published = search(key, store, config)["published_key"]
     assert main(["recipe", "approve", published, "--name", "dedup", "--reason", "fewer repeats",

@@ -39,7 +39,7 @@ def approved(tmp_path):
     key = ingest(str(write_lines(tmp_path / "first.jsonl", qa_lines(50))), store)["dataset_key"]
     config = SearchConfig(iterations=1, candidates=2, method="random", base="tiny", sample_size=30, eval_size=6,
                           operators=("drop_empty_output", "normalize_text", "length_bounds"),
-                          lora=LoraSettings(steps=2, batch_size=4))
+                          lora=LoraSettings(steps=2, batch_size=4), confirm_top=0)
     published = search(key, store, config)["published_key"]
     assert main(["recipe", "approve", published, "--name", "gout", "--reason", "beats raw",
                  "--store", str(store.root)]) == 0

@@ -28,7 +28,7 @@ def qa_source(tmp_path, broken_lines=0):
 
 
 QUICK = {"method": "random", "iterations": 2, "candidates": 2, "model": "tiny", "lora_steps": 3, "sample_size": 30,
-         "eval_size": 6}
+         "eval_size": 6, "confirm_top": 1, "confirm_seeds": 2, "confirm_steps": 2, "confirm_size": 4}
 
 
 def test_search_dag_runs_the_whole_loop_and_a_rerun_redoes_nothing(airflow_db, tmp_path):
@@ -63,8 +63,12 @@ def test_search_dag_runs_the_whole_loop_and_a_rerun_redoes_nothing(airflow_db, t
     assert (summary["rows_in"], summary["rows_kept"], summary["rows_quarantined"]) == (61, 60, 1)
     assert profile_key(dataset_key) in store.artifacts(PROFILES)
     [published] = store.artifacts(PUBLISHED)
-    score = store.read_json(PUBLISHED, published, DATA_CARD_FILE)["score"]
-    assert (score["evaluation"], score["evaluation_examples"]) == ("trusted_set", 5)
+    card = store.read_json(PUBLISHED, published, DATA_CARD_FILE)
+    score, confirmation = card["score"], card["confirmation"]
+    # The trusted set's 5 examples: 3 score the candidates, 2 (4 of 10 asked for) only the confirmation.
+    assert (score["evaluation"], score["evaluation_examples"], confirmation["examples"]) == ("trusted_set", 3, 2)
+    assert states["confirm"] == "success" and len(confirmation["candidates"]) == 1 and confirmation["seeds"] == 2
+    assert tis["publish"].xcom_pull(task_ids="publish")["verdict"] == confirmation["verdict"]
     split = store.manifest(DATASETS, score["evaluation_key"])["summary"]
     assert split["source_dataset_key"] == ingested[str(trusted)] and split["held_out_rows"] == 0
     adapters = set(store.artifacts(ADAPTERS))

@@ -79,7 +79,7 @@ def test_a_canary_key_in_airflow_connections_stays_out_of_logs_xcom_and_the_meta
     source = write_lines(tmp_path / "qa.jsonl", lines)
     store, home = tmp_path / "store", tmp_path / "home"
     conf = {"source": str(source), "store": str(store), "method": "agent", "iterations": 1, "candidates": 1,
-            "model": "tiny", "lora_steps": 2, "sample_size": 30, "eval_size": 6}
+            "model": "tiny", "lora_steps": 2, "sample_size": 30, "eval_size": 6, "confirm_top": 0}
     with FaultyLLM([("status", 401)]) as server:
         server.echo_authorization = True
         connection = {"conn_type": "http", "host": server.base_url, "password": CANARY}

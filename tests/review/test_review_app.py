@@ -29,7 +29,8 @@ def published(airflow_services, tmp_path_factory):
     key = ingest(str(source), store)["dataset_key"]
     config = SearchConfig(iterations=2, candidates=2, method="random", base="tiny", sample_size=30, eval_size=6,
                           operators=("drop_empty_output", "normalize_text", "length_bounds"),
-                          lora=LoraSettings(steps=2, batch_size=4))
+                          lora=LoraSettings(steps=2, batch_size=4), confirm_top=1, confirm_seeds=2, confirm_size=4,
+                          confirm_lora=LoraSettings(steps=2, batch_size=4, max_length=64))
     return search(key, store, config)["published_key"]
 
 
@@ -75,7 +76,10 @@ def test_search_and_dataset_pages_show_aggregates_and_no_record_text(airflow_ser
     assert 'id="iterations-chart"' in page and "random" in page
     assert "Flagged removed (unflagged dropped)" in page and re.search(r"<td>\d+/\d+ \(\d+\)</td>", page)
     card = open_store(airflow_services["store_uri"]).read_json(PUBLISHED, published, DATA_CARD_FILE)
-    assert ('id="selection"' in page) == (card["search"]["selection"]["rule"] == "flagged_removed_among_tied")
+    assert ('id="selection"' in page) == (card["search"]["selection"]["rule"] != "best_score")
+    verdict = card["confirmation"]["verdict"]  # both verdicts: the search's win rate, and the confirmation's
+    assert f"Confirmed against raw: <b>{verdict}</b>" in page and verdict in listing
+    assert len(re.findall(r'<table id="confirmed">.*?<tbody>\s*<tr>', page, re.S)) == 1
     dataset = reviewer.get(f"/autodp/datasets/{published}").text
     assert 'id="lineage"' in dataset and "empty_output" in dataset and 'id="no-examples"' in dataset
     for shown in (listing, page, dataset):

@@ -73,7 +73,8 @@ def test_a_reviewer_triggers_a_search_and_approves_it_in_the_browser(browser, ai
     param_input(page, "source").fill(str(source))
     choose(page, "method", "random")
     for param, value in (("iterations", "1"), ("candidates", "2"), ("model", "tiny"), ("lora_steps", "3"),
-                         ("sample_size", "30"), ("eval_size", "6")):
+                         ("sample_size", "30"), ("eval_size", "6"), ("confirm_top", "1"), ("confirm_seeds", "2"),
+                         ("confirm_steps", "2"), ("confirm_size", "4")):
         param_input(page, param).fill(value)
     page.screenshot(path=SHOTS / "1-trigger-form.png", full_page=True)
     dialog.get_by_role("button", name="Trigger").last.click()
@@ -104,6 +105,8 @@ def test_a_reviewer_triggers_a_search_and_approves_it_in_the_browser(browser, ai
 
     search_url = page.frame_locator("iframe").locator("body").evaluate("() => location.href")
     page.goto(search_url)
+    assert page.locator("#confirmation").inner_text().startswith("Confirmed against raw: ")
+    assert page.locator("#confirmed tbody tr").count() == 1
     page.screenshot(path=SHOTS / "3-search-page.png", full_page=True)
     page.goto(search_url.replace("/searches/", "/datasets/"))
     page.locator("#lineage tbody tr").first.wait_for()

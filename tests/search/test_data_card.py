@@ -30,3 +30,24 @@ def test_the_card_says_which_rule_published_the_strategy():
             and "(20 of 20 flagged removed, 4 unflagged dropped)" in tied)
     apart = card_for(history, reach=0.001)
     assert " Published: the best-scored strategy." in apart and "flagged removed" not in apart
+
+
+def test_the_card_states_the_confirmed_verdict_or_that_there_was_none():
+    from autodp.search.confirmation import NOT_SHOWN
+    from autodp.search.loop import confirmed_choice
+    from tests.search.test_confirmation import candidate, confirmation
+
+    history = [judged("top", 0.12, 0.0045), judged("second", 0.10, 0.003)]
+    best, selection = choose(history, 0.001)
+    final = {"output_key": "o", "rows_in": 200, "rows_out": 150, "llm_calls": 0, "steps": []}
+    unconfirmed = markdown(data_card(RUN, SearchConfig(confirm_top=0), best, final, history, 12.0, 0, 0,
+                                     selection=confirmed_choice(history, best, selection, None)[1]))
+    assert "**Not confirmed**: confirmation was switched off (confirm_top 0)" in unconfirmed
+    checked = confirmation(candidate("top", NOT_SHOWN, -0.004), candidate("second", NOT_SHOWN, -0.02))
+    best, why = confirmed_choice(history, best, selection, checked)
+    card = data_card(RUN, SearchConfig(), best, final, history, 12.0, 0, 0, selection=why, confirmation=checked)
+    assert card["confirmation"]["verdict"] == NOT_SHOWN and len(card["confirmation"]["candidates"]) == 2
+    text = markdown(card)
+    assert "**Not shown better than raw**. The top 2 candidates and the unprocessed sample were each fine-tuned " \
+           "with 3 seeds at LoRA 200 steps x batch 4 x 128 tokens and scored on 200 held-out examples" in text
+    assert "- `top` (search score +0.100): ΔNLL +0.0060 (95% CI -0.0040 to +0.0160), not shown better than raw" in text

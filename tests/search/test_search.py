@@ -7,12 +7,13 @@ from dataclasses import replace
 import datasets
 import pytest
 
-from autodp.artifacts import DATASETS, PUBLISHED, SCORES
+from autodp.artifacts import ADAPTERS, DATASETS, PUBLISHED, SCORES
 from autodp.exports import export
 from autodp.ingest import ingest
 from autodp.llm.endpoints import LOCAL_MODEL
 from autodp.profile import profile
 from autodp.search.config import LoraSettings, SearchConfig
+from autodp.search.confirmation import BETTER, NOT_SHOWN, WORSE
 from autodp.search.loop import search
 from tests.conftest import write_lines
 
@@ -36,7 +37,7 @@ def canary_dataset(tmp_path, store):
 @pytest.fixture
 def config():
     return SearchConfig(iterations=2, candidates=2, base="tiny", sample_size=36, eval_size=8, operators=RULES,
-                        lora=LoraSettings(steps=6, batch_size=4, learning_rate=3e-3))
+                        lora=LoraSettings(steps=6, batch_size=4, learning_rate=3e-3), confirm_top=0)
 
 
 def test_search_runs_publishes_and_never_shows_records_to_the_agent(local_store, tmp_path, resources, llm_server,
@@ -91,6 +92,43 @@ def test_search_runs_publishes_and_never_shows_records_to_the_agent(local_store,
 
     again = search(key, local_store, config, resources=resources)
     assert again["run_key"] == result["run_key"] and again["leaderboard"] == result["leaderboard"]
+
+
+def test_the_top_candidates_are_confirmed_against_raw_on_examples_the_selection_never_used(
+        local_store, tmp_path, resources, config):
+    confirming = replace(config, method="random", iterations=1, confirm_top=2, confirm_seeds=2, confirm_size=6,
+                         confirm_lora=LoraSettings(steps=4, batch_size=4, max_length=64, learning_rate=3e-3))
+    lines = [json.dumps({"instruction": f"Question {i} about asthma?", "input": "",
+                         "output": "" if i % 6 == 0 else f"Answer {i % 5}: use the inhaler as prescribed."})
+             for i in range(120)]
+    key = ingest(str(write_lines(tmp_path / "qa.jsonl", lines)), local_store)["dataset_key"]
+    result = search(key, local_store, confirming, resources=resources)
+
+    card = result["data_card"]
+    confirmation = card["confirmation"]
+    assert "candidates" in confirmation, confirmation
+    assert confirmation["seeds"] == 2 and confirmation["budget"]["steps"] == 4 and len(confirmation["raw_adapters"]) == 2
+    confirmed = confirmation["candidates"]
+    assert len(confirmed) == 2 and confirmed[0]["strategy_key"] != confirmed[1]["strategy_key"]
+    for entry in confirmed:
+        low, high = entry["delta_nll"]["ci95"]
+        assert low <= entry["delta_nll"]["mean"] <= high and len(entry["per_seed"]) == 2
+        assert entry["verdict"] == (BETTER if low > 0 else WORSE if high < 0 else NOT_SHOWN)
+    assert result["verdict"] == confirmation["verdict"] == next(
+        c["verdict"] for c in confirmed if c["strategy_key"] == result["best"]["strategy_key"])
+    board = {h["strategy_key"]: h for h in result["leaderboard"]}
+    assert all(board[c["strategy_key"]]["confirmed"]["verdict"] == c["verdict"] for c in confirmed)
+    assert sum("confirmed" in h for h in board.values()) == 2
+    # One held-out split (held out of the sample as a whole): the selection scores its first examples, the
+    # confirmation the rest.
+    split = local_store.manifest(DATASETS, card["score"]["evaluation_key"])["summary"]
+    assert card["score"]["evaluation_examples"] + confirmation["examples"] == split["examples"]
+    assert confirmation["examples"] >= 2
+    text = local_store.read_bytes(f"{PUBLISHED}/{result['run_key']}/data_card.md").decode()
+    assert "## Confirmation" in text and f"**{result['verdict'].capitalize()}**" in text
+    # Raw twice, each confirmed candidate twice, beside the search's own adapters.
+    confirmation_adapters = set(confirmation["raw_adapters"])
+    assert len(confirmation_adapters) == 2 and confirmation_adapters <= set(local_store.artifacts(ADAPTERS))
 
 
 def test_random_search_baseline_with_both_judges(local_store, tmp_path, resources, config):

@@ -25,6 +25,7 @@ from autodp.artifacts import (
 )
 from autodp.curate import decisions, recipes, review_status
 from autodp.curate.decisions import status_of
+from autodp.search.confirmation import NOT_CONFIRMED
 from autodp.search.data_card import selection_text
 from autodp.store import ArtifactNotFound, ArtifactStore
 
@@ -54,6 +55,7 @@ def searches(store: ArtifactStore) -> list[dict[str, Any]]:
                       "base_model": config.get("base") or score.get("base_model"),
                       "review": status_of(logs.get(key, []))["status"], "win_rate": score["win_rate"],
                       "ci95": score["ci95"], "rows": card["rows"],
+                      "verdict": (card.get("confirmation") or {}).get("verdict", NOT_CONFIRMED),
                       "strategy": [step["operator"] for step in card["strategy"]]})
     return sorted(found, key=lambda s: (s["created_at"], s["key"]), reverse=True)
 
@@ -70,11 +72,13 @@ def search(store: ArtifactStore, key: str) -> dict[str, Any]:
         entry["diff"] = step_diff(best_steps, entry["operators"])
         entry["is_best"] = entry["strategy_key"] == result["best"]["strategy_key"]
     selection = card["search"].get("selection")
-    chosen_among_tied = selection is not None and selection["rule"] == "flagged_removed_among_tied"
+    explained = selection is not None and selection["rule"] != "best_score"
     return {"key": key, "created_at": manifest["created_at"], "dataset": _source_name(store, card), "card": card,
             "config": manifest["provenance"].get("config", {}), "leaderboard": leaderboard,
             "best": result["best"], "best_operators": best_steps,
-            "selection_note": selection_text(selection) if chosen_among_tied else None, "by_iteration": best_by_iteration(leaderboard),
+            "selection_note": selection_text(selection) if explained else None,
+            "confirmation": card.get("confirmation") or {"verdict": NOT_CONFIRMED, "reason": "published before "
+                                                                      "confirmation existed"}, "by_iteration": best_by_iteration(leaderboard),
             "audit": audit_log(store, key), "review": review_status(store, key),
             "recipes": [r for r in recipes(store) if r["published_key"] == key]}
 

@@ -5,7 +5,7 @@ defaults and choices both take from here."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
 from autodp.hashing import content_key
@@ -39,6 +39,11 @@ class LoraSettings:
     seed: int = 0
 
 
+# The budget at which the search's winners are confirmed (autodp.search.confirmation): on the quality ladder
+# (make bench-ladder) it separates the clean rung from the one with 30% of its rows damaged with 3 seeds.
+CONFIRM_BUDGET = LoraSettings(steps=200, batch_size=4, max_length=128)
+
+
 @dataclass(frozen=True)
 class SearchConfig:
     iterations: int = 2
@@ -59,14 +64,20 @@ class SearchConfig:
     sampling: bool = True  # search on a distribution-preserving sample; off: on every row but the eval split
     target_selection: bool = True  # LLM operators process PTS-flagged rows only; off: every row
     reuse: bool = True  # Cache-and-Reuse of stored prefixes and adapters; off: recompute them
+    # Confirmation: the top ``confirm_top`` candidates (0: none) and the raw sample, each fine-tuned with
+    # ``confirm_seeds`` seeds at ``confirm_lora`` and scored on ``confirm_size`` more held-out examples.
+    confirm_top: int = 2
+    confirm_seeds: int = 3
+    confirm_size: int = 200
+    confirm_lora: LoraSettings = field(default_factory=lambda: CONFIRM_BUDGET)
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> SearchConfig:
         """From the names the DAG's Params and the CLI share (``model``, ``lora_steps``,
-        ``lora_epochs``, ``eval`` and the fields' own names); a name not given keeps its
-        default, and names that are not the search's (``source``, ``store``) are ignored."""
+        ``lora_epochs``, ``confirm_steps``, ``eval`` and the fields' own names); a name not given
+        keeps its default, and names that are not the search's (``source``, ``store``) are ignored."""
         renamed = {"model": "base", "eval": "eval_dataset"}
-        own = {f.name for f in fields(cls)} - {"lora"}
+        own = {f.name for f in fields(cls)} - {"lora", "confirm_lora"}
         values = {renamed.get(name, name): value for name, value in params.items()
                   if renamed.get(name, name) in own}
         for name in ("eval_dataset", "augmentation_model"):
@@ -75,15 +86,19 @@ class SearchConfig:
         if "operators" in values:
             values["operators"] = tuple(values["operators"])
         lora = {name: params[f"lora_{name}"] for name in ("steps", "epochs") if f"lora_{name}" in params}
-        return cls(**values, lora=LoraSettings(**lora))
+        confirm = replace(CONFIRM_BUDGET, steps=params["confirm_steps"]) if "confirm_steps" in params else CONFIRM_BUDGET
+        return cls(**values, lora=LoraSettings(**lora), confirm_lora=confirm)
 
     def to_dict(self) -> dict[str, Any]:
-        """The configuration as run keys take it: a search without an augmentation family
-        keeps the key it had before the setting existed."""
+        """The configuration as run keys take it: a search without an augmentation family, or
+        without confirmation, keeps the key it had before the setting existed."""
         data = asdict(self)
         data["operators"] = list(self.operators)
         if data["augmentation_model"] is None:
             del data["augmentation_model"]
+        if not self.confirm_top:
+            for name in ("confirm_top", "confirm_seeds", "confirm_size", "confirm_lora"):
+                del data[name]
         return data
 
 

@@ -9,17 +9,19 @@ from typing import Any
 from autodp import operators
 from autodp.search.cards import PRIOR_MIN_SHARE
 from autodp.search.config import SearchConfig
-from autodp.search.state import SearchRun, Trial
+from autodp.search.confirmation import BETTER, NOT_CONFIRMED, budget_text
+from autodp.search.state import Confirmation, SearchRun, Trial
 
 
 def data_card(run: SearchRun, config: SearchConfig, best: Trial, final: dict[str, Any], history: list[Trial],
               seconds: float | None, repairs: int, failures: int,
               prior: dict[str, Any] | None = None, augmentation: dict[str, Any] | None = None,
-              selection: dict[str, Any] | None = None) -> dict[str, Any]:
+              selection: dict[str, Any] | None = None, confirmation: Confirmation | None = None) -> dict[str, Any]:
     """``final`` is the executor's summary of the best strategy applied to the full dataset;
     ``prior`` the profile-driven prior the agent was shown (operators and the evidence);
     ``augmentation`` the registered augmentation models the strategy's steps ran, by operator;
-    ``selection`` why ``best`` was published (``autodp.search.loop.choose``)."""
+    ``selection`` why ``best`` was published (``autodp.search.loop.choose``);
+    ``confirmation`` the top candidates against raw (``autodp.search.loop.confirm``)."""
     return {
         "input_dataset_key": run.dataset_key,
         "output_dataset_key": final["output_key"],
@@ -36,6 +38,7 @@ def data_card(run: SearchRun, config: SearchConfig, best: Trial, final: dict[str
                   "evaluation_screen": run.eval_screen, "base_model": config.base,
                   "tie_margin": run.baseline.tie_margin if run.baseline else None,
                   "noise_floor": run.baseline.noise if run.baseline else None},
+        "confirmation": confirmation_section(best, confirmation, config),
         "baseline_adapter": run.baseline.adapter_key if run.baseline else None,
         "fidelity": run.fidelity,
         "target_selection": run.targets.to_dict() if run.targets else None,
@@ -54,6 +57,21 @@ def data_card(run: SearchRun, config: SearchConfig, best: Trial, final: dict[str
                       # schema, by reason: those records were left as they were (and the steps stored apart).
                       "publish_failures": final.get("llm_failures", {})},
     }
+
+
+def confirmation_section(best: Trial, confirmation: Confirmation | None, config: SearchConfig) -> dict[str, Any]:
+    """The published strategy's confirmed verdict, and every confirmed candidate's figures."""
+    if not confirmation or not confirmation.candidates:
+        reason = ("switched off (confirm_top 0)" if not config.confirm_top else "not run" if confirmation is None
+                  else "not possible: no candidate left rows to train on, or too few evaluation examples were left")
+        return {"verdict": NOT_CONFIRMED, "reason": reason}
+    published = next((c for c in confirmation.candidates if c["strategy_key"] == best.strategy_key), None)
+    return {"verdict": published["verdict"] if published else NOT_CONFIRMED,
+            "signal": "reference NLL of held-out answers the selection never scored, raw minus candidate",
+            "budget": confirmation.budget, "seeds": confirmation.seeds, "examples": confirmation.examples,
+            "raw_adapters": confirmation.raw_adapters,
+            "candidates": [{k: c[k] for k in ("strategy_key", "search_score", "verdict", "delta_nll", "per_seed",
+                                              "mean_nll")} for c in confirmation.candidates]}
 
 
 def strategy_sections(card: dict[str, Any]) -> str:
@@ -78,7 +96,28 @@ def markdown(card: dict[str, Any]) -> str:
             f"trained on the unprocessed sample; {score['judge']} judge, {score['evaluation_examples']} "
             f"{score['evaluation'].replace('_', ' ')} examples, base model {score['base_model']}.\n\n"
             f"{_delta_line(score)}{_noise_line(score)}{_screen_line(score)}{_llm_judge_line(score['llm_judge'])}"
-            f"{_search_section(card['search'])}## Sample fidelity\n\n{json.dumps(card['fidelity'])}\n")
+            f"{_confirmation_section(card.get('confirmation'))}{_search_section(card['search'])}## Sample fidelity\n\n{json.dumps(card['fidelity'])}\n")
+
+
+def _confirmation_section(confirmation: dict[str, Any] | None) -> str:
+    if not confirmation:  # a card published before confirmation existed
+        return ""
+    if confirmation["verdict"] == NOT_CONFIRMED and "candidates" not in confirmation:
+        return (f"## Confirmation\n\n**Not confirmed**: confirmation was {confirmation['reason']}. The score above is "
+                "the search's own, on the examples that chose the strategy; it is not evidence that the strategy "
+                "trains a better model than the raw data.\n\n")
+    lines = "".join(
+        f"- `{c['strategy_key'][:12]}` (search score {c['search_score']:+.3f}): ΔNLL {c['delta_nll']['mean']:+.4f} "
+        f"(95% CI {c['delta_nll']['ci95'][0]:+.4f} to {c['delta_nll']['ci95'][1]:+.4f}), {c['verdict']}\n"
+        for c in confirmation["candidates"])
+    headline = ("**Better than raw**" if confirmation["verdict"] == BETTER else
+                f"**{confirmation['verdict'].capitalize()}**")
+    return (f"## Confirmation\n\n{headline}. The top {len(confirmation['candidates'])} candidates and the "
+            f"unprocessed sample were each fine-tuned with {confirmation['seeds']} seeds at "
+            f"{budget_text(confirmation['budget'])} and scored on {confirmation['examples']} held-out examples the "
+            "selection never used; ΔNLL is raw minus candidate (nats per token, positive favours the candidate), "
+            "its interval over seeds and examples together. A strategy is called better than raw only when that "
+            f"interval lies above zero.\n\n{lines}\n")
 
 
 def _delta_line(score: dict[str, Any]) -> str:
@@ -143,7 +182,11 @@ def _search_section(search: dict[str, Any]) -> str:
 
 
 def selection_text(selection: dict[str, Any]) -> str:
-    """Why the strategy was published (``autodp.search.loop.choose``), in one sentence."""
+    """Why the strategy was published (``autodp.search.loop.choose`` and ``confirmed_choice``), in one sentence."""
+    if selection["rule"] == "confirmed_better":
+        return (f"Published: not the search's own choice (`{selection['search_choice'][:12]}`), which the "
+                "confirmation did not show better than raw, but the confirmed candidate whose interval against raw "
+                "lies highest above zero.")
     if selection["rule"] == "best_score":
         text = "Published: the best-scored strategy"
         if selection["tied"] > 1:

@@ -312,6 +312,6 @@ def adapter_answers(store, adapter_key, base, prompts, max_new_tokens=64, settin
     return generate_answers(model, tokenizer, prompts, max_new_tokens)
 
 
-def adapter_nll(store, adapter_key, base, examples, settings=None) -> np.ndarray:
+def adapter_nll(store, adapter_key, base, examples, settings=None, max_length: int = 256) -> np.ndarray:
     model, tokenizer = load_adapted(store, adapter_key, base, settings)
-    return reference_nll(model, tokenizer, examples)
+    return reference_nll(model, tokenizer, examples, max_length)

@@ -1,13 +1,14 @@
 """The search, as the steps the ``autodp_search`` DAG runs as tasks, with the same names:
 ``sample``, ``target``, ``baseline``, then per iteration ``propose``, ``apply``,
-``finetune``, ``evaluate`` and ``reflect``; then ``select`` and ``publish``. ``search``
-runs them in one process (the CLI, the tests and the benchmarks).
+``finetune``, ``evaluate`` and ``reflect``; then ``select``, ``confirm`` and ``publish``.
+``search`` runs them in one process (the CLI, the tests and the benchmarks).
 
 Each step takes the ``SearchContext`` (store, configuration, resources) and small typed
 state (``autodp.search.state``); everything large is in the store under content keys, so
 re-running a step finds its output there. The evaluation split is held out of the input
 (or given as a trusted dataset) before anything else, and never enters sampling,
-processing or the agent's view.
+processing or the agent's view. Its first ``eval_size`` examples score every candidate; the
+rest (``confirm_size``) are kept for ``confirm``, which the selection never sees.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import random
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ from autodp.search import finetune as lora
 from autodp.search import sampling
 from autodp.search.agent import AuditLog, StrategyAgent, agent_context, random_strategies
 from autodp.search.config import SEARCH_VERSION, SearchConfig, run_key
+from autodp.search.confirmation import BETTER, NOT_CONFIRMED, confirmed, seeded_nll
 from autodp.search.data_card import data_card, markdown
 from autodp.search.evaluation import (
     Example,
@@ -54,7 +56,15 @@ from autodp.search.evaluation import (
     noise_reach,
     reference_judge,
 )
-from autodp.search.state import Baseline, Candidate, Reflection, SearchRun, Targets, Trial
+from autodp.search.state import (
+    Baseline,
+    Candidate,
+    Confirmation,
+    Reflection,
+    SearchRun,
+    Targets,
+    Trial,
+)
 from autodp.search.targeting import flagged_removed, load_targets, select_targets
 from autodp.store import ArtifactStore
 from autodp.strategy import Strategy
@@ -100,16 +110,24 @@ def search(dataset_key: str, store: ArtifactStore, config: SearchConfig | None =
         if reflections[-1].converged:
             say("converged: no better strategy in the last iterations")
             break
-    result = publish(context, run, select(reflections), seconds=time.perf_counter() - started)
-    say(f"published: {result['data_card']['rows']['in']} -> {result['data_card']['rows']['out']} rows")
+    chosen = select(reflections)
+    confirmation = confirm(context, run, chosen)
+    if confirmation.candidates:
+        say(f"confirmed {len(confirmation.candidates)} candidates against raw ({confirmation.seeds} seeds each, "
+            f"{confirmation.examples} examples): " + ", ".join(c["verdict"] for c in confirmation.candidates))
+    result = publish(context, run, chosen, confirmation, seconds=time.perf_counter() - started)
+    say(f"published: {result['data_card']['rows']['in']} -> {result['data_card']['rows']['out']} rows, "
+        f"{result['data_card']['confirmation']['verdict']}")
     return result
 
 
 def sample(context: SearchContext, dataset_key: str) -> SearchRun:
     """Hold out the evaluation split, draw the search sample and profile it."""
     config, resources = context.config, context.resources
-    split = evaluation_split(context.store, dataset_key, config.eval_size, config.seed, config.eval_dataset,
-                             resources)
+    confirm_size = config.confirm_size if config.confirm_top else 0
+    split = evaluation_split(context.store, dataset_key, config.eval_size + confirm_size, config.seed,
+                             config.eval_dataset, resources)
+    confirming = min(confirm_size, split["examples"] * confirm_size // (config.eval_size + confirm_size))
     _, held_out = load_examples(context.store, split["evaluation_key"], resources.settings)
     sampled = sampling.sample(dataset_key, context.store, seed=config.seed, exclude_rows=held_out,
                               resources=resources,
@@ -118,7 +136,7 @@ def sample(context: SearchContext, dataset_key: str) -> SearchRun:
     return SearchRun(run_key=run_key(dataset_key, config), dataset_key=dataset_key,
                      sample_key=sampled["dataset_key"], sample_rows=sampled["rows"], fidelity=sampled["fidelity"],
                      evaluation_key=split["evaluation_key"], eval_source=split["source"],
-                     eval_examples=split["examples"],
+                     eval_examples=split["examples"] - confirming, confirmation_examples=confirming,
                      eval_screen={k: split[k] for k in ("rows", "passed_screen", "screened_out")})
 
 
@@ -314,6 +332,64 @@ def select(reflections: list[Reflection | None]) -> Reflection:
     raise ValueError("no iteration evaluated a strategy: nothing to select")
 
 
+def confirm(context: SearchContext, run: SearchRun, chosen: Reflection) -> Confirmation:
+    """The top ``confirm_top`` candidates (the one ``choose`` picks first, then by score) and the
+    raw sample, each fine-tuned with ``confirm_seeds`` seeds at the confirmation budget and
+    scored on the examples the selection never used (``autodp.search.confirmation``)."""
+    config, store, settings = context.config, context.store, context.resources.settings
+    budget = asdict(config.confirm_lora)
+    top = confirmable(chosen.history, run, config.confirm_top)
+    if not top or run.confirmation_examples < 2:
+        return Confirmation(budget=budget, seeds=config.confirm_seeds, examples=run.confirmation_examples,
+                            raw_adapters=[], candidates=[])
+
+    def figures() -> dict[str, Any]:
+        examples = _confirmation_examples(context, run)
+        arms = {"raw": run.sample_key, **{t.strategy_key: t.output_key for t in top}}
+        scored = {arm: seeded_nll(store, key, config.base, config.confirm_lora, config.confirm_seeds, examples,
+                                  settings, config.reuse) for arm, key in arms.items()}
+        raw = scored["raw"][0]
+        return {"raw_adapters": scored["raw"][1], "candidates": [
+            {"strategy_key": t.strategy_key, "adapters": scored[t.strategy_key][1], "search_score": t.score,
+             **confirmed(raw, scored[t.strategy_key][0], config.seed)} for t in top]}
+
+    material = {"run": run.run_key, "outputs": [t.output_key for t in top], "sample": run.sample_key,
+                "evaluation": run.evaluation_key, "examples": [run.eval_examples, run.confirmation_examples],
+                "budget": budget, "seeds": config.confirm_seeds, "base": config.base}
+    key, _ = _stored(store, "confirmation", material, figures, config.reuse)
+    stored = _read_stored(store, key)
+    return Confirmation(budget=budget, seeds=config.confirm_seeds, examples=run.confirmation_examples,
+                        raw_adapters=stored["raw_adapters"], candidates=stored["candidates"], scores_key=key)
+
+
+def confirmable(history: list[Trial], run: SearchRun, top: int) -> list[Trial]:
+    """The candidates worth confirming: the one ``choose`` would publish, then the best-scored
+    others, each with rows left to train on."""
+    trained = [h for h in history if h.adapter_key is not None]
+    if not trained or top < 1:
+        return []
+    first, _ = choose(trained, noise_reach(run.baseline.noise if run.baseline else None))
+    others = sorted((h for h in trained if h.strategy_key != first.strategy_key), key=Trial.rank, reverse=True)
+    return [first, *others][:top]
+
+
+def confirmed_choice(history: list[Trial], best: Trial, selection: dict[str, Any],
+                     confirmation: Confirmation | None) -> tuple[Trial, dict[str, Any]]:
+    """The strategy to publish once confirmed: the search's choice, unless it was not shown
+    better than raw and another confirmed candidate was; then, of those shown better, the one
+    whose interval's lower end is highest. The verdict goes with it."""
+    if not confirmation or not confirmation.candidates:
+        return best, {**selection, "verdict": NOT_CONFIRMED}
+    by_key = {c["strategy_key"]: c for c in confirmation.candidates}
+    better = [c for c in confirmation.candidates if c["verdict"] == BETTER]
+    if best.strategy_key in by_key and (by_key[best.strategy_key]["verdict"] == BETTER or not better):
+        return best, {**selection, "verdict": by_key[best.strategy_key]["verdict"]}
+    pick = max(better or confirmation.candidates, key=lambda c: c["delta_nll"]["ci95"][0])
+    trial = next(h for h in history if h.strategy_key == pick["strategy_key"])
+    return trial, {**selection, "rule": "confirmed_better", "verdict": pick["verdict"],
+                   "search_choice": best.strategy_key}
+
+
 def choose(history: list[Trial], reach: float) -> tuple[Trial, dict[str, Any]]:
     """The strategy to publish, and why. The best-scored strategy, unless others' mean
     ΔNLL is within ``reach`` (``evaluation.noise_reach``) of its own: the judge cannot tell
@@ -336,9 +412,10 @@ def _flagged_net(trial: Trial) -> int:
     return flagged.get("flagged_removed", 0) - flagged.get("unflagged_dropped", 0)
 
 
-def publish(context: SearchContext, run: SearchRun, chosen: Reflection, seconds: float | None = None
-            ) -> dict[str, Any]:
-    """The best strategy on the full dataset, with its data card and the agent's audit log."""
+def publish(context: SearchContext, run: SearchRun, chosen: Reflection, confirmation: Confirmation | None = None,
+            seconds: float | None = None) -> dict[str, Any]:
+    """The best strategy on the full dataset, with its data card and the agent's audit log;
+    confirmed (``confirm``) when a confirmation is given."""
     store, config = context.store, context.config
     if store.has(PUBLISHED, run.run_key):
         result = published_result(store, run.run_key)
@@ -350,6 +427,7 @@ def publish(context: SearchContext, run: SearchRun, chosen: Reflection, seconds:
     if not history:
         raise ValueError("no strategy was evaluated: nothing to publish")
     best, selection = choose(history, noise_reach(run.baseline.noise if run.baseline else None))
+    best, selection = confirmed_choice(history, best, selection, confirmation)
     final = _apply_to_full_dataset(context, run.dataset_key, Strategy.from_data(best.steps))
     audit, repairs, failures, prior = [], 0, 0, None
     for key in dict.fromkeys(h.proposals_key for h in history):  # in order, once each
@@ -359,10 +437,14 @@ def publish(context: SearchContext, run: SearchRun, chosen: Reflection, seconds:
         prior = proposals.get("prior") or prior
     augmenting = augmentation_operators(store, config.augmentation_model)
     used = {s["operator"]: augmenting[s["operator"]] for s in best.steps if s["params"].get("model")}
-    card = data_card(run, config, best, final, history, seconds, repairs, failures, prior, used, selection)
+    card = data_card(run, config, best, final, history, seconds, repairs, failures, prior, used, selection,
+                     confirmation)
+    verdicts = {c["strategy_key"]: {k: c[k] for k in ("verdict", "delta_nll", "per_seed")}
+                for c in (confirmation.candidates if confirmation else [])}
+    leaderboard = [{**h.to_dict(), **({"confirmed": verdicts[h.strategy_key]} if h.strategy_key in verdicts else {})}
+                   for h in sorted(history, key=Trial.rank, reverse=True)]
     result = {"run_key": run.run_key, "published_key": run.run_key, "published_dataset_key": final["output_key"],
-              "leaderboard": [h.to_dict() for h in sorted(history, key=Trial.rank, reverse=True)],
-              "best": best.to_dict(), "data_card": card}
+              "leaderboard": leaderboard, "best": best.to_dict(), "verdict": selection["verdict"], "data_card": card}
     card_text = markdown(card)
     with tempfile.TemporaryDirectory(prefix="autodp-hf-") as tmp:
         hf_files = hf_dataset_files(store, final["output_key"], Path(tmp), card_text, hf_name(final["output_key"]),
@@ -372,7 +454,8 @@ def publish(context: SearchContext, run: SearchRun, chosen: Reflection, seconds:
                             DATA_CARD_FILE: card, DATA_CARD_MARKDOWN_FILE: card_text, RESULT_FILE: result},
                            provenance={"step": "search", "version": SEARCH_VERSION, "dataset": run.dataset_key,
                                        "config": config.to_dict()},
-                           summary={"best_score": best.score, "published_dataset_key": final["output_key"]},
+                           summary={"best_score": best.score, "verdict": selection["verdict"],
+                                    "published_dataset_key": final["output_key"]},
                            files=hf_files)
     lineage.wrote_artifact(store, PUBLISHED, run.run_key)
     return result
@@ -401,7 +484,14 @@ def _with_targets(context: SearchContext, run: SearchRun) -> Resources:
 
 
 def _examples(context: SearchContext, run: SearchRun) -> list[Example]:
-    return load_examples(context.store, run.evaluation_key, context.resources.settings)[0]
+    """The examples that score candidates."""
+    return load_examples(context.store, run.evaluation_key, context.resources.settings)[0][:run.eval_examples]
+
+
+def _confirmation_examples(context: SearchContext, run: SearchRun) -> list[Example]:
+    """The examples only ``confirm`` scores."""
+    examples = load_examples(context.store, run.evaluation_key, context.resources.settings)[0]
+    return examples[run.eval_examples:run.eval_examples + run.confirmation_examples]
 
 
 def _stored(store: ArtifactStore, what: str, material: dict[str, Any], compute: Callable[[], Any],

@@ -4,7 +4,9 @@ plain JSON): small values with keys into the store, never data.
 - ``SearchRun``: what ``sample``, ``target`` and ``baseline`` established;
 - ``Candidate``: a strategy ``propose`` put forward;
 - ``Trial``: one candidate on its way through ``apply``, ``finetune`` and ``evaluate``;
-- ``Reflection``: the history after an iteration, and whether the search converged.
+- ``Reflection``: the history after an iteration, and whether the search converged;
+- ``Confirmation``: the top candidates against raw at several seeds, on examples the
+  selection never used (``autodp.search.confirmation``).
 """
 
 from __future__ import annotations
@@ -55,8 +57,9 @@ class SearchRun(_Json):
     fidelity: dict[str, Any]
     evaluation_key: str  # the stored evaluation examples (autodp.search.evaluation.evaluation_split)
     eval_source: str  # held_out or trusted_set
-    eval_examples: int
+    eval_examples: int  # the examples candidates are scored on: the first of the stored ones
     eval_screen: dict[str, Any]  # rows, passed_screen, screened_out (reason -> rows)
+    confirmation_examples: int = 0  # the stored examples after those: only the confirmation scores them
     targets: Targets | None = None
     baseline: Baseline | None = None
 
@@ -123,3 +126,16 @@ class Reflection(_Json):
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Reflection:
         return cls(**{**data, "history": [Trial.from_dict(t) for t in data["history"]]})
+
+
+@dataclass(frozen=True)
+class Confirmation(_Json):
+    """Each confirmed candidate (strategy key, adapters, figures and verdict), best first by
+    the search's choice; none when confirmation is off or no candidate left any rows."""
+
+    budget: dict[str, Any]  # the LoRA settings every arm was trained with
+    seeds: int
+    examples: int
+    raw_adapters: list[str]
+    candidates: list[dict[str, Any]]
+    scores_key: str | None = None  # the stored figures (search_steps)

@@ -1,0 +1,91 @@
+"""Confirming a search's winners before one is published.
+
+The search ranks candidates by a cheap judge: one short fine-tune per candidate against one
+baseline, scored on the evaluation examples that picked the winner. That ranking is noisy
+(reseeding the baseline alone moves its win rate), and the best of several noisy scores is
+biased upwards (the winner's curse). So the top candidates are fine-tuned again, and so is
+the unprocessed sample, each with several seeds at a budget where the model learns the data,
+and scored on evaluation examples the selection never saw. A candidate is "better than raw"
+only when the 95% interval of its mean ΔNLL over seeds and examples together lies above zero;
+otherwise it is "not shown better than raw" (or "worse than raw" when the interval lies below).
+
+Seed s gives every arm the same LoRA initialisation and the same order of batch draws, so the
+arms are compared seed by seed (common random numbers) and the interval resamples seeds and
+examples together: one model pair per arm is not a sample of anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from autodp.search import finetune as lora
+from autodp.search.config import LoraSettings
+from autodp.search.evaluation import Example, adapter_nll
+from autodp.settings import Settings
+from autodp.store import ArtifactStore
+
+BETTER, NOT_SHOWN, WORSE = "better than raw", "not shown better than raw", "worse than raw"
+NOT_CONFIRMED = "not confirmed"
+RESAMPLES = 2000
+
+
+def seeded_delta(baseline: np.ndarray, candidate: np.ndarray, seed: int = 0,
+                 resamples: int = RESAMPLES) -> tuple[float, float, float]:
+    """(mean, low, high) of baseline - candidate over seeds x examples (one row per seed),
+    with a bootstrap 95% interval that resamples seeds and examples together. Arms with the
+    same number of seeds are paired by seed; otherwise each arm's seeds are resampled apart."""
+    if baseline.ndim != 2 or candidate.ndim != 2 or baseline.shape[1] != candidate.shape[1]:
+        raise ValueError(f"expected seeds x examples for both arms, got {baseline.shape} and {candidate.shape}")
+    rng = np.random.default_rng(seed)
+    paired = baseline.shape[0] == candidate.shape[0]
+    examples = baseline.shape[1]
+    draws = np.empty(resamples)
+    for n in range(resamples):
+        columns = rng.integers(0, examples, examples)
+        seeds_b = rng.integers(0, baseline.shape[0], baseline.shape[0])
+        seeds_c = seeds_b if paired else rng.integers(0, candidate.shape[0], candidate.shape[0])
+        draws[n] = baseline[seeds_b][:, columns].mean() - candidate[seeds_c][:, columns].mean()
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return float(baseline.mean() - candidate.mean()), float(low), float(high)
+
+
+def verdict(low: float, high: float) -> str:
+    """A candidate's verdict from the 95% interval of raw's NLL minus its own."""
+    return BETTER if low > 0 else WORSE if high < 0 else NOT_SHOWN
+
+
+def seeded_settings(budget: LoraSettings, seeds: int) -> list[LoraSettings]:
+    return [replace(budget, seed=budget.seed + s) for s in range(seeds)]
+
+
+def seeded_nll(store: ArtifactStore, dataset_key: str, base: str, budget: LoraSettings, seeds: int,
+               examples: Sequence[Example], settings: Settings | None, reuse: bool) -> tuple[np.ndarray, list[str]]:
+    """(seeds x examples NLL, the adapters' keys): one adapter per seed on ``dataset_key``,
+    each scored on ``examples`` in the budget's windows."""
+    rows, adapters = [], []
+    for trained in seeded_settings(budget, seeds):
+        adapter = lora.finetune(dataset_key, store, base=base, lora=trained, settings=settings, reuse=reuse)
+        adapters.append(adapter["adapter_key"])
+        rows.append(adapter_nll(store, adapter["adapter_key"], base, list(examples), settings,
+                                max_length=budget.max_length))
+    return np.stack(rows), adapters
+
+
+def confirmed(raw: np.ndarray, candidate: np.ndarray, seed: int = 0) -> dict[str, Any]:
+    """The figures a confirmed candidate carries: its mean ΔNLL over seeds and examples (raw
+    minus candidate; positive favours the candidate), the interval, the verdict, and the mean
+    ΔNLL seed by seed."""
+    mean, low, high = seeded_delta(raw, candidate, seed)
+    per_seed = raw.mean(axis=1) - candidate.mean(axis=1) if raw.shape[0] == candidate.shape[0] else None
+    return {"delta_nll": {"mean": round(mean, 4), "ci95": [round(low, 4), round(high, 4)]},
+            "verdict": verdict(low, high),
+            "per_seed": None if per_seed is None else [round(float(v), 4) for v in per_seed],
+            "mean_nll": {"candidate": round(float(candidate.mean()), 4), "raw": round(float(raw.mean()), 4)}}
+
+
+def budget_text(budget: dict[str, Any]) -> str:
+    return f"LoRA {budget['steps']} steps x batch {budget['batch_size']} x {budget['max_length']} tokens"

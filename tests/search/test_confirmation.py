@@ -1,0 +1,76 @@
+"""Confirmation: its interval counts seed-to-seed variation, and its verdict decides what is
+published and how it is labelled."""
+
+import numpy as np
+import pytest
+
+from autodp.search.confirmation import (
+    BETTER,
+    NOT_CONFIRMED,
+    NOT_SHOWN,
+    WORSE,
+    confirmed,
+    seeded_delta,
+    verdict,
+)
+from autodp.search.loop import confirmed_choice
+from autodp.search.state import Confirmation
+from tests.search.test_state import judged
+
+BUDGET = {"steps": 200, "batch_size": 4, "max_length": 128}
+
+
+def test_the_interval_resamples_seeds_as_well_as_examples():
+    rng = np.random.default_rng(0)
+    raw = 2.0 + rng.normal(0, 0.05, (3, 200))
+    consistent = raw - 0.02 + rng.normal(0, 0.005, (3, 200))  # better by 0.02 at every seed
+    mean, low, high = seeded_delta(raw, consistent)
+    assert mean == pytest.approx(0.02, abs=0.002) and 0 < low < mean < high
+    assert verdict(low, high) == BETTER
+    # The same mean gain, but one seed says much better and two say worse: over examples alone the
+    # gain looks certain; over seeds it is not shown.
+    swings = raw - np.array([[0.10], [-0.02], [-0.02]]) + rng.normal(0, 0.005, (3, 200))
+    mean, low, high = seeded_delta(raw, swings)
+    assert mean == pytest.approx(0.02, abs=0.002)
+    assert (raw - swings).mean(axis=0).std() / np.sqrt(200) < 0.001  # examples alone: a tight interval
+    assert low < 0 < high and verdict(low, high) == NOT_SHOWN
+    mean, low, high = seeded_delta(raw, raw + 0.03)
+    assert verdict(low, high) == WORSE and mean == pytest.approx(-0.03)
+    with pytest.raises(ValueError, match="seeds x examples"):
+        seeded_delta(raw[0], raw[0])
+
+
+def test_confirmed_figures_carry_each_seed_and_the_verdict():
+    raw = np.array([[2.0, 2.2, 2.1, 2.3], [2.1, 2.1, 2.0, 2.2]])
+    figures = confirmed(raw, raw - np.array([[0.05], [0.03]]))
+    assert figures["per_seed"] == [0.05, 0.03] and figures["delta_nll"]["mean"] == 0.04
+    assert figures["verdict"] == BETTER and figures["mean_nll"] == {"candidate": 2.085, "raw": 2.125}
+    unpaired = confirmed(raw, raw[:1] - 0.05)
+    assert unpaired["per_seed"] is None
+
+
+def candidate(key: str, verdict_: str, low: float) -> dict:
+    return {"strategy_key": key, "verdict": verdict_, "delta_nll": {"mean": low + 0.01, "ci95": [low, low + 0.02]},
+            "per_seed": [low + 0.01] * 3, "search_score": 0.1, "adapters": [], "mean_nll": {}}
+
+
+def confirmation(*candidates: dict) -> Confirmation:
+    return Confirmation(budget=BUDGET, seeds=3, examples=200, raw_adapters=["r0", "r1", "r2"], candidates=list(candidates))
+
+
+def test_what_is_published_follows_the_confirmation():
+    history = [judged("top", 0.14, 0.005), judged("second", 0.10, 0.003), judged("third", 0.02, 0.001)]
+    top, selection = history[0], {"rule": "best_score", "best_scored": "top", "tied": 1, "noise_reach": 0.001}
+
+    best, why = confirmed_choice(history, top, selection, None)
+    assert best is top and why["verdict"] == NOT_CONFIRMED
+    best, why = confirmed_choice(history, top, selection, confirmation(candidate("top", BETTER, 0.001),
+                                                                       candidate("second", BETTER, 0.01)))
+    assert best is top and why == {**selection, "verdict": BETTER}  # the search's choice, confirmed, stays
+    best, why = confirmed_choice(history, top, selection, confirmation(candidate("top", NOT_SHOWN, -0.01),
+                                                                       candidate("second", BETTER, 0.004)))
+    assert best.strategy_key == "second"
+    assert why["rule"] == "confirmed_better" and why["verdict"] == BETTER and why["search_choice"] == "top"
+    best, why = confirmed_choice(history, top, selection, confirmation(candidate("top", NOT_SHOWN, -0.01),
+                                                                       candidate("second", WORSE, -0.03)))
+    assert best is top and why["verdict"] == NOT_SHOWN  # never published as a win
