@@ -13,7 +13,8 @@ Figures:
 1. the pool: each operator that targets a class, alone on the whole defective set: recall,
    precision (a touched row is a false alarm only when clean) and F1;
 2. per method (agent with feedback, random search, one-shot agent): the published
-   strategy's recall per class, the share of clean rows it kept, and its model against the
+   strategy's recall per class, the share of clean rows it kept, its confirmed verdict
+   (``--confirm-top`` candidates against raw at several seeds), and its model against the
    model trained on the raw sample on the test set (reference judge: win rate and mean
    ΔNLL with bootstrap 95% intervals, ties within the search's measured noise floor);
 3. the agent's best against random's and one-shot's on the test set; search times;
@@ -53,6 +54,7 @@ from autodp.operators.cleaning.language_filter import detect_language
 from autodp.resources import Resources
 from autodp.search import finetune as lora
 from autodp.search.config import LoraSettings, SearchConfig
+from autodp.search.confirmation import budget_text
 from autodp.search.evaluation import (
     evaluation_split,
     load_examples,
@@ -174,6 +176,8 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=2)
     parser.add_argument("--steps", type=int, default=10, help="LoRA steps per candidate (batch 8)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--confirm-top", type=int, default=SearchConfig().confirm_top,
+                        help="candidates each search confirms against raw before publishing (0: none)")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
                         help="the searches to run (default: all three; the head-to-head needs the agent's)")
     parser.add_argument("--pool-only", action="store_true", help="only the pool's detection figures")
@@ -207,7 +211,7 @@ def main() -> None:
                    settings)
     configs = {method: SearchConfig(iterations=args.iterations, candidates=args.candidates, method=method,
                                     base=args.model, sample_size=args.sample, eval_dataset=eval_key,
-                                    lora=LoraSettings(steps=args.steps), seed=args.seed)
+                                    lora=LoraSettings(steps=args.steps), seed=args.seed, confirm_top=args.confirm_top)
                for method in args.methods}
     if args.ceiling_only:
         _report_ceiling(store, dataset_key, truth, configs[args.methods[0]], None, test, folder, settings)
@@ -242,6 +246,15 @@ def _report_searches(store, dataset_key, truth, results, test: TestSet, args) ->
               f"tied within {selection['noise_reach']} nats); "
               f"{result['data_card']['search']['strategies_evaluated']} strategies evaluated, by origin "
               f"{', '.join(f'{k} {v}' for k, v in origins.items())}", flush=True)
+        confirmation = result["data_card"]["confirmation"]
+        if "candidates" not in confirmation:
+            print(f"    confirmed: {confirmation['verdict']} ({confirmation['reason']})")
+            continue
+        published = next(c for c in confirmation["candidates"] if c["strategy_key"] == result["best"]["strategy_key"])
+        low, high = published["delta_nll"]["ci95"]
+        print(f"    confirmed: {confirmation['verdict']}: dNLL {published['delta_nll']['mean']:+.4f} [{low:+.4f}, "
+              f"{high:+.4f}] against raw over {confirmation['seeds']} seeds x {confirmation['examples']} examples the "
+              f"selection never used, at {budget_text(confirmation['budget'])}")
     first = next(iter(results))
     margin = results[first][0]["data_card"]["score"]["tie_margin"]
     print(f"\n3. Models on the {len(test.examples)} clean test references nothing in the search scored "
