@@ -1,6 +1,8 @@
 """The data card says why its strategy was published: by its score, or among strategies the
 judge could not tell apart, by the flagged rows it removed."""
 
+from dataclasses import replace
+
 from autodp.search.config import SearchConfig
 from autodp.search.data_card import data_card, markdown
 from autodp.search.loop import choose
@@ -50,4 +52,9 @@ def test_the_card_states_the_confirmed_verdict_or_that_there_was_none():
     text = markdown(card)
     assert "**Not shown better than raw**. The top 2 candidates and the unprocessed sample were each fine-tuned " \
            "with 3 seeds at LoRA 200 steps x batch 4 x 128 tokens and scored on 200 held-out examples" in text
+    assert "three seeds at this budget separate clean data from the same rows with 30% damaged: clean minus damaged " \
+           "test NLL -0.0221 [-0.0419, -0.0046]" in text
+    unmeasured = data_card(RUN, SearchConfig(), best, final, history, 12.0, 0, 0, selection=why,
+                           confirmation=replace(checked, budget={**checked.budget, "steps": 7}))
+    assert "This budget is not measured on the quality ladder" in markdown(unmeasured)
     assert "- `top` (search score +0.100): ΔNLL +0.0060 (95% CI -0.0040 to +0.0160), not shown better than raw" in text

@@ -9,7 +9,7 @@ from typing import Any
 from autodp import operators
 from autodp.search.cards import PRIOR_MIN_SHARE
 from autodp.search.config import SearchConfig
-from autodp.search.confirmation import BETTER, NOT_CONFIRMED, budget_text
+from autodp.search.confirmation import BETTER, NOT_CONFIRMED, budget_text, ladder_note
 from autodp.search.state import Confirmation, SearchRun, Trial
 
 
@@ -68,7 +68,8 @@ def confirmation_section(best: Trial, confirmation: Confirmation | None, config:
     published = next((c for c in confirmation.candidates if c["strategy_key"] == best.strategy_key), None)
     return {"verdict": published["verdict"] if published else NOT_CONFIRMED,
             "signal": "reference NLL of held-out answers the selection never scored, raw minus candidate",
-            "budget": confirmation.budget, "seeds": confirmation.seeds, "examples": confirmation.examples,
+            "budget": confirmation.budget, "ladder": ladder_note(confirmation.budget),
+            "seeds": confirmation.seeds, "examples": confirmation.examples,
             "raw_adapters": confirmation.raw_adapters,
             "candidates": [{k: c[k] for k in ("strategy_key", "search_score", "verdict", "delta_nll", "per_seed",
                                               "mean_nll")} for c in confirmation.candidates]}
@@ -117,7 +118,7 @@ def _confirmation_section(confirmation: dict[str, Any] | None) -> str:
             f"{budget_text(confirmation['budget'])} and scored on {confirmation['examples']} held-out examples the "
             "selection never used; ΔNLL is raw minus candidate (nats per token, positive favours the candidate), "
             "its interval over seeds and examples together. A strategy is called better than raw only when that "
-            f"interval lies above zero.\n\n{lines}\n")
+            f"interval lies above zero. {confirmation.get('ladder', '')}\n\n{lines}\n")
 
 
 def _delta_line(score: dict[str, Any]) -> str:
