@@ -382,9 +382,10 @@ def confirmed_choice(history: list[Trial], best: Trial, selection: dict[str, Any
         return best, {**selection, "verdict": NOT_CONFIRMED}
     by_key = {c["strategy_key"]: c for c in confirmation.candidates}
     better = [c for c in confirmation.candidates if c["verdict"] == BETTER]
-    if best.strategy_key in by_key and (by_key[best.strategy_key]["verdict"] == BETTER or not better):
-        return best, {**selection, "verdict": by_key[best.strategy_key]["verdict"]}
-    pick = max(better or confirmation.candidates, key=lambda c: c["delta_nll"]["ci95"][0])
+    own = by_key.get(best.strategy_key)
+    if not better or (own and own["verdict"] == BETTER):
+        return best, {**selection, "verdict": own["verdict"] if own else NOT_CONFIRMED}
+    pick = max(better, key=lambda c: c["delta_nll"]["ci95"][0])
     trial = next(h for h in history if h.strategy_key == pick["strategy_key"])
     return trial, {**selection, "rule": "confirmed_better", "verdict": pick["verdict"],
                    "search_choice": best.strategy_key}
