@@ -43,12 +43,14 @@ GPU = {"pool": os.environ.get("AUTODP_GPU_POOL", "default_pool"),
        "queue": os.environ.get("AUTODP_GPU_QUEUE", "default")}
 PUBLISHED_ASSET = Asset("autodp://published", extra={"what": "datasets published by autodp_search"})
 
+# The trigger form's sections; the source Params stay in the default one, which the form opens with.
+BUDGET, MODELS, EVALUATION, OUTPUTS = "Search budget", "Models", "Evaluation", "Outputs"
 PARAMS = {
     "source": Param("", type="string", minLength=1, title="Source dataset",
                     description="Path or s3:// URL of a JSONL, JSON-array, Parquet or CSV file (gzip ok), "
                     "readable from the workers."),
-    "file_format": Param("auto", type="string", enum=["auto", *FORMATS],
-                         title="File format", description="auto: from the file name and its first bytes."),
+    "file_format": Param("auto", type="string", enum=["auto", *FORMATS], title="File format",
+                         description="auto: from the file name and its first bytes."),
     "layout": Param("auto", type="string", enum=["auto", *LAYOUTS], title="Record layout",
                     description="auto: alpaca or sharegpt from the first record, or mapped when a field "
                     "mapping is given."),
@@ -56,54 +58,59 @@ PARAMS = {
     "max_record_bytes": Param(DEFAULT_MAX_RECORD_BYTES, type="integer", minimum=1024, maximum=64 * 1024 * 1024,
                               title="Largest record (bytes)",
                               description="Records above this size are quarantined as too_large."),
-    "method": Param(DEFAULTS.method, type="string", enum=list(get_args(Method)), title="Search method",
+    "method": Param(DEFAULTS.method, type="string", enum=list(get_args(Method)), section=BUDGET,
+                    title="Search method",
                     description="agent: proposals refined from scores; random: random search; one_shot: the "
                     "agent once, without feedback (baselines)."),
-    "iterations": Param(DEFAULTS.iterations, type="integer", minimum=1, maximum=MAX_ITERATIONS,
+    "iterations": Param(DEFAULTS.iterations, type="integer", minimum=1, maximum=MAX_ITERATIONS, section=BUDGET,
                         title="Iterations", description=f"Propose/evaluate rounds, at most {MAX_ITERATIONS}; "
                         "later ones are skipped once the search converges."),
-    "candidates": Param(DEFAULTS.candidates, type="integer", minimum=1, maximum=16, title="Candidates per iteration",
+    "candidates": Param(DEFAULTS.candidates, type="integer", minimum=1, maximum=16, section=BUDGET,
+                        title="Candidates per iteration",
                         description="Strategies proposed and evaluated in parallel each iteration."),
-    "patience": Param(DEFAULTS.patience, type="integer", minimum=1, maximum=MAX_ITERATIONS, title="Patience",
-                      description="Converged after this many iterations without a better strategy."),
-    "model": Param(DEFAULTS.base, type="string", minLength=1, title="Base model",
-                   description="Model fine-tuned per candidate: smollm2 (SmolLM2-135M-Instruct), tiny (tests), or "
-                   "a Hugging Face model directory readable from the workers."),
-    "lora_steps": Param(DEFAULTS.lora.steps, type="integer", minimum=1, maximum=100_000, title="LoRA steps",
-                        description="Training steps per candidate (batch 8)."),
-    "sample_size": Param(DEFAULTS.sample_size, type="integer", minimum=10, maximum=1_000_000,
+    "patience": Param(DEFAULTS.patience, type="integer", minimum=1, maximum=MAX_ITERATIONS, section=BUDGET,
+                      title="Patience", description="Converged after this many iterations without a better strategy."),
+    "sample_size": Param(DEFAULTS.sample_size, type="integer", minimum=10, maximum=1_000_000, section=BUDGET,
                          title="Search sample size",
                          description="Rows in the distribution-preserving sample the search runs on."),
-    "eval_size": Param(DEFAULTS.eval_size, type="integer", minimum=4, maximum=100_000, title="Evaluation examples",
-                       description="Rows held out of the input to judge models (at most a quarter of the rows "
-                       "that pass the reference screen); never processed or shown to the agent."),
-    "eval": Param(None, type=["null", "string"], title="Trusted evaluation set",
-                  description="Path or s3:// URL of a file of trusted instruction/response pairs (same field "
-                  "mapping) to judge models on. Empty: a screened split held out of the source."),
-    "llm_judge": Param(DEFAULTS.llm_judge, type="boolean", title="Also use the LLM judge",
-                       description="Judge answers with the judge endpoint too (both orders); the score stays "
-                       "the reference judge's."),
-    "augmentation_model": Param(None, type=["null", "string"], title="Augmentation model",
+    "seed": Param(DEFAULTS.seed, type="integer", minimum=0, section=BUDGET, title="Seed",
+                  description="Sampling, proposals and training seed."),
+    "model": Param(DEFAULTS.base, type="string", minLength=1, section=MODELS, title="Base model",
+                   description="Model fine-tuned per candidate: smollm2 (SmolLM2-135M-Instruct), tiny (tests), or "
+                   "a Hugging Face model directory readable from the workers."),
+    "lora_steps": Param(DEFAULTS.lora.steps, type="integer", minimum=1, maximum=100_000, section=MODELS,
+                        title="LoRA steps", description="Training steps per candidate (batch 8)."),
+    "augmentation_model": Param(None, type=["null", "string"], section=MODELS, title="Augmentation model",
                                 description="Name of a registered augmentation family (autodp_distill): the "
                                 "operators of its tasks join the pool and run its models. Empty: none."),
-    "confirm_top": Param(DEFAULTS.confirm_top, type="integer", minimum=0, maximum=8, title="Candidates confirmed",
+    "eval_size": Param(DEFAULTS.eval_size, type="integer", minimum=4, maximum=100_000, section=EVALUATION,
+                       title="Evaluation examples",
+                       description="Rows held out of the input to judge models (at most a quarter of the rows "
+                       "that pass the reference screen); never processed or shown to the agent."),
+    "eval": Param(None, type=["null", "string"], section=EVALUATION, title="Trusted evaluation set",
+                  description="Path or s3:// URL of a file of trusted instruction/response pairs (same field "
+                  "mapping) to judge models on. Empty: a screened split held out of the source."),
+    "llm_judge": Param(DEFAULTS.llm_judge, type="boolean", section=EVALUATION, title="Also use the LLM judge",
+                       description="Judge answers with the judge endpoint too (both orders); the score stays "
+                       "the reference judge's."),
+    "confirm_top": Param(DEFAULTS.confirm_top, type="integer", minimum=0, maximum=8, section=EVALUATION,
+                         title="Candidates confirmed",
                          description="The top candidates fine-tuned again against raw before publishing; 0: none "
                          "(the published strategy is then marked not confirmed)."),
-    "confirm_seeds": Param(DEFAULTS.confirm_seeds, type="integer", minimum=2, maximum=16, title="Confirmation seeds",
-                           description="Seeds per arm (each confirmed candidate and raw)."),
+    "confirm_seeds": Param(DEFAULTS.confirm_seeds, type="integer", minimum=2, maximum=16, section=EVALUATION,
+                           title="Confirmation seeds", description="Seeds per arm (each confirmed candidate and raw)."),
     "confirm_steps": Param(DEFAULTS.confirm_lora.steps, type="integer", minimum=1, maximum=100_000,
-                           title="Confirmation LoRA steps",
+                           section=EVALUATION, title="Confirmation LoRA steps",
                            description=f"Training steps per confirmation adapter (batch "
                            f"{DEFAULTS.confirm_lora.batch_size}, {DEFAULTS.confirm_lora.max_length}-token windows). "
                            f"At {DEFAULTS.confirm_lora.steps}, three seeds tell clean data from data with 30% of its "
                            "rows damaged on the quality ladder (make bench-ladder); about 220 s an adapter on two "
                            "CPU cores."),
-    "confirm_size": Param(DEFAULTS.confirm_size, type="integer", minimum=2, maximum=100_000,
+    "confirm_size": Param(DEFAULTS.confirm_size, type="integer", minimum=2, maximum=100_000, section=EVALUATION,
                           title="Confirmation examples",
                           description="More examples held out beside the evaluation ones, scored only by the "
                           "confirmation."),
-    "seed": Param(DEFAULTS.seed, type="integer", minimum=0, title="Seed", description="Sampling, proposals and training seed."),
-    "store": store_param(),
+    "store": store_param(section=OUTPUTS),
 }
 
 
@@ -243,8 +250,8 @@ def autodp_search():
         result = loop.publish(search_context(params), SearchRun.from_dict(run), Reflection.from_dict(state),
                               Confirmation.from_dict(confirmed))
         return {"published_key": result["published_key"], "published_dataset_key": result["published_dataset_key"],
-                "rows": result["data_card"]["rows"], "verdict": result["verdict"], "best": {k: result["best"][k] for k in (
-                    "score", "win_rate", "ci95", "steps")},
+                "rows": result["data_card"]["rows"], "verdict": result["verdict"],
+                "best": {k: result["best"][k] for k in ("score", "win_rate", "ci95", "steps")},
                 "leaderboard": [{k: e[k] for k in ("score", "win_rate", "ci95", "rows_out", "origin", "steps")}
                                 for e in result["leaderboard"]]}
 

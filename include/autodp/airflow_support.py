@@ -118,10 +118,11 @@ def mapping_param():
                  additionalProperties=False)
 
 
-def store_param():
+def store_param(section: str | None = None):
+    """The artifact-store Param every DAG's trigger form has, in the form's ``section``."""
     from airflow.sdk import Param
 
     # Nullable, so the trigger form lets it be left empty.
-    return Param(None, type=["null", "string"], title="Artifact store",
+    return Param(None, type=["null", "string"], title="Artifact store", **({"section": section} if section else {}),
                  description="Directory or s3://bucket/prefix. Empty: the autodp_store connection, else the "
                  "deployment's AUTODP_STORE.")

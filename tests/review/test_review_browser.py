@@ -71,12 +71,20 @@ def test_a_reviewer_triggers_a_search_and_approves_it_in_the_browser(browser, ai
     page.get_by_role("button", name="Trigger").first.click()
     dialog = page.get_by_role("dialog")
     param_input(page, "source").fill(str(source))
-    choose(page, "method", "random")
-    for param, value in (("iterations", "1"), ("candidates", "2"), ("model", "tiny"), ("lora_steps", "3"),
-                         ("sample_size", "30"), ("eval_size", "6"), ("confirm_top", "1"), ("confirm_seeds", "2"),
-                         ("confirm_steps", "2"), ("confirm_size", "4")):
-        param_input(page, param).fill(value)
     page.screenshot(path=SHOTS / "1-trigger-form.png", full_page=True)
+    # The form opens with the source Params; each other section opens on its own.
+    dialog.get_by_role("button", name="Search budget").click()
+    choose(page, "method", "random")
+    sections = {"Search budget": (("iterations", "1"), ("candidates", "2"), ("sample_size", "30")),
+                "Models": (("model", "tiny"), ("lora_steps", "3")),
+                "Evaluation": (("eval_size", "6"), ("confirm_top", "1"), ("confirm_seeds", "2"), ("confirm_steps", "2"),
+                               ("confirm_size", "4"))}
+    for section, values in sections.items():
+        if not param_input(page, values[0][0]).is_visible():
+            dialog.get_by_role("button", name=section).click()
+        for param, value in values:
+            param_input(page, param).fill(value)
+    page.screenshot(path=SHOTS / "1b-trigger-form-evaluation.png", full_page=True)
     dialog.get_by_role("button", name="Trigger").last.click()
 
     run = wait_for(lambda: _run_of(admin, str(source)), 120, "the triggered run")
