@@ -247,10 +247,12 @@ def _report_searches(store, dataset_key, truth, results, test: TestSet, args) ->
               f"{result['data_card']['search']['strategies_evaluated']} strategies evaluated, by origin "
               f"{', '.join(f'{k} {v}' for k, v in origins.items())}", flush=True)
         confirmation = result["data_card"]["confirmation"]
-        if "candidates" not in confirmation:
-            print(f"    confirmed: {confirmation['verdict']} ({confirmation['reason']})")
+        published = next((c for c in confirmation.get("candidates", [])
+                          if c["strategy_key"] == result["best"]["strategy_key"]), None)
+        if published is None:
+            print(f"    confirmed: {confirmation['verdict']} ({confirmation.get('reason', 'the published strategy')}"
+                  f"{'' if 'reason' in confirmation else ' was not among those confirmed'})")
             continue
-        published = next(c for c in confirmation["candidates"] if c["strategy_key"] == result["best"]["strategy_key"])
         low, high = published["delta_nll"]["ci95"]
         print(f"    confirmed: {confirmation['verdict']}: dNLL {published['delta_nll']['mean']:+.4f} [{low:+.4f}, "
               f"{high:+.4f}] against raw over {confirmation['seeds']} seeds x {confirmation['examples']} examples the "

@@ -262,8 +262,8 @@ def ground_truth(rungs, test, results: Results, store, folder: Path, base: str, 
 
 def paired_interval(a: np.ndarray, b: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
     """Mean of a - b over references, and its bootstrap 95% interval. With a seed axis
-    first (seeds x references), seeds and references are resampled together, the arms paired
-    by seed when they have the same seeds (``confirmation.seeded_delta``)."""
+    first (seeds x references, the same seeds in both), seeds and references are resampled
+    together, the arms paired by seed (``confirmation.seeded_delta``)."""
     if a.ndim == 1:
         return bootstrap_mean(a - b, seed, RESAMPLES)
     return seeded_delta(a, b, seed, RESAMPLES)

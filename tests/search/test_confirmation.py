@@ -1,15 +1,20 @@
 """Confirmation: its interval counts seed-to-seed variation, and its verdict decides what is
 published and how it is labelled."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from autodp.search.confirmation import (
     BETTER,
+    LADDER_SEPARATION,
     NOT_CONFIRMED,
     NOT_SHOWN,
     WORSE,
     confirmed,
+    ladder_note,
     seeded_delta,
     verdict,
 )
@@ -38,6 +43,8 @@ def test_the_interval_resamples_seeds_as_well_as_examples():
     assert verdict(low, high) == WORSE and mean == pytest.approx(-0.03)
     with pytest.raises(ValueError, match="seeds x examples"):
         seeded_delta(raw[0], raw[0])
+    with pytest.raises(ValueError, match="the same for both arms"):
+        seeded_delta(raw, raw[:2])  # arms are paired seed by seed
 
 
 def test_confirmed_figures_carry_each_seed_and_the_verdict():
@@ -45,8 +52,22 @@ def test_confirmed_figures_carry_each_seed_and_the_verdict():
     figures = confirmed(raw, raw - np.array([[0.05], [0.03]]))
     assert figures["per_seed"] == [0.05, 0.03] and figures["delta_nll"]["mean"] == 0.04
     assert figures["verdict"] == BETTER and figures["mean_nll"] == {"candidate": 2.085, "raw": 2.125}
-    unpaired = confirmed(raw, raw[:1] - 0.05)
-    assert unpaired["per_seed"] is None
+
+
+def test_the_ladder_figures_quoted_for_a_budget_are_those_the_stored_ground_truth_gives():
+    """What the data card and the form say of a confirmation budget is recomputed here from
+    the ground truth kept beside bench/ladder.py, as make bench-ladder prints it."""
+    stored = json.loads((Path(__file__).parents[2] / "bench" / "ladder-ground-truth-400-200-seed0-smollm2.json")
+                        .read_text())["ground_truth"]
+    assert LADDER_SEPARATION
+    for (steps, batch, tokens), quoted in LADDER_SEPARATION.items():
+        by_rung = stored[f"{steps}x{batch}x{tokens}"]
+        clean, damaged = (np.array([by_rung[rung][s]["nll"] for s in sorted(by_rung[rung])])
+                          for rung in ("clean", "mixed@0.3"))
+        assert len(clean) == len(damaged) == 3
+        mean, low, high = seeded_delta(damaged, clean)  # the bench's rung - clean, printed as clean - rung
+        assert f"{-mean:+.4f} [{-high:+.4f}, {-low:+.4f}]" == quoted
+        assert quoted in ladder_note({"steps": steps, "batch_size": batch, "max_length": tokens})
 
 
 def candidate(key: str, verdict_: str, low: float) -> dict:

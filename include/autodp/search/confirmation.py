@@ -35,22 +35,21 @@ RESAMPLES = 2000
 
 def seeded_delta(baseline: np.ndarray, candidate: np.ndarray, seed: int = 0,
                  resamples: int = RESAMPLES) -> tuple[float, float, float]:
-    """(mean, low, high) of baseline - candidate over seeds x examples (one row per seed),
-    with a bootstrap 95% interval that resamples seeds and examples together. Arms with the
-    same number of seeds are paired by seed; otherwise each arm's seeds are resampled apart."""
-    if baseline.ndim != 2 or candidate.ndim != 2 or baseline.shape[1] != candidate.shape[1]:
-        raise ValueError(f"expected seeds x examples for both arms, got {baseline.shape} and {candidate.shape}")
+    """(mean, low, high) of baseline - candidate over seeds x examples (one row per seed, the
+    arms paired by seed), with a bootstrap 95% interval that resamples seeds and examples
+    together."""
+    if baseline.ndim != 2 or baseline.shape != candidate.shape:
+        raise ValueError(f"expected seeds x examples, the same for both arms; got {baseline.shape} and "
+                         f"{candidate.shape}")
+    gain = baseline - candidate
     rng = np.random.default_rng(seed)
-    paired = baseline.shape[0] == candidate.shape[0]
-    examples = baseline.shape[1]
+    seeds, examples = gain.shape
     draws = np.empty(resamples)
     for n in range(resamples):
         columns = rng.integers(0, examples, examples)
-        seeds_b = rng.integers(0, baseline.shape[0], baseline.shape[0])
-        seeds_c = seeds_b if paired else rng.integers(0, candidate.shape[0], candidate.shape[0])
-        draws[n] = baseline[seeds_b][:, columns].mean() - candidate[seeds_c][:, columns].mean()
+        draws[n] = gain[rng.integers(0, seeds, seeds)][:, columns].mean()
     low, high = np.percentile(draws, [2.5, 97.5])
-    return float(baseline.mean() - candidate.mean()), float(low), float(high)
+    return float(gain.mean()), float(low), float(high)
 
 
 def verdict(low: float, high: float) -> str:
@@ -58,16 +57,12 @@ def verdict(low: float, high: float) -> str:
     return BETTER if low > 0 else WORSE if high < 0 else NOT_SHOWN
 
 
-def seeded_settings(budget: LoraSettings, seeds: int) -> list[LoraSettings]:
-    return [replace(budget, seed=budget.seed + s) for s in range(seeds)]
-
-
 def seeded_nll(store: ArtifactStore, dataset_key: str, base: str, budget: LoraSettings, seeds: int,
                examples: Sequence[Example], settings: Settings | None, reuse: bool) -> tuple[np.ndarray, list[str]]:
     """(seeds x examples NLL, the adapters' keys): one adapter per seed on ``dataset_key``,
     each scored on ``examples`` in the budget's windows."""
     rows, adapters = [], []
-    for trained in seeded_settings(budget, seeds):
+    for trained in (replace(budget, seed=budget.seed + s) for s in range(seeds)):
         adapter = lora.finetune(dataset_key, store, base=base, lora=trained, settings=settings, reuse=reuse)
         adapters.append(adapter["adapter_key"])
         rows.append(adapter_nll(store, adapter["adapter_key"], base, list(examples), settings,
@@ -80,10 +75,9 @@ def confirmed(raw: np.ndarray, candidate: np.ndarray, seed: int = 0) -> dict[str
     minus candidate; positive favours the candidate), the interval, the verdict, and the mean
     ΔNLL seed by seed."""
     mean, low, high = seeded_delta(raw, candidate, seed)
-    per_seed = raw.mean(axis=1) - candidate.mean(axis=1) if raw.shape[0] == candidate.shape[0] else None
     return {"delta_nll": {"mean": round(mean, 4), "ci95": [round(low, 4), round(high, 4)]},
             "verdict": verdict(low, high),
-            "per_seed": None if per_seed is None else [round(float(v), 4) for v in per_seed],
+            "per_seed": [round(float(v), 4) for v in raw.mean(axis=1) - candidate.mean(axis=1)],
             "mean_nll": {"candidate": round(float(candidate.mean()), 4), "raw": round(float(raw.mean()), 4)}}
 
 

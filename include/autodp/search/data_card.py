@@ -38,7 +38,7 @@ def data_card(run: SearchRun, config: SearchConfig, best: Trial, final: dict[str
                   "evaluation_screen": run.eval_screen, "base_model": config.base,
                   "tie_margin": run.baseline.tie_margin if run.baseline else None,
                   "noise_floor": run.baseline.noise if run.baseline else None},
-        "confirmation": confirmation_section(best, confirmation, config),
+        "confirmation": confirmation_section(confirmation, config, (selection or {}).get("verdict", NOT_CONFIRMED)),
         "baseline_adapter": run.baseline.adapter_key if run.baseline else None,
         "fidelity": run.fidelity,
         "target_selection": run.targets.to_dict() if run.targets else None,
@@ -59,14 +59,14 @@ def data_card(run: SearchRun, config: SearchConfig, best: Trial, final: dict[str
     }
 
 
-def confirmation_section(best: Trial, confirmation: Confirmation | None, config: SearchConfig) -> dict[str, Any]:
-    """The published strategy's confirmed verdict, and every confirmed candidate's figures."""
+def confirmation_section(confirmation: Confirmation | None, config: SearchConfig, verdict: str) -> dict[str, Any]:
+    """The published strategy's confirmed ``verdict`` (``autodp.search.loop.confirmed_choice``),
+    and every confirmed candidate's figures."""
     if not confirmation or not confirmation.candidates:
         reason = ("switched off (confirm_top 0)" if not config.confirm_top else "not run" if confirmation is None
                   else "not possible: no candidate left rows to train on, or too few evaluation examples were left")
         return {"verdict": NOT_CONFIRMED, "reason": reason}
-    published = next((c for c in confirmation.candidates if c["strategy_key"] == best.strategy_key), None)
-    return {"verdict": published["verdict"] if published else NOT_CONFIRMED,
+    return {"verdict": verdict,
             "signal": "reference NLL of held-out answers the selection never scored, raw minus candidate",
             "budget": confirmation.budget, "ladder": ladder_note(confirmation.budget),
             "seeds": confirmation.seeds, "examples": confirmation.examples,

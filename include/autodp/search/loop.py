@@ -117,7 +117,7 @@ def search(dataset_key: str, store: ArtifactStore, config: SearchConfig | None =
             f"{confirmation.examples} examples): " + ", ".join(c["verdict"] for c in confirmation.candidates))
     result = publish(context, run, chosen, confirmation, seconds=time.perf_counter() - started)
     say(f"published: {result['data_card']['rows']['in']} -> {result['data_card']['rows']['out']} rows, "
-        f"{result['data_card']['confirmation']['verdict']}")
+        f"{result['verdict']}")
     return result
 
 
@@ -353,13 +353,13 @@ def confirm(context: SearchContext, run: SearchRun, chosen: Reflection) -> Confi
             {"strategy_key": t.strategy_key, "adapters": scored[t.strategy_key][1], "search_score": t.score,
              **confirmed(raw, scored[t.strategy_key][0], config.seed)} for t in top]}
 
-    material = {"run": run.run_key, "outputs": [t.output_key for t in top], "sample": run.sample_key,
+    material = {"candidates": [[t.strategy_key, t.output_key] for t in top], "sample": run.sample_key,
                 "evaluation": run.evaluation_key, "examples": [run.eval_examples, run.confirmation_examples],
-                "budget": budget, "seeds": config.confirm_seeds, "base": config.base}
+                "budget": budget, "seeds": config.confirm_seeds, "base": config.base, "seed": config.seed}
     key, _ = _stored(store, "confirmation", material, figures, config.reuse)
     stored = _read_stored(store, key)
     return Confirmation(budget=budget, seeds=config.confirm_seeds, examples=run.confirmation_examples,
-                        raw_adapters=stored["raw_adapters"], candidates=stored["candidates"], scores_key=key)
+                        raw_adapters=stored["raw_adapters"], candidates=stored["candidates"])
 
 
 def confirmable(history: list[Trial], run: SearchRun, top: int) -> list[Trial]:

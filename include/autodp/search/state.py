@@ -138,4 +138,3 @@ class Confirmation(_Json):
     examples: int
     raw_adapters: list[str]
     candidates: list[dict[str, Any]]
-    scores_key: str | None = None  # the stored figures (search_steps)
