@@ -93,7 +93,7 @@ def search_context(params: dict[str, Any]) -> SearchContext:
     from autodp.search.loop import SearchContext
 
     store = resolve_store(params["store"])
-    return SearchContext(store, search_config(params, store), task_resources())
+    return SearchContext(store, search_config(params, store), task_resources().using(store))
 
 
 def search_config(params: dict[str, Any], store: ArtifactStore) -> SearchConfig:

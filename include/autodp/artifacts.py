@@ -36,6 +36,9 @@ SCORES_FILE = "scores.parquet"  # per source_row: the quality score and each sig
 FEATURES = "features"  # gradient features of records (autodp.search.gradient_value)
 FEATURES_FILE = "features.parquet"  # per record content key: its sketched LoRA gradient
 
+EMBEDDINGS = "embeddings"  # sentence embeddings of texts, each computed once per store (autodp.embeddings)
+EMBEDDINGS_FILE = "embeddings.parquet"  # per text (its SHA-256): its MiniLM vector
+
 SEARCH_STEPS = "search_steps"  # small JSON results of search steps: proposals, baseline scores, verdicts
 RESULT_FILE = "result.json"
 
@@ -82,6 +85,8 @@ KINDS: dict[str, ArtifactKind] = {kind.name: kind for kind in (
     ArtifactKind(ADAPTERS, "fine-tuning", "dataset, base model and LoRA settings", ()),
     ArtifactKind(FEATURES, "gradient features (autodp compare)", "the records' contents, base model, LoRA "
                  "initialisation and sketch", (FEATURES_FILE,)),
+    ArtifactKind(EMBEDDINGS, "any step that embeds text (sampling, targeting, scoring, embedding operators)",
+                 "the texts' contents and the embedding model", (EMBEDDINGS_FILE,)),
     ArtifactKind(SEARCH_STEPS, "search steps (propose, baseline, evaluate)", "the step's inputs", (RESULT_FILE,)),
     ArtifactKind(PUBLISHED, "search publish", "input dataset and search configuration",
                  (RESULT_FILE, DATA_CARD_FILE, DATA_CARD_MARKDOWN_FILE, AUDIT_FILE)),

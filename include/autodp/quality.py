@@ -207,7 +207,7 @@ def score_dataset(dataset_key: str, store, *, signals: tuple[str, ...] = DEFAULT
     from autodp.artifacts import DATASETS, RECORDS_FILE, SCORES, SCORES_FILE
     from autodp.hashing import content_key
 
-    resources = resources or Resources()
+    resources = (resources or Resources()).using(store)
     signals = check_signals(signals)
     store.manifest(DATASETS, dataset_key)
     options = {"dataset": dataset_key, "signals": list(signals), "rules": list(RULES),

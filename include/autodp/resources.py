@@ -3,7 +3,8 @@ read from process-wide state): the settings, the LLM endpoint of each role, and 
 the clients and models made from them: the data-LLM client, the embedder and the
 likelihood scorer that the executor injects into operators, the rows Processing
 Target Selection flagged for the expensive operators, and the store the data lives in
-(set by the executor), where registered augmentation models are found."""
+(set by the step that reads it), where registered augmentation models are found and
+embeddings are kept."""
 
 from __future__ import annotations
 
@@ -69,7 +70,8 @@ class Resources:
         if self._embedder is None:
             from autodp.embeddings import Embedder
 
-            self._embedder = Embedder(cache_dir=self._cache("embeddings"))
+            self._embedder = Embedder(store=self.store, cache_dir=self._cache("embeddings"),
+                                      precision=self.settings.embedding_precision)
         return self._embedder
 
     @property
@@ -102,10 +104,12 @@ class Resources:
         return self._students[entry["key"]]
 
     def using(self, store: ArtifactStore) -> Resources:
-        """These resources, with ``store`` as the one augmentation models are found in when
-        none was given."""
+        """These resources, with ``store`` as the one augmentation models are found in and
+        embeddings are kept in, when none was given."""
         if self.store is None:
             self.store = store
+        if self._embedder is not None and self._embedder.store is None:
+            self._embedder.store = self.store
         return self
 
     def llm_model(self) -> str:

@@ -20,6 +20,9 @@ class Settings:
     dataset_license: str = "unknown"
     # Datasets above this many rows are applied in shards of this size (AUTODP_SHARD_ROWS).
     shard_rows: int = 250_000
+    # The embedding model's number format (AUTODP_EMBEDDING_PRECISION): "auto" runs bfloat16
+    # where the hardware multiplies it natively and float32 elsewhere.
+    embedding_precision: str = "auto"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -28,7 +31,8 @@ class Settings:
         return cls(home=home, store_uri=store_uri,
                    duckdb_memory_limit=os.environ.get("AUTODP_DUCKDB_MEMORY_LIMIT") or None,
                    dataset_license=os.environ.get("AUTODP_DATASET_LICENSE") or "unknown",
-                   shard_rows=_positive_int("AUTODP_SHARD_ROWS", 250_000))
+                   shard_rows=_positive_int("AUTODP_SHARD_ROWS", 250_000),
+                   embedding_precision=os.environ.get("AUTODP_EMBEDDING_PRECISION") or "auto")
 
     @property
     def duckdb_extension_dir(self) -> Path:

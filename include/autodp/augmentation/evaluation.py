@@ -49,7 +49,7 @@ WHAT_IS_JUDGED = {"instruction_expansion": "new instruction", "instruction_refin
 def evaluate_student(store: ArtifactStore, held_out_key: str, task: str, adapter_key: str, base: str,
                      seed: int = 0, resources: Resources | None = None) -> dict[str, Any]:
     """The student's figures against the teacher, stored under the inputs' key."""
-    resources = resources or Resources()
+    resources = (resources or Resources()).using(store)
     chosen = template(task)
     judge = resources.endpoints["judge"]
     material = {"held_out": held_out_key, "task": task, "adapter": adapter_key, "base": base, "seed": seed,

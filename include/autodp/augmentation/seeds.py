@@ -32,7 +32,7 @@ def choose_seeds(store: ArtifactStore, dataset_key: str, count: int, held_out: i
                  resources: Resources | None = None) -> dict[str, Any]:
     """Store the training and held-out seed datasets of ``dataset_key``; their keys and how
     the seeds spread over the clusters."""
-    resources = resources or Resources()
+    resources = (resources or Resources()).using(store)
     material = {"dataset": dataset_key, "count": count, "held_out": held_out, "clusters": clusters, "seed": seed,
                 "embeddings": "all-MiniLM-L6-v2"}
     key = content_key("augmentation-seeds", SEEDS_VERSION, material)

@@ -42,7 +42,7 @@ def teacher_identity(resources: Resources) -> dict[str, str]:
 def teacher_data(store: ArtifactStore, seeds_key: str, task: str, per_seed: int, seed: int,
                  resources: Resources | None = None) -> dict[str, Any]:
     """Store the student's training records for ``task``; their dataset key and the counts."""
-    resources = resources or Resources()
+    resources = (resources or Resources()).using(store)
     chosen = template(task)
     asks = per_seed if task in GENERATIVE else 1
     material = {"seeds": seeds_key, "template": chosen.identity(), "teacher": teacher_identity(resources),

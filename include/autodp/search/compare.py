@@ -42,7 +42,7 @@ SIZE_TOLERANCE = 0.2  # distinct records, relative to the larger dataset's
 def compare(store: ArtifactStore, a_key: str, b_key: str, eval_key: str | None = None, base: str = "smollm2",
             max_rows: int = DEFAULT_MAX_ROWS, eval_size: int = DEFAULT_EVAL_SIZE, seed: int = 0,
             resources: Resources | None = None) -> dict[str, Any]:
-    resources = resources or Resources()
+    resources = (resources or Resources()).using(store)
     started = time.perf_counter()
     for key in (a_key, b_key):
         store.manifest(DATASETS, key)  # fails clearly on an unknown dataset

@@ -72,7 +72,7 @@ def evaluation_split(store: ArtifactStore, dataset_key: str, size: int, seed: in
     strategies under test do. Of the rows that pass, ``size`` chosen by a seeded hash (at
     most ``HELD_OUT_SHARE`` of them) are held out of sampling, processing and the agent's view.
     """
-    resources = resources or Resources()
+    resources = (resources or Resources()).using(store)
     screen = Strategy.from_data(list(REFERENCE_SCREEN))
     material = {"dataset": dataset_key, "size": size, "seed": seed, "trusted": trusted_key,
                 "screen": None if trusted_key else screen.canonical()}
@@ -134,21 +134,25 @@ def load_examples(store: ArtifactStore, evaluation_key: str,
 
 
 def reference_nll(model, tokenizer, examples: list[Example], max_length: int = 256, batch_size: int = 8) -> np.ndarray:
-    """Mean negative log-likelihood per reference token, one value per example."""
+    """Mean negative log-likelihood per reference token, one value per example. Examples are
+    batched in order of length, so a batch pads little."""
     import torch
 
-    values = []
+    encoded = [encode(tokenizer, e.prompt, e.reference, max_length) for e in examples]
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]["input_ids"]))
+    values = np.zeros(len(encoded))
     with torch.no_grad():
-        for start in range(0, len(examples), batch_size):
-            chunk = [encode(tokenizer, e.prompt, e.reference, max_length) for e in examples[start:start + batch_size]]
-            batch = {k: v.to(model.device) for k, v in collate(chunk, tokenizer.pad_token_id).items()}
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            batch = {k: v.to(model.device) for k, v in collate([encoded[i] for i in rows],
+                                                               tokenizer.pad_token_id).items()}
             logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
             labels = batch["labels"][:, 1:]
             logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
             mask = labels != -100
             picked = logprobs.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1) * mask
-            values.extend((-picked.sum(1) / mask.sum(1).clamp(min=1)).tolist())
-    return np.array(values)
+            values[rows] = (-picked.sum(1) / mask.sum(1).clamp(min=1)).tolist()
+    return values
 
 
 def contrastive_margin(model, tokenizer, examples: list[Example], distractors: int = 3, seed: int = 0,

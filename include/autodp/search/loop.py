@@ -82,7 +82,7 @@ class SearchContext:
 def search(dataset_key: str, store: ArtifactStore, config: SearchConfig | None = None,
            resources: Resources | None = None, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """The whole loop in one process; the ``autodp_search`` DAG runs the same steps as tasks."""
-    context = SearchContext(store, config or SearchConfig(), resources or Resources())
+    context = SearchContext(store, config or SearchConfig(), (resources or Resources()).using(store))
     say = progress or (lambda message: None)
     key = run_key(dataset_key, context.config)
     if store.has(PUBLISHED, key):

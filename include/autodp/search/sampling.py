@@ -61,7 +61,7 @@ def sample(
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
     if frame_rows is not None and frame_rows < 1:
         raise ValueError(f"frame_rows must be at least 1 (or None for no frame), got {frame_rows}")
-    resources = resources or Resources()
+    resources = (resources or Resources()).using(store)
     options = {"dataset": dataset_key, "size": size, "fraction": fraction, "seed": seed, "clusters": clusters,
                "length_buckets": length_buckets, "label_column": label_column, "frame_rows": frame_rows,
                "exclude": content_key("rows", "1", {"rows": sorted(exclude_rows or [])})}

@@ -65,7 +65,7 @@ def select_targets(
     seed: int = 0,
     resources: Resources | None = None,
 ) -> dict[str, Any]:
-    resources = resources or Resources()
+    resources = (resources or Resources()).using(store)
     if labeler == "column" and not label_column:
         raise ValueError("labeler 'column' needs label_column")
     rule_steps = Strategy.from_data(rules or DEFAULT_RULES)
