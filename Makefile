@@ -16,7 +16,7 @@ DEMO_DATASET := $(AUTODP_HOME)/demo/healthcare_demo.jsonl
 # candidates, and only the top one confirmed against raw (3 seeds per arm at the confirmation budget).
 RUN_BUDGET ?= --steps 10 --candidates 2 --confirm-top 1
 
-.PHONY: install run test test-faults ui search bench-scale bench-shards bench-ingest bench-operators bench-cache bench-sampling bench-search bench-quality bench-defects bench-scoring bench-agent bench-distill bench-ladder lock clean
+.PHONY: install run test test-faults ui search bench-scale bench-shards bench-ingest bench-operators bench-cache bench-sampling bench-search bench-quality bench-defects bench-scoring bench-agent bench-distill bench-ladder bench-speed lock clean
 
 install: $(VENV)/.installed
 
@@ -111,6 +111,12 @@ bench-scale: install
 # the one-task apply beside them.
 bench-shards: install
 	$(BIN)/python bench/shards.py
+
+# Where the main job's time goes: embeddings float32 vs bfloat16 (speed and the decisions of
+# each consumer), a fresh worker on a warm store, LoRA and scoring tokens/s, then the main
+# job cold and warm (SPEED_ARGS=--no-main-job skips that hour).
+bench-speed: install
+	$(BIN)/python bench/speed.py $(SPEED_ARGS)
 
 # Re-resolve the full dependency set after editing pyproject.toml.
 lock: install
