@@ -33,6 +33,7 @@ from autodp.artifacts import (
     RECORDS_FILE,
 )
 from autodp.hashing import content_key
+from autodp.search.data_card import curated_markdown
 from autodp.settings import Settings
 from autodp.store import ArtifactStore
 
@@ -101,10 +102,8 @@ def resolve(store: ArtifactStore, key: str) -> tuple[str, str, str]:
         body = store.read_bytes(store.artifact_path(PUBLISHED, key, DATA_CARD_MARKDOWN_FILE)).decode("utf-8")
         return dataset_key, body, hf_name(dataset_key)
     if store.has(CURATED, key):
-        from autodp.curate.curation import markdown
-
         card = store.read_json(CURATED, key, DATA_CARD_FILE)
-        return card["output_dataset_key"], markdown(card), hf_name(card["output_dataset_key"], card["recipe"])
+        return card["output_dataset_key"], curated_markdown(card), hf_name(card["output_dataset_key"], card["recipe"])
     if store.has(DATASETS, key):
         return key, f"# Dataset {key}\n\nA dataset in autodp's store {store.uri}.", hf_name(key, "dataset")
     raise ValueError(f"{key!r} is not a published search, a curated run or a dataset in store {store.uri}")

@@ -17,7 +17,7 @@ from typing import Any
 
 from autodp.artifacts import DATASETS, PUBLISHED
 from autodp.hashing import file_sha256
-from autodp.search.loop import published_result
+from autodp.search.published import published_result
 from autodp.settings import Settings, sqlite_metadata_url
 from autodp.store import ArtifactStore
 

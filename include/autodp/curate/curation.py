@@ -21,7 +21,7 @@ from autodp.exports import hf_dataset_files, hf_name
 from autodp.hashing import content_key
 from autodp.ingest import ingest
 from autodp.resources import Resources
-from autodp.search.data_card import strategy_sections
+from autodp.search.data_card import curated_markdown
 from autodp.store import ArtifactStore
 from autodp.strategy import Strategy
 
@@ -68,7 +68,7 @@ def publish_curated(store: ArtifactStore, recipe_name: str, source: str, ingeste
             "curated_at": datetime.now(UTC).isoformat(timespec="seconds")}
     if not store.has(CURATED, key):
         with tempfile.TemporaryDirectory(prefix="autodp-hf-") as tmp:
-            hf_files = hf_dataset_files(store, applied["output_key"], Path(tmp), markdown(card),
+            hf_files = hf_dataset_files(store, applied["output_key"], Path(tmp), curated_markdown(card),
                                         hf_name(applied["output_key"], recipe_name),
                                         resources.settings.dataset_license, settings=resources.settings)
             store.publish_json(CURATED, key, {DATA_CARD_FILE: card, VALIDATION_FILE: report},
@@ -78,17 +78,6 @@ def publish_curated(store: ArtifactStore, recipe_name: str, source: str, ingeste
                                files=hf_files)
     lineage.wrote_artifact(store, CURATED, key)
     return {"curated_key": key, **card}
-
-
-def markdown(card: dict[str, Any]) -> str:
-    """The curated run's data card for people (the body of its Hugging Face card)."""
-    rows = card["rows"]
-    return (f"# Data card: {card['recipe']}\n\nCurated by autodp at {card['curated_at']} with recipe "
-            f"`{card['recipe']}` (`{card['recipe_key']}`), approved by {card['approved_by']} via "
-            f"{card['approved_via']} at {card['approved_at']}.\n\n- source `{card['source']}`\n"
-            f"- rows: {rows['ingested']} ingested, {rows['quarantined']} quarantined, {rows['in']} in, "
-            f"{rows['out']} out\n- input dataset `{card['input_dataset_key']}`\n- output dataset "
-            f"`{card['output_dataset_key']}`\n\n{strategy_sections(card)}## Validation\n\nPassed all {card['validation']['checks']} checks (great-expectations).\n")
 
 
 def last_curated(store: ArtifactStore, recipe_name: str) -> dict[str, Any] | None:

@@ -13,7 +13,7 @@ from typing import Any
 from autodp.artifacts import RECIPE_FILE, RECIPES
 from autodp.curate.decisions import DecisionRefused, Reviewer, check_can_approve, decisions, record
 from autodp.hashing import content_key
-from autodp.search.loop import published_result
+from autodp.search.published import published_result
 from autodp.store import ArtifactStore
 
 

@@ -200,3 +200,14 @@ def selection_text(selection: dict[str, Any]) -> str:
             "reseeding alone could swap them), the one that removed the most rows target selection flags, net of the "
             f"unflagged rows it dropped ({flagged['flagged_removed']} of {flagged['flagged']} flagged removed, "
             f"{flagged['unflagged_dropped']} unflagged dropped).")
+
+
+def curated_markdown(card: dict[str, Any]) -> str:
+    """The curated run's data card for people (the body of its Hugging Face card)."""
+    rows = card["rows"]
+    return (f"# Data card: {card['recipe']}\n\nCurated by autodp at {card['curated_at']} with recipe "
+            f"`{card['recipe']}` (`{card['recipe_key']}`), approved by {card['approved_by']} via "
+            f"{card['approved_via']} at {card['approved_at']}.\n\n- source `{card['source']}`\n"
+            f"- rows: {rows['ingested']} ingested, {rows['quarantined']} quarantined, {rows['in']} in, "
+            f"{rows['out']} out\n- input dataset `{card['input_dataset_key']}`\n- output dataset "
+            f"`{card['output_dataset_key']}`\n\n{strategy_sections(card)}## Validation\n\nPassed all {card['validation']['checks']} checks (great-expectations).\n")

@@ -56,6 +56,7 @@ from autodp.search.evaluation import (
     noise_reach,
     reference_judge,
 )
+from autodp.search.published import published_result
 from autodp.search.state import (
     Baseline,
     Candidate,
@@ -460,10 +461,6 @@ def publish(context: SearchContext, run: SearchRun, chosen: Reflection, confirma
                            files=hf_files)
     lineage.wrote_artifact(store, PUBLISHED, run.run_key)
     return result
-
-
-def published_result(store: ArtifactStore, key: str) -> dict[str, Any]:
-    return store.read_json(PUBLISHED, key, RESULT_FILE)
 
 
 def _apply_to_full_dataset(context: SearchContext, dataset_key: str, strategy: Strategy) -> dict[str, Any]:
