@@ -100,3 +100,29 @@ def test_a_rejected_search_cannot_become_a_recipe(airflow_services, published):
     assert [r for r in recipes(store) if r["published_key"] == published] == []
     [decision] = decisions(store, published)
     assert (decision["action"], decision["by"], decision["via"]) == ("reject", "reviewer", "airflow")
+
+
+def test_a_form_sent_on_the_session_cookie_needs_the_token_of_that_session(airflow_services, published):
+    services, store = airflow_services["services"], open_store(airflow_services["store_uri"])
+
+    def browser(user):  # signed in the way a browser is: the session cookie, no explicit credential
+        token = services.token(user, airflow_services["passwords"][user])
+        return httpx.Client(base_url=services.url, cookies={"_token": token}, timeout=30)
+
+    reviewer, admin = browser("reviewer"), browser("admin")
+    token = re.search(r'<meta name="form-token" content="([0-9a-f]{64})">', reviewer.get("/autodp/").text).group(1)
+    before = decisions(store, published)
+
+    from_another_site = reviewer.post(f"/autodp/searches/{published}/reject", data={"reason": "forged"})
+    assert from_another_site.status_code == 403 and "Nothing was recorded" in from_another_site.text
+    admin.get("/autodp/")  # the admin's own browser session
+    replayed = admin.post(f"/autodp/searches/{published}/approve",
+                          data={"name": "forged", "reason": "replayed", "form_token": token})
+    assert replayed.status_code == 403
+    assert reviewer.post(f"/autodp/searches/{published}/reject",
+                         data={"reason": "stale", "form_token": "0" * 64}).status_code == 403
+    assert decisions(store, published) == before and "forged" not in {r["name"] for r in recipes(store)}
+
+    # the page's own token passes the check (and the unknown recipe is then a 404, nothing recorded)
+    assert reviewer.post("/autodp/recipes/no-such-recipe/retire",
+                         data={"reason": "old", "form_token": token}).status_code == 404

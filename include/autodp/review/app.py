@@ -5,12 +5,18 @@ Every route goes through Airflow's auth manager: reading needs read access to th
 ``autodp_search`` DAG; approving and rejecting need edit access to it, retiring a recipe
 edit access to ``autodp_curate``. The reviewer recorded in the governance log is the
 authenticated Airflow user. Keys in URLs are checked before the store is read, so an
-unknown or malformed key is a 404. Record text is shown only when the deployment's
+unknown or malformed key is a 404. A form sent with the browser's session cookie must carry
+the token the page gave it, bound to that browser's session and user, so a form posted
+from another site, or a token replayed from another session, is refused before anything
+is recorded; a client that sends its bearer token explicitly needs none. Record text is shown only when the deployment's
 ``AUTODP_REVIEW_RECORD_EXAMPLES`` allows it (0, the default, shows none), redacted first.
 """
 
+import hashlib
+import hmac
 import json
 import os
+import secrets
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -40,6 +46,13 @@ CHART_JS = HERE / "static" / "node_modules" / "chart.js" / "dist" / "chart.umd.m
 ASSETS = {"review.css": HERE / "static" / "review.css", "review.js": HERE / "static" / "review.js",
           "chart.umd.js": CHART_JS, "icon.svg": HERE / "static" / "icon.svg"}
 MEDIA_TYPES = {".css": "text/css", ".js": "text/javascript", ".svg": "image/svg+xml"}
+SESSION_COOKIE = "autodp_form_session"  # random, per browser; the forms' token is derived from it
+TOKEN_FIELD = "form_token"
+_PROCESS_SECRET = secrets.token_hex(32)  # only where Airflow has no JWT secret configured
+
+
+class FormRefused(Exception):
+    """A form sent on the session cookie without this session's token."""
 
 
 def create_app(store: ArtifactStore | None = None, record_examples: int | None = None) -> FastAPI:
@@ -53,10 +66,27 @@ def create_app(store: ArtifactStore | None = None, record_examples: int | None =
     app = FastAPI(title="autodp review", dependencies=[can_read], docs_url=None, redoc_url=None, openapi_url=None)
 
     def page(request: Request, template: str, user: Any, status_code: int = 200, **context: Any) -> HTMLResponse:
-        return templates.TemplateResponse(request, template, {"user": user.get_name(), "store": store.uri,
-                                                              "can_decide": can_edit(user, SEARCH_DAG),
-                                                              "can_retire": can_edit(user, CURATE_DAG),
-                                                              **context}, status_code=status_code)
+        session = request.cookies.get(SESSION_COOKIE) or secrets.token_urlsafe(32)
+        response = templates.TemplateResponse(request, template, {
+            "user": user.get_name(), "store": store.uri, "can_decide": can_edit(user, SEARCH_DAG),
+            "can_retire": can_edit(user, CURATE_DAG), "form_token": form_token(session, user), **context},
+            status_code=status_code)
+        if SESSION_COOKIE not in request.cookies:
+            response.set_cookie(SESSION_COOKIE, session, httponly=True, samesite="strict",
+                                secure=request.url.scheme == "https", path=request.scope.get("root_path") or "/")
+        return response
+
+    def sent_from_this_session(request: Request, user: GetUserDep,
+                               form_token_sent: Annotated[str, Form(alias=TOKEN_FIELD, max_length=128)] = "") -> None:
+        if request.headers.get("authorization", "").lower().startswith("bearer "):
+            return  # an explicit credential: nothing a page on another site could make the browser send
+        session = request.cookies.get(SESSION_COOKIE)
+        if not session or not hmac.compare_digest(form_token_sent, form_token(session, user)):
+            raise FormRefused()
+
+    can_send_form = Depends(sent_from_this_session)
+    can_decide = Depends(requires_access_dag("PUT", param_dag_id=SEARCH_DAG))
+    can_retire = Depends(requires_access_dag("PUT", param_dag_id=CURATE_DAG))
 
     def reviewer(user: Any) -> Reviewer:
         return Reviewer(user.get_name(), "airflow")
@@ -66,6 +96,14 @@ def create_app(store: ArtifactStore | None = None, record_examples: int | None =
         return templates.TemplateResponse(request, "error.html", {"title": "Not found", "message": str(error),
                                                                   "user": None, "store": store.uri},
                                           status_code=404)
+
+    @app.exception_handler(FormRefused)
+    async def form_refused(request: Request, error: FormRefused) -> HTMLResponse:
+        return templates.TemplateResponse(request, "error.html", {
+            "title": "Form refused", "user": None, "store": store.uri,
+            "message": "This form did not come from a review page of your current session (it may have been "
+                       "sent from another site, or before you signed in again). Nothing was recorded: reload "
+                       "the page and send it again."}, status_code=403)
 
     @app.get("/", response_class=HTMLResponse)
     def search_list(request: Request, user: GetUserDep) -> HTMLResponse:
@@ -102,7 +140,7 @@ def create_app(store: ArtifactStore | None = None, record_examples: int | None =
             return RedirectResponse(f"../../searches/{published}", status_code=303)
         return page(request, "run.html", user, run=found, published=published)
 
-    @app.post("/searches/{key}/approve", dependencies=[Depends(requires_access_dag("PUT", param_dag_id=SEARCH_DAG))])
+    @app.post("/searches/{key}/approve", dependencies=[can_decide, can_send_form])
     def approve_search(key: str, user: GetUserDep, name: Annotated[str, Form(max_length=100)] = "",
                        reason: Annotated[str, Form(max_length=2000)] = "") -> RedirectResponse:
         key = pages.checked_key(store, PUBLISHED, key)
@@ -114,7 +152,7 @@ def create_app(store: ArtifactStore | None = None, record_examples: int | None =
             return _back(f"../{key}", str(error))
         return RedirectResponse("../../recipes", status_code=303)
 
-    @app.post("/searches/{key}/reject", dependencies=[Depends(requires_access_dag("PUT", param_dag_id=SEARCH_DAG))])
+    @app.post("/searches/{key}/reject", dependencies=[can_decide, can_send_form])
     def reject_search(key: str, user: GetUserDep,
                       reason: Annotated[str, Form(max_length=2000)] = "") -> RedirectResponse:
         key = pages.checked_key(store, PUBLISHED, key)
@@ -124,7 +162,7 @@ def create_app(store: ArtifactStore | None = None, record_examples: int | None =
             return _back(f"../{key}", str(error))
         return RedirectResponse(f"../{key}", status_code=303)
 
-    @app.post("/recipes/{name}/retire", dependencies=[Depends(requires_access_dag("PUT", param_dag_id=CURATE_DAG))])
+    @app.post("/recipes/{name}/retire", dependencies=[can_retire, can_send_form])
     def retire_recipe(name: str, user: GetUserDep,
                       reason: Annotated[str, Form(max_length=2000)] = "") -> RedirectResponse:
         try:
@@ -146,6 +184,15 @@ def create_app(store: ArtifactStore | None = None, record_examples: int | None =
         return FileResponse(path, media_type=MEDIA_TYPES[path.suffix])
 
     return app
+
+
+def form_token(session: str, user: Any) -> str:
+    """The token a page puts in its forms: bound to the browser's form session and the user,
+    keyed by the deployment's JWT secret (the one every api-server process shares)."""
+    from airflow.configuration import conf
+
+    secret = conf.get("api_auth", "jwt_secret", fallback="") or _PROCESS_SECRET
+    return hmac.new(secret.encode(), f"{session}\n{user.get_id()}".encode(), hashlib.sha256).hexdigest()
 
 
 def can_edit(user: Any, dag_id: str) -> bool:
