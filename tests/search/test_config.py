@@ -3,7 +3,8 @@ search published before the search became a package is found again by its key.""
 
 import pytest
 
-from autodp.cli import _parser, _search_params
+from autodp.cli import parser
+from autodp.cli.search import search_params
 from autodp.executor import prefix_keys
 from autodp.llm.endpoints import Endpoint
 from autodp.resources import Resources
@@ -18,9 +19,9 @@ DATASET = "0" * 64
 def test_cli_and_dag_params_build_the_same_config(airflow_db):
     from airflow.dag_processing.dagbag import DagBag
 
-    args = _parser().parse_args(["search", "data.jsonl", "--method", "random", "--candidates", "2", "--steps", "10",
+    args = parser().parse_args(["search", "data.jsonl", "--method", "random", "--candidates", "2", "--steps", "10",
                                  "--model", "tiny", "--eval-size", "30"])
-    from_cli = SearchConfig.from_params(_search_params(args))
+    from_cli = SearchConfig.from_params(search_params(args))
     dag = DagBag(dag_folder=str(REPO / "dags")).get_dag("autodp_search")
     params = {**dag.params.dump(), "method": "random", "candidates": 2, "lora_steps": 10, "model": "tiny",
               "eval_size": 30}
@@ -31,17 +32,17 @@ def test_cli_and_dag_params_build_the_same_config(airflow_db):
 def test_defaults_come_from_the_config(airflow_db):
     from airflow.dag_processing.dagbag import DagBag
 
-    args = _parser().parse_args(["search", "data.jsonl"])
-    assert SearchConfig.from_params(_search_params(args)) == DEFAULTS
-    run_args = _parser().parse_args(["run", "data.jsonl"])
-    assert SearchConfig.from_params(_search_params(run_args)) == DEFAULTS
+    args = parser().parse_args(["search", "data.jsonl"])
+    assert SearchConfig.from_params(search_params(args)) == DEFAULTS
+    run_args = parser().parse_args(["run", "data.jsonl"])
+    assert SearchConfig.from_params(search_params(run_args)) == DEFAULTS
     dag = DagBag(dag_folder=str(REPO / "dags")).get_dag("autodp_search")
     assert SearchConfig.from_params(dag.params.dump()) == DEFAULTS
 
 
 def test_unknown_choice_is_refused_by_the_cli(capsys):
     with pytest.raises(SystemExit):
-        _parser().parse_args(["search", "data.jsonl", "--method", "grid"])
+        parser().parse_args(["search", "data.jsonl", "--method", "grid"])
     assert "invalid choice: 'grid'" in capsys.readouterr().err
 
 

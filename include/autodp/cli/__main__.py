@@ -1,0 +1,5 @@
+import sys
+
+from autodp.cli import main
+
+sys.exit(main())

@@ -1,0 +1,118 @@
+"""The governance log (approve, reject, retire, list recipes), curation with an approved
+recipe, and exports of what was published or curated."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from autodp.cli.common import (
+    ingest_arguments,
+    json_option,
+    print_json,
+    report,
+    store_of,
+    store_option,
+)
+
+
+def register(commands) -> None:
+    """Add this module's commands to ``autodp``'s subcommands."""
+    recipes = commands.add_parser("recipe", help="the governance log: approve, reject or retire published strategies",
+                                  description="Decisions are recorded under your operating-system account "
+                                  "(via cli); in the review app, under your Airflow login.")
+    recipe_commands = recipes.add_subparsers(required=True, metavar="ACTION")
+    approve = recipe_commands.add_parser("approve", help="approve a search's published strategy as a recipe")
+    approve.add_argument("published_key")
+    approve.add_argument("--name", required=True, help="the recipe's name, used by autodp_curate")
+    approve.add_argument("--reason", required=True, help="why it is approved")
+    approve.set_defaults(run=_recipe_approve)
+    reject = recipe_commands.add_parser("reject", help="reject a search's published strategy: it never becomes a recipe")
+    reject.add_argument("published_key")
+    reject.add_argument("--reason", required=True, help="why it is rejected")
+    reject.set_defaults(run=_recipe_reject)
+    retire = recipe_commands.add_parser("retire", help="retire a recipe: autodp_curate refuses it from then on")
+    retire.add_argument("name")
+    retire.add_argument("--reason", required=True, help="why it is retired")
+    retire.set_defaults(run=_recipe_retire)
+    listing = recipe_commands.add_parser("list", help="every recipe, who approved it and whether it is retired")
+    listing.set_defaults(run=_recipe_list)
+    for action in (approve, reject, retire, listing):
+        store_option(action)
+        json_option(action)
+
+    curator = commands.add_parser("curate", help="apply an approved recipe to new data, validate, publish")
+    ingest_arguments(curator)
+    curator.add_argument("--recipe", required=True, help="name of an approved recipe")
+    json_option(curator)
+    curator.set_defaults(run=_curate)
+
+    exporter = commands.add_parser("export", help="a published, curated or stored dataset as JSONL (Alpaca or "
+                                   "ShareGPT layout) or as a Hugging Face dataset folder")
+    exporter.add_argument("key", help="a published key, a curated key or a dataset key")
+    exporter.add_argument("--layout", choices=("alpaca", "sharegpt", "hf"), default="alpaca")
+    exporter.add_argument("--out", type=Path, required=True, help="the JSONL file, or the folder for hf")
+    store_option(exporter)
+    json_option(exporter)
+    exporter.set_defaults(run=_export)
+
+
+def _recipe_approve(args: argparse.Namespace) -> int:
+    from autodp.curate import Reviewer, approve
+
+    approved = approve(store_of(args), args.published_key, args.name, Reviewer.from_cli(), args.reason)
+    return report(args, approved, f"recipe {approved['name']!r} approved by {approved['approved_by']} (cli) at "
+                   f"{approved['approved_at']}: {' > '.join(s['operator'] for s in approved['strategy'])} "
+                   f"({approved['recipe_key']})")
+
+
+def _recipe_reject(args: argparse.Namespace) -> int:
+    from autodp.curate import Reviewer, reject
+
+    decision = reject(store_of(args), args.published_key, Reviewer.from_cli(), args.reason)
+    return report(args, decision, f"published search {args.published_key} rejected by {decision['by']} (cli) at "
+                   f"{decision['at']}")
+
+
+def _recipe_retire(args: argparse.Namespace) -> int:
+    from autodp.curate import Reviewer, retire
+
+    decision = retire(store_of(args), args.name, Reviewer.from_cli(), args.reason)
+    return report(args, decision, f"recipe {args.name!r} retired by {decision['by']} (cli) at {decision['at']}; "
+                   "autodp_curate refuses it")
+
+
+def _recipe_list(args: argparse.Namespace) -> int:
+    from autodp.curate import recipes
+
+    found = recipes(store_of(args))
+    if args.json:
+        print_json(found)
+        return 0
+    for entry in found:
+        state = f"retired by {entry['retired']['by']}" if entry["retired"] else "active"
+        print(f"{entry['name']:<20} {state:<24} approved by {entry['approved_by']} "
+              f"({entry.get('approved_via', 'cli')}) at {entry['approved_at']}: {entry['reason']}")
+    return 0
+
+
+def _curate(args: argparse.Namespace) -> int:
+    from autodp.curate import curate
+
+    curated = curate(store_of(args), args.source, args.recipe, file_format=args.format, layout=args.layout,
+                     mapping=args.map, max_record_bytes=args.max_record_bytes)
+    if args.json:
+        print_json(curated)
+    else:
+        rows = curated["rows"]
+        print(f"curated {rows['in']} -> {rows['out']} rows with recipe {args.recipe!r}; "
+              f"published curated/{curated['curated_key']}/")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from autodp.exports import export
+
+    result = export(store_of(args), args.key, args.out, args.layout)
+    return report(args, result, f"exported {result['rows']} rows of dataset {result['dataset_key']} "
+                                 f"({result['layout']}) to {result['path']}")
