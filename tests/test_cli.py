@@ -53,6 +53,16 @@ def test_unknown_dataset_key(tmp_path):
     assert "no datasets artifact" in done.stderr
 
 
+def test_demo_data_too_small_to_hold_its_planted_lines_is_refused(tmp_path):
+    done = subprocess.run([AUTODP, "demo-data", str(tmp_path / "demo.jsonl"), "--rows", "20"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2 and "at least 50 rows" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "demo.jsonl").exists()
+    made = subprocess.run([sys.executable, "-m", "autodp.cli", "demo-data", str(tmp_path / "demo.jsonl"), "--rows",
+                           "50"], capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0 and len((tmp_path / "demo.jsonl").read_text().splitlines()) >= 50
+
+
 def test_operators_and_apply(tmp_path):
     listing = subprocess.run([AUTODP, "operators", "--json"], capture_output=True, text=True, timeout=120)
     catalogue = json.loads(listing.stdout)

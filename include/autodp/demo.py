@@ -28,7 +28,13 @@ DETAILS = {
 PLACEHOLDERS = ["", "", "", "<nooutput>", "N/A"]
 
 
+MIN_ROWS = 50  # the planted bad lines sit at lines 10 to 40
+
+
 def write_demo_dataset(path: Path, rows: int = 600, seed: int = 7) -> Path:
+    if rows < MIN_ROWS:
+        raise ValueError(f"the demo dataset needs at least {MIN_ROWS} rows (its bad lines are planted up to line 40), "
+                         f"got {rows}")
     rng = random.Random(seed)
     lines: list[str] = []
     for _ in range(rows):
