@@ -42,6 +42,8 @@ INCOMING = Asset("autodp://incoming", extra={"what": "new data for the curated d
 CURATED = Asset("autodp://curated", extra={"what": "datasets curated by an approved recipe"})
 RULES = ValidationRules()
 
+# The trigger form's sections; the recipe and the new data stay in the default one, which the form opens with.
+VALIDATION, EXECUTION, OUTPUTS = "Validation", "Execution", "Outputs"
 PARAMS = {
     "recipe": Param(os.environ.get("AUTODP_CURATE_RECIPE", ""), type="string", title="Recipe",
                     description="Name of an approved recipe (autodp recipe approve)."),
@@ -49,20 +51,23 @@ PARAMS = {
                     description="Path or s3:// URL of the new data file, readable from the workers."),
     "mapping": mapping_param(),
     "max_output_chars": Param(RULES.max_output_chars, type="integer", minimum=1, title="Longest output",
+                              section=VALIDATION,
                               description="Validation fails when an output is longer (characters)."),
-    "max_duplicate_rate": Param(RULES.max_duplicate_rate, type="number", minimum=0, maximum=1,
+    "max_duplicate_rate": Param(RULES.max_duplicate_rate, type="number", section=VALIDATION, minimum=0, maximum=1,
                                 title="Largest duplicate rate",
                                 description="Validation fails above this share of duplicate records."),
     "max_row_drift": Param(RULES.max_row_drift, type="number", minimum=0, maximum=10, title="Row-count drift",
+                           section=VALIDATION,
                            description="Validation fails when the row count moves more than this fraction "
                            "from the last curated run."),
-    "shard_rows": Param(0, type="integer", minimum=0, title="Rows per shard",
+    "shard_rows": Param(0, type="integer", section=EXECUTION, minimum=0, title="Rows per shard",
                         description="Data above this many rows is applied in shards of this size, each a task of "
                         "its own; 0: the deployment's AUTODP_SHARD_ROWS (250,000 by default)."),
     "export_layout": Param("none", type="string", enum=["none", "alpaca", "sharegpt"], title="Export as JSONL",
+                           section=OUTPUTS,
                            description="Also store the curated dataset as JSONL in this layout (exports/<key>/"
                            "train.jsonl), for fine-tuning tools that read Alpaca or ShareGPT files."),
-    "store": store_param(),
+    "store": store_param(section=OUTPUTS),
 }
 
 

@@ -37,6 +37,8 @@ GPU = {"pool": os.environ.get("AUTODP_GPU_POOL", "default_pool"),
        "queue": os.environ.get("AUTODP_GPU_QUEUE", "default")}
 DEFAULTS = DistillConfig()
 
+# The trigger form's sections; the seed data, the family's name and its tasks stay in the default one.
+SEEDS, MODELS, OUTPUTS = "Seeds", "Models", "Outputs"
 PARAMS = {
     "source": Param("", type="string", minLength=1, title="Seed dataset",
                     description="Path or s3:// URL of the seed instructions (JSONL, JSON array, Parquet or CSV), "
@@ -47,21 +49,23 @@ PARAMS = {
     "tasks": Param(list(DEFAULTS.tasks), type="array", minItems=1, uniqueItems=True,
                    items={"type": "string", "enum": list(TASKS)}, title="Tasks",
                    description="Which members of the family to distil."),
-    "seeds": Param(DEFAULTS.seeds, type="integer", minimum=2, maximum=100_000, title="Training seeds",
+    "seeds": Param(DEFAULTS.seeds, type="integer", section=SEEDS, minimum=2, maximum=100_000, title="Training seeds",
                    description="Seeds the teacher annotates for the students to learn from."),
     "held_out": Param(DEFAULTS.held_out, type="integer", minimum=1, maximum=10_000, title="Held-out seeds",
+                      section=SEEDS,
                       description="Seeds the students are evaluated on against the teacher."),
-    "clusters": Param(DEFAULTS.clusters, type="integer", minimum=1, maximum=1000, title="Task types",
+    "clusters": Param(DEFAULTS.clusters, type="integer", section=SEEDS, minimum=1, maximum=1000, title="Task types",
                       description="Clusters of the seeds' embeddings that the seeds are balanced over."),
-    "per_seed": Param(DEFAULTS.per_seed, type="integer", minimum=1, maximum=20, title="Outputs per seed",
+    "per_seed": Param(DEFAULTS.per_seed, type="integer", section=SEEDS, minimum=1, maximum=20, title="Outputs per seed",
                       description="Teacher outputs per seed for the two expansion tasks."),
-    "model": Param(DEFAULTS.base, type="string", minLength=1, title="Student base model",
+    "model": Param(DEFAULTS.base, type="string", section=MODELS, minLength=1, title="Student base model",
                    description="smollm2, tiny (tests), or a Hugging Face model directory on the workers."),
     "lora_steps": Param(DEFAULTS.lora.steps, type="integer", minimum=1, maximum=100_000, title="LoRA steps",
+                        section=MODELS,
                         description="Training steps per task (batch 8)."),
-    "seed": Param(DEFAULTS.seed, type="integer", minimum=0, title="Seed",
+    "seed": Param(DEFAULTS.seed, type="integer", section=SEEDS, minimum=0, title="Seed",
                   description="Clustering, seed order, teacher sampling and training seed."),
-    "store": store_param(),
+    "store": store_param(section=OUTPUTS),
 }
 
 

@@ -32,3 +32,14 @@ def test_every_param_is_documented(dagbag):
         for name, param in dag.params.items():
             assert param.description, f"{dag_id} param {name!r} has no description"
             assert "type" in param.schema, f"{dag_id} param {name!r} has no type"
+
+
+def test_every_trigger_form_opens_with_its_inputs_and_groups_the_rest_in_sections(dagbag):
+    opening = {"autodp_search": {"source", "file_format", "layout", "mapping", "max_record_bytes"},
+               "autodp_curate": {"recipe", "source", "mapping"},
+               "autodp_distill": {"source", "mapping", "name", "tasks"}}
+    for dag_id, inputs in opening.items():
+        params = dagbag.dags[dag_id].params
+        unsectioned = {name for name, param in params.items() if "section" not in param.schema}
+        assert unsectioned == inputs, dag_id
+        assert len({params.get_param(name).schema["section"] for name in set(params) - inputs}) >= 3, dag_id
