@@ -64,3 +64,11 @@ def test_precision_follows_the_hardware_and_refuses_unknown_names():
     assert native_precision("cuda:0", frozenset()) == "bfloat16"
     with pytest.raises(ValueError, match="float16"):
         Embedder(precision="float16")
+
+
+def test_a_worker_holds_the_vectors_it_asked_for_not_the_whole_store(local_store):
+    Embedder(store=local_store).encode([f"text number {i}" for i in range(40)])
+    worker = Embedder(store=local_store)
+    worker.encode(["text number 3", "text number 7"])
+    assert (worker.computed, worker.cached) == (0, 2)
+    assert len(worker._vectors) == 2 and len(worker._index) == 40

@@ -4,7 +4,8 @@
 Vectors are kept in the store the data lives in, as Parquet parts of the ``embeddings``
 artifact kind (one row per text: the SHA-256 of its UTF-8 bytes and its vector), so every
 operator, step, shard task and worker that meets a text again reads the vector another one
-computed; a fresh worker on a warm store embeds nothing. Without a store (a library call
+computed; a fresh worker on a warm store embeds nothing. A process indexes the parts' keys
+and reads (with DuckDB, locally or from S3) only the vectors of the texts it asks for. Without a store (a library call
 on records alone), a cache folder on this machine plays the same part for one machine.
 
 The model runs in bfloat16 where the hardware multiplies it natively (a GPU, or a CPU with
@@ -14,7 +15,6 @@ decisions downstream (``make bench-speed`` prints both and where they agree)."""
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import time
 from collections.abc import Sequence
@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 
 from autodp.artifacts import EMBEDDINGS, EMBEDDINGS_FILE
 from autodp.hashing import content_key
+from autodp.settings import Settings
 
 if TYPE_CHECKING:
     from autodp.store import ArtifactStore
@@ -53,7 +54,7 @@ def native_precision(device: str, cpu_flags: frozenset[str] | None = None) -> st
 
 class Embedder:
     def __init__(self, store: ArtifactStore | None = None, cache_dir: Path | None = None, batch_size: int = 64,
-                 device: str | None = None, precision: str = "auto"):
+                 device: str | None = None, precision: str = "auto", settings: Settings | None = None):
         if precision not in PRECISIONS:
             raise ValueError(f"embedding precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
         self.store = store
@@ -66,8 +67,10 @@ class Embedder:
             import diskcache
 
             self._cache = diskcache.Cache(str(cache_dir))
-        self._vectors: dict[str, np.ndarray] = {}  # text key -> vector, from the store or computed here
-        self._parts_read: set[str] = set()
+        self.settings = settings
+        self._vectors: dict[str, np.ndarray] = {}  # text key -> vector: the texts this process asked for
+        self._index: dict[str, str] = {}  # text key -> where the store holds its vector (a part's location)
+        self._parts_indexed: set[str] = set()
         self.computed = 0
         self.cached = 0
 
@@ -88,8 +91,6 @@ class Embedder:
         """(len(texts), 384) float32, rows of unit length."""
         keys = [text_key(t) for t in texts]
         missing = self._fill(keys)
-        if missing and self.store is not None and self._read_new_parts():
-            missing = self._fill(keys)  # another task or worker may have embedded them since
         self.cached += len(texts) - len(missing)
         unique = list(dict.fromkeys(texts[i] for i in missing))
         for start in range(0, len(unique), PART_TEXTS):
@@ -98,14 +99,17 @@ class Embedder:
         return np.stack([self._vectors[key] for key in keys]) if keys else np.zeros((0, DIMENSIONS), np.float32)
 
     def _fill(self, keys: list[str]) -> list[int]:
-        """Indexes of the keys with no vector yet, after looking in the store's parts already
-        read and in this machine's cache."""
-        if self.store is None and self._cache is not None:
-            for key in keys:
-                if key not in self._vectors and (hit := self._cache.get(key)) is not None:
+        """Indexes of the keys with no vector yet, after looking in the store (or, without
+        one, in this machine's cache)."""
+        absent = [key for key in dict.fromkeys(keys) if key not in self._vectors]
+        if absent and self.store is not None:
+            if any(key not in self._index for key in absent):
+                self._index_new_parts()  # another task or worker may have embedded them since
+            self._read_vectors([key for key in absent if key in self._index])
+        elif absent and self._cache is not None:
+            for key in absent:
+                if (hit := self._cache.get(key)) is not None:
                     self._vectors[key] = np.frombuffer(hit, dtype=np.float32)
-        if self.store is not None and not self._parts_read:
-            self._read_new_parts()
         return [index for index, key in enumerate(keys) if key not in self._vectors]
 
     def _compute(self, texts: list[str]) -> None:
@@ -138,21 +142,43 @@ class Embedder:
                                            "max_tokens": MAX_TOKENS},
                                summary={"model": MODEL, "texts": len(keys), "precision": self.precision,
                                         "device": self.device, "seconds": round(seconds, 3)})
-        self._parts_read.add(part)
+        self._parts_indexed.add(part)
+        location = self.store.file_location(EMBEDDINGS, part, EMBEDDINGS_FILE)
+        self._index.update(dict.fromkeys(keys, location))
 
-    def _read_new_parts(self) -> bool:
-        """Load the store's parts of this model not read yet; whether there were any."""
-        new = [part for part in self.store.artifacts(EMBEDDINGS) if part not in self._parts_read]
+    def _index_new_parts(self) -> None:
+        """Learn which texts the store's parts of this model hold that were not looked at yet:
+        their keys only (64 bytes a text), never their vectors."""
+        new = [part for part in self.store.artifacts(EMBEDDINGS) if part not in self._parts_indexed]
+        locations = []
         for part in new:
-            self._parts_read.add(part)
-            manifest = self.store.manifest(EMBEDDINGS, part)
-            if manifest["provenance"].get("model") != MODEL or manifest["provenance"].get("max_tokens") != MAX_TOKENS:
-                continue
-            table = pq.read_table(io.BytesIO(self.store.read_bytes(
-                self.store.artifact_path(EMBEDDINGS, part, EMBEDDINGS_FILE))))
-            vectors = table.column("vector").combine_chunks().flatten().to_numpy().reshape(-1, DIMENSIONS)
-            self._vectors.update(zip(table.column("text_sha256").to_pylist(), vectors))
-        return bool(new)
+            self._parts_indexed.add(part)
+            provenance = self.store.manifest(EMBEDDINGS, part)["provenance"]
+            if (provenance.get("model"), provenance.get("max_tokens")) == (MODEL, MAX_TOKENS):
+                locations.append(self.store.file_location(EMBEDDINGS, part, EMBEDDINGS_FILE))
+        if locations:
+            with self._connection() as con:
+                found = con.execute("select text_sha256, filename from read_parquet(?, filename = true)",
+                                    [locations]).fetchall()
+            self._index.update(found)
+
+    def _read_vectors(self, keys: list[str]) -> None:
+        """The vectors of ``keys``, read from the parts that hold them and nothing else, so a
+        process holds the vectors of the texts it asked for, not the whole store's."""
+        if not keys:
+            return
+        with self._connection() as con:
+            con.register("wanted", pa.table({"text_sha256": pa.array(keys, pa.string())}))
+            found = con.execute("select text_sha256, vector from read_parquet(?) "
+                                "where text_sha256 in (select text_sha256 from wanted)",
+                                [sorted({self._index[key] for key in keys})]).to_arrow_table()
+        vectors = found.column("vector").combine_chunks().flatten().to_numpy().reshape(-1, DIMENSIONS)
+        self._vectors.update(zip(found.column("text_sha256").to_pylist(), vectors))
+
+    def _connection(self):
+        from autodp import engine
+
+        return engine.connect(self.store, settings=self.settings)
 
 
 def _default_device() -> str:

@@ -71,7 +71,7 @@ class Resources:
             from autodp.embeddings import Embedder
 
             self._embedder = Embedder(store=self.store, cache_dir=self._cache("embeddings"),
-                                      precision=self.settings.embedding_precision)
+                                      precision=self.settings.embedding_precision, settings=self.settings)
         return self._embedder
 
     @property
