@@ -5,7 +5,7 @@
 Three ways to draw a search sample of --size rows from MedQuAD (47,441 records, the main
 job's default): DPS embedding every prompt (``frame_rows=None``), DPS on a seeded
 uniform frame of 10,000 rows (the default), and a plain uniform sample (the peer with no
-strata at all). Time is one cold run each (an empty embedding cache, seed 0). Fidelity is
+strata at all). Time is one cold run each (a store and caches of its own, seed 0). Fidelity is
 judged for all three on one yardstick that none of them chose: strata from k-means over
 the embeddings of every prompt x length quartiles of the full set; the figures are the
 Jensen-Shannon divergence of the sample's stratum shares from the full set's and the
@@ -56,26 +56,31 @@ def main() -> None:
               f"{args.seeds} seeds", flush=True)
 
         homes = {name: root / f"home-{n}" for n, name in enumerate(CONFIGURATIONS)}
+        # Each configuration cold: a store of its own (embeddings are kept in the store) and a home of its own.
+        stores = {name: LocalStore(root / f"store-{n}") for n, name in enumerate(CONFIGURATIONS)}
         samples: dict[str, list[set[int]]] = {}
         seconds: dict[str, float] = {}
         embedded: dict[str, int] = {}
         for name, options in CONFIGURATIONS.items():
-            resources = Resources(settings=Settings(home=homes[name], store_uri=str(store.root)))
+            own = stores[name]
+            ingest(str(args.dataset), own, mapping=MAPPING if "medquad" in args.dataset.name else None)
+            resources = Resources(settings=Settings(home=homes[name], store_uri=str(own.root)))
             started = time.perf_counter()
-            drawn = [sample(key, store, size=args.size, seed=0, resources=resources, **options)]
+            drawn = [sample(key, own, size=args.size, seed=0, resources=resources, **options)]
             seconds[name] = time.perf_counter() - started
             embedded[name] = resources.embedder.computed
-            drawn += [sample(key, store, size=args.size, seed=s, resources=resources, **options)
+            drawn += [sample(key, own, size=args.size, seed=s, resources=resources, **options)
                       for s in range(1, args.seeds)]
-            samples[name] = [_rows(store, d["dataset_key"]) for d in drawn]
+            samples[name] = [_rows(own, d["dataset_key"]) for d in drawn]
         started = time.perf_counter()
         rows = np.array([r["source_row"] for r in table])
         samples["uniform (no strata)"] = [set(np.random.default_rng(s).choice(rows, args.size, replace=False).tolist())
                                           for s in range(args.seeds)]
         seconds["uniform (no strata)"], embedded["uniform (no strata)"] = time.perf_counter() - started, 0
 
+        every = stores["DPS, every prompt embedded"]
         full_embedding = Resources(settings=Settings(home=homes["DPS, every prompt embedded"],
-                                                     store_uri=str(store.root))).embedder
+                                                     store_uri=str(every.root))).using(every).embedder
         strata, lengths = _yardstick(table, full_embedding)
         reference = seconds["DPS, every prompt embedded"]
         position = {row: i for i, row in enumerate(rows.tolist())}
