@@ -109,11 +109,11 @@ def score_records(records_location: str, resources: Resources, signals: tuple[st
             columns["p_likelihood"][i] = None if ifd is None else _sigmoid((ifd - 1.0) / IFD_SCALE)
         seconds["likelihood"] = time.perf_counter() - started
     if "llm" in signals:
-        from autodp.operators import llm_calls
+        from autodp.llm import conversations
         from autodp.text import prompt_text
 
         started = time.perf_counter()
-        rated = llm_calls.rate(resources.llm, [(prompt_text(r), r["output"]) for r in chosen])
+        rated = conversations.rate(resources.llm, [(prompt_text(r), r["output"]) for r in chosen])
         for record, rating in zip(chosen, rated):
             i = index[record["source_row"]]
             columns["llm_rating"][i] = None if rating is None else float(rating)

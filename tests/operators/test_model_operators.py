@@ -122,13 +122,15 @@ def test_rewrites_keep_lineage(tmp_path, resources):
 
 
 def test_instruction_refinement_keeps_only_what_the_judge_prefers_in_both_orders(tmp_path, resources):
-    from autodp.operators import llm_calls
+    from autodp.augmentation.templates import made_by_template
+    from autodp.llm import conversations
 
     kept, drops, changes, outcome = run_operator(InstructionRefinement(), QA, tmp_path, resources)
     assert drops == [] and accounted(outcome)
-    refined = llm_calls.refined_instructions(resources.llm, [q["instruction"] for q in QA])  # cached: same answers
+    refined = made_by_template(resources.llm, "instruction_refinement",  # cached: the operator's own answers
+                               [(q["instruction"], "") for q in QA], 0)
     judged = [(q["output"], q["instruction"], r) for q, r in zip(QA, refined) if r and r != q["instruction"]]
-    preferred = {q[2] for q, won in zip(judged, llm_calls.prefers_candidate(resources.llm, judged, "instruction"))
+    preferred = {q[2] for q, won in zip(judged, conversations.prefers_candidate(resources.llm, judged, "instruction"))
                  if won}
     assert {r["instruction"] for r in kept if r["source_row"] in {c["source_row"] for c in changes}} == preferred
     assert {c["reason"] for c in changes} <= {"instruction_refined"}

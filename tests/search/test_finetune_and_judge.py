@@ -64,7 +64,7 @@ def test_win_rate_counts_ties_as_half_and_bounds_the_interval():
 
 
 def test_pairwise_outcomes_and_position_bias():
-    from autodp.operators.llm_calls import first_shown_preferred, pairwise_outcomes
+    from autodp.llm.conversations import first_shown_preferred, pairwise_outcomes
 
     # (answer with the first response shown as A, answer with the second shown as A)
     choices = [("A", "A"), ("B", "A"), ("A", "B"), (None, "A"), ("B", "B")]

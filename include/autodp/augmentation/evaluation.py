@@ -4,7 +4,7 @@
 - diversity: the mean cosine distance (MiniLM) of each output's instruction from its
   seed's, and between the outputs' instructions;
 - win rate against the teacher: the judge endpoint compares the two outputs for each seed
-  in both presentation orders (``llm_calls.pairwise_choices``); the student wins a seed when
+  in both presentation orders (``conversations.pairwise_choices``); the student wins a seed when
   preferred in both, loses when the teacher is, ties otherwise. An invalid output loses to a
   valid one. A judge that prefers the first-shown answer nearly always is marked unusable
   (``judge_usability``), as in the search;
@@ -35,7 +35,7 @@ from autodp.augmentation.teacher import (
 )
 from autodp.augmentation.templates import student_answer, student_prompt, student_target, template
 from autodp.hashing import content_key
-from autodp.operators import llm_calls
+from autodp.llm import conversations
 from autodp.resources import Resources
 from autodp.search.evaluation import Example, judge_usability, paired_delta, reference_nll, win_rate
 from autodp.store import ArtifactStore
@@ -111,13 +111,13 @@ def judged(prompts: list[str], teacher: list[Any], students: list[Any], task: st
     both = [i for i, (t, s) in enumerate(zip(teacher, students)) if _valid(t) and _valid(s)]
     client = resources.client("judge", keep_going=True)
     client.endpoint.require_trusted("the LLM judge")
-    choices = llm_calls.pairwise_choices(client, [(prompts[i], _shown(teacher[i]), _shown(students[i])) for i in both],
-                                         what=WHAT_IS_JUDGED[task])
+    shown = [(prompts[i], _shown(teacher[i]), _shown(students[i])) for i in both]
+    choices = conversations.pairwise_choices(client, shown, what=WHAT_IS_JUDGED[task])
     client.close()
-    verdicts = dict(zip(both, llm_calls.pairwise_outcomes(choices)))
+    verdicts = dict(zip(both, conversations.pairwise_outcomes(choices)))
     outcomes = [verdicts.get(i, 0.5 if _valid(t) == _valid(s) else float(_valid(s)))
                 for i, (t, s) in enumerate(zip(teacher, students))]
-    bias = llm_calls.first_shown_preferred(choices)
+    bias = conversations.first_shown_preferred(choices)
     return {"model": client.endpoint.model, "judged_pairs": len(both), **win_rate(np.array(outcomes), seed),
             "first_shown_preferred": bias, **judge_usability(bias)}
 

@@ -17,7 +17,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from autodp.llm.client import ChatRequest
+from autodp.llm.client import ChatRequest, LLMClient
+from autodp.llm.conversations import json_objects
 
 TASKS = ("instruction_expansion", "instruction_refinement", "pair_expansion")
 SYSTEM = "You are a careful data reviewer for instruction-tuning datasets."
@@ -90,6 +91,17 @@ def template(task: str) -> Template:
     if task not in TEMPLATES:
         raise ValueError(f"unknown augmentation task {task!r}; expected one of {', '.join(TASKS)}")
     return TEMPLATES[task]
+
+
+def made_by_template(client: LLMClient, task: str, examples: list[tuple[str, str]], seed: int,
+                      rows: list[int] | None = None) -> list[str | tuple[str, str] | None]:
+    """For each (instruction, response), what the task's versioned template asks for
+    (below): a new instruction, a refined one, or a new pair."""
+    chosen = template(task)
+    requests = [chosen.request(instruction, response, seed=seed + i) for i, (instruction, response) in
+                enumerate(examples)]
+    answered = json_objects(client, client.chat_many(requests), rows)
+    return [chosen.read(answer) for answer in answered]
 
 
 def student_prompt(task: str, instruction: str, response: str = "") -> str:

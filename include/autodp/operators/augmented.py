@@ -4,8 +4,7 @@ registered augmentation model the operator's ``model`` param names."""
 
 from __future__ import annotations
 
-from autodp.augmentation.templates import student_answer, student_prompt, template
-from autodp.operators import llm_calls
+from autodp.augmentation.templates import made_by_template, student_answer, student_prompt, template
 
 MODEL_DESCRIPTION = ("a registered augmentation model (its name or entry key; autodp distill) that writes them "
                      "instead of the data LLM")
@@ -17,7 +16,7 @@ def written(operator, resources, examples: list[tuple[str, str]], rows: list[int
     task, params = operator.augmentation_task, operator.params
     seed = getattr(params, "seed", 0)
     if not params.model:
-        return llm_calls.made_by_template(resources.llm, task, examples, seed, rows)
+        return made_by_template(resources.llm, task, examples, seed, rows)
     chosen = template(task)
     student = resources.student(params.model, task)
     answers = student.generate([student_prompt(task, i, r) for i, r in examples], max_new_tokens=chosen.max_tokens,

@@ -280,7 +280,7 @@ def llm_judge(store: ArtifactStore, candidate_adapter: str, baseline_adapter: st
               candidate_answers: list[str] | None = None) -> dict[str, Any]:
     """``baseline_answers`` and ``candidate_answers`` (from ``adapter_answers``) spare
     regenerating an adapter's answers for each comparison it is in."""
-    from autodp.operators import llm_calls
+    from autodp.llm import conversations
 
     client.endpoint.require_trusted("the LLM judge")
     prompts = [e.prompt for e in examples]
@@ -292,10 +292,10 @@ def llm_judge(store: ArtifactStore, candidate_adapter: str, baseline_adapter: st
         baseline = candidate
     else:
         baseline = adapter_answers(store, baseline_adapter, base, prompts, max_new_tokens, settings)
-    choices = llm_calls.pairwise_choices(client, list(zip(prompts, baseline, candidate)))
-    bias = llm_calls.first_shown_preferred(choices)
+    choices = conversations.pairwise_choices(client, list(zip(prompts, baseline, candidate)))
+    bias = conversations.first_shown_preferred(choices)
     return {"judge": "llm", "model": client.endpoint.model,
-            **win_rate(np.array(llm_calls.pairwise_outcomes(choices)), seed),
+            **win_rate(np.array(conversations.pairwise_outcomes(choices)), seed),
             "first_shown_preferred": bias, **judge_usability(bias)}
 
 

@@ -28,7 +28,7 @@ from autodp import engine, quality
 from autodp.artifacts import DATASETS, FLAGS_FILE, RECORDS_FILE, TARGETS
 from autodp.executor import prepare_connection, run_steps
 from autodp.hashing import content_key
-from autodp.operators import llm_calls
+from autodp.llm import conversations
 from autodp.resources import Resources
 from autodp.search.config import Labeler
 from autodp.store import ArtifactStore
@@ -165,7 +165,7 @@ def _labels(con, seed_rows: list[int], labeler: str, rules: Strategy, label_colu
         return {row: (None if found.get(row) is None else int(found[row] not in GOOD_LABELS)) for row in seed_rows}
     relation = con.sql("select source_row, instruction, input, output from seed_0 order by source_row")
     seeds = [dict(zip(relation.columns, r)) for r in relation.fetchall()]
-    scores = llm_calls.rate(resources.llm, [(prompt_text(r), r["output"]) for r in seeds])
+    scores = conversations.rate(resources.llm, [(prompt_text(r), r["output"]) for r in seeds])
     return {r["source_row"]: (None if s is None else int(s < llm_min_score)) for r, s in zip(seeds, scores)}
 
 

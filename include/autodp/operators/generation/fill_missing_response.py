@@ -2,7 +2,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from autodp.operators import llm_calls
+from autodp.llm import conversations
 from autodp.operators.base import BatchRewrite, OperatorParams, Stage
 from autodp.operators.batch import fetch
 from autodp.text import blank_sql, placeholder_sql, prompt_text
@@ -27,8 +27,8 @@ class FillMissingResponse(BatchRewrite):
         if self.params.include_placeholders:
             missing += f" or {placeholder_sql('output')}"
         records = fetch(con, source, resources, where=missing)
-        written = llm_calls.answers(resources.llm, [prompt_text(r) for r in records], max_tokens=self.params.max_tokens,
-                                    rows=[r["source_row"] for r in records])
+        written = conversations.answers(resources.llm, [prompt_text(r) for r in records],
+                                        max_tokens=self.params.max_tokens, rows=[r["source_row"] for r in records])
         return [r["source_row"] for r in records], [w or None for w in written]
 
     def change_reason(self) -> str:

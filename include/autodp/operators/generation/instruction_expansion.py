@@ -2,7 +2,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from autodp.operators import llm_calls
+from autodp.llm import conversations
 from autodp.operators.augmented import MODEL_DESCRIPTION, same_text, written
 from autodp.operators.base import Generator, OperatorParams, Stage
 from autodp.text import prompt_text
@@ -28,8 +28,8 @@ class InstructionExpansion(Generator):
         seeds = sample_seeds(con, source, resources, self.params.new_fraction, self.params.max_new, self.params.seed)
         instructions = written(self, resources, [(prompt_text(r), "") for r in seeds], [r["source_row"] for r in seeds])
         made = [(r, i) for r, i in zip(seeds, instructions) if i and not same_text(i, prompt_text(r))]
-        replies = llm_calls.answers(resources.llm, [i for _, i in made], max_tokens=self.params.max_tokens,
-                                    rows=[r["source_row"] for r, _ in made])
+        replies = conversations.answers(resources.llm, [i for _, i in made], max_tokens=self.params.max_tokens,
+                                        rows=[r["source_row"] for r, _ in made])
         return [{"parent_row": r["source_row"], "instruction": i, "output": a}
                 for (r, i), a in zip(made, replies) if a]
 

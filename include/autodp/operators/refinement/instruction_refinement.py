@@ -2,7 +2,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from autodp.operators import llm_calls
+from autodp.llm import conversations
 from autodp.operators.augmented import MODEL_DESCRIPTION, same_text, written
 from autodp.operators.base import BatchRewrite, OperatorParams, Stage
 from autodp.operators.batch import fetch
@@ -33,8 +33,8 @@ class InstructionRefinement(BatchRewrite):
         refined = written(self, resources, [(r["instruction"], "") for r in records], rows)
         candidates = [c if c and not same_text(c, r["instruction"]) else None for r, c in zip(records, refined)]
         judged = [(r["output"], r["instruction"], c) for r, c in zip(records, candidates) if c]
-        wins = iter(llm_calls.prefers_candidate(resources.llm, judged, what="instruction",
-                                                rows=[row for row, c in zip(rows, candidates) if c]))
+        wins = iter(conversations.prefers_candidate(resources.llm, judged, what="instruction",
+                                                    rows=[row for row, c in zip(rows, candidates) if c]))
         return rows, [c if c and next(wins) else None for c in candidates]
 
     def change_reason(self) -> str:

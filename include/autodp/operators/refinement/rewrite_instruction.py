@@ -2,7 +2,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from autodp.operators import llm_calls
+from autodp.llm import conversations
 from autodp.operators.base import BatchRewrite, OperatorParams, Stage
 from autodp.operators.batch import fetch
 
@@ -29,10 +29,10 @@ class RewriteInstruction(BatchRewrite):
         asks = [f"Rewrite this instruction so it is clear and specific, and so that the response below "
                 f"answers it. Reply with the instruction only.\n\nInstruction:\n{r['instruction']}\n\n"
                 f"Response:\n{r['output']}" for r in records]
-        candidates = llm_calls.answers(resources.llm, asks, max_tokens=self.params.max_tokens,
-                                       rows=[r["source_row"] for r in records])
+        candidates = conversations.answers(resources.llm, asks, max_tokens=self.params.max_tokens,
+                                           rows=[r["source_row"] for r in records])
         judged = [(r["output"], r["instruction"], c) for r, c in zip(records, candidates) if c]
-        wins = iter(llm_calls.prefers_candidate(resources.llm, judged, what="instruction", rows=[
+        wins = iter(conversations.prefers_candidate(resources.llm, judged, what="instruction", rows=[
             r["source_row"] for r, c in zip(records, candidates) if c]))
         return [r["source_row"] for r in records], [c if c and next(wins) else None for c in candidates]
 

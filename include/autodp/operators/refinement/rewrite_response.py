@@ -2,7 +2,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from autodp.operators import llm_calls
+from autodp.llm import conversations
 from autodp.operators.base import BatchRewrite, OperatorParams, Stage
 from autodp.operators.batch import fetch
 from autodp.text import prompt_text
@@ -27,10 +27,10 @@ class RewriteResponse(BatchRewrite):
         asks = [f"Improve this response so it answers the instruction correctly, completely and clearly. "
                 f"Reply with the improved response only.\n\nInstruction:\n{q}\n\nResponse:\n{r['output']}"
                 for q, r in zip(prompts, records)]
-        candidates = llm_calls.answers(resources.llm, asks, max_tokens=self.params.max_tokens,
-                                       rows=[r["source_row"] for r in records])
+        candidates = conversations.answers(resources.llm, asks, max_tokens=self.params.max_tokens,
+                                           rows=[r["source_row"] for r in records])
         judged = [(q, r["output"], c) for q, r, c in zip(prompts, records, candidates) if c]
-        wins = iter(llm_calls.prefers_candidate(resources.llm, judged, rows=[
+        wins = iter(conversations.prefers_candidate(resources.llm, judged, rows=[
             r["source_row"] for r, c in zip(records, candidates) if c]))
         return [r["source_row"] for r in records], [c if c and next(wins) else None for c in candidates]
 

@@ -3,7 +3,7 @@ from typing import ClassVar
 import numpy as np
 from pydantic import Field
 
-from autodp.operators import llm_calls
+from autodp.llm import conversations
 from autodp.operators.base import OperatorParams, ScoredFilter, Stage
 from autodp.operators.batch import fetch
 from autodp.text import prompt_text
@@ -32,14 +32,14 @@ class ConfidenceFilter(ScoredFilter):
         p = self.params
         records = fetch(con, source, resources)
         prompts = [prompt_text(r) for r in records]
-        reflection = llm_calls.verdicts(resources.llm, [(q, r["output"]) for q, r in zip(prompts, records)],
-                                        rows=[r["source_row"] for r in records])
+        reflection = conversations.verdicts(resources.llm, [(q, r["output"]) for q, r in zip(prompts, records)],
+                                            rows=[r["source_row"] for r in records])
         consistency = np.zeros(len(records))
         if records:
             own = resources.embedder.encode([r["output"] for r in records])
             for k in range(p.samples):
-                sampled = llm_calls.answers(resources.llm, prompts, temperature=0.8, seed=p.seed + k,
-                                            rows=[r["source_row"] for r in records])
+                sampled = conversations.answers(resources.llm, prompts, temperature=0.8, seed=p.seed + k,
+                                                rows=[r["source_row"] for r in records])
                 consistency += np.sum(own * resources.embedder.encode(sampled), axis=1)
             consistency = np.clip(consistency / p.samples, 0.0, 1.0)
         confidence = [None if v is None else p.consistency_weight * c + (1 - p.consistency_weight) * v

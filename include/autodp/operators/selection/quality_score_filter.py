@@ -2,7 +2,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from autodp.operators import llm_calls
+from autodp.llm import conversations
 from autodp.operators.base import OperatorParams, ScoredFilter, Stage
 from autodp.operators.batch import fetch
 from autodp.text import prompt_text
@@ -36,8 +36,8 @@ class QualityScoreFilter(ScoredFilter):
         records = fetch(con, source, resources)
         if self.params.scorer == "signals":
             return [r["source_row"] for r in records], _signal_scores(con, source, records, resources)
-        rated = llm_calls.rate(resources.llm, [(prompt_text(r), r["output"]) for r in records],
-                               rows=[r["source_row"] for r in records])
+        rated = conversations.rate(resources.llm, [(prompt_text(r), r["output"]) for r in records],
+                                   rows=[r["source_row"] for r in records])
         return [r["source_row"] for r in records], [None if s is None else float(s) for s in rated]
 
     def is_row_local(self) -> bool:

@@ -1,5 +1,7 @@
-"""The data-LLM conversations operators hold: rate, judge a pair, answer, rewrite, create
-(creating by the augmentation templates).
+"""The conversations autodp holds with an LLM: rate a record, judge a response right or
+wrong, answer, and judge a pair in both orders. Operators, the scorer, target selection,
+the search's LLM judge and the augmentation evaluation all ask through these; creating by
+a versioned template lives with the templates (``autodp.augmentation.templates``).
 
 Each returns plain values and treats an unparsable answer as no answer (None), which the
 calling operator turns into "leave the record as it is". Structured answers are
@@ -27,7 +29,7 @@ def _messages(user: str) -> list[dict[str, str]]:
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
-def _objects(client: LLMClient, texts: list[str], rows: list[int] | None = None) -> list[dict[str, Any]]:
+def json_objects(client: LLMClient, texts: list[str], rows: list[int] | None = None) -> list[dict[str, Any]]:
     """Each structured answer as a dict ({} when there is none); an answer that arrived but
     breaks its schema is counted as ``unreadable_answer`` (a failed call was counted already).
     With ``rows`` (the source_row each call was made for), both are recorded per row."""
@@ -60,7 +62,7 @@ def rate(client: LLMClient, pairs: list[tuple[str, str]], rows: list[int] | None
         "1 is useless, 10 is excellent. Answer as JSON {\"score\": N}.\n\n"
         f"Instruction:\n{prompt}\n\nResponse:\n{response}"), max_tokens=16, json_schema=SCORE_SCHEMA)
         for prompt, response in pairs]
-    answered = _objects(client, client.chat_many(requests), rows)
+    answered = json_objects(client, client.chat_many(requests), rows)
     return [s if isinstance(s, int) else None for s in (o.get("score") for o in answered)]
 
 
@@ -72,7 +74,7 @@ def verdicts(client: LLMClient, pairs: list[tuple[str, str]], rows: list[int] | 
         f"Instruction:\n{prompt}\n\nResponse:\n{response}"), max_tokens=32, json_schema=VERDICT_SCHEMA)
         for prompt, response in pairs]
     found = []
-    for answer in _objects(client, client.chat_many(requests), rows):
+    for answer in json_objects(client, client.chat_many(requests), rows):
         correct, confidence = answer.get("correct"), answer.get("confidence")
         if not isinstance(correct, bool) or not isinstance(confidence, (int, float)):
             found.append(None)
@@ -106,7 +108,7 @@ def pairwise_choices(client: LLMClient, items: list[tuple[str, str, str]], what:
                 f"Instruction:\n{prompt}\n\n{what.title()} A:\n{a}\n\n{what.title()} B:\n{b}"),
                 max_tokens=12, json_schema=CHOICE_SCHEMA))
     choices = [choice if choice in ("A", "B") else None
-               for choice in (o.get("better") for o in _objects(
+               for choice in (o.get("better") for o in json_objects(
                    client, client.chat_many(requests), None if rows is None else [r for r in rows for _ in (0, 1)]))]
     return list(zip(choices[0::2], choices[1::2]))
 
@@ -134,30 +136,3 @@ def prefers_candidate(client: LLMClient, items: list[tuple[str, str, str]], what
     """For (prompt, original, candidate): true only when the candidate wins in both orders,
     so position bias cannot make a rewrite look better."""
     return [outcome == 1.0 for outcome in pairwise_outcomes(pairwise_choices(client, items, what, rows))]
-
-
-def made_by_template(client: LLMClient, task: str, examples: list[tuple[str, str]], seed: int,
-                      rows: list[int] | None = None) -> list[str | tuple[str, str] | None]:
-    """For each (instruction, response), what the task's versioned template asks for
-    (``autodp.augmentation.templates``): a new instruction, a refined one, or a new pair."""
-    from autodp.augmentation.templates import template
-
-    chosen = template(task)
-    requests = [chosen.request(instruction, response, seed=seed + i) for i, (instruction, response) in
-                enumerate(examples)]
-    answered = _objects(client, client.chat_many(requests), rows)
-    return [chosen.read(answer) for answer in answered]
-
-
-def new_instructions(client: LLMClient, examples: list[str], seed: int,
-                     rows: list[int] | None = None) -> list[str | None]:
-    return made_by_template(client, "instruction_expansion", [(e, "") for e in examples], seed, rows)
-
-
-def refined_instructions(client: LLMClient, examples: list[str], rows: list[int] | None = None) -> list[str | None]:
-    return made_by_template(client, "instruction_refinement", [(e, "") for e in examples], 0, rows)
-
-
-def new_pairs(client: LLMClient, examples: list[tuple[str, str]], seed: int,
-              rows: list[int] | None = None) -> list[tuple[str, str] | None]:
-    return made_by_template(client, "pair_expansion", examples, seed, rows)
