@@ -5,17 +5,19 @@ Vectors are kept in the store the data lives in, as Parquet parts of the ``embed
 artifact kind (one row per text: the SHA-256 of its UTF-8 bytes and its vector), so every
 operator, step, shard task and worker that meets a text again reads the vector another one
 computed; a fresh worker on a warm store embeds nothing. A process indexes the parts' keys
-and reads (with DuckDB, locally or from S3) only the vectors of the texts it asks for. Without a store (a library call
-on records alone), a cache folder on this machine plays the same part for one machine.
+and reads (with DuckDB, locally or from S3) only the vectors of the texts it asks for.
+Without a store (a library call on records alone), a cache folder on this machine plays the
+same part for one machine.
 
 The model runs in bfloat16 where the hardware multiplies it natively (a GPU, or a CPU with
-AVX512-BF16 or AMX): 1.6x the rows a second of float32 on two cores, with the same
+AVX512-BF16 or AMX): 1.9x the rows a second of float32 on two cores, with the same
 decisions downstream (``make bench-speed`` prints both and where they agree)."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -127,8 +129,6 @@ class Embedder:
                 self._cache.set(key, vector.tobytes())
 
     def _write_part(self, keys: list[str], vectors: np.ndarray, seconds: float) -> None:
-        import tempfile
-
         part = content_key("embeddings", EMBEDDINGS_VERSION, {"model": MODEL, "max_tokens": MAX_TOKENS,
                                                                "texts": sorted(keys)})
         table = pa.table({"text_sha256": pa.array(keys, pa.string()),
