@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from autodp.artifacts import DATASETS, DROPS_FILE
+from autodp.artifacts import DATASETS, DROPS_FILE, RECORDS_FILE
 from autodp.embeddings import Embedder, native_precision
 from autodp.executor import apply_strategy
 from autodp.ingest import ingest
@@ -95,22 +95,20 @@ def embeddings(source: Path, root: Path) -> None:
           f"median {np.median(cosine):.5f}")
 
     decisions = {}
-    for precision in ("float32", "bfloat16"):
+    for precision in ("float32", "bfloat16"):  # bfloat16 last: its warm store is the fresh worker's below
         store = LocalStore(root / f"store-{precision}")
         key = ingest(str(source), store, mapping=MAPPING)["dataset_key"]
         resources = _resources(root / f"home-{precision}", store, precision)
         decisions[precision] = {name: _dropped(store, key, name, resources) for name in CONSUMERS}
         picked = sample(key, store, size=200, clusters=8, frame_rows=None, resources=resources)["dataset_key"]
         decisions[precision]["sampling (rows picked)"] = set(
-            pq.read_table(store.file_location(DATASETS, picked, "records.parquet"),
+            pq.read_table(store.file_location(DATASETS, picked, RECORDS_FILE),
                           columns=["source_row"]).column("source_row").to_pylist())
     print("  decisions, float32 vs bfloat16 (rows; both / only float32 / only bfloat16):")
     for name in decisions["float32"]:
         a, b = decisions["float32"][name], decisions["bfloat16"][name]
         print(f"    {name:28s} {len(a):5d} vs {len(b):5d}; {len(a & b)} / {len(a - b)} / {len(b - a)}")
 
-    store = LocalStore(root / "store-bfloat16")
-    key = ingest(str(source), store, mapping=MAPPING)["dataset_key"]
     fresh = _resources(root / "home-fresh-worker", store, "auto")
     started = time.perf_counter()
     apply_strategy(key, Strategy.from_data([{"operator": "mismatched_answer_filter"}]), store, fresh, reuse=False)
@@ -203,6 +201,7 @@ def _dropped(store: LocalStore, key: str, operator: str, resources: Resources) -
 
 
 def _nll_in_given_order(model, tokenizer, examples) -> np.ndarray:
+    """Batches of 8 in the order given: reference_nll on one batch at a time has nothing to sort."""
     from autodp.search.evaluation import reference_nll
 
     return np.concatenate([reference_nll(model, tokenizer, examples[start:start + 8])

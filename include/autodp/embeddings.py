@@ -64,11 +64,8 @@ class Embedder:
         self.device = device or _default_device()
         self.precision = native_precision(self.device) if precision == "auto" else precision
         self._model = None
-        self._cache = None
-        if cache_dir is not None:
-            import diskcache
-
-            self._cache = diskcache.Cache(str(cache_dir))
+        self._cache_dir = cache_dir
+        self._cache = None  # opened on first use: with a store, this machine's cache is never needed
         self.settings = settings
         self._vectors: dict[str, np.ndarray] = {}  # text key -> vector: the texts this process asked for
         self._index: dict[str, str] = {}  # text key -> where the store holds its vector (a part's location)
@@ -94,7 +91,7 @@ class Embedder:
         keys = [text_key(t) for t in texts]
         missing = self._fill(keys)
         self.cached += len(texts) - len(missing)
-        unique = list(dict.fromkeys(texts[i] for i in missing))
+        unique = list({keys[i]: texts[i] for i in missing}.items())
         for start in range(0, len(unique), PART_TEXTS):
             self._compute(unique[start:start + PART_TEXTS])
         self.computed += len(unique)
@@ -108,25 +105,33 @@ class Embedder:
             if any(key not in self._index for key in absent):
                 self._index_new_parts()  # another task or worker may have embedded them since
             self._read_vectors([key for key in absent if key in self._index])
-        elif absent and self._cache is not None:
+        elif absent and self._machine_cache() is not None:
             for key in absent:
                 if (hit := self._cache.get(key)) is not None:
                     self._vectors[key] = np.frombuffer(hit, dtype=np.float32)
         return [index for index, key in enumerate(keys) if key not in self._vectors]
 
-    def _compute(self, texts: list[str]) -> None:
+    def _compute(self, unique: list[tuple[str, str]]) -> None:
+        """Embed (key, text) pairs and keep the vectors: in the store, else in this machine's cache."""
+        keys, texts = (list(column) for column in zip(*unique))
         started = time.perf_counter()
         encoded = self.model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
                                     convert_to_tensor=True, show_progress_bar=False)
         vectors = encoded.float().cpu().numpy()
         vectors /= np.linalg.norm(vectors, axis=1, keepdims=True).clip(min=1e-12)  # unit after the cast
-        keys = [text_key(t) for t in texts]
         self._vectors.update(zip(keys, vectors))
         if self.store is not None:
             self._write_part(keys, vectors, time.perf_counter() - started)
-        elif self._cache is not None:
+        elif self._machine_cache() is not None:
             for key, vector in zip(keys, vectors):
                 self._cache.set(key, vector.tobytes())
+
+    def _machine_cache(self):
+        if self._cache is None and self._cache_dir is not None:
+            import diskcache
+
+            self._cache = diskcache.Cache(str(self._cache_dir))
+        return self._cache
 
     def _write_part(self, keys: list[str], vectors: np.ndarray, seconds: float) -> None:
         part = content_key("embeddings", EMBEDDINGS_VERSION, {"model": MODEL, "max_tokens": MAX_TOKENS,

@@ -7,7 +7,6 @@ from typing import Any
 
 from autodp.cli.common import (
     dataset_key_of,
-    figure,
     ingest_arguments,
     json_option,
     local_llm,
@@ -109,3 +108,7 @@ def _augmentation_models(args: argparse.Namespace) -> int:
               f"{scores['validity']}, win rate vs teacher {scores['win_rate_vs_teacher']}"
               f"{'' if scores['judge_usable'] else ' (judge unusable)'}, {entry['created_at']}")
     return 0
+
+
+def figure(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"

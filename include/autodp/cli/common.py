@@ -104,7 +104,3 @@ def local_llm():
     home = Settings.from_env().home
     home.mkdir(parents=True, exist_ok=True)
     return LocalServer(host=where.hostname, port=where.port, log_path=home / "llm-server.log")
-
-
-def figure(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"

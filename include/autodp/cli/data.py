@@ -22,7 +22,6 @@ from autodp.cli.common import (
 
 def register(commands) -> None:
     """Add this module's commands to ``autodp``'s subcommands."""
-
     ingest = commands.add_parser("ingest", help="read a dataset into the canonical table")
     ingest_arguments(ingest)
     json_option(ingest)

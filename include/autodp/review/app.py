@@ -8,8 +8,9 @@ authenticated Airflow user. Keys in URLs are checked before the store is read, s
 unknown or malformed key is a 404. A form sent with the browser's session cookie must carry
 the token the page gave it, bound to that browser's session and user, so a form posted
 from another site, or a token replayed from another session, is refused before anything
-is recorded; a client that sends its bearer token explicitly needs none. Record text is shown only when the deployment's
-``AUTODP_REVIEW_RECORD_EXAMPLES`` allows it (0, the default, shows none), redacted first.
+is recorded; a client that sends its bearer token explicitly needs none. Record text is
+shown only when the deployment's ``AUTODP_REVIEW_RECORD_EXAMPLES`` allows it (0, the
+default, shows none), redacted first.
 """
 
 import hashlib
