@@ -28,13 +28,13 @@ from autodp import quality
 from autodp.ingest import ingest
 from autodp.llm.endpoints import LOCAL_MODEL, ROLES, Endpoint
 from autodp.llm.server import LocalServer
-from autodp.profile import profile
 from autodp.resources import Resources
 from autodp.search.agent import AuditLog, StrategyAgent, agent_context, step_parts
 from autodp.search.cards import profile_prior
 from autodp.search.config import DEFAULT_OPERATORS
 from autodp.search.sampling import sample
 from autodp.search.state import Trial
+from autodp.tables.profile import profile
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "datasets"

@@ -16,10 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from autodp.executor import apply_strategy
+from autodp.execution.executor import apply_strategy
+from autodp.execution.strategy import Strategy
 from autodp.ingest import ingest
 from autodp.store import LocalStore
-from autodp.strategy import Strategy
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT = REPO.parent / "shared" / "datasets" / "medquad" / "medquad_answered_alpaca.jsonl.gz"

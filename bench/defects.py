@@ -46,13 +46,14 @@ from workspace import workspace  # bench/workspace.py
 
 from autodp import defects
 from autodp.artifacts import DATASETS, RECORDS_FILE
-from autodp.executor import apply_strategy
+from autodp.execution.executor import apply_strategy
+from autodp.execution.strategy import Strategy
 from autodp.ingest import ingest
 from autodp.llm.endpoints import LOCAL_MODEL, ROLES, Endpoint
 from autodp.llm.server import LocalServer
+from autodp.models import lora
 from autodp.operators.cleaning.language_filter import detect_language
 from autodp.resources import Resources
-from autodp.search import finetune as lora
 from autodp.search.config import LoraSettings, SearchConfig
 from autodp.search.confirmation import budget_text
 from autodp.search.evaluation import (
@@ -62,7 +63,6 @@ from autodp.search.evaluation import (
 )
 from autodp.search.loop import SearchContext, sample, search
 from autodp.store import ArtifactStore, LocalStore
-from autodp.strategy import Strategy
 
 REPO = Path(__file__).resolve().parents[1]
 DATASETS_DIR = REPO.parent / "shared" / "datasets"

@@ -64,11 +64,11 @@ from workspace import workspace  # bench/workspace.py
 
 from autodp import defects
 from autodp.ingest import ingest
-from autodp.search import finetune as lora
+from autodp.models import lora
+from autodp.models.lora import load_adapted
 from autodp.search.config import LoraSettings
 from autodp.search.confirmation import seeded_delta
 from autodp.search.evaluation import Example, bootstrap_mean, contrastive_margin, reference_nll
-from autodp.search.finetune import load_adapted
 from autodp.search.gradient_value import (
     GradientFeatures,
     alignment,

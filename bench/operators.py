@@ -25,10 +25,10 @@ from pathlib import Path
 import duckdb
 
 from autodp.artifacts import DATASETS, RECORDS_FILE
-from autodp.executor import prepare_connection
+from autodp.execution.executor import prepare_connection
+from autodp.execution.strategy import Strategy
 from autodp.ingest import ingest
 from autodp.store import LocalStore
-from autodp.strategy import Strategy
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "datasets"

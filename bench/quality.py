@@ -40,8 +40,8 @@ from autodp.ingest import ingest
 from autodp.llm.client import LLMClient
 from autodp.llm.endpoints import LOCAL_MODEL, ROLES, Endpoint
 from autodp.llm.server import LocalServer
+from autodp.models import lora
 from autodp.resources import Resources
-from autodp.search import finetune as lora
 from autodp.search.config import LoraSettings, SearchConfig
 from autodp.search.evaluation import evaluation_split, load_examples, noise_floor
 from autodp.search.loop import SearchContext, sample, search

@@ -129,8 +129,8 @@ def gpt4_vs_davinci(resources: Resources, seed: int) -> None:
 
 def _seed_rows(store, key: str, size: int, seed: int) -> set[int]:
     """The rows target selection labelled."""
-    from autodp import engine
-    from autodp.executor import prepare_connection
+    from autodp.execution.executor import prepare_connection
+    from autodp.tables import engine
 
     with engine.connect(store) as con:
         prepare_connection(con, store.file_location(DATASETS, key, RECORDS_FILE), "records")

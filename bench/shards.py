@@ -48,9 +48,9 @@ def task(store: Path, request: dict) -> tuple[dict, float, float]:
 
 
 def run_task(request: dict, store_path: str) -> dict:
-    from autodp import shards
+    from autodp.execution import shards
+    from autodp.execution.strategy import Strategy
     from autodp.store import LocalStore
-    from autodp.strategy import Strategy
 
     store = LocalStore(Path(store_path))
     function = request["function"]
@@ -84,7 +84,7 @@ def sharded(store: Path, dataset_key: str, shard_rows: int, parallel: int) -> di
             rounds.append(results)
             advances.append(advanced)
             items = advanced["items"]
-    from autodp.shards import MAX_ROUNDS
+    from autodp.execution.shards import MAX_ROUNDS
 
     rounds += [None] * (MAX_ROUNDS - len(rounds))
     advances += [None] * (MAX_ROUNDS - len(advances))

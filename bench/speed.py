@@ -40,14 +40,14 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from autodp.artifacts import DATASETS, DROPS_FILE, RECORDS_FILE
-from autodp.embeddings import Embedder, native_precision
-from autodp.executor import apply_strategy
+from autodp.execution.executor import apply_strategy
+from autodp.execution.strategy import Strategy
 from autodp.ingest import ingest
+from autodp.models.embeddings import Embedder, native_precision
 from autodp.resources import Resources
 from autodp.search.sampling import sample
 from autodp.settings import Settings
 from autodp.store import LocalStore
-from autodp.strategy import Strategy
 from autodp.text import prompt_text
 
 REPO = Path(__file__).resolve().parents[1]
@@ -120,10 +120,10 @@ def lora_and_scoring(source: Path, root: Path) -> None:
     import torch
     from peft import get_peft_model
 
-    from autodp.models import load_base
+    from autodp.models.base import load_base
+    from autodp.models.lora import collate, encode, lora_config
     from autodp.search.config import LoraSettings
     from autodp.search.evaluation import Example, reference_nll
-    from autodp.search.finetune import collate, encode, lora_config
 
     rows = [json.loads(line) for line in source.open()]
     examples = [Example(r["question"], r["answer"]) for r in rows[:200]]

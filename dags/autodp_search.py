@@ -140,7 +140,7 @@ def autodp_search():
     @task
     def profile(dataset: dict, params: dict | None = None) -> dict:
         from autodp.airflow_support import resolve_store
-        from autodp.profile import profile
+        from autodp.tables.profile import profile
 
         report = profile(dataset["dataset_key"], resolve_store(params["store"]))
         return {"dataset_key": report["dataset_key"], "profile_key": report["profile_key"], "rows": report["rows"]}

@@ -2,7 +2,7 @@
 
 import duckdb
 
-from autodp import engine
+from autodp.tables import engine
 
 
 def test_duckdb_reads_and_writes_the_store(store, tmp_path):

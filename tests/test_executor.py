@@ -1,9 +1,9 @@
 """Cache-and-Reuse: a repeated strategy costs a lookup; a shared prefix is computed once."""
 
 from autodp.artifacts import DATASETS
-from autodp.executor import apply_strategy, prefix_keys
+from autodp.execution.executor import apply_strategy, prefix_keys
+from autodp.execution.strategy import Strategy
 from autodp.ingest import ingest
-from autodp.strategy import Strategy
 from tests.conftest import record, write_lines
 from tests.ingest.helpers import records
 

@@ -10,13 +10,14 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from autodp import engine
 from autodp.artifacts import DATASETS, RECORDS_FILE
 from autodp.cli import main
-from autodp.executor import apply_strategy
-from autodp.exports import HF_COLUMNS, export, hf_dataset_files, size_category
+from autodp.execution.executor import apply_strategy
+from autodp.execution.strategy import Strategy
+from autodp.exports import export
+from autodp.exports.huggingface import HF_COLUMNS, hf_dataset_files, size_category
 from autodp.ingest import ingest
-from autodp.strategy import Strategy
+from autodp.tables import engine
 from tests.conftest import record, write_lines
 
 ROWS = 23

@@ -1,12 +1,11 @@
 """What ingest and apply report for OpenLineage: the source and the store's artifact folders,
 named by OpenLineage's naming spec on both backends, and nothing outside a collection."""
 
-from autodp import lineage
 from autodp.artifacts import DATASETS
-from autodp.executor import apply_strategy
+from autodp.execution.executor import apply_strategy
+from autodp.execution.strategy import Strategy
 from autodp.ingest import ingest
-from autodp.store import LocalStore
-from autodp.strategy import Strategy
+from autodp.store import LocalStore, lineage
 from tests.conftest import record, write_lines
 
 

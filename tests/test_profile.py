@@ -6,7 +6,7 @@ import pytest
 
 from autodp.artifacts import PROFILES
 from autodp.ingest import ingest
-from autodp.profile import profile, profile_key
+from autodp.tables.profile import profile, profile_key
 from tests.conftest import SHARED_DATASETS, record, write_lines
 
 

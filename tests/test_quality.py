@@ -9,11 +9,11 @@ import pytest
 from autodp import quality
 from autodp.artifacts import DATASETS, RECORDS_FILE, SCORES
 from autodp.cli import main
-from autodp.executor import apply_strategy
+from autodp.execution.executor import apply_strategy
+from autodp.execution.strategy import Strategy
 from autodp.ingest import ingest
 from autodp.resources import Resources
 from autodp.settings import Settings
-from autodp.strategy import Strategy
 from tests.conftest import record, write_lines
 
 TOPICS = ["asthma", "diabetes", "gout", "migraine", "eczema", "anemia", "arthritis", "influenza", "measles",

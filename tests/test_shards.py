@@ -7,12 +7,13 @@ from dataclasses import replace
 
 import pytest
 
-from autodp import engine, shards
 from autodp.artifacts import CHANGES_FILE, DATASETS, DROPS_FILE, RECORDS_FILE
-from autodp.executor import apply_strategy
+from autodp.execution import shards
+from autodp.execution.executor import apply_strategy
+from autodp.execution.shards import apply_sharded, plan, rounds, run_shard
+from autodp.execution.strategy import Strategy
 from autodp.ingest import ingest
-from autodp.shards import apply_sharded, plan, rounds, run_shard
-from autodp.strategy import Strategy
+from autodp.tables import engine
 from tests.conftest import write_lines
 
 SHARD_ROWS = 25

@@ -4,7 +4,7 @@ import jsonschema
 import pytest
 
 from autodp import operators
-from autodp.strategy import Strategy, StrategyError, strategy_schema
+from autodp.execution.strategy import Strategy, StrategyError, strategy_schema
 
 
 def test_spellings_of_one_strategy_share_canonical_form_and_key():

@@ -1,6 +1,6 @@
 """autodp's Airflow tasks, with the datasets they read and wrote reported to OpenLineage.
 
-``task`` is Airflow's ``@task`` whose operator collects ``autodp.lineage`` while the
+``task`` is Airflow's ``@task`` whose operator collects ``autodp.store.lineage`` while the
 function runs and answers the OpenLineage provider's ``get_openlineage_facets_on_complete``
 with those datasets: the source file and the store's artifact folders (``s3://bucket`` or
 ``file`` namespaces), each artifact with its content key as the dataset version. Where the
@@ -15,7 +15,7 @@ from typing import Any
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk.bases.decorator import DecoratedOperator, task_decorator_factory
 
-from autodp import lineage
+from autodp.store import lineage
 
 
 class LineageTaskOperator(DecoratedOperator, PythonOperator):

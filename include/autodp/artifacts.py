@@ -36,7 +36,7 @@ SCORES_FILE = "scores.parquet"  # per source_row: the quality score and each sig
 FEATURES = "features"  # gradient features of records (autodp.search.gradient_value)
 FEATURES_FILE = "features.parquet"  # per record content key: its sketched LoRA gradient
 
-EMBEDDINGS = "embeddings"  # sentence embeddings of texts, each computed once per store (autodp.embeddings)
+EMBEDDINGS = "embeddings"  # sentence embeddings of texts, each computed once per store (autodp.models.embeddings)
 EMBEDDINGS_FILE = "embeddings.parquet"  # per text (its SHA-256): its MiniLM vector
 
 SEARCH_STEPS = "search_steps"  # small JSON results of search steps: proposals, baseline scores, verdicts

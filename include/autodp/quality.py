@@ -70,8 +70,8 @@ def score_records(records_location: str, resources: Resources, signals: tuple[st
     The cheap signals (rules, relevance) see every record, since dedup and the relevance
     margin compare a record with the others; the expensive ones (likelihood, llm) and the
     score itself cover ``only_rows`` when given, every row otherwise."""
-    from autodp import engine
-    from autodp.executor import prepare_connection
+    from autodp.execution.executor import prepare_connection
+    from autodp.tables import engine
 
     signals = check_signals(signals)
     seconds: dict[str, float] = {}
@@ -187,8 +187,8 @@ def duplicate_evidence(dataset_key: str, store, resources: Resources,
     """Per deduplicator in ``operators``, the share of the whole dataset's rows it drops,
     run alone on it (sharded above AUTODP_SHARD_ROWS; stored under its content key, so it
     runs once and the published strategy's apply can reuse it): aggregates only."""
-    from autodp import shards
-    from autodp.strategy import Strategy
+    from autodp.execution import shards
+    from autodp.execution.strategy import Strategy
 
     evidence = {}
     for name in operators:
@@ -256,7 +256,7 @@ def instruction_following_difficulty(records: list[dict[str, Any]], resources: R
 
 def _rule_verdicts(con, resources: Resources) -> dict[int, list[str]]:
     """source_row -> the 'operator:reason' verdicts of the rules that fired on it."""
-    from autodp.strategy import Strategy
+    from autodp.execution.strategy import Strategy
 
     for number, step in enumerate(Strategy.from_data(list(RULES)).steps, start=1):
         step.operator.run(con, "scored", "_rule_output", number, resources)

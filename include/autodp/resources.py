@@ -17,9 +17,9 @@ from autodp.settings import Settings
 
 if TYPE_CHECKING:
     from autodp.augmentation.student import Student
-    from autodp.embeddings import Embedder
-    from autodp.likelihood import LikelihoodScorer
     from autodp.llm.client import LLMClient
+    from autodp.models.embeddings import Embedder
+    from autodp.models.likelihood import LikelihoodScorer
     from autodp.store import ArtifactStore
 
 
@@ -68,7 +68,7 @@ class Resources:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            from autodp.embeddings import Embedder
+            from autodp.models.embeddings import Embedder
 
             self._embedder = Embedder(store=self.store, cache_dir=self._cache("embeddings"),
                                       precision=self.settings.embedding_precision, settings=self.settings)
@@ -77,7 +77,7 @@ class Resources:
     @property
     def scorer(self) -> LikelihoodScorer:
         if self._scorer is None:
-            from autodp.likelihood import LikelihoodScorer
+            from autodp.models.likelihood import LikelihoodScorer
 
             self._scorer = LikelihoodScorer()
         return self._scorer

@@ -8,10 +8,10 @@ from autodp.augmentation.distill import DistillConfig, distill
 from autodp.augmentation.registry import entries, resolve
 from autodp.augmentation.seeds import read_records
 from autodp.augmentation.templates import TASKS, student_answer
-from autodp.executor import apply_strategy, prefix_keys
+from autodp.execution.executor import apply_strategy, prefix_keys
+from autodp.execution.strategy import Strategy
 from autodp.ingest import ingest
 from autodp.search.config import LoraSettings
-from autodp.strategy import Strategy
 from tests.conftest import SHARED_DATASETS
 
 SEED_TASKS = SHARED_DATASETS / "alpaca" / "seed_tasks.jsonl"

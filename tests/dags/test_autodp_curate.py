@@ -14,14 +14,14 @@ import pytest
 from autodp.artifacts import CURATED, DATASETS, EXPORTS, RECIPES
 from autodp.cli import main
 from autodp.curate import ValidationFailed, curate, recipe
-from autodp.executor import apply_strategy
+from autodp.execution.executor import apply_strategy
+from autodp.execution.strategy import Strategy
 from autodp.ingest import ingest
 from autodp.main_job import lineage_events_file, openlineage_environment
 from autodp.search.config import LoraSettings, SearchConfig
 from autodp.search.loop import search
 from autodp.settings import Settings
 from autodp.store import LocalStore
-from autodp.strategy import Strategy
 from tests.conftest import record, write_lines
 from tests.dags.conftest import answered
 

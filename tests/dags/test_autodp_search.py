@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from autodp.artifacts import DATASETS, PROFILES, PUBLISHED
-from autodp.profile import profile_key
 from autodp.store import LocalStore
+from autodp.tables.profile import profile_key
 from tests.conftest import record, write_lines
 
 pytestmark = pytest.mark.airflow

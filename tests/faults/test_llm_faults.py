@@ -13,14 +13,14 @@ import openai
 import pyarrow.parquet as pq
 import pytest
 
-from autodp.executor import apply_strategy, prefix_keys
+from autodp.execution.executor import apply_strategy, prefix_keys
+from autodp.execution.strategy import Strategy
 from autodp.ingest import ingest
 from autodp.llm.client import ChatRequest, FailedAnswer, LLMClient
 from autodp.llm.endpoints import Endpoint, endpoints_from_env
 from autodp.resources import Resources
 from autodp.settings import Settings
 from autodp.store import LocalStore
-from autodp.strategy import Strategy
 from tests.conftest import write_lines
 from tests.faults.faulty_llm import OK, FaultyLLM
 

@@ -1,7 +1,7 @@
 import duckdb
 
-from autodp import engine
 from autodp.artifacts import DATASETS, QUARANTINE_FILE, RECORDS_FILE
+from autodp.tables import engine
 
 
 def read_table(store, dataset_key, name):

@@ -2,7 +2,7 @@
 
 import duckdb
 
-from autodp.executor import prepare_connection
+from autodp.execution.executor import prepare_connection
 from autodp.hashing import record_id
 from autodp.ingest.ingest import RECORDS_SCHEMA
 

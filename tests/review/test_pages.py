@@ -1,11 +1,11 @@
 """What the review pages compute from a search's results: the step diff against the best
 strategy, the best score found up to each iteration, and the lineage's row counts."""
 
-from autodp.executor import apply_strategy
+from autodp.execution.executor import apply_strategy
+from autodp.execution.strategy import Strategy
 from autodp.ingest import ingest
 from autodp.resources import Resources
 from autodp.review.pages import best_by_iteration, lineage, step_diff
-from autodp.strategy import Strategy
 from tests.conftest import record, write_lines
 
 

@@ -3,6 +3,7 @@ prior, repairs, and fills labelled by origin; against the real local LLM."""
 
 import json
 
+from autodp.execution.strategy import Strategy
 from autodp.search.agent import (
     AuditLog,
     StrategyAgent,
@@ -13,7 +14,6 @@ from autodp.search.agent import (
 )
 from autodp.search.cards import PRIOR_MIN_SHARE, profile_prior
 from autodp.search.state import Trial
-from autodp.strategy import Strategy
 
 ALLOWED = ["drop_empty_output", "normalize_text", "exact_dedup", "truncation_filter", "language_filter"]
 EVIDENCE = {"drop_empty_output": 0.31, "exact_dedup": 0.004, "truncation_filter": 0.05, "language_filter": 0.0}

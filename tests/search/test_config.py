@@ -5,12 +5,12 @@ import pytest
 
 from autodp.cli import parser
 from autodp.cli.search import search_params
-from autodp.executor import prefix_keys
+from autodp.execution.executor import prefix_keys
+from autodp.execution.strategy import Strategy
 from autodp.llm.endpoints import Endpoint
 from autodp.resources import Resources
 from autodp.search.config import DEFAULTS, LoraSettings, SearchConfig, run_key
 from autodp.settings import Settings
-from autodp.strategy import Strategy
 from tests.conftest import REPO
 
 DATASET = "0" * 64

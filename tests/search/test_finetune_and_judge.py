@@ -7,9 +7,9 @@ import pytest
 
 from autodp.artifacts import ADAPTERS
 from autodp.ingest import ingest
+from autodp.models.lora import finetune
 from autodp.search.config import LoraSettings
 from autodp.search.evaluation import Example, reference_judge, win_rate
-from autodp.search.finetune import finetune
 from autodp.settings import Settings
 from tests.conftest import write_lines
 
@@ -95,7 +95,7 @@ def test_llm_judge_in_both_orders(local_store, tmp_path, settings, llm_server):
 
 
 def test_answers_generated_in_batches_are_those_generated_one_at_a_time(settings):
-    from autodp.models import load_base
+    from autodp.models.base import load_base
     from autodp.search.evaluation import generate_answers
 
     model, tokenizer = load_base("tiny", settings)
@@ -108,7 +108,7 @@ def test_answers_generated_in_batches_are_those_generated_one_at_a_time(settings
 
 
 def test_contrastive_margin_is_the_reference_likelier_under_its_own_prompt_than_under_others(settings):
-    from autodp.models import load_base
+    from autodp.models.base import load_base
     from autodp.search.evaluation import contrastive_margin, reference_nll
 
     model, tokenizer = load_base("tiny", settings)

@@ -5,8 +5,8 @@ documented."""
 import numpy as np
 import pytest
 
+from autodp.models.lora import collate, encode
 from autodp.search.config import LoraSettings
-from autodp.search.finetune import collate, encode
 from autodp.search.gradient_value import GradientFeatures, compare_value, per_reference_value
 from autodp.settings import Settings
 

@@ -11,10 +11,10 @@ from autodp.artifacts import ADAPTERS, DATASETS, PUBLISHED, SCORES
 from autodp.exports import export
 from autodp.ingest import ingest
 from autodp.llm.endpoints import LOCAL_MODEL
-from autodp.profile import profile
 from autodp.search.config import LoraSettings, SearchConfig
 from autodp.search.confirmation import BETTER, NOT_SHOWN, WORSE
 from autodp.search.loop import search
+from autodp.tables.profile import profile
 from tests.conftest import write_lines
 
 CANARIES = [f"CANARY{n}xq" for n in range(6)]

@@ -8,12 +8,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from autodp.artifacts import FLAGS_FILE, TARGETS
-from autodp.executor import apply_strategy
+from autodp.execution.executor import apply_strategy
+from autodp.execution.strategy import Strategy
 from autodp.ingest import ingest
 from autodp.resources import Resources
 from autodp.search.targeting import flagged_removed, load_targets, select_targets
 from autodp.settings import Settings
-from autodp.strategy import Strategy
 from tests.conftest import write_lines
 from tests.test_quality import graded
 

@@ -26,12 +26,12 @@ from autodp.augmentation.registry import register
 from autodp.augmentation.seeds import choose_seeds
 from autodp.augmentation.teacher import student_dataset, teacher_data, teacher_identity
 from autodp.augmentation.templates import TASKS, template
-from autodp.executor import apply_strategy
+from autodp.execution.executor import apply_strategy
+from autodp.execution.strategy import Strategy
+from autodp.models.lora import finetune
 from autodp.resources import Resources
 from autodp.search.config import LoraSettings
-from autodp.search.finetune import finetune
 from autodp.store import ArtifactStore
-from autodp.strategy import Strategy
 
 # The teacher data's filter: normalise, drop empty and over-long outputs, exact and near
 # duplicates, other languages, outputs unrelated to their seed, and what the quality

@@ -4,7 +4,7 @@ rewritten and a cache key that names an entry's key names exactly one model.
 
 Operators name a model by its entry key or by its name; a name resolves to the newest
 entry with that name for the operator's task (``resolve``), and step keys hold the
-resolved entry key (``autodp.executor.step_key_material``), so registering a newer model
+resolved entry key (``autodp.execution.executor.step_key_material``), so registering a newer model
 under the same name makes the next run recompute instead of reusing the old outputs.
 """
 

@@ -17,12 +17,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from autodp import engine
 from autodp.artifacts import DATASETS, RECORDS_FILE
 from autodp.hashing import content_key
 from autodp.ingest.ingest import RECORDS_SCHEMA
 from autodp.resources import Resources
 from autodp.store import ArtifactStore
+from autodp.tables import engine
 from autodp.text import blank_sql, prompt_text
 
 SEEDS_VERSION = "1"

@@ -88,7 +88,7 @@ class Student:
     def load(self):
         """(model, tokenizer): the base with the adapter applied, loaded on first use."""
         if self._model is None:
-            from autodp.search.finetune import load_adapted
+            from autodp.models.lora import load_adapted
 
             self._model, self._tokenizer = load_adapted(self.store, self.adapter_key, self.base, self.settings)
         return self._model, self._tokenizer

@@ -19,11 +19,11 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except Exception as error:  # every failure ends as one readable line, not a traceback
         from autodp.curate import ValidationFailed
-        from autodp.dbt_runner import DbtError
         from autodp.ingest import IngestError
         from autodp.llm.endpoints import UntrustedEndpoint
         from autodp.resources import MissingResource
         from autodp.store import ArtifactNotFound, StoreError
+        from autodp.tables.dbt import DbtError
 
         if isinstance(error, (IngestError, ArtifactNotFound, DbtError, ValueError, FileNotFoundError, LookupError,
                               MissingResource, UntrustedEndpoint, TimeoutError, ValidationFailed, StoreError)):

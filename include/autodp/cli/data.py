@@ -103,7 +103,7 @@ def _ingest(args: argparse.Namespace) -> int:
 
 
 def _profile(args: argparse.Namespace) -> int:
-    from autodp.profile import profile
+    from autodp.tables.profile import profile
 
     report = profile(args.dataset_key, store_of(args))
     if args.json:
@@ -114,8 +114,8 @@ def _profile(args: argparse.Namespace) -> int:
 
 
 def _operators(args: argparse.Namespace) -> int:
+    from autodp.execution.strategy import strategy_schema
     from autodp.operators import catalogue
-    from autodp.strategy import strategy_schema
 
     entries = catalogue()
     if args.json:
@@ -130,8 +130,8 @@ def _operators(args: argparse.Namespace) -> int:
 def _apply(args: argparse.Namespace) -> int:
     from contextlib import nullcontext
 
-    from autodp.executor import apply_strategy
-    from autodp.strategy import Strategy
+    from autodp.execution.executor import apply_strategy
+    from autodp.execution.strategy import Strategy
 
     strategy = Strategy.from_file(args.strategy)
     with local_llm() if args.start_llm and strategy.needs_llm() else nullcontext():
@@ -215,7 +215,7 @@ def _score(args: argparse.Namespace) -> int:
 
 
 def _demo_data(args: argparse.Namespace) -> int:
-    from autodp.demo import write_demo_dataset
+    from autodp.ingest.demo import write_demo_dataset
 
     print(write_demo_dataset(args.path, rows=args.rows))
     return 0

@@ -13,17 +13,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from autodp import lineage, shards
 from autodp.artifacts import CURATED, DATA_CARD_FILE, VALIDATION_FILE
 from autodp.curate.recipes import recipe
 from autodp.curate.validation import ValidationRules, report_text, validate
-from autodp.exports import hf_dataset_files, hf_name
+from autodp.execution import shards
+from autodp.execution.strategy import Strategy
+from autodp.exports.cards import curated_markdown
+from autodp.exports.huggingface import hf_dataset_files, hf_name
 from autodp.hashing import content_key
 from autodp.ingest import ingest
 from autodp.resources import Resources
-from autodp.search.data_card import curated_markdown
-from autodp.store import ArtifactStore
-from autodp.strategy import Strategy
+from autodp.store import ArtifactStore, lineage
 
 
 class ValidationFailed(RuntimeError):

@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from autodp import engine
 from autodp.artifacts import DATASETS, RECORDS_FILE
 from autodp.settings import Settings
 from autodp.store import ArtifactStore
+from autodp.tables import engine
 
 COLUMNS = ["record_id", "instruction", "input", "output", "metadata", "source_row"]
 

@@ -22,7 +22,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from autodp import fields as F
-from autodp import lineage
 from autodp.artifacts import DATASETS, QUARANTINE_FILE, RECORDS_FILE
 from autodp.hashing import content_key, file_sha256, record_id
 from autodp.ingest.layouts import LAYOUTS, Canonical, detect_layout, parse_mapping, to_canonical
@@ -34,7 +33,7 @@ from autodp.ingest.rows import (
     SourceRow,
     too_deep,
 )
-from autodp.store import ArtifactStore
+from autodp.store import ArtifactStore, lineage
 
 INGEST_VERSION = "3"
 BATCH_ROWS = 8192

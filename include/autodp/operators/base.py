@@ -23,8 +23,8 @@ import duckdb
 from pydantic import BaseModel, ConfigDict
 
 from autodp import fields as F
-from autodp.engine import spill_folder, sql_literal
 from autodp.resources import Resources
+from autodp.tables.engine import spill_folder, sql_literal
 
 Stage = Literal["cleaning", "selection", "refinement", "generation"]
 Role = Literal["filter", "mapper", "deduplicator", "selector", "generator"]
@@ -64,7 +64,7 @@ class Operator(ABC):
         self.params = params if isinstance(params, OperatorParams) else self.Params(**(params or {}))
 
     # Whether a record's outcome depends on that record alone (with the params and models),
-    # so the step runs on each shard of a dataset on its own (autodp.shards). Operators that
+    # so the step runs on each shard of a dataset on its own (autodp.execution.shards). Operators that
     # compare, rank or count records keep the default: they see the whole dataset.
     row_local: ClassVar[bool] = False
 
@@ -260,7 +260,7 @@ class Deduplicator(Operator):
 
 class SignatureDeduplicator(Deduplicator):
     """A deduplicator whose groups follow from one signature per record, so a dataset in
-    shards is deduplicated in two phases (``autodp.shards``): signatures per shard, then the
+    shards is deduplicated in two phases (``autodp.execution.shards``): signatures per shard, then the
     groups once over all of them, the same groups one table gives.
 
     Signatures go to a Parquet file, never into memory whole: one task's file lives in

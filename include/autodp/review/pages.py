@@ -181,8 +181,8 @@ def curated_runs(store: ArtifactStore) -> dict[str, list[dict[str, Any]]]:
 
 def record_examples(store: ArtifactStore, dataset_key: str, limit: int) -> list[dict[str, str]]:
     """The first ``limit`` records, personal identifiers replaced by pii_redaction's placeholders."""
-    from autodp.engine import connect
     from autodp.operators.cleaning.pii_redaction import PiiRedaction
+    from autodp.tables.engine import connect
 
     columns = ", ".join(f"{expr} AS {name}" for name, expr in PiiRedaction().rewrites().items())
     location = store.location(store.artifact_path(DATASETS, dataset_key, RECORDS_FILE))

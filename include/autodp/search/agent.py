@@ -24,11 +24,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from autodp import operators
+from autodp.execution.strategy import Strategy, StrategyError
 from autodp.llm.client import ChatRequest, LLMClient
 from autodp.llm.endpoints import redact
 from autodp.search.cards import PRIOR_MIN_SHARE, cards, in_pipeline_order, profile_prior
 from autodp.search.state import Trial
-from autodp.strategy import Strategy, StrategyError
 
 MAX_STEPS = 5
 SYSTEM = ("You design data-processing strategies for instruction-tuning datasets. You see only aggregate "

@@ -23,13 +23,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from autodp import engine
 from autodp.artifacts import DATASETS, RECORDS_FILE
 from autodp.resources import Resources
 from autodp.search.config import LoraSettings
 from autodp.search.evaluation import evaluation_split, load_examples
 from autodp.search.gradient_value import GradientFeatures, compare_value, stored_features
 from autodp.store import ArtifactStore
+from autodp.tables import engine
 from autodp.text import prompt_text
 
 SIGNAL = "gradient_cosine"

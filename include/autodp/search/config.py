@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
 from autodp.hashing import content_key
+from autodp.models.lora import LoraSettings
 
 SEARCH_VERSION = "5"  # 2: screened held-out references, noise-floor tie margin, ΔNLL; 3: the prior proposed first;
 # 4: the deduplicators' evidence from the whole dataset; 5: among strategies tied within the noise floor, the one
@@ -21,22 +22,6 @@ DEFAULT_OPERATORS = (
     "pii_redaction", "hallucinated_url_filter", "merged_instruction_filter", "boilerplate_strip",
     "truncation_filter", "mismatched_answer_filter", "relevance_filter", "diversity_selection",
 )
-
-
-@dataclass(frozen=True)
-class LoraSettings:
-    """Hyperparameters; ``epochs``, when given, sets the step count from the data size
-    (ceil(epochs x rows / batch_size)) instead of ``steps``."""
-
-    steps: int = 60
-    epochs: float | None = None
-    batch_size: int = 8
-    learning_rate: float = 3e-4
-    max_length: int = 256
-    rank: int = 8
-    alpha: int = 16
-    dropout: float = 0.05
-    seed: int = 0
 
 
 # The budget at which the search's winners are confirmed (autodp.search.confirmation): the smallest measured on

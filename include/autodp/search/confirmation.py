@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from autodp.search import finetune as lora
+from autodp.models import lora
 from autodp.search.config import LoraSettings
 from autodp.search.evaluation import Example, adapter_nll
 from autodp.settings import Settings

@@ -31,15 +31,15 @@ from typing import Any
 
 import numpy as np
 
-from autodp import engine
 from autodp.artifacts import DATASETS, HELD_OUT_FILE, RECORDS_FILE
-from autodp.executor import prepare_connection, run_steps
+from autodp.execution.executor import prepare_connection, run_steps
+from autodp.execution.strategy import Strategy
 from autodp.hashing import content_key
+from autodp.models.lora import collate, encode, load_adapted
 from autodp.resources import Resources
-from autodp.search.finetune import collate, encode, load_adapted
 from autodp.settings import Settings
 from autodp.store import ArtifactStore
-from autodp.strategy import Strategy
+from autodp.tables import engine
 from autodp.text import blank_sql, prompt_text
 
 EVALUATION_VERSION = "2"

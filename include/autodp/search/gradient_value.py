@@ -35,10 +35,10 @@ import numpy as np
 
 from autodp.artifacts import FEATURES, FEATURES_FILE
 from autodp.hashing import content_key
-from autodp.models import load_base
+from autodp.models.base import load_base
+from autodp.models.lora import collate, encode, lora_config
 from autodp.search.config import LoraSettings
 from autodp.search.evaluation import bootstrap_mean
-from autodp.search.finetune import collate, encode, lora_config
 from autodp.settings import Settings
 from autodp.store import ArtifactStore
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from autodp import lineage, quality, shards
+from autodp import quality
 from autodp.artifacts import (
     AUDIT_FILE,
     DATA_CARD_FILE,
@@ -34,12 +34,13 @@ from autodp.artifacts import (
     RESULT_FILE,
     SEARCH_STEPS,
 )
-from autodp.executor import apply_strategy
-from autodp.exports import hf_dataset_files, hf_name
+from autodp.execution import shards
+from autodp.execution.executor import apply_strategy
+from autodp.execution.strategy import Strategy
+from autodp.exports.huggingface import hf_dataset_files, hf_name
 from autodp.hashing import content_key
-from autodp.profile import profile
+from autodp.models import lora
 from autodp.resources import Resources
-from autodp.search import finetune as lora
 from autodp.search import sampling
 from autodp.search.agent import AuditLog, StrategyAgent, agent_context, random_strategies
 from autodp.search.config import SEARCH_VERSION, SearchConfig, run_key
@@ -67,8 +68,8 @@ from autodp.search.state import (
     Trial,
 )
 from autodp.search.targeting import flagged_removed, load_targets, select_targets
-from autodp.store import ArtifactStore
-from autodp.strategy import Strategy
+from autodp.store import ArtifactStore, lineage
+from autodp.tables.profile import profile
 
 
 @dataclass

@@ -24,15 +24,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from autodp import engine, quality
+from autodp import quality
 from autodp.artifacts import DATASETS, FLAGS_FILE, RECORDS_FILE, TARGETS
-from autodp.executor import prepare_connection, run_steps
+from autodp.execution.executor import prepare_connection, run_steps
+from autodp.execution.strategy import Strategy
 from autodp.hashing import content_key
 from autodp.llm import conversations
 from autodp.resources import Resources
 from autodp.search.config import Labeler
 from autodp.store import ArtifactStore
-from autodp.strategy import Strategy
+from autodp.tables import engine
 from autodp.text import blank_sql, letters_and_digits_sql, placeholder_sql, prompt_text
 
 TARGETING_VERSION = "2"  # 2: the quality scorer labels the seed

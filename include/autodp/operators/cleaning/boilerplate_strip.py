@@ -2,8 +2,8 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from autodp.engine import sql_literal
 from autodp.operators.base import Mapper, OperatorParams, Stage
+from autodp.tables.engine import sql_literal
 
 LEADING_QUESTION = r"^[^.?!\n]{3,250}\?\s+"
 ANSWER_HEADER = r"^\s*(#{1,4}\s*)?(answer|response|output|assistant)\s*:\s*"

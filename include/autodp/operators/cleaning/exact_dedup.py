@@ -2,8 +2,8 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from autodp.engine import sql_literal
 from autodp.operators.base import OperatorParams, SignatureDeduplicator, Stage
+from autodp.tables.engine import sql_literal
 
 
 class ExactDedup(SignatureDeduplicator):

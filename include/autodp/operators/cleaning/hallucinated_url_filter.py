@@ -2,8 +2,8 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from autodp.engine import sql_literal
 from autodp.operators.base import Filter, OperatorParams, Stage
+from autodp.tables.engine import sql_literal
 
 URL = r"https?://[^\s<>\"')\]]*[^\s<>\"')\].,;:!?]"  # trailing punctuation is not the URL
 ATTACHMENT = r"^\s*<\s*(picture|image|photo|video|audio|file|graph|chart|table|attachment)[^>]*>\s*$"

@@ -2,8 +2,8 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from autodp.engine import sql_literal
 from autodp.operators.base import Filter, OperatorParams, Stage
+from autodp.tables.engine import sql_literal
 
 # "\n##\n18. Instruction: ..." and "### Instruction:" blocks glued into one record.
 MARKER = r"(^|\n)\s*(#{2,}\s*\n|#{0,3}\s*(\d+\.\s*)?(Instruction|Input|Output|Response)\s*:)"

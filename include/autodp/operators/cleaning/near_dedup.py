@@ -7,9 +7,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from autodp.engine import spill_folder, sql_literal
 from autodp.operators.base import OperatorParams, SignatureDeduplicator, Stage
 from autodp.operators.batch import write_table
+from autodp.tables.engine import spill_folder, sql_literal
 
 # The universal hash family of datasketch: (a*h + b) mod (2^61 - 1), over 32-bit values.
 MERSENNE = np.uint64((1 << 61) - 1)

@@ -2,9 +2,9 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from autodp.engine import sql_literal
 from autodp.hashing import STRIP_SQL
 from autodp.operators.base import Mapper, OperatorParams, Stage
+from autodp.tables.engine import sql_literal
 from autodp.text import placeholder_sql
 
 FIELDS = ("instruction", "input", "output")

@@ -2,8 +2,8 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from autodp.engine import sql_literal
 from autodp.operators.base import Mapper, OperatorParams, Stage
+from autodp.tables.engine import sql_literal
 
 # Order matters: specific identifiers before the looser phone pattern. Each pattern runs
 # only on texts that pass its cheap precondition.

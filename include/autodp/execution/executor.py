@@ -19,13 +19,13 @@ from typing import Any
 
 import duckdb
 
-from autodp import engine, lineage
 from autodp.artifacts import CHANGES_FILE, DATASETS, DROPS_FILE, LLM_FAILURES_FILE, RECORDS_FILE
+from autodp.execution.strategy import Step, Strategy
 from autodp.hashing import content_key, record_id_sql
 from autodp.operators.base import StepOutcome
 from autodp.resources import Resources
-from autodp.store import ArtifactStore
-from autodp.strategy import Step, Strategy
+from autodp.store import ArtifactStore, lineage
+from autodp.tables import engine
 
 EXECUTOR_VERSION = "1"
 

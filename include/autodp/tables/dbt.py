@@ -14,9 +14,9 @@ from typing import Any
 import duckdb
 import yaml
 
-from autodp.engine import ensure_httpfs
 from autodp.settings import Settings
 from autodp.store import ArtifactStore
+from autodp.tables.engine import ensure_httpfs
 
 
 class DbtError(RuntimeError):
@@ -24,10 +24,11 @@ class DbtError(RuntimeError):
 
 
 def dbt_project_dir() -> Path:
-    packaged = Path(__file__).parent / "dbt_project"
+    package = Path(__file__).resolve().parents[1]  # include/autodp, or autodp in an installed wheel
+    packaged = package / "dbt_project"
     if (packaged / "dbt_project.yml").is_file():
         return packaged
-    return Path(__file__).resolve().parents[2] / "dbt"
+    return package.parents[1] / "dbt"
 
 
 def run_dbt_build(

@@ -181,7 +181,7 @@ class Embedder:
         self._vectors.update(zip(found.column("text_sha256").to_pylist(), vectors))
 
     def _connection(self):
-        from autodp import engine
+        from autodp.tables import engine
 
         return engine.connect(self.store, settings=self.settings)
 

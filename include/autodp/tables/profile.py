@@ -12,12 +12,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from autodp import engine
 from autodp.artifacts import DATASETS, PROFILE_FILE, PROFILES, RECORDS_FILE
-from autodp.dbt_runner import read_exported, run_dbt_build
 from autodp.hashing import content_key
 from autodp.settings import Settings
 from autodp.store import ArtifactStore
+from autodp.tables import engine
+from autodp.tables.dbt import read_exported, run_dbt_build
 from autodp.text import PLACEHOLDER_MAX_CHARS, PLACEHOLDER_TEXTS
 
 PROFILE_VERSION = "2"

@@ -29,14 +29,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from autodp import engine, lineage
 from autodp.artifacts import CHANGES_FILE, DATASETS, DROPS_FILE, LLM_FAILURES_FILE, RECORDS_FILE
-from autodp.executor import apply_strategy, prepare_connection, step_key_material
+from autodp.execution.executor import apply_strategy, prepare_connection, step_key_material
+from autodp.execution.strategy import Strategy
 from autodp.hashing import content_key
 from autodp.operators.base import SignatureDeduplicator, duplicates_sql
 from autodp.resources import Resources
-from autodp.store import ArtifactStore
-from autodp.strategy import Strategy
+from autodp.store import ArtifactStore, lineage
+from autodp.tables import engine
 
 SHARD_VERSION = "1"
 SHARD_SIGNATURES = "shard_signatures"  # artifact kind: one shard's signatures for a two-phase step

@@ -12,17 +12,16 @@ import math
 import random
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from autodp import engine
 from autodp.artifacts import ADAPTERS, DATASETS, RECORDS_FILE
 from autodp.hashing import content_key
-from autodp.models import device, load_base
-from autodp.search.config import LoraSettings
+from autodp.models.base import device, load_base
 from autodp.settings import Settings
 from autodp.store import ArtifactStore
+from autodp.tables import engine
 from autodp.text import prompt_text
 
 FINETUNE_VERSION = "3"
@@ -30,6 +29,22 @@ FINETUNE_VERSION = "3"
 # that names the worker's local base-model folder.
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    """Hyperparameters; ``epochs``, when given, sets the step count from the data size
+    (ceil(epochs x rows / batch_size)) instead of ``steps``."""
+
+    steps: int = 60
+    epochs: float | None = None
+    batch_size: int = 8
+    learning_rate: float = 3e-4
+    max_length: int = 256
+    rank: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    seed: int = 0
 
 
 def finetune(dataset_key: str, store: ArtifactStore, base: str = "smollm2", lora: LoraSettings | None = None,
