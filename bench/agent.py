@@ -24,14 +24,14 @@ from pathlib import Path
 
 from workspace import workspace  # bench/workspace.py
 
-from autodp import quality
 from autodp.ingest import ingest
 from autodp.llm.endpoints import LOCAL_MODEL, ROLES, Endpoint
 from autodp.llm.server import LocalServer
-from autodp.resources import Resources
+from autodp.operators.resources import Resources
 from autodp.search.agent import AuditLog, StrategyAgent, agent_context, step_parts
 from autodp.search.cards import profile_prior
 from autodp.search.config import DEFAULT_OPERATORS
+from autodp.search.evidence import dataset_evidence
 from autodp.search.sampling import sample
 from autodp.search.state import Trial
 from autodp.tables.profile import profile
@@ -72,7 +72,7 @@ def main() -> None:
             key = ingest(str(path), store, mapping=mapping)["dataset_key"]
             sampled = sample(key, store, size=args.sample, seed=0, resources=resources)
             report = profile(sampled["dataset_key"], store, settings)
-            evidence = quality.dataset_evidence(sampled["dataset_key"], store, resources)
+            evidence = dataset_evidence(sampled["dataset_key"], store, resources)
             suggested = set(profile_prior(evidence, allowed))
             for round_name in args.rounds.split(","):
                 counts = {k: 0 for k in totals}

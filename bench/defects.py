@@ -53,7 +53,7 @@ from autodp.llm.endpoints import LOCAL_MODEL, ROLES, Endpoint
 from autodp.llm.server import LocalServer
 from autodp.models import lora
 from autodp.operators.cleaning.language_filter import detect_language
-from autodp.resources import Resources
+from autodp.operators.resources import Resources
 from autodp.search.config import LoraSettings, SearchConfig
 from autodp.search.confirmation import budget_text
 from autodp.search.evaluation import (

@@ -28,12 +28,13 @@ from pathlib import Path
 
 from workspace import workspace  # bench/workspace.py
 
-from autodp.augmentation.distill import DistillConfig, distill
 from autodp.augmentation.templates import TASKS
+from autodp.distill.config import DistillConfig
+from autodp.distill.loop import distill
 from autodp.ingest import ingest
 from autodp.llm.endpoints import LOCAL_HOST, LOCAL_MODEL, LOCAL_PORT, ROLES, Endpoint
 from autodp.llm.server import LocalServer, is_serving
-from autodp.resources import Resources
+from autodp.operators.resources import Resources
 
 REPO = Path(__file__).resolve().parents[1]
 SEED_TASKS = REPO.parent / "shared" / "datasets" / "alpaca" / "seed_tasks.jsonl"

@@ -25,9 +25,9 @@ from pathlib import Path
 import duckdb
 
 from autodp.artifacts import DATASETS, RECORDS_FILE
-from autodp.execution.executor import prepare_connection
 from autodp.execution.strategy import Strategy
 from autodp.ingest import ingest
+from autodp.operators.base import prepare_connection
 from autodp.store import LocalStore
 
 REPO = Path(__file__).resolve().parents[1]

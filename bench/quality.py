@@ -41,7 +41,7 @@ from autodp.llm.client import LLMClient
 from autodp.llm.endpoints import LOCAL_MODEL, ROLES, Endpoint
 from autodp.llm.server import LocalServer
 from autodp.models import lora
-from autodp.resources import Resources
+from autodp.operators.resources import Resources
 from autodp.search.config import LoraSettings, SearchConfig
 from autodp.search.evaluation import evaluation_split, load_examples, noise_floor
 from autodp.search.loop import SearchContext, sample, search

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from autodp.artifacts import DATASETS, RECORDS_FILE
 from autodp.ingest import ingest
-from autodp.resources import Resources
+from autodp.operators.resources import Resources
 from autodp.search.sampling import js_divergence, ks_statistic, sample
 from autodp.settings import Settings
 from autodp.store import LocalStore

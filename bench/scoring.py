@@ -17,7 +17,7 @@
    share of prompts where GPT-4's answer scores higher (ties count half), with a
    bootstrap 95% interval.
 
-Nothing is tuned on these figures: the scorer's mappings are fixed in ``autodp.quality``.
+Nothing is tuned on these figures: the scorer's mappings are fixed in ``autodp.operators.quality``.
 Artifacts persist under $AUTODP_HOME/bench-defects and bench-scoring.
 """
 
@@ -34,10 +34,12 @@ import numpy as np
 import pyarrow as pa
 from workspace import workspace  # bench/workspace.py
 
-from autodp import defects, quality
+from autodp import defects
 from autodp.artifacts import DATASETS, RECORDS_FILE
 from autodp.ingest import ingest
-from autodp.resources import Resources
+from autodp.operators import quality
+from autodp.operators.resources import Resources
+from autodp.search import evidence
 from autodp.search.targeting import load_targets, seed_sample, select_targets
 
 REPO = Path(__file__).resolve().parents[1]
@@ -113,9 +115,9 @@ def gpt4_vs_davinci(resources: Resources, seed: int) -> None:
         path = folder / f"{side}.jsonl"
         path.write_text("".join(json.dumps({k: r.get(k, "") for k in ("instruction", "input", "output")}) + "\n"
                                 for r in records))
-        summary = quality.score_dataset(ingest(str(path), store)["dataset_key"], store, resources=resources,
+        summary = evidence.score_dataset(ingest(str(path), store)["dataset_key"], store, resources=resources,
                                         signals=("rules", "relevance", "likelihood"))
-        scores[side] = quality.read_scores(store, summary["scores_key"])
+        scores[side] = evidence.read_scores(store, summary["scores_key"])
     print(f"\n3. GPT-4 vs text-davinci-003 on the {len(pairs)} Alpaca prompts answered by both")
     for signal, column, better in (("scorer (default)", "default", 1), ("scorer with likelihood", "score", 1),
                                    ("relevance margin", "relevance_margin", 1), ("IFD (lower is better)", "ifd", -1)):
@@ -129,7 +131,7 @@ def gpt4_vs_davinci(resources: Resources, seed: int) -> None:
 
 def _seed_rows(store, key: str, size: int, seed: int) -> set[int]:
     """The rows target selection labelled."""
-    from autodp.execution.executor import prepare_connection
+    from autodp.operators.base import prepare_connection
     from autodp.tables import engine
 
     with engine.connect(store) as con:

@@ -26,7 +26,7 @@ from autodp.llm.client import LLMClient
 from autodp.llm.endpoints import LOCAL_MODEL, Endpoint
 from autodp.llm.server import LocalServer
 from autodp.models.base import load_base
-from autodp.resources import Resources
+from autodp.operators.resources import Resources
 from autodp.search.config import LoraSettings, SearchConfig
 from autodp.search.loop import search
 from autodp.settings import Settings

@@ -44,7 +44,7 @@ from autodp.execution.executor import apply_strategy
 from autodp.execution.strategy import Strategy
 from autodp.ingest import ingest
 from autodp.models.embeddings import Embedder, native_precision
-from autodp.resources import Resources
+from autodp.operators.resources import Resources
 from autodp.search.sampling import sample
 from autodp.settings import Settings
 from autodp.store import LocalStore

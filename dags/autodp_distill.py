@@ -30,8 +30,8 @@ from airflow.sdk import Param, dag
 
 from autodp.airflow_lineage import task
 from autodp.airflow_support import TASK_DEFAULTS, mapping_param, store_param
-from autodp.augmentation.distill import DistillConfig
 from autodp.augmentation.templates import TASKS
+from autodp.distill.config import DistillConfig
 
 GPU = {"pool": os.environ.get("AUTODP_GPU_POOL", "default_pool"),
        "queue": os.environ.get("AUTODP_GPU_QUEUE", "default")}
@@ -69,21 +69,6 @@ PARAMS = {
 }
 
 
-def _context(params: dict):
-    from autodp.airflow_support import resolve_store, task_resources
-    from autodp.augmentation.distill import DistillConfig
-
-    store = resolve_store(params["store"])
-    return store, DistillConfig.from_params(params), task_resources().using(store)
-
-
-def _step(name: str, chosen: dict, done: dict, params: dict) -> dict:
-    from autodp.augmentation import distill
-
-    store, config, resources = _context(params)
-    return getattr(distill, name)(store, chosen, done, config, resources)
-
-
 @dag(
     dag_id="autodp_distill",
     schedule=None,
@@ -110,39 +95,63 @@ def autodp_distill():
 
     @task
     def seeds(ingested: dict, params: dict | None = None) -> dict:
-        from autodp.augmentation import distill
+        from autodp.airflow_support import distill_context
+        from autodp.distill import loop
 
-        store, config, resources = _context(params)
-        return distill.seeds(store, ingested["dataset_key"], config, resources)
+        return loop.seeds(distill_context(params), ingested["dataset_key"]).to_dict()
 
     @task
     def tasks(params: dict | None = None) -> list[dict]:
-        return [{"task": name} for name in params["tasks"]]
+        from autodp.airflow_support import distill_context
+        from autodp.distill import loop
+
+        return [run.to_dict() for run in loop.tasks(distill_context(params))]
 
     @task
-    def teacher(chosen: dict, done: dict, params: dict | None = None) -> dict:
-        return _step("teacher", chosen, done, params)
+    def teacher(chosen: dict, run: dict, params: dict | None = None) -> dict:
+        from autodp.airflow_support import distill_context
+        from autodp.distill import loop
+        from autodp.distill.state import Seeds, TaskRun
+
+        return loop.teacher(distill_context(params), Seeds.from_dict(chosen), TaskRun.from_dict(run)).to_dict()
 
     @task
-    def filter_teacher_data(chosen: dict, done: dict, params: dict | None = None) -> dict:
-        return _step("filtered", chosen, done, params)
+    def filter_teacher_data(chosen: dict, run: dict, params: dict | None = None) -> dict:
+        from autodp.airflow_support import distill_context
+        from autodp.distill import loop
+        from autodp.distill.state import Seeds, TaskRun
+
+        return loop.filter_teacher_data(distill_context(params), Seeds.from_dict(chosen),
+                                        TaskRun.from_dict(run)).to_dict()
 
     @task(**GPU)
-    def train(chosen: dict, done: dict, params: dict | None = None) -> dict:
-        return _step("train", chosen, done, params)
+    def train(chosen: dict, run: dict, params: dict | None = None) -> dict:
+        from autodp.airflow_support import distill_context
+        from autodp.distill import loop
+        from autodp.distill.state import Seeds, TaskRun
+
+        return loop.train(distill_context(params), Seeds.from_dict(chosen), TaskRun.from_dict(run)).to_dict()
 
     @task(**GPU)
-    def evaluate(chosen: dict, done: dict, params: dict | None = None) -> dict:
-        return _step("evaluate", chosen, done, params)
+    def evaluate(chosen: dict, run: dict, params: dict | None = None) -> dict:
+        from autodp.airflow_support import distill_context
+        from autodp.distill import loop
+        from autodp.distill.state import Seeds, TaskRun
+
+        return loop.evaluate(distill_context(params), Seeds.from_dict(chosen), TaskRun.from_dict(run)).to_dict()
 
     @task
-    def register(chosen: dict, done: dict, params: dict | None = None) -> dict:
-        return _step("registered", chosen, done, params)
+    def register(chosen: dict, run: dict, params: dict | None = None) -> dict:
+        from autodp.airflow_support import distill_context
+        from autodp.distill import loop
+        from autodp.distill.state import Seeds, TaskRun
+
+        return loop.register(distill_context(params), Seeds.from_dict(chosen), TaskRun.from_dict(run)).to_dict()
 
     chosen = seeds(ingest())
-    done = tasks()
+    runs = tasks()
     for step in (teacher, filter_teacher_data, train, evaluate, register):
-        done = step.partial(chosen=chosen).expand(done=done)
+        runs = step.partial(chosen=chosen).expand(run=runs)
 
 
 autodp_distill()

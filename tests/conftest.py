@@ -154,7 +154,7 @@ def resources(llm_server, tmp_path):
     """What the executor injects into operators, wired to the test server and fresh caches."""
     from autodp.llm.client import LLMClient
     from autodp.llm.endpoints import LOCAL_MODEL, ROLES, Endpoint
-    from autodp.resources import Resources
+    from autodp.operators.resources import Resources
     from autodp.settings import Settings
 
     settings = Settings(home=tmp_path / "home", store_uri=str(tmp_path / "store"))

@@ -6,13 +6,14 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from autodp import quality
 from autodp.artifacts import DATASETS, RECORDS_FILE, SCORES
 from autodp.cli import main
 from autodp.execution.executor import apply_strategy
 from autodp.execution.strategy import Strategy
 from autodp.ingest import ingest
-from autodp.resources import Resources
+from autodp.operators import quality
+from autodp.operators.resources import Resources
+from autodp.search import evidence as search_evidence
 from autodp.settings import Settings
 from tests.conftest import record, write_lines
 
@@ -68,7 +69,7 @@ def test_defects_score_below_clean_records_and_say_why(local_store, tmp_path, pl
     assert by_row[15]["relevance_margin"] < quality.MIN_MARGIN < min(by_row[n]["relevance_margin"] for n in range(1, 13))
     worst_clean = min(by_row[n]["score"] for n in range(1, 13))
     assert all(by_row[n]["score"] < quality.LOW_QUALITY <= worst_clean for n in defective)
-    evidence = quality.operator_evidence(table)
+    evidence = search_evidence.operator_evidence(table)
     assert evidence["drop_empty_output"] == round(1 / 17, 4) and evidence["language_filter"] == 0.0
 
 
@@ -114,10 +115,10 @@ def test_quality_score_filter_with_the_scorers_signals(local_store, tmp_path, pl
 def test_scores_are_an_artifact_keyed_by_dataset_and_signals(store, tmp_path, plain_resources):
     path, _ = graded(tmp_path)
     key = ingest(str(path), store)["dataset_key"]
-    first = quality.score_dataset(key, store, signals=("rules",), resources=plain_resources)
+    first = search_evidence.score_dataset(key, store, signals=("rules",), resources=plain_resources)
     assert not first["cached"] and first["signals"] == ["rules"] and first["rules_fired"]
-    assert quality.score_dataset(key, store, signals=("rules",), resources=plain_resources)["cached"]
-    other = quality.score_dataset(key, store, signals=("rules", "relevance"), resources=plain_resources)
+    assert search_evidence.score_dataset(key, store, signals=("rules",), resources=plain_resources)["cached"]
+    other = search_evidence.score_dataset(key, store, signals=("rules", "relevance"), resources=plain_resources)
     assert sorted(store.artifacts(SCORES)) == sorted([first["scores_key"], other["scores_key"]])
 
 
@@ -136,9 +137,9 @@ def test_duplicate_evidence_is_the_share_the_whole_dataset_loses(store, tmp_path
               for i in range(10, 20)]
     key = ingest(str(write_lines(tmp_path / "copies.jsonl", lines)), store)["dataset_key"]
 
-    found = quality.duplicate_evidence(key, store, plain_resources)
+    found = search_evidence.duplicate_evidence(key, store, plain_resources)
     assert found == {"exact_dedup": round(10 / 60, 4), "near_dedup": round(20 / 60, 4)}
     sharded = replace(plain_resources, settings=replace(plain_resources.settings, shard_rows=25))
-    assert quality.duplicate_evidence(key, store, sharded) == found
+    assert search_evidence.duplicate_evidence(key, store, sharded) == found
     with pytest.raises(ValueError, match="'length_bounds' has no whole-dataset evidence"):
-        quality.duplicate_evidence(key, store, plain_resources, ("length_bounds",))
+        search_evidence.duplicate_evidence(key, store, plain_resources, ("length_bounds",))

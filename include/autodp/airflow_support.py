@@ -13,11 +13,12 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from autodp.llm.endpoints import NO_KEY, ROLES, Endpoint, endpoints_from_env
-from autodp.resources import Resources
+from autodp.operators.resources import Resources
 from autodp.settings import Settings
 from autodp.store import ArtifactStore, open_store
 
 if TYPE_CHECKING:
+    from autodp.distill.loop import DistillContext
     from autodp.search.config import SearchConfig
     from autodp.search.loop import SearchContext
 
@@ -94,6 +95,16 @@ def search_context(params: dict[str, Any]) -> SearchContext:
 
     store = resolve_store(params["store"])
     return SearchContext(store, search_config(params, store), task_resources().using(store))
+
+
+def distill_context(params: dict[str, Any]) -> DistillContext:
+    """What an autodp_distill task passes to its step: the store, the configuration from the
+    run's Params, and the task's resources."""
+    from autodp.distill.config import DistillConfig
+    from autodp.distill.loop import DistillContext
+
+    store = resolve_store(params["store"])
+    return DistillContext(store, DistillConfig.from_params(params), task_resources().using(store))
 
 
 def search_config(params: dict[str, Any], store: ArtifactStore) -> SearchConfig:

@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-from autodp.augmentation.seeds import balanced_order
 from autodp.augmentation.templates import (
     TASKS,
     student_answer,
@@ -12,6 +11,7 @@ from autodp.augmentation.templates import (
     student_target,
     template,
 )
+from autodp.distill.seeds import balanced_order
 
 
 def test_each_template_asks_in_json_and_reads_its_answer():

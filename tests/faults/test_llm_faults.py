@@ -18,7 +18,7 @@ from autodp.execution.strategy import Strategy
 from autodp.ingest import ingest
 from autodp.llm.client import ChatRequest, FailedAnswer, LLMClient
 from autodp.llm.endpoints import Endpoint, endpoints_from_env
-from autodp.resources import Resources
+from autodp.operators.resources import Resources
 from autodp.settings import Settings
 from autodp.store import LocalStore
 from tests.conftest import write_lines

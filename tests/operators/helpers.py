@@ -2,9 +2,9 @@
 
 import duckdb
 
-from autodp.execution.executor import prepare_connection
 from autodp.hashing import record_id
 from autodp.ingest.ingest import RECORDS_SCHEMA
+from autodp.operators.base import prepare_connection
 
 
 def run_operator(operator, rows, tmp_path, resources=None):

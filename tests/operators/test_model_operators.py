@@ -16,12 +16,12 @@ from autodp.operators.generation.pair_expansion import PairExpansion
 from autodp.operators.refinement.instruction_refinement import InstructionRefinement
 from autodp.operators.refinement.rewrite_instruction import RewriteInstruction
 from autodp.operators.refinement.rewrite_response import RewriteResponse
+from autodp.operators.resources import Resources
 from autodp.operators.selection.confidence_filter import ConfidenceFilter
 from autodp.operators.selection.difficulty_selection import DifficultySelection
 from autodp.operators.selection.diversity_selection import DiversitySelection
 from autodp.operators.selection.quality_score_filter import QualityScoreFilter
 from autodp.operators.selection.relevance_filter import RelevanceFilter
-from autodp.resources import Resources
 from tests.operators.helpers import run_operator
 
 QA = [

@@ -4,7 +4,7 @@ strategy, the best score found up to each iteration, and the lineage's row count
 from autodp.execution.executor import apply_strategy
 from autodp.execution.strategy import Strategy
 from autodp.ingest import ingest
-from autodp.resources import Resources
+from autodp.operators.resources import Resources
 from autodp.review.pages import best_by_iteration, lineage, step_diff
 from tests.conftest import record, write_lines
 

@@ -8,7 +8,7 @@ from autodp.cli.search import search_params
 from autodp.execution.executor import prefix_keys
 from autodp.execution.strategy import Strategy
 from autodp.llm.endpoints import Endpoint
-from autodp.resources import Resources
+from autodp.operators.resources import Resources
 from autodp.search.config import DEFAULTS, LoraSettings, SearchConfig, run_key
 from autodp.settings import Settings
 from tests.conftest import REPO

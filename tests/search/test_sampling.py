@@ -5,7 +5,7 @@ import json
 import pytest
 
 from autodp.ingest import ingest
-from autodp.resources import Resources
+from autodp.operators.resources import Resources
 from autodp.search.sampling import fidelity_report, sample
 from autodp.settings import Settings
 from tests.conftest import write_lines

@@ -11,7 +11,7 @@ from autodp.artifacts import FLAGS_FILE, TARGETS
 from autodp.execution.executor import apply_strategy
 from autodp.execution.strategy import Strategy
 from autodp.ingest import ingest
-from autodp.resources import Resources
+from autodp.operators.resources import Resources
 from autodp.search.targeting import flagged_removed, load_targets, select_targets
 from autodp.settings import Settings
 from tests.conftest import write_lines

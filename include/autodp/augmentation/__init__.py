@@ -1,4 +1,3 @@
-"""The augmentation model family: small models distilled from a teacher for instruction
-expansion, instruction refinement and pair expansion (``autodp distill``, the
-``autodp_distill`` DAG), registered in the store and run by the generation and
-refinement operators that name them."""
+"""The augmentation models at run time: the versioned prompt templates of each task
+(``templates``), the registry of distilled models the operators name (``registry``) and the
+student that runs one in process (``student``). Distilling them is ``autodp.distill``."""

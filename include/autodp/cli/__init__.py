@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
         from autodp.curate import ValidationFailed
         from autodp.ingest import IngestError
         from autodp.llm.endpoints import UntrustedEndpoint
-        from autodp.resources import MissingResource
+        from autodp.operators.resources import MissingResource
         from autodp.store import ArtifactNotFound, StoreError
         from autodp.tables.dbt import DbtError
 

@@ -33,7 +33,7 @@ def register(commands) -> None:
 
 def _distill_arguments(parser: argparse.ArgumentParser) -> None:
     """Distillation's settings, named as the autodp_distill DAG's Params, defaults from DistillConfig."""
-    from autodp.augmentation.distill import DistillConfig
+    from autodp.distill.config import DistillConfig
 
     defaults = DistillConfig()
     parser.add_argument("--name", default=defaults.name, help="the family's name, which operators give as `model` "
@@ -59,7 +59,8 @@ def _distill_params(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _distill(args: argparse.Namespace) -> int:
-    from autodp.augmentation.distill import DistillConfig, distill
+    from autodp.distill.config import DistillConfig
+    from autodp.distill.loop import distill
 
     config = DistillConfig.from_params(_distill_params(args))
     store = store_of(args)

@@ -75,7 +75,7 @@ def register(commands) -> None:
     json_option(targeter)
     targeter.set_defaults(run=_target)
 
-    from autodp.quality import DEFAULT_SIGNALS, SIGNALS
+    from autodp.operators.quality import DEFAULT_SIGNALS, SIGNALS
 
     scorer = commands.add_parser("score", help="a quality score in [0, 1] per record, with the signals behind it")
     ingest_arguments(scorer)
@@ -188,7 +188,8 @@ def _score(args: argparse.Namespace) -> int:
     from contextlib import nullcontext
 
     from autodp.artifacts import SCORES, SCORES_FILE
-    from autodp.quality import check_signals, score_dataset
+    from autodp.operators.quality import check_signals
+    from autodp.search.evidence import score_dataset
 
     signals = check_signals([s.strip() for s in args.signals.split(",") if s.strip()])
     store = store_of(args)

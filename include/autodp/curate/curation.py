@@ -22,7 +22,7 @@ from autodp.exports.cards import curated_markdown
 from autodp.exports.huggingface import hf_dataset_files, hf_name
 from autodp.hashing import content_key
 from autodp.ingest import ingest
-from autodp.resources import Resources
+from autodp.operators.resources import Resources
 from autodp.store import ArtifactStore, lineage
 
 

@@ -21,9 +21,9 @@ import duckdb
 
 from autodp.artifacts import CHANGES_FILE, DATASETS, DROPS_FILE, LLM_FAILURES_FILE, RECORDS_FILE
 from autodp.execution.strategy import Step, Strategy
-from autodp.hashing import content_key, record_id_sql
-from autodp.operators.base import StepOutcome
-from autodp.resources import Resources
+from autodp.hashing import content_key
+from autodp.operators.base import StepOutcome, prepare_connection
+from autodp.operators.resources import Resources
 from autodp.store import ArtifactStore, lineage
 from autodp.tables import engine
 
@@ -114,17 +114,6 @@ def apply_strategy(dataset_key: str, strategy: Strategy, store: ArtifactStore,
                        if resources._embedder is not None else None),
         "steps": steps,
     }
-
-
-def prepare_connection(con: duckdb.DuckDBPyConnection, records_location: str, first_table: str) -> None:
-    """Load records into ``first_table`` and create what operators write to: the record-id
-    macro and the ``drops`` and ``changes`` tables."""
-    con.execute(f"create or replace macro autodp_record_id(i, x, o) as {record_id_sql('i', 'x', 'o')}")
-    con.execute(f"create temp table {first_table} as select * from read_parquet(?)", [records_location])
-    con.execute("create temp table drops (step integer, source_row bigint, record_id varchar, "
-                "operator varchar, reason varchar, detail varchar)")
-    con.execute("create temp table changes (step integer, source_row bigint, previous_record_id varchar, "
-                "record_id varchar, operator varchar, reason varchar)")
 
 
 @dataclass(frozen=True)

@@ -30,11 +30,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from autodp.artifacts import CHANGES_FILE, DATASETS, DROPS_FILE, LLM_FAILURES_FILE, RECORDS_FILE
-from autodp.execution.executor import apply_strategy, prepare_connection, step_key_material
+from autodp.execution.executor import apply_strategy, step_key_material
 from autodp.execution.strategy import Strategy
 from autodp.hashing import content_key
-from autodp.operators.base import SignatureDeduplicator, duplicates_sql
-from autodp.resources import Resources
+from autodp.operators.base import SignatureDeduplicator, duplicates_sql, prepare_connection
+from autodp.operators.resources import Resources
 from autodp.store import ArtifactStore, lineage
 from autodp.tables import engine
 

@@ -23,12 +23,24 @@ import duckdb
 from pydantic import BaseModel, ConfigDict
 
 from autodp import fields as F
-from autodp.resources import Resources
+from autodp.hashing import record_id_sql
+from autodp.operators.resources import Resources
 from autodp.tables.engine import spill_folder, sql_literal
 
 Stage = Literal["cleaning", "selection", "refinement", "generation"]
 Role = Literal["filter", "mapper", "deduplicator", "selector", "generator"]
 RECORD_COLUMNS = ", ".join(F.CANONICAL_COLUMNS)
+
+
+def prepare_connection(con: duckdb.DuckDBPyConnection, records_location: str, first_table: str) -> None:
+    """Load records into ``first_table`` and create what operators write to: the record-id
+    macro and the ``drops`` and ``changes`` tables."""
+    con.execute(f"create or replace macro autodp_record_id(i, x, o) as {record_id_sql('i', 'x', 'o')}")
+    con.execute(f"create temp table {first_table} as select * from read_parquet(?)", [records_location])
+    con.execute("create temp table drops (step integer, source_row bigint, record_id varchar, "
+                "operator varchar, reason varchar, detail varchar)")
+    con.execute("create temp table changes (step integer, source_row bigint, previous_record_id varchar, "
+                "record_id varchar, operator varchar, reason varchar)")
 
 
 class OperatorParams(BaseModel):

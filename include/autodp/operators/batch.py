@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from autodp.resources import Resources
+from autodp.operators.resources import Resources
 
 TEXTS = "source_row, instruction, input, output"
 

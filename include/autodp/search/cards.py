@@ -1,9 +1,9 @@
 """Operator cards: when each operator of the search's pool helps, in terms of aggregates the
 agent is shown, and the profile-driven prior built from them.
 
-The evidence is ``autodp.quality.operator_evidence`` over the search sample: the share of
+The evidence is ``autodp.search.evidence.operator_evidence`` over the search sample: the share of
 rows each rule operator would drop or rewrite if it ran alone; the deduplicators' is
-``autodp.quality.duplicate_evidence``, the share each drops from the whole dataset (a
+``autodp.search.evidence.duplicate_evidence``, the share each drops from the whole dataset (a
 sample rarely holds both copies of a duplicate). It is a count per operator, never a
 record. The prior is the operators whose evidence reaches ``PRIOR_MIN_SHARE``; it is
 shown to the agent, labelled as the prior in the audit log and the data card, and fills

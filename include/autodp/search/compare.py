@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from autodp.artifacts import DATASETS, RECORDS_FILE
-from autodp.resources import Resources
+from autodp.operators.resources import Resources
 from autodp.search.config import LoraSettings
 from autodp.search.evaluation import evaluation_split, load_examples
 from autodp.search.gradient_value import GradientFeatures, compare_value, stored_features

@@ -32,11 +32,12 @@ from typing import Any
 import numpy as np
 
 from autodp.artifacts import DATASETS, HELD_OUT_FILE, RECORDS_FILE
-from autodp.execution.executor import prepare_connection, run_steps
+from autodp.execution.executor import run_steps
 from autodp.execution.strategy import Strategy
 from autodp.hashing import content_key
 from autodp.models.lora import collate, encode, load_adapted
-from autodp.resources import Resources
+from autodp.operators.base import prepare_connection
+from autodp.operators.resources import Resources
 from autodp.settings import Settings
 from autodp.store import ArtifactStore
 from autodp.tables import engine

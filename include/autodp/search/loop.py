@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 
-from autodp import quality
 from autodp.artifacts import (
     AUDIT_FILE,
     DATA_CARD_FILE,
@@ -40,7 +39,7 @@ from autodp.execution.strategy import Strategy
 from autodp.exports.huggingface import hf_dataset_files, hf_name
 from autodp.hashing import content_key
 from autodp.models import lora
-from autodp.resources import Resources
+from autodp.operators.resources import Resources
 from autodp.search import sampling
 from autodp.search.agent import AuditLog, StrategyAgent, agent_context, random_strategies
 from autodp.search.config import SEARCH_VERSION, SearchConfig, run_key
@@ -57,6 +56,7 @@ from autodp.search.evaluation import (
     noise_reach,
     reference_judge,
 )
+from autodp.search.evidence import DATASET_WIDE_EVIDENCE, dataset_evidence, duplicate_evidence
 from autodp.search.published import published_result
 from autodp.search.state import (
     Baseline,
@@ -200,9 +200,9 @@ def propose(context: SearchContext, run: SearchRun, iteration: int, history: lis
         agent = StrategyAgent(context.resources.client("agent"), allowed, audit,
                               seed=config.seed * 1000 + (0 if one_shot else iteration))
         report = profile(run.sample_key, context.store, context.resources.settings)
-        evidence = quality.dataset_evidence(run.sample_key, context.store, context.resources)
-        whole = tuple(name for name in quality.DATASET_WIDE_EVIDENCE if name in allowed)
-        evidence.update(quality.duplicate_evidence(run.dataset_key, context.store, context.resources, whole))
+        evidence = dataset_evidence(run.sample_key, context.store, context.resources)
+        whole = tuple(name for name in DATASET_WIDE_EVIDENCE if name in allowed)
+        evidence.update(duplicate_evidence(run.dataset_key, context.store, context.resources, whole))
         shown = agent_context(report, run.fidelity, allowed, [] if one_shot else history, evidence, augmenting)
         count = config.iterations * config.candidates if one_shot else config.candidates
         found = agent.propose(shown, count, set(seen))

@@ -30,7 +30,7 @@ import pyarrow as pa
 from autodp.artifacts import DATASETS, FIDELITY_FILE, RECORDS_FILE
 from autodp.hashing import content_key
 from autodp.operators.batch import write_table
-from autodp.resources import Resources
+from autodp.operators.resources import Resources
 from autodp.store import ArtifactStore
 from autodp.tables import engine
 from autodp.text import prompt_text

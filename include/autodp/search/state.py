@@ -11,27 +11,14 @@ plain JSON): small values with keys into the store, never data.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Self
+from dataclasses import asdict, dataclass
+from typing import Any
 
-
-class _Json:
-    """asdict/from_dict for a flat dataclass; the nested ones override from_dict."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)  # type: ignore[call-overload]
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Self:
-        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
-        return cls(**{k: v for k, v in data.items() if k in names})
-
-    def but(self, **changes: Any) -> Self:
-        return replace(self, **changes)  # type: ignore[type-var]
+from autodp.state import JsonState
 
 
 @dataclass(frozen=True)
-class Targets(_Json):
+class Targets(JsonState):
     targets_key: str
     flagged: int
     rows: int
@@ -39,7 +26,7 @@ class Targets(_Json):
 
 
 @dataclass(frozen=True)
-class Baseline(_Json):
+class Baseline(JsonState):
     adapter_key: str
     steps: int
     scores_key: str  # the baseline's per-example scores on the evaluation split (search_steps)
@@ -49,7 +36,7 @@ class Baseline(_Json):
 
 
 @dataclass(frozen=True)
-class SearchRun(_Json):
+class SearchRun(JsonState):
     run_key: str
     dataset_key: str
     sample_key: str
@@ -70,7 +57,7 @@ class SearchRun(_Json):
 
 
 @dataclass(frozen=True)
-class Candidate(_Json):
+class Candidate(JsonState):
     steps: list[dict[str, Any]]  # canonical strategy steps
     origin: str  # agent, repaired, random, ...
     iteration: int
@@ -78,7 +65,7 @@ class Candidate(_Json):
 
 
 @dataclass(frozen=True)
-class Trial(_Json):
+class Trial(JsonState):
     iteration: int
     origin: str
     proposals_key: str
@@ -116,7 +103,7 @@ class Trial(_Json):
 
 
 @dataclass(frozen=True)
-class Reflection(_Json):
+class Reflection(JsonState):
     iteration: int
     converged: bool
     history: list[Trial]
@@ -129,7 +116,7 @@ class Reflection(_Json):
 
 
 @dataclass(frozen=True)
-class Confirmation(_Json):
+class Confirmation(JsonState):
     """Each confirmed candidate (strategy key, adapters, figures and verdict), best first by
     the search's choice; none when confirmation is off or no candidate left any rows."""
 

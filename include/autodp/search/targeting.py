@@ -1,6 +1,6 @@
 """Processing Target Selection: which rows are worth sending to the expensive operators.
 
-A small seed set is labelled for quality — by the quality scorer (``autodp.quality``:
+A small seed set is labelled for quality — by the quality scorer (``autodp.operators.quality``:
 score below one half = low quality; the default), by the rule operators' verdicts
 (dropped = low quality), by the data-LLM rater, or by a label column — and a logistic
 regression over MiniLM embeddings plus cheap features (computed in DuckDB) learns to tell
@@ -24,13 +24,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from autodp import quality
 from autodp.artifacts import DATASETS, FLAGS_FILE, RECORDS_FILE, TARGETS
-from autodp.execution.executor import prepare_connection, run_steps
+from autodp.execution.executor import run_steps
 from autodp.execution.strategy import Strategy
 from autodp.hashing import content_key
 from autodp.llm import conversations
-from autodp.resources import Resources
+from autodp.operators import quality
+from autodp.operators.base import prepare_connection
+from autodp.operators.resources import Resources
 from autodp.search.config import Labeler
 from autodp.store import ArtifactStore
 from autodp.tables import engine

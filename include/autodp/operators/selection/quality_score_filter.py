@@ -62,7 +62,7 @@ def _signal_scores(con, source: str, records: list[dict], resources) -> list[flo
     import tempfile
     from pathlib import Path
 
-    from autodp.quality import score_records
+    from autodp.operators.quality import score_records
 
     with tempfile.TemporaryDirectory(prefix="autodp-quality-") as tmp:
         path = Path(tmp) / "records.parquet"

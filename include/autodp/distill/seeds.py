@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from autodp.artifacts import DATASETS, RECORDS_FILE
 from autodp.hashing import content_key
 from autodp.ingest.ingest import RECORDS_SCHEMA
-from autodp.resources import Resources
+from autodp.operators.resources import Resources
 from autodp.store import ArtifactStore
 from autodp.tables import engine
 from autodp.text import blank_sql, prompt_text

@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 
 from autodp.artifacts import RESULT_FILE, SEARCH_STEPS
-from autodp.augmentation.seeds import read_records
 from autodp.augmentation.student import Student
-from autodp.augmentation.teacher import (
+from autodp.augmentation.templates import student_answer, student_prompt, student_target, template
+from autodp.distill.seeds import read_records
+from autodp.distill.teacher import (
     Unusable,
     checked,
     generation_cost,
@@ -33,10 +34,9 @@ from autodp.augmentation.teacher import (
     teacher_identity,
     usable,
 )
-from autodp.augmentation.templates import student_answer, student_prompt, student_target, template
 from autodp.hashing import content_key
 from autodp.llm import conversations
-from autodp.resources import Resources
+from autodp.operators.resources import Resources
 from autodp.search.evaluation import Example, judge_usability, paired_delta, reference_nll, win_rate
 from autodp.store import ArtifactStore
 from autodp.text import prompt_text

@@ -4,10 +4,11 @@ server is the teacher and the judge, the student is the two-layer test model wit
 import pytest
 
 from autodp.artifacts import ADAPTERS, AUGMENTATION_MODELS, DATASETS
-from autodp.augmentation.distill import DistillConfig, distill
 from autodp.augmentation.registry import entries, resolve
-from autodp.augmentation.seeds import read_records
 from autodp.augmentation.templates import TASKS, student_answer
+from autodp.distill.config import DistillConfig
+from autodp.distill.loop import distill
+from autodp.distill.seeds import read_records
 from autodp.execution.executor import apply_strategy, prefix_keys
 from autodp.execution.strategy import Strategy
 from autodp.ingest import ingest
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.skipif(not SEED_TASKS.is_file(), reason="../shared/data
 def distilled(tmp_path_factory, llm_server):
     """One distillation shared by the tests below (it is the slow part)."""
     from autodp.llm.endpoints import LOCAL_MODEL, ROLES, Endpoint
-    from autodp.resources import Resources
+    from autodp.operators.resources import Resources
     from autodp.settings import Settings
     from autodp.store import LocalStore
 

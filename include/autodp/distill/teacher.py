@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from autodp.artifacts import DATASETS, RECORDS_FILE
-from autodp.augmentation.seeds import read_records, write_records
 from autodp.augmentation.templates import student_prompt, student_target, template
+from autodp.distill.seeds import read_records, write_records
 from autodp.hashing import content_key, record_id
 from autodp.llm.client import FailedAnswer
 from autodp.operators.augmented import same_text
-from autodp.resources import Resources
+from autodp.operators.resources import Resources
 from autodp.store import ArtifactStore
 from autodp.text import prompt_text
 

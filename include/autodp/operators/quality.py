@@ -21,15 +21,13 @@ data (``autodp score``, target selection's seed labels and ``quality_score_filte
 from __future__ import annotations
 
 import math
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from autodp.resources import Resources
+from autodp.operators.resources import Resources
 
 SCORER_VERSION = "1"
 SIGNALS = ("rules", "relevance", "likelihood", "llm")
@@ -70,7 +68,7 @@ def score_records(records_location: str, resources: Resources, signals: tuple[st
     The cheap signals (rules, relevance) see every record, since dedup and the relevance
     margin compare a record with the others; the expensive ones (likelihood, llm) and the
     score itself cover ``only_rows`` when given, every row otherwise."""
-    from autodp.execution.executor import prepare_connection
+    from autodp.operators.base import prepare_connection
     from autodp.tables import engine
 
     signals = check_signals(signals)
@@ -137,7 +135,7 @@ def summarize(table: pa.Table, signals: tuple[str, ...]) -> dict[str, Any]:
     """Aggregates of a scored table: counts, the score's distribution, rule verdicts."""
     scores = np.array([s for s in table["score"].to_pylist() if s is not None], dtype=np.float64)
     fired: dict[str, int] = {}
-    for _, verdict in _verdicts(table):
+    for _, verdict in verdicts(table):
         fired[verdict] = fired.get(verdict, 0) + 1
     histogram, _ = np.histogram(scores, bins=10, range=(0.0, 1.0))
     return {
@@ -153,88 +151,6 @@ def summarize(table: pa.Table, signals: tuple[str, ...]) -> dict[str, Any]:
         "score_histogram": {"bins": [round(b / 10, 1) for b in range(11)], "counts": histogram.tolist()},
         "rules_fired": dict(sorted(fired.items())),
     }
-
-
-def operator_evidence(table: pa.Table) -> dict[str, float]:
-    """Per operator, the share of rows it would drop or rewrite, from a scored table's rule
-    verdicts and relevance margins: aggregates only, for the agent and the data card."""
-    rows = max(table.num_rows, 1)
-    touched: dict[str, set[int]] = {}
-    for row, verdict in _verdicts(table):
-        touched.setdefault(verdict.split(":")[0], set()).add(row)
-    evidence = {name: round(len(touched.get(name, ())) / rows, 4) for name in RULES}
-    margins = [m for m in table["relevance_margin"].to_pylist() if m is not None]
-    if margins:
-        evidence["mismatched_answer_filter"] = round(sum(m < MIN_MARGIN for m in margins) / rows, 4)
-    return evidence
-
-
-def dataset_evidence(dataset_key: str, store, resources: Resources) -> dict[str, float]:
-    """``operator_evidence`` of a stored dataset, from its default-signal scores (scored
-    once, then read from the store)."""
-    scored = score_dataset(dataset_key, store, resources=resources)
-    return operator_evidence(read_scores(store, scored["scores_key"]))
-
-
-# Deduplicators whose evidence is measured on the whole dataset, not the sample: a sample of
-# n rows from N holds both copies of a duplicate pair with probability about (n/N)^2, so
-# duplicates the full data is full of are nearly absent from it.
-DATASET_WIDE_EVIDENCE = ("exact_dedup", "near_dedup")
-
-
-def duplicate_evidence(dataset_key: str, store, resources: Resources,
-                       operators: tuple[str, ...] = DATASET_WIDE_EVIDENCE) -> dict[str, float]:
-    """Per deduplicator in ``operators``, the share of the whole dataset's rows it drops,
-    run alone on it (sharded above AUTODP_SHARD_ROWS; stored under its content key, so it
-    runs once and the published strategy's apply can reuse it): aggregates only."""
-    from autodp.execution import shards
-    from autodp.execution.strategy import Strategy
-
-    evidence = {}
-    for name in operators:
-        if name not in DATASET_WIDE_EVIDENCE:
-            raise ValueError(f"{name!r} has no whole-dataset evidence; these do: {', '.join(DATASET_WIDE_EVIDENCE)}")
-        applied = shards.apply(dataset_key, Strategy.from_data([name]), store, resources)
-        rows_in = applied["rows_in"] or 0
-        evidence[name] = round((rows_in - applied["rows_out"]) / rows_in, 4) if rows_in else 0.0
-    return evidence
-
-
-def score_dataset(dataset_key: str, store, *, signals: tuple[str, ...] = DEFAULT_SIGNALS,
-                  resources: Resources | None = None) -> dict[str, Any]:
-    """Score a stored dataset and keep the scores as a ``scores`` artifact keyed by the
-    dataset, the signals and the models behind them; a repeated call is a lookup."""
-    from autodp.artifacts import DATASETS, RECORDS_FILE, SCORES, SCORES_FILE
-    from autodp.hashing import content_key
-
-    resources = (resources or Resources()).using(store)
-    signals = check_signals(signals)
-    store.manifest(DATASETS, dataset_key)
-    options = {"dataset": dataset_key, "signals": list(signals), "rules": list(RULES),
-               "llm": resources.llm_model() if "llm" in signals else None}
-    key = content_key("scores", SCORER_VERSION, options)
-    if store.has(SCORES, key):
-        return {**store.manifest(SCORES, key)["summary"], "cached": True}
-    table, seconds = score_records(store.file_location(DATASETS, dataset_key, RECORDS_FILE), resources, signals,
-                                   store=store)
-    summary = {"scores_key": key, "dataset_key": dataset_key, **summarize(table, signals), "seconds": seconds}
-    with tempfile.TemporaryDirectory(prefix="autodp-scores-") as tmp:
-        import pyarrow.parquet as pq
-
-        path = Path(tmp) / SCORES_FILE
-        pq.write_table(table, path)
-        store.publish(SCORES, key, {SCORES_FILE: path},
-                      provenance={"step": "score", "version": SCORER_VERSION, **options}, summary=summary)
-    return {**summary, "cached": False}
-
-
-def read_scores(store, scores_key: str) -> pa.Table:
-    """The table a ``scores`` artifact holds (``COLUMNS``, in source_row order)."""
-    import pyarrow.parquet as pq
-
-    from autodp.artifacts import SCORES, SCORES_FILE
-
-    return pq.read_table(pa.BufferReader(store.read_bytes(store.artifact_path(SCORES, scores_key, SCORES_FILE))))
 
 
 def instruction_following_difficulty(records: list[dict[str, Any]], resources: Resources) -> list[float | None]:
@@ -256,10 +172,10 @@ def instruction_following_difficulty(records: list[dict[str, Any]], resources: R
 
 def _rule_verdicts(con, resources: Resources) -> dict[int, list[str]]:
     """source_row -> the 'operator:reason' verdicts of the rules that fired on it."""
-    from autodp.execution.strategy import Strategy
+    from autodp import operators
 
-    for number, step in enumerate(Strategy.from_data(list(RULES)).steps, start=1):
-        step.operator.run(con, "scored", "_rule_output", number, resources)
+    for number, name in enumerate(RULES, start=1):
+        operators.get(name)().run(con, "scored", "_rule_output", number, resources)
         con.execute("drop table _rule_output")
     fired: dict[int, list[str]] = {}
     verdicts = con.execute("""
@@ -271,7 +187,7 @@ def _rule_verdicts(con, resources: Resources) -> dict[int, list[str]]:
     return fired
 
 
-def _verdicts(table: pa.Table):
+def verdicts(table: pa.Table):
     """(source_row, 'operator:reason') for every rule verdict in a scored table."""
     for row, reasons in zip(table["source_row"].to_pylist(), table["rules"].to_pylist()):
         for verdict in (reasons or "").split(","):
