@@ -33,10 +33,10 @@ from airflow.sdk import Asset, Param, dag
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from autodp.airflow_lineage import task
-from autodp.airflow_support import TASK_DEFAULTS, mapping_param, store_param
 from autodp.curate import ValidationRules
 from autodp.execution.shards import MAX_ROUNDS
+from autodp.orchestration.openlineage import task
+from autodp.orchestration.support import TASK_DEFAULTS, mapping_param, store_param
 
 INCOMING = Asset("autodp://incoming", extra={"what": "new data for the curated dataset"})
 CURATED = Asset("autodp://curated", extra={"what": "datasets curated by an approved recipe"})
@@ -85,10 +85,10 @@ PARAMS = {
 def autodp_curate():
     @task
     def ingest(params: dict | None = None) -> dict:
-        from autodp.airflow_support import resolve_store
         from autodp.curate import recipe
         from autodp.ingest import ingest
         from autodp.ingest.sources import allowed_source
+        from autodp.orchestration.support import resolve_store
 
         missing = [name for name in ("recipe", "source") if not params[name]]
         if missing:
@@ -101,10 +101,10 @@ def autodp_curate():
     @task
     def plan(ingested: dict, params: dict | None = None, ti=None) -> list[dict]:
         """Returns the first round's shard tasks (none when the data is applied here)."""
-        from autodp.airflow_support import resolve_store, task_resources
         from autodp.curate import recipe
         from autodp.execution import shards
         from autodp.execution.strategy import Strategy
+        from autodp.orchestration.support import resolve_store, task_resources
 
         store = resolve_store(params["store"])
         strategy = Strategy.from_data(recipe(store, params["recipe"])["strategy"])
@@ -114,8 +114,8 @@ def autodp_curate():
 
     @task
     def shard(item: dict, params: dict | None = None, ti=None) -> dict:
-        from autodp.airflow_support import resolve_store, task_resources
         from autodp.execution import shards
+        from autodp.orchestration.support import resolve_store, task_resources
 
         shard_plan = shards.ShardPlan.from_dict(ti.xcom_pull(task_ids="plan", key="begun")["plan"])
         return shards.run_shard(resolve_store(params["store"]), shard_plan, resources=task_resources(), **item)
@@ -123,8 +123,8 @@ def autodp_curate():
     @task
     def advance(round_index: int, results: list[dict], params: dict | None = None, ti=None) -> list[dict]:
         """Decides the round's dataset-wide step; returns the next round's shard tasks."""
-        from autodp.airflow_support import resolve_store, task_resources
         from autodp.execution import shards
+        from autodp.orchestration.support import resolve_store, task_resources
 
         shard_plan = shards.ShardPlan.from_dict(ti.xcom_pull(task_ids="plan", key="begun")["plan"])
         advanced = shards.advance(resolve_store(params["store"]), shard_plan, round_index, list(results),
@@ -134,8 +134,8 @@ def autodp_curate():
 
     @task(trigger_rule="none_failed")
     def merge(params: dict | None = None, ti=None) -> dict:
-        from autodp.airflow_support import resolve_store, task_resources
         from autodp.execution import shards
+        from autodp.orchestration.support import resolve_store, task_resources
 
         rounds = [ti.xcom_pull(task_ids=f"shard_round_{n}") for n in range(1, MAX_ROUNDS + 1)]
         advances = [{"decision": ti.xcom_pull(task_ids=f"advance_{n}", key="decision")}
@@ -145,9 +145,9 @@ def autodp_curate():
 
     @task(outlets=[CURATED])
     def publish(ingested: dict, applied: dict, params: dict | None = None) -> dict:
-        from autodp.airflow_support import resolve_store, task_resources
         from autodp.curate import ValidationRules
         from autodp.curate.curation import publish_curated
+        from autodp.orchestration.support import resolve_store, task_resources
 
         rules = ValidationRules(max_output_chars=params["max_output_chars"],
                                 max_duplicate_rate=params["max_duplicate_rate"], max_row_drift=params["max_row_drift"])
@@ -157,8 +157,8 @@ def autodp_curate():
 
     @task
     def export(curated: dict, params: dict | None = None) -> dict | None:
-        from autodp.airflow_support import resolve_store
         from autodp.exports import export_to_store
+        from autodp.orchestration.support import resolve_store
 
         if params["export_layout"] == "none":
             return None

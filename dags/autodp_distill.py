@@ -28,10 +28,10 @@ from datetime import datetime
 
 from airflow.sdk import Param, dag
 
-from autodp.airflow_lineage import task
-from autodp.airflow_support import TASK_DEFAULTS, mapping_param, store_param
 from autodp.augmentation.templates import TASKS
 from autodp.distill.config import DistillConfig
+from autodp.orchestration.openlineage import task
+from autodp.orchestration.support import TASK_DEFAULTS, mapping_param, store_param
 
 GPU = {"pool": os.environ.get("AUTODP_GPU_POOL", "default_pool"),
        "queue": os.environ.get("AUTODP_GPU_QUEUE", "default")}
@@ -82,11 +82,11 @@ PARAMS = {
 def autodp_distill():
     @task
     def ingest(params: dict | None = None) -> dict:
-        from autodp.airflow_support import resolve_store
         from autodp.artifacts import DATASETS
         from autodp.hashing import KEY_CHARS
         from autodp.ingest import ingest
         from autodp.ingest.sources import allowed_source
+        from autodp.orchestration.support import resolve_store
 
         store = resolve_store(params["store"])
         if re.fullmatch(f"[0-9a-f]{{{KEY_CHARS}}}", params["source"]) and store.has(DATASETS, params["source"]):
@@ -95,56 +95,56 @@ def autodp_distill():
 
     @task
     def seeds(ingested: dict, params: dict | None = None) -> dict:
-        from autodp.airflow_support import distill_context
         from autodp.distill import loop
+        from autodp.orchestration.support import distill_context
 
         return loop.seeds(distill_context(params), ingested["dataset_key"]).to_dict()
 
     @task
     def tasks(params: dict | None = None) -> list[dict]:
-        from autodp.airflow_support import distill_context
         from autodp.distill import loop
+        from autodp.orchestration.support import distill_context
 
         return [run.to_dict() for run in loop.tasks(distill_context(params))]
 
     @task
     def teacher(chosen: dict, run: dict, params: dict | None = None) -> dict:
-        from autodp.airflow_support import distill_context
         from autodp.distill import loop
         from autodp.distill.state import Seeds, TaskRun
+        from autodp.orchestration.support import distill_context
 
         return loop.teacher(distill_context(params), Seeds.from_dict(chosen), TaskRun.from_dict(run)).to_dict()
 
     @task
     def filter_teacher_data(chosen: dict, run: dict, params: dict | None = None) -> dict:
-        from autodp.airflow_support import distill_context
         from autodp.distill import loop
         from autodp.distill.state import Seeds, TaskRun
+        from autodp.orchestration.support import distill_context
 
         return loop.filter_teacher_data(distill_context(params), Seeds.from_dict(chosen),
                                         TaskRun.from_dict(run)).to_dict()
 
     @task(**GPU)
     def train(chosen: dict, run: dict, params: dict | None = None) -> dict:
-        from autodp.airflow_support import distill_context
         from autodp.distill import loop
         from autodp.distill.state import Seeds, TaskRun
+        from autodp.orchestration.support import distill_context
 
         return loop.train(distill_context(params), Seeds.from_dict(chosen), TaskRun.from_dict(run)).to_dict()
 
     @task(**GPU)
     def evaluate(chosen: dict, run: dict, params: dict | None = None) -> dict:
-        from autodp.airflow_support import distill_context
         from autodp.distill import loop
         from autodp.distill.state import Seeds, TaskRun
+        from autodp.orchestration.support import distill_context
 
         return loop.evaluate(distill_context(params), Seeds.from_dict(chosen), TaskRun.from_dict(run)).to_dict()
 
     @task
     def register(chosen: dict, run: dict, params: dict | None = None) -> dict:
-        from autodp.airflow_support import distill_context
         from autodp.distill import loop
         from autodp.distill.state import Seeds, TaskRun
+        from autodp.orchestration.support import distill_context
 
         return loop.register(distill_context(params), Seeds.from_dict(chosen), TaskRun.from_dict(run)).to_dict()
 

@@ -32,11 +32,11 @@ from typing import get_args
 
 from airflow.sdk import Asset, Param, dag, task_group
 
-from autodp.airflow_lineage import task
-from autodp.airflow_support import TASK_DEFAULTS, mapping_param, store_param
 from autodp.ingest.layouts import LAYOUTS
 from autodp.ingest.readers import FORMATS
 from autodp.ingest.rows import DEFAULT_MAX_RECORD_BYTES
+from autodp.orchestration.openlineage import task
+from autodp.orchestration.support import TASK_DEFAULTS, mapping_param, store_param
 from autodp.search.config import DEFAULTS, MAX_ITERATIONS, Method
 
 GPU = {"pool": os.environ.get("AUTODP_GPU_POOL", "default_pool"),
@@ -128,9 +128,9 @@ PARAMS = {
 def autodp_search():
     @task
     def ingest(params: dict | None = None) -> dict:
-        from autodp.airflow_support import resolve_store
         from autodp.ingest import ingest
         from autodp.ingest.sources import allowed_source
+        from autodp.orchestration.support import resolve_store
 
         return ingest(allowed_source(params["source"]), resolve_store(params["store"]),
                       file_format=params["file_format"],
@@ -139,7 +139,7 @@ def autodp_search():
 
     @task
     def profile(dataset: dict, params: dict | None = None) -> dict:
-        from autodp.airflow_support import resolve_store
+        from autodp.orchestration.support import resolve_store
         from autodp.tables.profile import profile
 
         report = profile(dataset["dataset_key"], resolve_store(params["store"]))
@@ -147,14 +147,14 @@ def autodp_search():
 
     @task
     def sample(profiled: dict, params: dict | None = None) -> dict:
-        from autodp.airflow_support import search_context
+        from autodp.orchestration.support import search_context
         from autodp.search import loop
 
         return loop.sample(search_context(params), profiled["dataset_key"]).to_dict()
 
     @task
     def target(run: dict, params: dict | None = None) -> dict:
-        from autodp.airflow_support import search_context
+        from autodp.orchestration.support import search_context
         from autodp.search import loop
         from autodp.search.state import SearchRun
 
@@ -162,7 +162,7 @@ def autodp_search():
 
     @task(**GPU)
     def baseline(run: dict, params: dict | None = None) -> dict:
-        from autodp.airflow_support import search_context
+        from autodp.orchestration.support import search_context
         from autodp.search import loop
         from autodp.search.state import SearchRun
 
@@ -172,7 +172,7 @@ def autodp_search():
     def propose(run: dict, state: dict | None, iteration: int, params: dict | None = None) -> list[dict]:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from autodp.airflow_support import search_context
+        from autodp.orchestration.support import search_context
         from autodp.search import loop
         from autodp.search.state import Reflection, SearchRun
 
@@ -186,7 +186,7 @@ def autodp_search():
 
     @task
     def apply(candidate: dict, run: dict, params: dict | None = None) -> dict:
-        from autodp.airflow_support import search_context
+        from autodp.orchestration.support import search_context
         from autodp.search import loop
         from autodp.search.state import Candidate, SearchRun
 
@@ -194,7 +194,7 @@ def autodp_search():
 
     @task(**GPU)
     def finetune(trial: dict, run: dict, params: dict | None = None) -> dict:
-        from autodp.airflow_support import search_context
+        from autodp.orchestration.support import search_context
         from autodp.search import loop
         from autodp.search.state import SearchRun, Trial
 
@@ -202,7 +202,7 @@ def autodp_search():
 
     @task(**GPU)
     def evaluate(trial: dict, run: dict, params: dict | None = None) -> dict:
-        from autodp.airflow_support import search_context
+        from autodp.orchestration.support import search_context
         from autodp.search import loop
         from autodp.search.state import SearchRun, Trial
 
@@ -210,7 +210,7 @@ def autodp_search():
 
     @task
     def reflect(state: dict | None, judged: list[dict], iteration: int, params: dict | None = None) -> dict:
-        from autodp.airflow_support import search_context
+        from autodp.orchestration.support import search_context
         from autodp.search import loop
         from autodp.search.state import Reflection, Trial
 
@@ -235,7 +235,7 @@ def autodp_search():
 
     @task(**GPU)
     def confirm(run: dict, state: dict, params: dict | None = None) -> dict:
-        from autodp.airflow_support import search_context
+        from autodp.orchestration.support import search_context
         from autodp.search import loop
         from autodp.search.state import Reflection, SearchRun
 
@@ -243,7 +243,7 @@ def autodp_search():
 
     @task(outlets=[PUBLISHED_ASSET])
     def publish(run: dict, state: dict, confirmed: dict, params: dict | None = None) -> dict:
-        from autodp.airflow_support import search_context
+        from autodp.orchestration.support import search_context
         from autodp.search import loop
         from autodp.search.state import Confirmation, Reflection, SearchRun
 

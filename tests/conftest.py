@@ -207,7 +207,7 @@ AIRFLOW_USERS = {"admin": "admin", "reviewer": "user", "auditor": "viewer"}
 def airflow_services(tmp_path_factory):
     """A real Airflow on loopback (api-server with the review plugin, scheduler,
     dag-processor; LocalExecutor, SQLite), its store, and each test user's password."""
-    from autodp.airflow_services import AirflowServices, passwords, services_environment
+    from autodp.orchestration.services import AirflowServices, passwords, services_environment
     from autodp.settings import Settings
 
     home = tmp_path_factory.mktemp("airflow-services")

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from autodp.airflow_support import resolve_store, store_from_connection_fields
+from autodp.orchestration.support import resolve_store, store_from_connection_fields
 from autodp.settings import Settings
 from autodp.store import LocalStore
 from autodp.store.s3 import S3Store
@@ -55,7 +55,7 @@ def no_llm_settings(monkeypatch):
 
 
 def test_llm_connections_point_the_roles_at_their_endpoints(no_llm_settings, monkeypatch):
-    from autodp.airflow_support import task_resources
+    from autodp.orchestration.support import task_resources
 
     monkeypatch.setenv("AIRFLOW_CONN_AUTODP_LLM_DATA", json.dumps({
         "conn_type": "http", "host": "https://llm.internal.example/v1", "password": "sk-data",
@@ -73,7 +73,7 @@ def test_llm_connections_point_the_roles_at_their_endpoints(no_llm_settings, mon
 
 
 def test_connection_without_host_is_refused(no_llm_settings, monkeypatch):
-    from autodp.airflow_support import task_resources
+    from autodp.orchestration.support import task_resources
 
     monkeypatch.setenv("AIRFLOW_CONN_AUTODP_LLM_JUDGE", json.dumps({"conn_type": "http", "extra": {"model": "m"}}))
     with pytest.raises(ValueError, match="'autodp_llm_judge': host must be"):
@@ -91,7 +91,7 @@ from airflow.sdk import dag, task
 def autodp_endpoint_probe():
     @task
     def endpoints() -> dict:
-        from autodp.airflow_support import task_resources
+        from autodp.orchestration.support import task_resources
 
         resources = task_resources()
         return {role: [e.base_url, e.model] for role, e in resources.endpoints.items()}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autodp.airflow_support import LLM_CONN_IDS, STORE_CONN_ID, store_from_connection_fields
+from autodp.orchestration.support import LLM_CONN_IDS, STORE_CONN_ID, store_from_connection_fields
 
 DOCKER = Path(__file__).resolve().parents[1] / "docker"
 AIRFLOW_SERVICES = ["airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer",

@@ -1,5 +1,7 @@
 """The package imports in one direction: no module of ``autodp`` reaches, through any chain
-of imports (function-local ones included), back to itself."""
+of imports (function-local ones included), back to itself, and no import points up a layer
+(``shared/DESIGN.md``'s shape of the code): primitives, foundations, models, the augmentation
+runtime, operators, execution, the pipelines, then what people and Airflow call."""
 
 import ast
 from pathlib import Path
@@ -57,3 +59,46 @@ def test_no_module_imports_its_way_back_to_itself():
 def test_a_circle_is_found_when_there_is_one():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
     assert circles(graph) == [["a", "b", "c", "a"]]
+
+
+# Each room (a top-level module or a package) on its floor; an import may point down or
+# sideways, never up. The top level of the package holds only primitives and packages.
+LAYERS = (
+    {"autodp", "artifacts", "defects", "fields", "hashing", "settings", "state", "text"},  # primitives
+    {"store", "tables", "ingest", "llm", "exports"},  # foundations
+    {"models"},  # base models, embeddings, likelihood, LoRA
+    {"augmentation"},  # the augmentation models at run time
+    {"operators"},
+    {"execution"},  # strategies, the executor and the sharded runner
+    {"search", "curate", "distill"},  # the pipelines
+    {"review", "cli", "orchestration"},  # what people and Airflow call
+)
+
+def room(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+def floor(module: str) -> int:
+    found = [n for n, rooms in enumerate(LAYERS) if room(module) in rooms]
+    assert found, f"{module}: its room {room(module)!r} is on no floor of LAYERS"
+    return found[0]
+
+
+def upward_arrows(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(f"{source} -> {target}" for source, targets in graph.items() for target in targets
+                  if floor(target) > floor(source))
+
+
+def test_no_import_points_up_a_layer():
+    assert upward_arrows(import_graph()) == []
+
+
+def test_the_top_level_holds_only_primitives_and_packages():
+    loose = {path.stem for path in PACKAGE.glob("*.py")} - {"__init__"}
+    assert loose <= LAYERS[0]
+
+
+def test_an_upward_arrow_is_found_when_there_is_one():
+    assert upward_arrows({"autodp.store.base": {"autodp.search.loop"}, "autodp.search.loop": {"autodp.store"}}) == [
+        "autodp.store.base -> autodp.search.loop"]

@@ -17,7 +17,7 @@ from autodp.curate import ValidationFailed, curate, recipe
 from autodp.execution.executor import apply_strategy
 from autodp.execution.strategy import Strategy
 from autodp.ingest import ingest
-from autodp.main_job import lineage_events_file, openlineage_environment
+from autodp.orchestration.main_job import lineage_events_file, openlineage_environment
 from autodp.search.config import LoraSettings, SearchConfig
 from autodp.search.loop import search
 from autodp.settings import Settings

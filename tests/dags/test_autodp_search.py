@@ -91,8 +91,8 @@ def test_search_dag_on_s3_through_the_connection(airflow_db, search_dag, s3_serv
 
     import boto3
 
-    from autodp.airflow_support import resolve_store
-    from autodp.main_job import _published_for
+    from autodp.orchestration.main_job import _published_for
+    from autodp.orchestration.support import resolve_store
 
     monkeypatch.setenv("AIRFLOW_CONN_AUTODP_STORE", json.dumps({
         "conn_type": "aws", "login": s3_server["access_key_id"], "password": s3_server["secret_access_key"],

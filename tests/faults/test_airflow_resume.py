@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from autodp.airflow_support import STORE_CONN_ID
+from autodp.orchestration.support import STORE_CONN_ID
 from autodp.store import LocalStore
 from tests.conftest import airflow_client
 from tests.dags.test_autodp_search import QUICK, qa_source

@@ -204,7 +204,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from autodp.artifacts import DATASETS, PUBLISHED, RECORDS_FILE
     from autodp.ingest.layouts import parse_mapping
-    from autodp.main_job import run_search_dag
+    from autodp.orchestration.main_job import run_search_dag
 
     store = store_of(args)
     conf = {"source": str(Path(args.source).resolve()) if "://" not in args.source else args.source,

@@ -40,7 +40,7 @@ def _llm_serve(args: argparse.Namespace) -> int:
 def _ui(args: argparse.Namespace) -> int:
     import signal
 
-    from autodp.airflow_services import AirflowServices, passwords, services_environment
+    from autodp.orchestration.services import AirflowServices, passwords, services_environment
     from autodp.review.pages import searches
     from autodp.store import open_store
 

@@ -2,7 +2,7 @@
 
 ingest, apply, a search's publish and curate report what they read and wrote here; outside
 ``collecting()`` that costs nothing. Under Airflow each autodp task collects while it runs
-and hands the result to Airflow's OpenLineage provider (``autodp.airflow_lineage``).
+and hands the result to Airflow's OpenLineage provider (``autodp.orchestration.openlineage``).
 
 Names follow OpenLineage's naming spec: a file in S3 is namespace ``s3://<bucket>`` and
 name ``<object path>``; a local file is namespace ``file`` and its absolute path. An

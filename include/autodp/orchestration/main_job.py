@@ -94,7 +94,7 @@ def run_search_dag(conf: dict[str, Any], store: ArtifactStore, dags_folder: Path
 def _published_for(store: ArtifactStore, conf: dict[str, Any]) -> dict[str, Any]:
     """The search published for this source and configuration: for a local file, the one
     ingested from its current bytes (under whatever path); for a URL, the latest from it."""
-    from autodp.airflow_support import search_config
+    from autodp.orchestration.support import search_config
 
     config = search_config(conf, store).to_dict()
     local = Path(conf["source"])

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import httpx
 
-from autodp.main_job import airflow_environment
+from autodp.orchestration.main_job import airflow_environment
 from autodp.settings import Settings
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 DAGS_FOLDER, PLUGINS_FOLDER = REPO / "dags", REPO / "plugins"
 SERVICES = ("api-server", "scheduler", "dag-processor")
 PASSWORDS_FILE = "simple_auth_manager_passwords.json"
