@@ -54,41 +54,42 @@ def run_task(request: dict, store_path: str) -> dict:
 
     store = LocalStore(Path(store_path))
     function = request["function"]
-    if function == "begin":
-        return shards.begin(store, request["dataset_key"], Strategy.from_data(request["strategy"]),
-                            shard_rows=request["shard_rows"])
-    if function == "finish":
-        return shards.finish(store, request["begun"], request["rounds"], request["advances"])
+    if function == "plan":
+        return shards.plan(store, request["dataset_key"], Strategy.from_data(request["strategy"]),
+                           shard_rows=request["shard_rows"]).to_dict()
+    if function == "merge":
+        return shards.merge(store, shards.Planned.from_dict(request["planned"]), request["rounds"],
+                            [shards.Advanced.from_dict(a) if a else None for a in request["advances"]])
     shard_plan = shards.ShardPlan.from_dict(request["plan"])
-    if function == "run_shard":
-        return shards.run_shard(store, shard_plan, **request["item"])
-    return shards.advance(store, shard_plan, request["round_index"], request["results"])
+    if function == "shard":
+        return shards.shard(store, shard_plan, shards.ShardTask.from_dict(request["task"]))
+    return shards.advance(store, shard_plan, request["round_index"], request["results"]).to_dict()
 
 
 def sharded(store: Path, dataset_key: str, shard_rows: int, parallel: int) -> dict:
     started = time.perf_counter()
-    begun, _, plan_peak = task(store, {"function": "begin", "dataset_key": dataset_key, "strategy": STEPS,
-                                       "shard_rows": shard_rows})
-    items, rounds, advances, shard_peaks, decision_peaks = begun["items"], [], [], [], []
+    planned, _, plan_peak = task(store, {"function": "plan", "dataset_key": dataset_key, "strategy": STEPS,
+                                         "shard_rows": shard_rows})
+    items, rounds, advances, shard_peaks, decision_peaks = planned["tasks"], [], [], [], []
     with ThreadPoolExecutor(parallel) as pool:
         for index in range(len(STEPS) + 1):
             if not items:
                 break
-            ran = list(pool.map(lambda item: task(store, {"function": "run_shard", "plan": begun["plan"],
-                                                           "item": item}), items))
+            ran = list(pool.map(lambda item: task(store, {"function": "shard", "plan": planned["plan"],
+                                                           "task": item}), items))
             results = [r for r, _, _ in ran]
             shard_peaks += [peak for _, _, peak in ran]
-            advanced, _, peak = task(store, {"function": "advance", "plan": begun["plan"], "round_index": index,
+            advanced, _, peak = task(store, {"function": "advance", "plan": planned["plan"], "round_index": index,
                                              "results": results})
             decision_peaks.append(peak)
             rounds.append(results)
             advances.append(advanced)
-            items = advanced["items"]
+            items = advanced["tasks"]
     from autodp.execution.shards import MAX_ROUNDS
 
     rounds += [None] * (MAX_ROUNDS - len(rounds))
     advances += [None] * (MAX_ROUNDS - len(advances))
-    merged, _, merge_peak = task(store, {"function": "finish", "begun": begun, "rounds": rounds,
+    merged, _, merge_peak = task(store, {"function": "merge", "planned": planned, "rounds": rounds,
                                          "advances": advances})
     return {"seconds": time.perf_counter() - started, "shards": merged["shards"], "output_key": merged["output_key"],
             "rows_out": merged["rows_out"], "plan_peak": plan_peak, "shard_peak": max(shard_peaks),

@@ -33,7 +33,7 @@ from airflow.sdk import Asset, Param, dag
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from autodp.curate import ValidationRules
+from autodp.curate.validation import ValidationRules
 from autodp.execution.shards import MAX_ROUNDS
 from autodp.orchestration.openlineage import task
 from autodp.orchestration.support import TASK_DEFAULTS, mapping_param, store_param
@@ -85,95 +85,83 @@ PARAMS = {
 def autodp_curate():
     @task
     def ingest(params: dict | None = None) -> dict:
-        from autodp.curate import recipe
-        from autodp.ingest import ingest
+        from autodp.curate import loop
         from autodp.ingest.sources import allowed_source
-        from autodp.orchestration.support import resolve_store
+        from autodp.orchestration.support import curate_context
 
-        missing = [name for name in ("recipe", "source") if not params[name]]
-        if missing:
-            raise ValueError(f"Param {' and '.join(missing)} is empty: give it in the run's conf, or set "
-                             f"AUTODP_CURATE_{missing[0].upper()} for scheduled runs")
-        store = resolve_store(params["store"])
-        recipe(store, params["recipe"])  # refuses an unknown or retired recipe before any work
-        return ingest(allowed_source(params["source"]), store, mapping=params["mapping"] or None)
+        context = curate_context(params)
+        return loop.ingest(context, allowed_source(context.config.source)).to_dict()
 
     @task
-    def plan(ingested: dict, params: dict | None = None, ti=None) -> list[dict]:
+    def plan(run: dict, params: dict | None = None, ti=None) -> list[dict]:
         """Returns the first round's shard tasks (none when the data is applied here)."""
-        from autodp.curate import recipe
-        from autodp.execution import shards
-        from autodp.execution.strategy import Strategy
-        from autodp.orchestration.support import resolve_store, task_resources
+        from autodp.curate import loop
+        from autodp.curate.state import CurateRun
+        from autodp.orchestration.support import curate_context
 
-        store = resolve_store(params["store"])
-        strategy = Strategy.from_data(recipe(store, params["recipe"])["strategy"])
-        begun = shards.begin(store, ingested["dataset_key"], strategy, task_resources(), params["shard_rows"] or None)
-        ti.xcom_push(key="begun", value={k: v for k, v in begun.items() if k != "items"})
-        return begun["items"]
+        planned = loop.plan(curate_context(params), CurateRun.from_dict(run))
+        ti.xcom_push(key="planned", value=planned.but(tasks=()).to_dict())
+        return [shard_task.to_dict() for shard_task in planned.tasks]
 
     @task
-    def shard(item: dict, params: dict | None = None, ti=None) -> dict:
-        from autodp.execution import shards
-        from autodp.orchestration.support import resolve_store, task_resources
+    def shard(shard_task: dict, params: dict | None = None, ti=None) -> dict:
+        from autodp.curate import loop
+        from autodp.execution.shards import Planned, ShardTask
+        from autodp.orchestration.support import curate_context
 
-        shard_plan = shards.ShardPlan.from_dict(ti.xcom_pull(task_ids="plan", key="begun")["plan"])
-        return shards.run_shard(resolve_store(params["store"]), shard_plan, resources=task_resources(), **item)
+        planned = Planned.from_dict(ti.xcom_pull(task_ids="plan", key="planned"))
+        return loop.shard(curate_context(params), planned, ShardTask.from_dict(shard_task))
 
     @task
     def advance(round_index: int, results: list[dict], params: dict | None = None, ti=None) -> list[dict]:
         """Decides the round's dataset-wide step; returns the next round's shard tasks."""
-        from autodp.execution import shards
-        from autodp.orchestration.support import resolve_store, task_resources
+        from autodp.curate import loop
+        from autodp.execution.shards import Planned
+        from autodp.orchestration.support import curate_context
 
-        shard_plan = shards.ShardPlan.from_dict(ti.xcom_pull(task_ids="plan", key="begun")["plan"])
-        advanced = shards.advance(resolve_store(params["store"]), shard_plan, round_index, list(results),
-                                  task_resources())
-        ti.xcom_push(key="decision", value=advanced["decision"])
-        return advanced["items"]
+        planned = Planned.from_dict(ti.xcom_pull(task_ids="plan", key="planned"))
+        advanced = loop.advance(curate_context(params), planned, round_index, list(results))
+        ti.xcom_push(key="advanced", value=advanced.but(tasks=()).to_dict())
+        return [shard_task.to_dict() for shard_task in advanced.tasks]
 
     @task(trigger_rule="none_failed")
     def merge(params: dict | None = None, ti=None) -> dict:
-        from autodp.execution import shards
-        from autodp.orchestration.support import resolve_store, task_resources
+        from autodp.curate import loop
+        from autodp.execution.shards import Advanced, Planned
+        from autodp.orchestration.support import curate_context
 
         rounds = [ti.xcom_pull(task_ids=f"shard_round_{n}") for n in range(1, MAX_ROUNDS + 1)]
-        advances = [{"decision": ti.xcom_pull(task_ids=f"advance_{n}", key="decision")}
-                    for n in range(1, MAX_ROUNDS + 1)]
-        return shards.finish(resolve_store(params["store"]), ti.xcom_pull(task_ids="plan", key="begun"),
-                             [list(r) if r else None for r in rounds], advances, task_resources())
+        advances = [ti.xcom_pull(task_ids=f"advance_{n}", key="advanced") for n in range(1, MAX_ROUNDS + 1)]
+        return loop.merge(curate_context(params), Planned.from_dict(ti.xcom_pull(task_ids="plan", key="planned")),
+                          [list(r) if r else None for r in rounds],
+                          [Advanced.from_dict(a) if a else None for a in advances])
 
     @task(outlets=[CURATED])
-    def publish(ingested: dict, applied: dict, params: dict | None = None) -> dict:
-        from autodp.curate import ValidationRules
-        from autodp.curate.curation import publish_curated
-        from autodp.orchestration.support import resolve_store, task_resources
+    def publish(run: dict, applied: dict, params: dict | None = None) -> dict:
+        from autodp.curate import loop
+        from autodp.curate.state import CurateRun
+        from autodp.orchestration.support import curate_context
 
-        rules = ValidationRules(max_output_chars=params["max_output_chars"],
-                                max_duplicate_rate=params["max_duplicate_rate"], max_row_drift=params["max_row_drift"])
-        curated = publish_curated(resolve_store(params["store"]), params["recipe"], params["source"], ingested,
-                                  applied, rules, task_resources())
-        return {k: curated[k] for k in ("curated_key", "output_dataset_key", "rows", "recipe_key", "shards")}
+        return loop.publish(curate_context(params), CurateRun.from_dict(run), applied).to_dict()
 
     @task
     def export(curated: dict, params: dict | None = None) -> dict | None:
-        from autodp.exports import export_to_store
-        from autodp.orchestration.support import resolve_store
+        from autodp.curate import loop
+        from autodp.curate.state import Curated
+        from autodp.orchestration.support import curate_context
 
-        if params["export_layout"] == "none":
-            return None
-        return export_to_store(resolve_store(params["store"]), curated["curated_key"], params["export_layout"])
+        return loop.export(curate_context(params), Curated.from_dict(curated))
 
-    ingested = ingest()
-    items = plan(ingested)
+    run = ingest()
+    tasks = plan(run)
     rounds = []
     for n in range(1, MAX_ROUNDS + 1):
-        results = shard.override(task_id=f"shard_round_{n}").expand(item=items)
-        items = advance.override(task_id=f"advance_{n}")(n - 1, results)
-        rounds.append(items)
+        results = shard.override(task_id=f"shard_round_{n}").expand(shard_task=tasks)
+        tasks = advance.override(task_id=f"advance_{n}")(n - 1, results)
+        rounds.append(tasks)
     applied = merge()
     rounds >> applied
-    export(publish(ingested, applied))
+    export(publish(run, applied))
 
 
 autodp_curate()

@@ -10,7 +10,7 @@ import pytest
 from autodp.artifacts import CHANGES_FILE, DATASETS, DROPS_FILE, RECORDS_FILE
 from autodp.execution import shards
 from autodp.execution.executor import apply_strategy
-from autodp.execution.shards import apply_sharded, plan, rounds, run_shard
+from autodp.execution.shards import ShardPlan, ShardTask, apply_sharded, rounds, shard
 from autodp.execution.strategy import Strategy
 from autodp.ingest import ingest
 from autodp.tables import engine
@@ -99,9 +99,9 @@ def test_rounds_end_at_the_steps_that_need_the_whole_dataset():
 
 def test_a_rerun_recomputes_nothing_and_a_failed_shard_is_redone_alone(dataset, resources):
     store, key = dataset
-    shard_plan = plan(store, key, STRATEGY, SHARD_ROWS, resources)
-    for shard in shard_plan.shards[:-1]:  # every shard of the first round but the last, whose task "failed"
-        run_shard(store, shard_plan, 0, shard, resources=resources)
+    shard_plan = ShardPlan.make(store, key, STRATEGY, SHARD_ROWS, resources)
+    for shard_key in shard_plan.shards[:-1]:  # every shard of the first round but the last, whose task "failed"
+        shard(store, shard_plan, ShardTask(0, shard_key), resources)
     first = apply_sharded(key, STRATEGY, store, resources, shard_rows=SHARD_ROWS)
     first_round_pieces = len(shard_plan.rounds()[0].steps) * len(shard_plan.shards)
     assert first["cache_hits"] == first_round_pieces - len(shard_plan.rounds()[0].steps)
@@ -120,5 +120,5 @@ def test_publish_and_curate_shard_datasets_above_the_threshold(dataset, resource
     assert "shards" not in shards.apply(key, rules, store, resources)  # 158 rows: one task
     assert shards.apply(key, STRATEGY, store, small)["shards"] == 3  # five rounds, one after another
     assert len(rounds(STRATEGY)) > shards.MAX_ROUNDS  # more than a DAG run has room for: one task there
-    assert shards.begin(store, key, STRATEGY, small)["applied"]["output_key"] == \
+    assert shards.plan(store, key, STRATEGY, small).applied["output_key"] == \
         apply_strategy(key, STRATEGY, store, small)["output_key"]

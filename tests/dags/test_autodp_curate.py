@@ -13,7 +13,7 @@ import pytest
 
 from autodp.artifacts import CURATED, DATASETS, EXPORTS, RECIPES
 from autodp.cli import main
-from autodp.curate import ValidationFailed, curate, recipe
+from autodp.curate import CurateConfig, ValidationFailed, curate, recipe
 from autodp.execution.executor import apply_strategy
 from autodp.execution.strategy import Strategy
 from autodp.ingest import ingest
@@ -76,7 +76,7 @@ def test_curate_publishes_new_data_and_refuses_data_that_fails_validation(airflo
     assert run.state == "failed"
     assert approved.artifacts(CURATED) == [curated]
     with pytest.raises(ValidationFailed, match=r"FAIL\] expect_table_row_count_to_be_between"):
-        curate(approved, str(shrunk), "gout")
+        curate(approved, CurateConfig("gout", str(shrunk)))
 
 
 def test_curate_names_the_missing_recipe(approved, tmp_path, capsys):

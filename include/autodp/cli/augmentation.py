@@ -52,7 +52,7 @@ def _distill_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=defaults.seed)
 
 
-def _distill_params(args: argparse.Namespace) -> dict[str, Any]:
+def distill_params(args: argparse.Namespace) -> dict[str, Any]:
     return {"name": args.name, "tasks": [t.strip() for t in args.tasks.split(",") if t.strip()], "seeds": args.seeds,
             "held_out": args.held_out, "clusters": args.clusters, "per_seed": args.per_seed, "model": args.model,
             "lora_steps": args.steps, "seed": args.seed}
@@ -62,7 +62,7 @@ def _distill(args: argparse.Namespace) -> int:
     from autodp.distill.config import DistillConfig
     from autodp.distill.loop import distill
 
-    config = DistillConfig.from_params(_distill_params(args))
+    config = DistillConfig.from_params(distill_params(args))
     store = store_of(args)
     dataset_key = dataset_key_of(args, store, args.source)
     progress = None if args.json else (lambda message: print(f"  {message}", flush=True))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from autodp.cli.common import (
     ingest_arguments,
@@ -44,6 +45,7 @@ def register(commands) -> None:
     curator = commands.add_parser("curate", help="apply an approved recipe to new data, validate, publish")
     ingest_arguments(curator)
     curator.add_argument("--recipe", required=True, help="name of an approved recipe")
+    _curate_arguments(curator)
     json_option(curator)
     curator.set_defaults(run=_curate)
 
@@ -96,11 +98,36 @@ def _recipe_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _curate(args: argparse.Namespace) -> int:
-    from autodp.curate import curate
+def _curate_arguments(parser: argparse.ArgumentParser) -> None:
+    """Validation, sharding and export, named as the autodp_curate DAG's Params, defaults from CurateConfig."""
+    from autodp.curate import ValidationRules
 
-    curated = curate(store_of(args), args.source, args.recipe, file_format=args.format, layout=args.layout,
-                     mapping=args.map, max_record_bytes=args.max_record_bytes)
+    rules = ValidationRules()
+    parser.add_argument("--max-output-chars", type=int, default=rules.max_output_chars,
+                        help="validation fails when an output is longer (default %(default)s characters)")
+    parser.add_argument("--max-duplicate-rate", type=float, default=rules.max_duplicate_rate,
+                        help="validation fails above this share of duplicate records (default %(default)s)")
+    parser.add_argument("--max-row-drift", type=float, default=rules.max_row_drift,
+                        help="validation fails when the row count moves more than this fraction from the last "
+                             "curated run (default %(default)s)")
+    parser.add_argument("--shard-rows", type=int, default=0,
+                        help="apply data above this many rows in shards (default: $AUTODP_SHARD_ROWS)")
+    parser.add_argument("--export-layout", choices=("none", "alpaca", "sharegpt"), default="none",
+                        help="also store the curated dataset as JSONL in this layout (default none)")
+
+
+def curate_params(args: argparse.Namespace) -> dict[str, Any]:
+    """The curate run's settings under the DAG's Param names (``CurateConfig.from_params``)."""
+    return {"recipe": args.recipe, "source": args.source, "mapping": args.map, "file_format": args.format,
+            "layout": args.layout, "max_record_bytes": args.max_record_bytes, "max_output_chars": args.max_output_chars,
+            "max_duplicate_rate": args.max_duplicate_rate, "max_row_drift": args.max_row_drift,
+            "shard_rows": args.shard_rows, "export_layout": args.export_layout}
+
+
+def _curate(args: argparse.Namespace) -> int:
+    from autodp.curate import CurateConfig, curate
+
+    curated = curate(store_of(args), CurateConfig.from_params(curate_params(args)))
     if args.json:
         print_json(curated)
     else:

@@ -1,12 +1,21 @@
-"""Recurring curation: the governance log (``decisions``), approved recipes
-(``recipes``), output validation (``validation``), and applying a recipe to new data
-(``curation``)."""
+"""Recurring curation: the governance log (``decisions``), approved recipes (``recipes``),
+output validation (``validation``), and applying a recipe to new data: one configuration
+(``config``), typed state (``state``) and the steps of the ``autodp_curate`` DAG (``loop``)."""
 
-from autodp.curate.curation import ValidationFailed, curate, last_curated
+from autodp.curate.config import CurateConfig
 from autodp.curate.decisions import DecisionRefused, Reviewer, decisions, reject, review_status
-from autodp.curate.recipes import RecipeRetired, approve, latest_recipe, recipe, recipes, retire
-from autodp.curate.validation import ValidationRules
+from autodp.curate.loop import curate
+from autodp.curate.recipes import (
+           RecipeRetired,
+           approve,
+           last_curated,
+           latest_recipe,
+           recipe,
+           recipes,
+           retire,
+)
+from autodp.curate.validation import ValidationFailed, ValidationRules
 
-__all__ = ["DecisionRefused", "RecipeRetired", "Reviewer", "ValidationFailed", "ValidationRules", "approve",
-           "curate", "decisions", "last_curated", "latest_recipe", "recipe", "recipes", "reject", "retire",
+__all__ = ["CurateConfig", "DecisionRefused", "RecipeRetired", "Reviewer", "ValidationFailed", "ValidationRules",
+           "approve", "curate", "decisions", "last_curated", "latest_recipe", "recipe", "recipes", "reject", "retire",
            "review_status"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from autodp.artifacts import RECIPE_FILE, RECIPES
+from autodp.artifacts import CURATED, RECIPE_FILE, RECIPES
 from autodp.curate.decisions import DecisionRefused, Reviewer, check_can_approve, decisions, record
 from autodp.hashing import content_key
 from autodp.search.published import published_result
@@ -73,3 +73,11 @@ def recipe(store: ArtifactStore, name: str) -> dict[str, Any]:
         raise RecipeRetired(f"recipe {name!r} was retired by {retired['by']} ({retired['via']}) at "
                             f"{retired['at']}: {retired['reason']}. Approve a search again to curate with it.")
     return current
+
+
+def last_curated(store: ArtifactStore, recipe_name: str) -> dict[str, Any] | None:
+    """The summary of the recipe's latest curated run (None before the first)."""
+    runs = [store.manifest(CURATED, key)["summary"] for key in store.artifacts(CURATED)]
+    runs = sorted((r for r in runs if r["recipe"] == recipe_name), key=lambda r: r["curated_at"])
+    return runs[-1] if runs else None
+

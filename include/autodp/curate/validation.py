@@ -16,6 +16,14 @@ from autodp.tables import engine
 COLUMNS = ["record_id", "instruction", "input", "output", "metadata", "source_row"]
 
 
+class ValidationFailed(RuntimeError):
+    """The curated output failed validation; nothing was published."""
+
+    def __init__(self, report: dict[str, Any]):
+        super().__init__(report_text(report))
+        self.report = report
+
+
 @dataclass(frozen=True)
 class ValidationRules:
     min_rows: int = 1

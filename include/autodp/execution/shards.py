@@ -16,8 +16,8 @@ Every piece is stored under a content key, so a failed shard retries alone and a
 recomputes nothing. ``merge`` joins the last round's shards into one dataset with the same
 records, order, drops and reasons as ``apply_strategy`` gives on the unsharded dataset;
 its drops and changes carry the step they came from. ``apply`` (publish and curate) and
-``apply_sharded`` run the rounds in one process; ``autodp_curate`` runs ``begin``, each
-round's ``run_shard`` as mapped Airflow tasks, ``advance`` and ``finish`` as tasks.
+``apply_sharded`` run the rounds in one process; ``autodp_curate`` runs the same steps as
+tasks: ``plan``, each round's ``shard`` as mapped tasks and its ``advance``, then ``merge``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +35,7 @@ from autodp.execution.strategy import Strategy
 from autodp.hashing import content_key
 from autodp.operators.base import SignatureDeduplicator, duplicates_sql, prepare_connection
 from autodp.operators.resources import Resources
+from autodp.state import JsonState
 from autodp.store import ArtifactStore, lineage
 from autodp.tables import engine
 
@@ -69,7 +70,7 @@ def rounds(strategy: Strategy) -> list[Round]:
 
 
 @dataclass(frozen=True)
-class ShardPlan:
+class ShardPlan(JsonState):
     """What every task of a sharded apply needs; small enough for XCom."""
 
     dataset_key: str
@@ -78,12 +79,18 @@ class ShardPlan:
     bounds: list[int]  # the first source_row of each shard
     shards: list[str]  # the shard dataset keys
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ShardPlan:
-        return cls(**data)
+    def make(cls, store: ArtifactStore, dataset_key: str, strategy: Strategy, shard_rows: int,
+             resources: Resources | None = None) -> ShardPlan:
+        """Split the dataset into shards of ``shard_rows`` rows (stored once) and plan the rounds."""
+        resources = (resources or Resources()).using(store)
+        location = store.file_location(DATASETS, dataset_key, RECORDS_FILE)
+        with engine.connect(store, settings=resources.settings) as con:
+            bounds = [row for (row,) in con.execute(
+                "select source_row from (select source_row, row_number() over (order by source_row) - 1 as n "
+                f"from read_parquet(?)) where n % {int(shard_rows)} = 0 order by source_row", [location]).fetchall()]
+        shards = split(store, dataset_key, bounds or [0], resources)
+        return cls(dataset_key, strategy.canonical()["steps"], shard_rows, bounds or [0], shards)
 
     def parsed(self) -> Strategy:
         return Strategy.from_data(self.strategy)
@@ -92,17 +99,48 @@ class ShardPlan:
         return rounds(self.parsed())
 
 
-def plan(store: ArtifactStore, dataset_key: str, strategy: Strategy, shard_rows: int,
-         resources: Resources | None = None) -> ShardPlan:
-    """Split the dataset into shards of ``shard_rows`` rows (stored once) and plan the rounds."""
-    resources = (resources or Resources()).using(store)
-    location = store.file_location(DATASETS, dataset_key, RECORDS_FILE)
-    with engine.connect(store, settings=resources.settings) as con:
-        bounds = [row for (row,) in con.execute(
-            "select source_row from (select source_row, row_number() over (order by source_row) - 1 as n "
-            f"from read_parquet(?)) where n % {int(shard_rows)} = 0 order by source_row", [location]).fetchall()]
-    shards = split(store, dataset_key, bounds or [0], resources)
-    return ShardPlan(dataset_key, strategy.canonical()["steps"], shard_rows, bounds or [0], shards)
+@dataclass(frozen=True)
+class ShardTask(JsonState):
+    """One shard's work in one round (a mapped task of ``autodp_curate``)."""
+
+    round_index: int
+    shard_key: str
+    decision: dict[str, Any] | None = None  # the previous round's decision, whose duplicates it drops first
+
+
+@dataclass(frozen=True)
+class Planned(JsonState):
+    """What ``plan`` decided: the dataset applied here in one task (``applied``), or split
+    into shards (``plan``) with the first round's ``tasks``."""
+
+    applied: dict[str, Any] | None
+    plan: ShardPlan | None = None
+    started: float | None = None  # time.time() when the sharded apply began
+    tasks: tuple[ShardTask, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"applied": self.applied, "plan": self.plan.to_dict() if self.plan else None, "started": self.started,
+                "tasks": [task.to_dict() for task in self.tasks]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Planned:
+        return cls(data["applied"], ShardPlan.from_dict(data["plan"]) if data["plan"] else None, data["started"],
+                   tuple(ShardTask.from_dict(task) for task in data.get("tasks", ())))
+
+
+@dataclass(frozen=True)
+class Advanced(JsonState):
+    """What ``advance`` decided after a round: its dataset-wide decision, and the next round's tasks."""
+
+    decision: dict[str, Any] | None
+    tasks: tuple[ShardTask, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"decision": self.decision, "tasks": [task.to_dict() for task in self.tasks]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Advanced:
+        return cls(data["decision"], tuple(ShardTask.from_dict(task) for task in data.get("tasks", ())))
 
 
 def split(store: ArtifactStore, dataset_key: str, bounds: list[int], resources: Resources) -> list[str]:
@@ -129,17 +167,17 @@ def split(store: ArtifactStore, dataset_key: str, bounds: list[int], resources: 
     return keys
 
 
-def run_shard(store: ArtifactStore, shard_plan: ShardPlan, round_index: int, shard_key: str,
-              decision: dict[str, Any] | None = None, resources: Resources | None = None) -> dict[str, Any]:
+def shard(store: ArtifactStore, shard_plan: ShardPlan, task: ShardTask, resources: Resources | None = None
+          ) -> dict[str, Any]:
     """One shard's work in one round: the previous round's duplicates dropped, this round's
     row-local steps, then this round's signatures when its decision needs them."""
     resources = (resources or Resources()).using(store)
     strategy = shard_plan.parsed()
-    planned = rounds(strategy)[round_index]
+    planned = rounds(strategy)[task.round_index]
     pieces: list[dict[str, Any]] = []
-    key = shard_key
-    if decision and decision.get("duplicates_key"):
-        key, piece = _drop_duplicates(store, key, decision, strategy, resources)
+    key = task.shard_key
+    if task.decision and task.decision.get("duplicates_key"):
+        key, piece = _drop_duplicates(store, key, task.decision, strategy, resources)
         pieces.append(piece)
     if planned.steps:
         applied = apply_strategy(key, Strategy(tuple(strategy.steps[i] for i in planned.steps)), store, resources)
@@ -171,7 +209,7 @@ def decide(store: ArtifactStore, shard_plan: ShardPlan, round_index: int, shard_
             "step": planned.decision, "pieces": pieces}
 
 
-def merge(store: ArtifactStore, shard_plan: ShardPlan, history: list[dict[str, Any]], final: list[str],
+def _merged(store: ArtifactStore, shard_plan: ShardPlan, history: list[dict[str, Any]], final: list[str],
           started: float | None = None, resources: Resources | None = None) -> dict[str, Any]:
     """The last round's shards as one dataset: records in source_row order, and every
     step's drops, changes and LLM failures with their step. ``history`` holds every round's
@@ -221,62 +259,59 @@ def merge(store: ArtifactStore, shard_plan: ShardPlan, history: list[dict[str, A
     }
 
 
-def begin(store: ArtifactStore, dataset_key: str, strategy: Strategy, resources: Resources | None = None,
-          shard_rows: int | None = None, reuse: bool = True, max_rounds: int | None = MAX_ROUNDS) -> dict[str, Any]:
+def plan(store: ArtifactStore, dataset_key: str, strategy: Strategy, resources: Resources | None = None,
+         shard_rows: int | None = None, reuse: bool = True, max_rounds: int | None = MAX_ROUNDS) -> Planned:
     """The first step of an apply: a dataset of at most ``shard_rows`` rows (default
     AUTODP_SHARD_ROWS), or a strategy needing more rounds than ``max_rounds`` (what the
-    DAG has room for), is applied here in one task (``applied``); a larger one is split and
-    planned (``plan``, and the first round's shard tasks as ``items``)."""
+    DAG has room for), is applied here in one task; a larger one is split and planned."""
     resources = (resources or Resources()).using(store)
     shard_rows = shard_rows or resources.settings.shard_rows
     if (not reuse or not strategy.steps or (max_rounds is not None and len(rounds(strategy)) > max_rounds)
             or dataset_rows(store, dataset_key, resources) <= shard_rows):
-        return {"applied": apply_strategy(dataset_key, strategy, store, resources, reuse=reuse), "plan": None,
-                "items": []}
-    return _begun(plan(store, dataset_key, strategy, shard_rows, resources))
+        return Planned(apply_strategy(dataset_key, strategy, store, resources, reuse=reuse))
+    return _sharded(ShardPlan.make(store, dataset_key, strategy, shard_rows, resources))
 
 
-def _begun(shard_plan: ShardPlan) -> dict[str, Any]:
-    return {"applied": None, "plan": shard_plan.to_dict(), "started": time.time(),
-            "items": [{"round_index": 0, "shard_key": key, "decision": None} for key in shard_plan.shards]}
+def _sharded(shard_plan: ShardPlan) -> Planned:
+    return Planned(None, shard_plan, time.time(), tuple(ShardTask(0, key) for key in shard_plan.shards))
 
 
 def advance(store: ArtifactStore, shard_plan: ShardPlan, round_index: int, results: list[dict[str, Any]],
-            resources: Resources | None = None) -> dict[str, Any]:
+            resources: Resources | None = None) -> Advanced:
     """After a round's shard tasks: its decision, and the next round's shard tasks (none
     after the last round)."""
     if shard_plan.rounds()[round_index].decision is None:
-        return {"decision": None, "items": []}
+        return Advanced(None)
     decision = decide(store, shard_plan, round_index, results, resources)
-    return {"decision": decision, "items": [{"round_index": round_index + 1, "shard_key": key, "decision": decision}
-                                            for key in decision["shards"]]}
+    return Advanced(decision, tuple(ShardTask(round_index + 1, key, decision) for key in decision["shards"]))
 
 
-def finish(store: ArtifactStore, begun: dict[str, Any], round_results: list[list[dict[str, Any]] | None],
-           advances: list[dict[str, Any] | None], resources: Resources | None = None) -> dict[str, Any]:
-    """The apply's result: the one-task result, or the merge of the rounds that ran."""
-    if begun["applied"] is not None:
-        return begun["applied"]
+def merge(store: ArtifactStore, planned: Planned, round_results: list[list[dict[str, Any]] | None],
+          advances: list[Advanced | None], resources: Resources | None = None) -> dict[str, Any]:
+    """The apply's result: the one-task result, or the last round's shards as one dataset."""
+    if planned.applied is not None:
+        return planned.applied
     history, final = [], []
     for results, advanced in zip(round_results, advances, strict=True):
         if not results:
             break
         history += results
         final = [r["key"] for r in results]
-        if advanced and advanced["decision"]:
-            history.append(advanced["decision"])
-    return merge(store, ShardPlan.from_dict(begun["plan"]), history, final, begun["started"], resources)
+        if advanced and advanced.decision:
+            history.append(advanced.decision)
+    return _merged(store, planned.plan, history, final, planned.started, resources)
 
 
 def apply_sharded(dataset_key: str, strategy: Strategy, store: ArtifactStore, resources: Resources | None = None,
                   shard_rows: int | None = None) -> dict[str, Any]:
-    """Every round, one shard task after another, and ``finish``, in this process, sharded
+    """Every round, one shard task after another, and ``merge``, in this process, sharded
     whatever the size (a strategy without steps has nothing to shard)."""
     resources = (resources or Resources()).using(store)
     if not strategy.steps:
         return apply_strategy(dataset_key, strategy, store, resources)
-    begun = _begun(plan(store, dataset_key, strategy, shard_rows or resources.settings.shard_rows, resources))
-    return _run_rounds(store, begun, resources)
+    planned = _sharded(ShardPlan.make(store, dataset_key, strategy, shard_rows or resources.settings.shard_rows,
+                                      resources))
+    return _run_rounds(store, planned, resources)
 
 
 def apply(dataset_key: str, strategy: Strategy, store: ArtifactStore, resources: Resources | None = None,
@@ -284,22 +319,21 @@ def apply(dataset_key: str, strategy: Strategy, store: ArtifactStore, resources:
     """What publish and curate call: ``apply_strategy`` for a dataset of at most
     AUTODP_SHARD_ROWS rows, the sharded apply above it."""
     resources = (resources or Resources()).using(store)
-    begun = begin(store, dataset_key, strategy, resources, reuse=reuse, max_rounds=None)
-    if begun["applied"] is not None:
-        return begun["applied"]
-    return _run_rounds(store, begun, resources)
+    planned = plan(store, dataset_key, strategy, resources, reuse=reuse, max_rounds=None)
+    if planned.applied is not None:
+        return planned.applied
+    return _run_rounds(store, planned, resources)
 
 
-def _run_rounds(store: ArtifactStore, begun: dict[str, Any], resources: Resources) -> dict[str, Any]:
-    shard_plan = ShardPlan.from_dict(begun["plan"])
-    items, round_results, advances = begun["items"], [], []
-    for index in range(len(shard_plan.rounds())):
-        results = [run_shard(store, shard_plan, resources=resources, **item) for item in items]
-        advanced = advance(store, shard_plan, index, results, resources)
+def _run_rounds(store: ArtifactStore, planned: Planned, resources: Resources) -> dict[str, Any]:
+    tasks, round_results, advances = planned.tasks, [], []
+    for index in range(len(planned.plan.rounds())):
+        results = [shard(store, planned.plan, task, resources) for task in tasks]
+        advanced = advance(store, planned.plan, index, results, resources)
         round_results.append(results)
         advances.append(advanced)
-        items = advanced["items"]
-    return finish(store, begun, round_results, advances, resources)
+        tasks = advanced.tasks
+    return merge(store, planned, round_results, advances, resources)
 
 
 def dataset_rows(store: ArtifactStore, dataset_key: str, resources: Resources | None = None) -> int:

@@ -18,6 +18,7 @@ from autodp.settings import Settings
 from autodp.store import ArtifactStore, open_store
 
 if TYPE_CHECKING:
+    from autodp.curate.loop import CurateContext
     from autodp.distill.loop import DistillContext
     from autodp.search.config import SearchConfig
     from autodp.search.loop import SearchContext
@@ -95,6 +96,16 @@ def search_context(params: dict[str, Any]) -> SearchContext:
 
     store = resolve_store(params["store"])
     return SearchContext(store, search_config(params, store), task_resources().using(store))
+
+
+def curate_context(params: dict[str, Any]) -> CurateContext:
+    """What an autodp_curate task passes to its step: the store, the configuration from the
+    run's Params, and the task's resources."""
+    from autodp.curate.config import CurateConfig
+    from autodp.curate.loop import CurateContext
+
+    store = resolve_store(params["store"])
+    return CurateContext(store, CurateConfig.from_params(params), task_resources().using(store))
 
 
 def distill_context(params: dict[str, Any]) -> DistillContext:

@@ -9,6 +9,7 @@ import pytest
 from autodp.artifacts import DECISIONS
 from autodp.cli import main
 from autodp.curate import (
+    CurateConfig,
     DecisionRefused,
     RecipeRetired,
     Reviewer,
@@ -82,7 +83,7 @@ def test_a_retired_recipe_is_refused_by_curation(store, published_searches, tmp_
     retire(store, "gout", Reviewer("bob", "airflow"), "superseded by the new guideline")
     new = write_lines(tmp_path / "new.jsonl", [record(f"Q {i}?", output=f"A {i}.") for i in range(10)])
     with pytest.raises(RecipeRetired, match="recipe 'gout' was retired by bob \\(airflow\\) .*superseded"):
-        curate(store, str(new), "gout")
+        curate(store, CurateConfig("gout", str(new)))
     with pytest.raises(DecisionRefused, match="already retired"):
         retire(store, "gout", ALICE, "again")
     approve(store, published_searches[1][0], "gout", ALICE, "reinstated")  # a new approval is a new recipe
