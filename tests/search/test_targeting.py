@@ -15,7 +15,7 @@ from autodp.operators.resources import Resources
 from autodp.search.targeting import flagged_removed, load_targets, select_targets
 from autodp.settings import Settings
 from tests.conftest import write_lines
-from tests.test_quality import graded
+from tests.operators.test_quality import graded
 
 
 def noisy_dataset(tmp_path, store):
