@@ -55,6 +55,7 @@ DECISION_FILE = "decision.json"
 
 CURATED = "curated"  # a curation run of an approved recipe
 VALIDATION_FILE = "validation.json"
+DRIFT_FILE = "drift.json"  # a curated run's drift checks against the approved search and the previous run
 # Published and curated artifacts also hold a Hugging Face dataset: README.md and data/*.parquet (autodp.exports).
 
 EXPORTS = "exports"  # a dataset as JSONL in a fine-tuning tool's layout
@@ -93,7 +94,7 @@ KINDS: dict[str, ArtifactKind] = {kind.name: kind for kind in (
     ArtifactKind(RECIPES, "recipe approval", "the approval", (RECIPE_FILE,)),
     ArtifactKind(DECISIONS, "a reviewer's approve, reject or retire", "the decision, its reviewer and time",
                  (DECISION_FILE,)),
-    ArtifactKind(CURATED, "curation", "recipe and output dataset", (DATA_CARD_FILE, VALIDATION_FILE)),
+    ArtifactKind(CURATED, "curation", "recipe and output dataset", (DATA_CARD_FILE, VALIDATION_FILE, DRIFT_FILE)),
     ArtifactKind(EXPORTS, "export (autodp_curate's export_layout Param)", "dataset and layout", (EXPORT_FILE,)),
     ArtifactKind(AUGMENTATION_MODELS, "distillation's register step (autodp distill, autodp_distill)",
                  "name, task, base, adapter, teacher, template and data", (ENTRY_FILE,)),

@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except Exception as error:  # every failure ends as one readable line, not a traceback
-        from autodp.curate import ValidationFailed
+        from autodp.curate import DriftFailed, ValidationFailed
         from autodp.ingest import IngestError
         from autodp.llm.endpoints import UntrustedEndpoint
         from autodp.operators.resources import MissingResource
@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> int:
         from autodp.tables.dbt import DbtError
 
         if isinstance(error, (IngestError, ArtifactNotFound, DbtError, ValueError, FileNotFoundError, LookupError,
-                              MissingResource, UntrustedEndpoint, TimeoutError, ValidationFailed, StoreError)):
+                              MissingResource, UntrustedEndpoint, TimeoutError, ValidationFailed, DriftFailed,
+                              StoreError)):
             print(f"autodp: error: {one_line(str(error))}", file=sys.stderr)
             return 2
         raise

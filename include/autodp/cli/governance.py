@@ -27,6 +27,7 @@ def register(commands) -> None:
     approve.add_argument("published_key")
     approve.add_argument("--name", required=True, help="the recipe's name, used by autodp_curate")
     approve.add_argument("--reason", required=True, help="why it is approved")
+    _drift_arguments(approve)
     approve.set_defaults(run=_recipe_approve)
     reject = recipe_commands.add_parser("reject", help="reject a search's published strategy: it never becomes a recipe")
     reject.add_argument("published_key")
@@ -59,10 +60,27 @@ def register(commands) -> None:
     exporter.set_defaults(run=_export)
 
 
-def _recipe_approve(args: argparse.Namespace) -> int:
-    from autodp.curate import Reviewer, approve
+def _drift_arguments(parser: argparse.ArgumentParser) -> None:
+    """The recipe's drift rules (autodp.curate.drift), defaults from DriftRules."""
+    from autodp.curate import DriftRules
 
-    approved = approve(store_of(args), args.published_key, args.name, Reviewer.from_cli(), args.reason)
+    rules = DriftRules()
+    parser.add_argument("--drift-policy", choices=("warn", "fail"), default=rules.policy,
+                        help="a curate run whose batch drifts: published with a warning, or failed (default %(default)s)")
+    for name, what in (("max_step_share_change", "a step's share of rows dropped or rewritten, absolute"),
+                       ("max_rate_change", "empty and duplicate rates, absolute"),
+                       ("max_length_change", "length quantiles, relative"),
+                       ("max_language_share_change", "each language's share, absolute"),
+                       ("max_cardinality_change", "a metadata field's distinct values per row, absolute")):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(rules, name),
+                            help=f"drift allowed in {what} (default %(default)s)")
+
+
+def _recipe_approve(args: argparse.Namespace) -> int:
+    from autodp.curate import DriftRules, Reviewer, approve
+
+    rules = DriftRules.from_params({**vars(args), "policy": args.drift_policy})
+    approved = approve(store_of(args), args.published_key, args.name, Reviewer.from_cli(), args.reason, rules)
     return report(args, approved, f"recipe {approved['name']!r} approved by {approved['approved_by']} (cli) at "
                    f"{approved['approved_at']}: {' > '.join(s['operator'] for s in approved['strategy'])} "
                    f"({approved['recipe_key']})")
@@ -126,6 +144,7 @@ def curate_params(args: argparse.Namespace) -> dict[str, Any]:
 
 def _curate(args: argparse.Namespace) -> int:
     from autodp.curate import CurateConfig, curate
+    from autodp.curate.drift import breach_line
 
     curated = curate(store_of(args), CurateConfig.from_params(curate_params(args)))
     if args.json:
@@ -134,6 +153,8 @@ def _curate(args: argparse.Namespace) -> int:
         rows = curated["rows"]
         print(f"curated {rows['in']} -> {rows['out']} rows with recipe {args.recipe!r}; "
               f"published curated/{curated['curated_key']}/")
+        for breach in curated["drift"]["breaches"]:
+            print(breach_line(breach).strip())
     return 0
 
 

@@ -6,10 +6,12 @@ and the tests).
 An approved recipe is applied to new data: ``ingest`` refuses an unknown or retired recipe
 before any work and quarantines unusable rows; ``plan`` applies data of at most
 ``shard_rows`` rows at once (stored prefixes are reused) and splits larger data into shards
-(``autodp.execution.shards``); ``publish`` validates the output (``autodp.curate.validation``)
-and publishes it with its data card and validation report as a Hugging Face dataset. A
-failed validation raises ``ValidationFailed`` with the readable report and publishes
-nothing. Each step takes the ``CurateContext`` and small typed state
+(``autodp.execution.shards``); ``publish`` validates the output (``autodp.curate.validation``),
+checks the batch for drift against the approved search and the previous run
+(``autodp.curate.drift``) and publishes it with its data card, validation and drift reports
+as a Hugging Face dataset. A failed validation raises ``ValidationFailed``, and a drift
+breach under a recipe's fail policy ``DriftFailed``, with the readable report; either
+publishes nothing. Each step takes the ``CurateContext`` and small typed state
 (``autodp.curate.state``).
 """
 
@@ -22,7 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from autodp.artifacts import CURATED, DATA_CARD_FILE, VALIDATION_FILE
+from autodp.artifacts import CURATED, DATA_CARD_FILE, DRIFT_FILE, VALIDATION_FILE
+from autodp.curate import drift
 from autodp.curate.config import CurateConfig
 from autodp.curate.recipes import last_curated, recipe
 from autodp.curate.state import Curated, CurateRun
@@ -84,6 +87,12 @@ def publish(context: CurateContext, run: CurateRun, applied: dict[str, Any]) -> 
                       settings)
     if not report["success"]:
         raise ValidationFailed(report)
+    drifted = drift.check(drift.figures(store, run.dataset_key, applied["steps"], settings),
+                          {drift.SEARCH: drift.search_figures(store, chosen, settings),
+                           drift.PREVIOUS: drift.previous_figures(store, previous and previous["curated_key"])},
+                          drift.DriftRules.from_params(chosen.get("drift")))
+    if drifted["breaches"] and drifted["policy"] == "fail":
+        raise drift.DriftFailed(drifted)
     key = content_key("curated", "1", {"recipe": chosen["recipe_key"], "output": applied["output_key"]})
     card = {"recipe": run.recipe, "recipe_key": chosen["recipe_key"], "approved_by": chosen["approved_by"],
             "approved_via": chosen.get("approved_via", "cli"),
@@ -94,19 +103,24 @@ def publish(context: CurateContext, run: CurateRun, applied: dict[str, Any]) -> 
             "drop_reasons": {s["operator"]: s["dropped"] for s in applied["steps"] if s["dropped"]},
             "shards": applied.get("shards", 1),
             "search_score": chosen["score"], "validation": {"success": True, "checks": len(report["checks"])},
+            "drift": {"policy": drifted["policy"], "checks": len(drifted["checks"]), "breaches": drifted["breaches"],
+                      "references": drifted["references"], "figures": drifted["figures"]},
             "curated_at": datetime.now(UTC).isoformat(timespec="seconds")}
     if not store.has(CURATED, key):
         with tempfile.TemporaryDirectory(prefix="autodp-hf-") as tmp:
             hf_files = hf_dataset_files(store, applied["output_key"], Path(tmp), curated_markdown(card),
                                         hf_name(applied["output_key"], run.recipe), settings.dataset_license,
                                         settings=settings)
-            store.publish_json(CURATED, key, {DATA_CARD_FILE: card, VALIDATION_FILE: report},
+            store.publish_json(CURATED, key, {DATA_CARD_FILE: card, VALIDATION_FILE: report, DRIFT_FILE: drifted},
                                provenance={"step": "curate", "recipe": chosen["recipe_key"], "source": run.source},
-                               summary={"recipe": run.recipe, "rows_out": applied["rows_out"],
-                                        "curated_at": card["curated_at"], "output_dataset_key": applied["output_key"]},
+                               summary={"recipe": run.recipe, "recipe_key": chosen["recipe_key"],
+                                        "rows_in": applied["rows_in"], "rows_out": applied["rows_out"],
+                                        "curated_at": card["curated_at"], "output_dataset_key": applied["output_key"],
+                                        "drift_breaches": len(drifted["breaches"])},
                                files=hf_files)
     lineage.wrote_artifact(store, CURATED, key)
-    return Curated(key, applied["output_key"], chosen["recipe_key"], card["rows"], card["shards"])
+    return Curated(key, applied["output_key"], chosen["recipe_key"], card["rows"], card["shards"],
+                   [drift.breach_line(b).strip() for b in drifted["breaches"]])
 
 
 def export(context: CurateContext, curated: Curated) -> dict[str, Any] | None:

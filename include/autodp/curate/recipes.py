@@ -12,6 +12,7 @@ from typing import Any
 
 from autodp.artifacts import CURATED, RECIPE_FILE, RECIPES
 from autodp.curate.decisions import DecisionRefused, Reviewer, check_can_approve, decisions, record
+from autodp.curate.drift import DriftRules
 from autodp.hashing import content_key
 from autodp.search.published import published_result
 from autodp.store import ArtifactStore
@@ -21,7 +22,10 @@ class RecipeRetired(LookupError):
     """The recipe was retired: curation refuses it."""
 
 
-def approve(store: ArtifactStore, published_key: str, name: str, reviewer: Reviewer, reason: str) -> dict[str, Any]:
+def approve(store: ArtifactStore, published_key: str, name: str, reviewer: Reviewer, reason: str,
+            drift: DriftRules | None = None) -> dict[str, Any]:
+    """Make the published search's strategy the recipe ``name``, with the drift rules its
+    curate runs are checked by (``autodp.curate.drift``; the defaults when not given)."""
     if not name or not name.strip():
         raise ValueError("an approval needs the recipe's name")
     if not reason or not reason.strip():
@@ -31,7 +35,8 @@ def approve(store: ArtifactStore, published_key: str, name: str, reviewer: Revie
     recipe = {"name": name.strip(), "published_key": published_key, "strategy": card["strategy"],
               "operator_versions": card["operator_versions"], "score": card["score"],
               "found_on": card["input_dataset_key"], "approved_by": reviewer.name, "approved_via": reviewer.via,
-              "reason": reason.strip(), "approved_at": datetime.now(UTC).isoformat(timespec="microseconds")}
+              "reason": reason.strip(), "approved_at": datetime.now(UTC).isoformat(timespec="microseconds"),
+              "drift": (drift or DriftRules()).to_dict()}
     key = content_key("recipe", "1", recipe)
     store.publish_json(RECIPES, key, {RECIPE_FILE: recipe}, provenance={"step": "approve", **recipe},
                        summary={"name": recipe["name"], "approved_at": recipe["approved_at"]})
@@ -77,7 +82,7 @@ def recipe(store: ArtifactStore, name: str) -> dict[str, Any]:
 
 def last_curated(store: ArtifactStore, recipe_name: str) -> dict[str, Any] | None:
     """The summary of the recipe's latest curated run (None before the first)."""
-    runs = [store.manifest(CURATED, key)["summary"] for key in store.artifacts(CURATED)]
+    runs = [{"curated_key": key, **store.manifest(CURATED, key)["summary"]} for key in store.artifacts(CURATED)]
     runs = sorted((r for r in runs if r["recipe"] == recipe_name), key=lambda r: r["curated_at"])
     return runs[-1] if runs else None
 

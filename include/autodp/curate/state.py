@@ -8,7 +8,7 @@ plain JSON): small values with keys into the store, never data.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from autodp.state import JsonState
@@ -31,3 +31,4 @@ class Curated(JsonState):
     recipe_key: str
     rows: dict[str, Any]  # ingested, quarantined, in, out
     shards: int
+    drift: list[str] = field(default_factory=list)  # the drift breaches, one line each (warn policy)
