@@ -2,7 +2,8 @@
 driven by Playwright) against a real Airflow: sign in, trigger autodp_search from its
 form, follow the run's "autodp search" tab to the search page, see the leaderboard and
 the chart, approve, find the recipe under the signed-in user; an auditor cannot approve
-and an anonymous request is refused. Screenshots of each page land in
+and an anonymous request is refused; a recipe's page shows its curate runs, their drift and
+a chart of each step's share over the runs. Screenshots of each page land in
 test-output/review/."""
 
 import shutil
@@ -10,9 +11,13 @@ import time
 
 import pytest
 
-from autodp.curate import recipes
+from autodp.curate import CurateConfig, Reviewer, approve, curate, recipes
+from autodp.ingest import ingest
+from autodp.search.config import LoraSettings, SearchConfig
+from autodp.search.loop import search
 from autodp.store import open_store
-from tests.conftest import REPO, airflow_client
+from tests.conftest import REPO, airflow_client, write_lines
+from tests.curate.test_drift import english, french
 from tests.dags.test_autodp_search import qa_source
 
 pytestmark = pytest.mark.airflow
@@ -131,10 +136,16 @@ def test_a_reviewer_triggers_a_search_and_approves_it_in_the_browser(browser, ai
     page.goto(search_url)
     page.locator("#approve-form input[name=name]").fill("asthma-ui")
     page.locator("#approve-form input[name=reason]").fill("beats raw on the held-out split")
+    page.locator("#approve-form summary").click()
+    page.locator("#approve-form select[name=drift_policy]").select_option("fail")
+    page.locator("#approve-form input[name=max_language_share_change]").fill("0.2")
     page.locator("#approve-form button").click()
-    page.wait_for_url(f"{url}/autodp/recipes")
+    page.wait_for_url(f"{url}/autodp/recipes/asthma-ui")
+    assert page.locator(".approved-by").inner_text() == "reviewer"
+    assert "(fail policy)" in page.locator("#drift-rules").inner_text()
+    assert "language's share ±0.2" in page.locator("#drift-rules").inner_text()
+    page.goto(f"{url}/autodp/recipes")
     recipe = page.locator("#recipe-asthma-ui")
-    assert recipe.locator(".approved-by").inner_text() == "reviewer"
     assert "airflow" in recipe.inner_text() and "beats raw on the held-out split" in recipe.inner_text()
     page.screenshot(path=SHOTS / "6-recipes-page.png", full_page=True)
     page.goto(f"{url}/autodp/log")
@@ -143,11 +154,38 @@ def test_a_reviewer_triggers_a_search_and_approves_it_in_the_browser(browser, ai
     store = open_store(airflow_services["store_uri"])
     [approved] = [r for r in recipes(store) if r["name"].startswith("asthma")]
     assert (approved["name"], approved["approved_by"], approved["approved_via"]) == ("asthma-ui", "reviewer", "airflow")
+    assert (approved["drift"]["policy"], approved["drift"]["max_language_share_change"]) == ("fail", 0.2)
 
     anonymous = browser.new_context().new_page()
     assert anonymous.goto(search_url).status == 401
     page.context.close()
     auditor.context.close()
+
+
+def test_a_recipe_page_shows_its_curate_runs_their_drift_and_a_chart(browser, airflow_services, tmp_path):
+    store = open_store(airflow_services["store_uri"])
+    dataset = ingest(str(write_lines(tmp_path / "found.jsonl", english(60))), store)["dataset_key"]
+    config = SearchConfig(iterations=1, candidates=1, method="random", base="tiny", sample_size=30, eval_size=6,
+                          operators=("language_filter",), lora=LoraSettings(steps=1, batch_size=4), confirm_top=0)
+    published = search(dataset, store, config)["published_key"]
+    approve(store, published, "gout-weekly", Reviewer("alice", "cli"), "English only")
+    for name, lines in (("week-1.jsonl", english(40, start=100)),
+                        ("week-2.jsonl", english(24, start=200) + french(16))):
+        curate(store, CurateConfig("gout-weekly", str(write_lines(tmp_path / name, lines))))
+
+    page = sign_in(browser, airflow_services, "auditor")
+    page.goto(f"{airflow_services['url']}/autodp/recipes/gout-weekly")
+    page.locator("#drift-chart[data-rendered=true]").wait_for()
+    shares = page.locator("#drift-chart").evaluate(
+        "c => Chart.getChart(c).data.datasets.map(d => [d.label, d.data])")
+    assert shares == [["step 1 language_filter", [0.0, 0.4]], ["step 1 language_filter (approved search)", [0.0, 0.0]]]
+    rows = page.locator("#curate-runs tbody tr")
+    assert rows.count() == 2
+    assert "week-2.jsonl" in rows.first.inner_text() and "within range" in rows.last.inner_text()
+    assert "step 1 language_filter share against the approved search: expected 0.0-0.1, observed 0.4" \
+        in rows.first.locator(".breaches").inner_text()
+    page.screenshot(path=SHOTS / "8-recipe-page.png", full_page=True)
+    page.context.close()
 
 
 def _run_of(client, source):

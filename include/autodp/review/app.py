@@ -30,6 +30,7 @@ from fastapi.templating import Jinja2Templates
 from autodp.artifacts import PUBLISHED
 from autodp.curate import (
     DecisionRefused,
+    DriftRules,
     Reviewer,
     approve,
     decisions,
@@ -70,7 +71,8 @@ def create_app(store: ArtifactStore | None = None, record_examples: int | None =
         session = request.cookies.get(SESSION_COOKIE) or secrets.token_urlsafe(32)
         response = templates.TemplateResponse(request, template, {
             "user": user.get_name(), "store": store.uri, "can_decide": can_edit(user, SEARCH_DAG),
-            "can_retire": can_edit(user, CURATE_DAG), "form_token": form_token(session, user), **context},
+            "can_retire": can_edit(user, CURATE_DAG), "form_token": form_token(session, user),
+            "drift_defaults": DriftRules(), **context},
             status_code=status_code)
         if SESSION_COOKIE not in request.cookies:
             response.set_cookie(SESSION_COOKIE, session, httponly=True, samesite="strict",
@@ -127,6 +129,11 @@ def create_app(store: ArtifactStore | None = None, record_examples: int | None =
     def recipe_list(request: Request, user: GetUserDep, error: str = "") -> HTMLResponse:
         return page(request, "recipes.html", user, recipes=pages.recipe_pages(store), error=error[:500])
 
+    @app.get("/recipes/{name}", response_class=HTMLResponse)
+    def recipe_page(request: Request, name: str, user: GetUserDep) -> HTMLResponse:
+        shown = pages.recipe_page(store, name)
+        return page(request, "recipe.html", user, recipe=shown, chart={"drift": shown["chart"]})
+
     @app.get("/log", response_class=HTMLResponse)
     def decision_log(request: Request, user: GetUserDep) -> HTMLResponse:
         return page(request, "log.html", user, decisions=decisions(store)[::-1])
@@ -143,15 +150,26 @@ def create_app(store: ArtifactStore | None = None, record_examples: int | None =
 
     @app.post("/searches/{key}/approve", dependencies=[can_decide, can_send_form])
     def approve_search(key: str, user: GetUserDep, name: Annotated[str, Form(max_length=100)] = "",
-                       reason: Annotated[str, Form(max_length=2000)] = "") -> RedirectResponse:
+                       reason: Annotated[str, Form(max_length=2000)] = "",
+                       drift_policy: Annotated[str, Form(max_length=10)] = "",
+                       max_step_share_change: Annotated[str, Form(max_length=20)] = "",
+                       max_rate_change: Annotated[str, Form(max_length=20)] = "",
+                       max_length_change: Annotated[str, Form(max_length=20)] = "",
+                       max_language_share_change: Annotated[str, Form(max_length=20)] = "",
+                       max_cardinality_change: Annotated[str, Form(max_length=20)] = "") -> RedirectResponse:
         key = pages.checked_key(store, PUBLISHED, key)
         if not name.strip() or not name.replace("-", "").replace("_", "").isalnum():
             return _back(f"../{key}", "a recipe name is letters, digits, - and _")
         try:
-            approve(store, key, name, reviewer(user), reason)
+            rules = DriftRules.from_params({
+                "policy": drift_policy, "max_step_share_change": max_step_share_change,
+                "max_rate_change": max_rate_change, "max_length_change": max_length_change,
+                "max_language_share_change": max_language_share_change,
+                "max_cardinality_change": max_cardinality_change})
+            approve(store, key, name, reviewer(user), reason, rules)
         except (DecisionRefused, ValueError) as error:
             return _back(f"../{key}", str(error))
-        return RedirectResponse("../../recipes", status_code=303)
+        return RedirectResponse(f"../../recipes/{quote(name)}", status_code=303)
 
     @app.post("/searches/{key}/reject", dependencies=[can_decide, can_send_form])
     def reject_search(key: str, user: GetUserDep,

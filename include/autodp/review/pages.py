@@ -25,6 +25,7 @@ from autodp.artifacts import (
 )
 from autodp.curate import decisions, recipes, review_status
 from autodp.curate.decisions import status_of
+from autodp.curate.drift import DriftRules, breach_line, search_figures, step_name
 from autodp.search.confirmation import NOT_CONFIRMED
 from autodp.search.data_card import selection_text
 from autodp.store import ArtifactNotFound, ArtifactStore
@@ -169,14 +170,41 @@ def curated_runs(store: ArtifactStore) -> dict[str, list[dict[str, Any]]]:
         recipe_key = store.manifest(CURATED, key)["provenance"].get("recipe")
         card = store.read_json(CURATED, key, DATA_CARD_FILE)
         validation = store.read_json(CURATED, key, VALIDATION_FILE)
+        drift = card.get("drift")
         runs.setdefault(recipe_key, []).append({
             "key": key, "curated_at": card["curated_at"], "source": PurePath(card["source"]).name,
             "rows": card["rows"], "validation": {
                 "success": validation["success"], "checks": len(validation["checks"]),
-                "failed": [c for c in validation["checks"] if not c.get("success")]}})
+                "failed": [c for c in validation["checks"] if not c.get("success")]},
+            "drift": None if drift is None else {
+                "policy": drift["policy"], "checks": drift["checks"], "breaches": drift["breaches"],
+                "lines": [breach_line(b).strip().removeprefix("[DRIFT] ") for b in drift["breaches"]],
+                "figures": drift["figures"]}})
     for found in runs.values():
         found.sort(key=lambda r: r["curated_at"], reverse=True)
     return runs
+
+
+def recipe_page(store: ArtifactStore, name: str) -> dict[str, Any]:
+    """A recipe's approvals under ``name`` (latest first), the curate runs of each, and the
+    chart of every step's share of rows dropped or rewritten over the runs, beside the
+    share the approved search measured."""
+    approvals = [r for r in recipe_pages(store) if r["name"] == name]
+    if not approvals:
+        raise ArtifactNotFound(f"no approved recipe named {name!r}")
+    latest = approvals[0]
+    runs = sorted((run for r in approvals for run in r["curated"]), key=lambda run: run["curated_at"])
+    steps = [step_name(n, s["operator"]) for n, s in enumerate(latest["strategy"], start=1)]
+    try:
+        reference = search_figures(store, latest)
+    except ArtifactNotFound:
+        reference = {}
+    chart = {"runs": [run["curated_at"] for run in runs],
+             "steps": [{"name": step.removesuffix(" share"), "search": reference.get(step),
+                        "shares": [(run["drift"] or {}).get("figures", {}).get(step) for run in runs]}
+                       for step in steps]}
+    return {"name": name, "latest": latest, "approvals": approvals, "rules": DriftRules.from_params(latest.get("drift")),
+            "runs": runs[::-1], "chart": chart}
 
 
 def record_examples(store: ArtifactStore, dataset_key: str, limit: int) -> list[dict[str, str]]:

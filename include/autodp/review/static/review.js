@@ -51,4 +51,26 @@
     });
     done(reasons);
   }
+
+  const drift = document.getElementById("drift-chart");
+  if (drift && data.drift) {
+    const colours = ["#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563"];
+    const datasets = [];
+    data.drift.steps.forEach((step, i) => {
+      const colour = colours[i % colours.length];
+      datasets.push({ label: step.name, data: step.shares, borderColor: colour, backgroundColor: colour,
+                      tension: 0, fill: false, spanGaps: true });
+      if (step.search !== null) {
+        datasets.push({ label: step.name + " (approved search)", data: data.drift.runs.map(() => step.search),
+                        borderColor: colour, borderDash: [6, 4], pointRadius: 0, fill: false });
+      }
+    });
+    new Chart(drift, {
+      type: "line",
+      data: { labels: data.drift.runs, datasets },
+      options: { animation: false, responsive: false,
+                 scales: { y: { min: 0, max: 1, title: { display: true, text: "share of rows dropped or rewritten" } } } },
+    });
+    done(drift);
+  }
 })();
