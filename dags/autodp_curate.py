@@ -12,16 +12,23 @@ it with its data card, daily and whenever the incoming-data Asset is updated.
    steps over the gathered shards); rounds the strategy does not need are skipped;
 3. **merge** the shards into one dataset with every step's drops and changes;
 4. **publish**: validate with great-expectations (schema, non-empty fields, output length
-   bounds, duplicate rate, row-count drift against the last curated run) and publish the
-   dataset with its data card and validation report, as a Hugging Face dataset
-   (`README.md` card and `data/` Parquet shards);
+   bounds, duplicate rate, row-count drift against the last curated run), check the batch
+   for drift against the approved search and the previous run (each step's share of rows
+   dropped or rewritten; length quantiles, empty and duplicate rates, language mix and
+   metadata cardinalities, within the recipe's drift rules) and publish the dataset with its
+   data card, validation and drift reports, as a Hugging Face dataset (`README.md` card and
+   `data/` Parquet shards);
 5. **export**: when the `export_layout` Param asks, also store it as Alpaca or ShareGPT JSONL.
 
-A failed validation fails the run with the readable report in the task log and publishes
-nothing, and a retired recipe is refused. Recipes come from an approval on the review page
-(Data review in the navigation) or `autodp recipe approve PUBLISHED_KEY --name NAME
---reason WHY`. Scheduled runs take the recipe and source from the deployment's
-`AUTODP_CURATE_RECIPE` and `AUTODP_CURATE_SOURCE`.
+A failed validation, or drift under a recipe's fail policy, fails the run with the readable
+report in the task log and publishes nothing, and a retired recipe is refused. The `notify`
+Param's addresses are e-mailed (the `smtp_default` connection) when a run fails or publishes
+with drift; the recipe's page in the review app lists its runs with their drift.
+
+Recipes come from an approval on the review page (Data review in the navigation) or
+`autodp recipe approve PUBLISHED_KEY --name NAME --reason WHY`. Scheduled runs take the
+recipe, the source and whom to notify from the deployment's `AUTODP_CURATE_RECIPE`,
+`AUTODP_CURATE_SOURCE` and `AUTODP_CURATE_NOTIFY`.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from airflow.timetables.trigger import CronTriggerTimetable
 
 from autodp.curate.validation import ValidationRules
 from autodp.execution.shards import MAX_ROUNDS
+from autodp.orchestration.notify import CurateNotifier
 from autodp.orchestration.openlineage import task
 from autodp.orchestration.support import TASK_DEFAULTS, mapping_param, store_param
 
@@ -67,6 +75,9 @@ PARAMS = {
                            section=OUTPUTS,
                            description="Also store the curated dataset as JSONL in this layout (exports/<key>/"
                            "train.jsonl), for fine-tuning tools that read Alpaca or ShareGPT files."),
+    "notify": Param(os.environ.get("AUTODP_CURATE_NOTIFY", ""), type="string", title="Notify", section=OUTPUTS,
+                    description="E-mail addresses (comma-separated) told when the run fails or publishes with drift, "
+                    "through the smtp_default connection. Empty: nobody."),
     "store": store_param(section=OUTPUTS),
 }
 
@@ -80,7 +91,7 @@ PARAMS = {
     tags=["autodp", "curate"],
     params=PARAMS,
     doc_md=__doc__,
-    default_args=TASK_DEFAULTS,
+    default_args={**TASK_DEFAULTS, "on_failure_callback": [CurateNotifier("failure")]},
 )
 def autodp_curate():
     @task
@@ -136,7 +147,7 @@ def autodp_curate():
                           [list(r) if r else None for r in rounds],
                           [Advanced.from_dict(a) if a else None for a in advances])
 
-    @task(outlets=[CURATED])
+    @task(outlets=[CURATED], on_success_callback=[CurateNotifier("drift")])
     def publish(run: dict, applied: dict, params: dict | None = None) -> dict:
         from autodp.curate import loop
         from autodp.curate.state import CurateRun

@@ -22,7 +22,7 @@ from autodp.search.config import LoraSettings, SearchConfig
 from autodp.search.loop import search
 from autodp.settings import Settings
 from autodp.store import LocalStore
-from tests.conftest import record, write_lines
+from tests.conftest import _free_ports, record, write_lines
 from tests.dags.conftest import answered
 
 pytestmark = pytest.mark.airflow
@@ -148,3 +148,61 @@ def records_of(store, key):
 
     return duckdb.sql(f"select * from read_parquet('{store.file_location(DATASETS, key, 'records.parquet')}') "
                       "order by source_row").fetchall()
+
+
+@pytest.fixture
+def smtp_server(monkeypatch):
+    """A real SMTP server on loopback (aiosmtpd), and Airflow's smtp_default connection to it."""
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.handlers import Message
+
+    class Inbox(Message):
+        def __init__(self):
+            super().__init__()
+            self.messages = []
+
+        def handle_message(self, message):
+            self.messages.append(message)
+
+    inbox = Inbox()
+    [port] = _free_ports(1)
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_DEFAULT", json.dumps({
+        "conn_type": "smtp", "host": "127.0.0.1", "port": port,
+        "extra": {"disable_ssl": True, "disable_tls": True, "from_email": "autodp@example.org"}}))
+    yield inbox.messages
+    controller.stop()
+
+
+def test_the_team_is_told_of_drift_and_of_a_failed_run_by_email(airflow_db, approved, smtp_server, tmp_path):
+    from email.header import decode_header, make_header
+
+    def text(message):
+        body = message.get_payload()[0].get_payload(decode=True).decode() if message.is_multipart() \
+            else message.get_payload(decode=True).decode()
+        return str(make_header(decode_header(message["Subject"]))), body
+
+    conf = {"recipe": "gout", "store": str(approved.root), "notify": "team@example.org, lead@example.org"}
+    english = write_lines(tmp_path / "week-1.jsonl", qa_lines(48, start=100))
+    assert curate_dag().test(run_conf={**conf, "source": str(english)}).state == "success"
+    assert smtp_server == []  # like the data the recipe was approved on: nothing to say
+
+    french = [record(f"Question {i} : quels sont les symptômes de la goutte et comment la soigner à la maison ?",
+                     output=f"Réponse {i} : la goutte provoque une douleur vive et soudaine dans une articulation ; "
+                            "il faut se reposer et boire beaucoup d'eau.") for i in range(20)]
+    shifted = write_lines(tmp_path / "week-2.jsonl", qa_lines(28, start=200) + french)
+    assert curate_dag().test(run_conf={**conf, "source": str(shifted)}).state == "success"
+    [drifted] = smtp_server
+    subject, body = text(drifted)
+    assert subject.startswith("autodp: recipe gout published with") and "drift breach" in subject
+    assert drifted["To"] == "team@example.org, lead@example.org" and drifted["From"] == "autodp@example.org"
+    assert "language fr share against the approved search: expected 0.0-0.15, observed 0.4" in body
+    assert "/autodp/recipes/gout" in body and "Réponse" not in body  # aggregates, never a record
+
+    shrunk = write_lines(tmp_path / "week-3.jsonl", qa_lines(6, start=300))
+    assert curate_dag().test(run_conf={**conf, "source": str(shrunk)}).state == "failed"
+    failed = smtp_server[-1]
+    subject, body = text(failed)
+    assert subject == "autodp: autodp_curate failed at publish (recipe gout)"
+    assert "nothing was published" in body and "expect_table_row_count_to_be_between" in body
