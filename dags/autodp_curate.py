@@ -21,9 +21,10 @@ it with its data card, daily and whenever the incoming-data Asset is updated.
 5. **export**: when the `export_layout` Param asks, also store it as Alpaca or ShareGPT JSONL.
 
 A failed validation, or drift under a recipe's fail policy, fails the run with the readable
-report in the task log and publishes nothing, and a retired recipe is refused. The `notify`
-Param's addresses are e-mailed (the `smtp_default` connection) when a run fails or publishes
-with drift; the recipe's page in the review app lists its runs with their drift.
+report in the task log and publishes nothing, and a retired recipe is refused. Each run's
+summary becomes its note (through the `autodp_airflow_api` connection); the `notify` Param's
+addresses are e-mailed (the `smtp_default` connection) when a run fails or publishes with
+drift; the recipe's page in the review app lists its runs with their drift.
 
 Recipes come from an approval on the review page (Data review in the navigation) or
 `autodp recipe approve PUBLISHED_KEY --name NAME --reason WHY`. Scheduled runs take the
@@ -147,7 +148,7 @@ def autodp_curate():
                           [list(r) if r else None for r in rounds],
                           [Advanced.from_dict(a) if a else None for a in advances])
 
-    @task(outlets=[CURATED], on_success_callback=[CurateNotifier("drift")])
+    @task(outlets=[CURATED], on_success_callback=[CurateNotifier("published")])
     def publish(run: dict, applied: dict, params: dict | None = None) -> dict:
         from autodp.curate import loop
         from autodp.curate.state import CurateRun

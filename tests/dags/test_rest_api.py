@@ -98,6 +98,9 @@ def test_a_curate_run_applies_shards_in_parallel_mapped_tasks(airflow_api, appro
     [curated] = approved_dedup.artifacts(CURATED)
     card = approved_dedup.read_json(CURATED, curated, "data_card.json")
     assert card["shards"] == 3 and card["rows"]["out"] == 45
+    note = airflow_api.get(f"/api/v2/dags/autodp_curate/dagRuns/{run_id}").json()["note"]
+    assert note.startswith("Curated with recipe [dedup](") and f"`curated/{curated}`" in note
+    assert "60 rows ingested (0 quarantined), 60 in, 45 out" in note
 
 
 @pytest.mark.parametrize("dag_id, conf, param", [

@@ -1,13 +1,14 @@
-"""Telling the team about a curate run where they look: an e-mail when a run fails (a
-validation, drift under a recipe's fail policy, or anything else) and when a run publishes
-with drift under the warn policy.
+"""Telling the team about a curate run where they look: the run's summary as the Markdown
+note of its DAG run, and an e-mail when a run fails (a validation, drift under a recipe's
+fail policy, or anything else) or publishes with drift under the warn policy.
 
-``CurateNotifier`` is an Airflow ``BaseNotifier``, used as a task callback; it sends through
-the SMTP provider's hook, so the server, login and sender are an Airflow connection
-(``smtp_default``, or the ``[email] email_conn_id`` setting), configured like any other. The
+``CurateNotifier`` is an Airflow ``BaseNotifier``, used as a task callback. It sends mail
+through the SMTP provider's hook, so the server, login and sender are an Airflow connection
+(``smtp_default``, or the ``[email] email_conn_id`` setting), configured like any other; the
 recipients are the run's ``notify`` Param (comma-separated; scheduled runs take
-``AUTODP_CURATE_NOTIFY``); with none, nothing is sent. A message holds aggregates and the
-error's own words, never a record.
+``AUTODP_CURATE_NOTIFY``), and with none no mail is sent. The note goes through Airflow's
+REST API with the ``autodp_airflow_api`` connection (``orchestration.notes``). Both hold
+aggregates and the error's own words, never a record.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from typing import Any, Literal
 
 from airflow.sdk import BaseNotifier
 
-Event = Literal["failure", "drift"]
+Event = Literal["failure", "published"]
 ERROR_CHARS = 4000
 
 
 class CurateNotifier(BaseNotifier):
-    """An autodp_curate task's callback: ``failure`` on any failed task, ``drift`` after
-    ``publish`` (sent only when the run published with drift breaches)."""
+    """An autodp_curate task's callback: ``failure`` on any failed task, ``published`` after
+    ``publish`` (mail only when the run published with drift breaches)."""
 
     template_fields = ()
 
@@ -33,6 +34,9 @@ class CurateNotifier(BaseNotifier):
         self.smtp_conn_id = smtp_conn_id
 
     def notify(self, context: Any) -> None:
+        from autodp.orchestration.notes import write_run_note
+
+        write_run_note(context, run_note(self.event, context))
         recipients = [a.strip() for a in (context["params"].get("notify") or "").split(",") if a.strip()]
         message = curate_message(self.event, context)
         if not recipients or message is None:
@@ -53,7 +57,7 @@ def curate_message(event: Event, context: Any) -> tuple[str, str] | None:
     ti, params = context["ti"], context["params"]
     recipe = params.get("recipe") or "(no recipe)"
     where = f"run {context['run_id']} of {ti.dag_id}"
-    if event == "drift":
+    if event == "published":
         curated = ti.xcom_pull(task_ids=ti.task_id) or {}
         breaches = curated.get("drift") or []
         if not breaches:
@@ -71,11 +75,32 @@ def curate_message(event: Event, context: Any) -> tuple[str, str] | None:
                      f"<pre>{html.escape(error[:ERROR_CHARS])}</pre><p>{_review_link(recipe)}</p>")
 
 
-def _review_link(recipe: str) -> str:
+def run_note(event: Event, context: Any) -> str:
+    """The DAG run's note: what the run curated, validated and found, in Markdown."""
+    ti, params = context["ti"], context["params"]
+    recipe = params.get("recipe") or "(no recipe)"
+    if event == "failure":
+        error = str(context.get("exception") or "the task failed").splitlines()
+        return (f"**Failed** at `{ti.task_id}` with recipe [{recipe}]({_review_page(recipe)}); nothing was "
+                f"published.\n\n```\n" + "\n".join(error[:20])[:ERROR_CHARS] + "\n```\n")
+    curated = ti.xcom_pull(task_ids=ti.task_id) or {}
+    rows, breaches = curated.get("rows") or {}, curated.get("drift") or []
+    drift = (f"**{len(breaches)} drift breach(es)**:\n\n" + "".join(f"- {line.removeprefix('[DRIFT] ')}\n"
+                                                                     for line in breaches)
+             if breaches else "no drift against the approved search or the previous run.\n")
+    return (f"Curated with recipe [{recipe}]({_review_page(recipe)}): {rows.get('ingested')} rows ingested "
+            f"({rows.get('quarantined')} quarantined), {rows.get('in')} in, {rows.get('out')} out, published as "
+            f"`curated/{curated.get('curated_key')}`; validation passed; {drift}")
+
+
+def _review_page(recipe: str) -> str:
     from urllib.parse import quote
 
     from airflow.configuration import conf
 
-    base = conf.get("api", "base_url", fallback="").rstrip("/")
-    page = f"{base}/autodp/recipes/{quote(recipe)}" if base else f"/autodp/recipes/{quote(recipe)}"
+    return f"{conf.get('api', 'base_url', fallback='').rstrip('/')}/autodp/recipes/{quote(recipe)}"
+
+
+def _review_link(recipe: str) -> str:
+    page = _review_page(recipe)
     return f'The recipe\'s runs and their drift: <a href="{page}">{html.escape(page)}</a>'

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from autodp.orchestration.main_job import airflow_environment
+from autodp.orchestration.notes import CONNECTION as NOTES_CONNECTION
 from autodp.settings import Settings
 
 REPO = Path(__file__).resolve().parents[3]
@@ -47,7 +48,11 @@ def services_environment(settings: Settings, port: int, users: dict[str, str], d
     if not secret_file.is_file():
         secret_file.write_text(secrets.token_urlsafe(32))
         secret_file.chmod(0o600)
-    return {**env,
+    # The connection tasks write their run's note through (orchestration.notes), as the admin.
+    notes = ({f"AIRFLOW_CONN_{NOTES_CONNECTION.upper()}": json.dumps({
+        "conn_type": "http", "host": "127.0.0.1", "port": port, "schema": "http", "login": "admin",
+        "password": passwords(home, users)["admin"]})} if "admin" in users else {})
+    return {**env, **notes,
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins_folder),
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             # Only what a person or test unpauses runs: autodp_curate's schedule would start runs of its own.
