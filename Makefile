@@ -120,7 +120,7 @@ bench-speed: install
 
 # Re-resolve the full dependency set after editing pyproject.toml.
 lock: install
-	$(BIN)/python -m uv pip compile pyproject.toml --extra test --python-version 3.11 \
+	$(BIN)/python -m uv pip compile pyproject.toml --extra test --extra docs --python-version 3.11 \
 		--python-platform x86_64-manylinux_2_28 --no-build $(FIND_LINKS) --quiet -o requirements.lock
 
 clean:
