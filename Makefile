@@ -16,7 +16,7 @@ DEMO_DATASET := $(AUTODP_HOME)/demo/healthcare_demo.jsonl
 # candidates, and only the top one confirmed against raw (3 seeds per arm at the confirmation budget).
 RUN_BUDGET ?= --steps 10 --candidates 2 --confirm-top 1
 
-.PHONY: install run test test-faults ui search bench-scale bench-shards bench-ingest bench-operators bench-cache bench-sampling bench-search bench-quality bench-defects bench-scoring bench-agent bench-distill bench-ladder bench-speed lock clean
+.PHONY: install run test test-faults docs docs-images ui search bench-scale bench-shards bench-ingest bench-operators bench-cache bench-sampling bench-search bench-quality bench-defects bench-scoring bench-agent bench-distill bench-ladder bench-speed lock clean
 
 install: $(VENV)/.installed
 
@@ -38,6 +38,18 @@ run: install
 test: install
 	scripts/install-browser.sh
 	$(BIN)/pytest
+
+# The documentation site (MkDocs Material) from docs/, into site/; the reference pages are generated
+# from the code. --strict: a broken link or a missing page fails the build (tests/test_docs.py builds it too).
+docs: install
+	DISABLE_MKDOCS_2_WARNING=true NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# The review app's screenshots that the browser tests took last (test-output/review/) into the site.
+docs-images:
+	cp test-output/review/1-trigger-form.png test-output/review/2-run-tab-search-page.png \
+		test-output/review/3-search-page.png test-output/review/4-dataset-page.png \
+		test-output/review/6-recipes-page.png test-output/review/7-governance-log.png \
+		test-output/review/8-recipe-page.png docs/images/
 
 # The fault suite alone, with the reader fuzz test at 10,000 generated files (make test runs
 # the same suite with 600): SIGKILL and resume, S3 and disk faults, LLM endpoint faults, secrets.

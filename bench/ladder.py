@@ -38,7 +38,7 @@ references together, pairing the arms by seed (the same LoRA initialisation and 
 batch draws). It is the order every cheap signal is held against; a pair it did not
 measure is printed as unmeasured, never assumed. Everything is stored under
 $AUTODP_HOME/bench-ladder (adapters in its store, figures in results.json), so a later run
-only re-prints what it already measured. The ground truth the README states is kept beside
+only re-prints what it already measured. The ground truth the benchmarks page (docs/reference/benchmarks.md) states is kept beside
 this file (``ladder-ground-truth-400-200-seed0-smollm2.json``: at 200 x 4 x 128 and at 60 x 4 x 128,
 the search's confirmation budget, three seeds of clean and mixed@0.3 and one of subset10 and
 repeated5): a machine without its own reads it.
@@ -404,7 +404,7 @@ def main() -> None:
     name = f"{args.rows}-{args.test_rows}-seed{args.seed}-{args.model}"
     results = Results(folder / f"results-{name}.json")
     stored_truth = Path(__file__).with_name(f"ladder-ground-truth-{name}.json")
-    if stored_truth.exists():  # the runs kept with the code (README): each budget this machine has not measured
+    if stored_truth.exists():  # the runs kept with the code (docs/reference/benchmarks.md): each budget this machine has not measured
         for budget, by_rung in json.loads(stored_truth.read_text())["ground_truth"].items():
             if not results.get("ground_truth", budget):
                 results.put(by_rung, "ground_truth", budget)

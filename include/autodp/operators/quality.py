@@ -39,7 +39,7 @@ RULES: tuple[str, ...] = (
     "drop_empty_output", "length_bounds", "truncation_filter", "hallucinated_url_filter",
     "merged_instruction_filter", "language_filter", "pii_redaction", "exact_dedup", "near_dedup",
 )
-# The pool's rule operators reach precision 0.81-1.0 on planted defects (README, bench-defects).
+# The pool's rule operators reach precision 0.81-1.0 on planted defects (make bench-defects; docs/reference/benchmarks.md).
 RULE_CONFIDENCE = 0.9
 MIN_MARGIN = 1.0  # mismatched_answer_filter's default
 RELEVANCE_SLOPE = 2.0

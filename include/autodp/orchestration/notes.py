@@ -3,7 +3,7 @@
 A task cannot write its run's note through the execution API, so this goes through
 Airflow's REST API (``PATCH /api/v2/dags/{dag_id}/dagRuns/{run_id}``) with the
 ``autodp_airflow_api`` connection: an HTTP connection to the API server whose login may edit
-the DAG (``autodp services`` defines it for its admin). Without that connection the note is
+the DAG (``autodp ui`` defines it for its admin). Without that connection the note is
 left alone and the log says so; a failure to write it never fails the task.
 """
 
