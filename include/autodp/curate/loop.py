@@ -25,8 +25,18 @@ from pathlib import Path
 from typing import Any
 
 from autodp.artifacts import CURATED, DATA_CARD_FILE, DRIFT_FILE, VALIDATION_FILE
-from autodp.curate import drift
 from autodp.curate.config import CurateConfig
+from autodp.curate.drift import (
+    PREVIOUS,
+    SEARCH,
+    DriftFailed,
+    DriftRules,
+    breach_line,
+    check,
+    figures,
+    previous_figures,
+    search_figures,
+)
 from autodp.curate.recipes import last_curated, recipe
 from autodp.curate.state import Curated, CurateRun
 from autodp.curate.validation import ValidationFailed, validate
@@ -87,12 +97,12 @@ def publish(context: CurateContext, run: CurateRun, applied: dict[str, Any]) -> 
                       settings)
     if not report["success"]:
         raise ValidationFailed(report)
-    drifted = drift.check(drift.figures(store, run.dataset_key, applied["steps"], settings),
-                          {drift.SEARCH: drift.search_figures(store, chosen, settings),
-                           drift.PREVIOUS: drift.previous_figures(store, previous and previous["curated_key"])},
-                          drift.DriftRules.from_params(chosen.get("drift")))
+    drifted = check(figures(store, run.dataset_key, applied["steps"], settings),
+                    {SEARCH: search_figures(store, chosen, settings),
+                     PREVIOUS: previous_figures(store, previous and previous["curated_key"])},
+                    DriftRules.from_params(chosen.get("drift")))
     if drifted["breaches"] and drifted["policy"] == "fail":
-        raise drift.DriftFailed(drifted)
+        raise DriftFailed(drifted)
     key = content_key("curated", "1", {"recipe": chosen["recipe_key"], "output": applied["output_key"]})
     card = {"recipe": run.recipe, "recipe_key": chosen["recipe_key"], "approved_by": chosen["approved_by"],
             "approved_via": chosen.get("approved_via", "cli"),
@@ -120,7 +130,7 @@ def publish(context: CurateContext, run: CurateRun, applied: dict[str, Any]) -> 
                                files=hf_files)
     lineage.wrote_artifact(store, CURATED, key)
     return Curated(key, applied["output_key"], chosen["recipe_key"], card["rows"], card["shards"],
-                   [drift.breach_line(b).strip() for b in drifted["breaches"]])
+                   [breach_line(b).strip() for b in drifted["breaches"]])
 
 
 def export(context: CurateContext, curated: Curated) -> dict[str, Any] | None:
