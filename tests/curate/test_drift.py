@@ -8,7 +8,16 @@ import pytest
 
 from autodp.artifacts import CURATED, DRIFT_FILE
 from autodp.cli import main
-from autodp.curate import CurateConfig, DriftFailed, DriftRules, Reviewer, approve, curate, recipe
+from autodp.curate import (
+    CurateConfig,
+    DriftFailed,
+    DriftRules,
+    Reviewer,
+    ValidationRules,
+    approve,
+    curate,
+    recipe,
+)
 from autodp.curate.drift import PREVIOUS, SEARCH, check
 from autodp.ingest import ingest
 from autodp.search.config import LoraSettings, SearchConfig
@@ -95,15 +104,32 @@ def test_the_rules_are_set_at_approval_and_stored_with_the_recipe(store, publish
         DriftRules.from_params({"max_rate_change": "-1"})
 
 
+def test_a_sample_of_the_approved_data_does_not_drift_from_it(store, published, tmp_path):
+    """The same distribution at another size: no figure may depend on the batch's size."""
+    approve(store, published[1], "sized", ALICE, "English only")
+    lines = [line[:-1] + f', "source": "clinic-{i % 3}", "ticket": "t-{i}"}}' for i, line in enumerate(english(90))]
+    curate(store, CurateConfig("sized", str(write_lines(tmp_path / "big.jsonl", lines))))
+    small = curate(store, CurateConfig("sized", str(write_lines(tmp_path / "small.jsonl", lines[:12])),
+                                       rules=ValidationRules(max_row_drift=10)))  # the row count is validation's
+    assert [b for b in small["drift"]["breaches"] if b["against"] == PREVIOUS] == []
+    # the approved data had no metadata: two fields appearing is drift against the search
+    assert {b["aggregate"] for b in small["drift"]["breaches"]} == {"metadata source present rate",
+                                                                   "metadata ticket present rate"}
+
+
 def test_each_kind_of_aggregate_has_its_own_range():
     reference = {"step 1 exact_dedup share": 0.05, "output chars p50": 200.0, "output empty rate": 0.0,
-                 "language en share": 0.98, "metadata source distinct per row": 0.1}
+                 "language en share": 0.98, "metadata source present rate": 1.0, "metadata source distinct values": 12.0,
+                 "metadata topic present rate": 1.0, "metadata topic distinct values": 40.0, "metadata url present rate": 1.0}
     observed = {"step 1 exact_dedup share": 0.3, "output chars p50": 90.0, "output empty rate": 0.02,
-                "language en share": 0.97, "language de share": 0.03, "metadata source distinct per row": 0.5}
+                "language en share": 0.97, "language de share": 0.03, "metadata source present rate": 0.4,
+                "metadata source distinct values": 5.0, "metadata topic present rate": 1.0,
+                "metadata url present rate": 1.0}  # topic has more than 100 values here: id-like, not compared
     report = check(observed, {SEARCH: reference, PREVIOUS: None}, DriftRules())
     ranges = {c["aggregate"]: (c["expected"], c["success"]) for c in report["checks"]}
     assert ranges == {"step 1 exact_dedup share": ([0.0, 0.15], False), "output chars p50": ([100.0, 300.0], False),
                       "output empty rate": ([0.0, 0.1], True), "language en share": ([0.83, 1.0], True),
-                      "language de share": ([0.0, 0.15], True),
-                      "metadata source distinct per row": ([0.0, 0.35], False)}
+                      "language de share": ([0.0, 0.15], True), "metadata source present rate": ([0.9, 1.0], False),
+                      "metadata source distinct values": ([6.0, 18.0], False),
+                      "metadata topic present rate": ([0.9, 1.0], True), "metadata url present rate": ([0.9, 1.0], True)}
     assert report["references"] == [SEARCH] and not report["success"]

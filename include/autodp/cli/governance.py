@@ -71,7 +71,7 @@ def _drift_arguments(parser: argparse.ArgumentParser) -> None:
                        ("max_rate_change", "empty and duplicate rates, absolute"),
                        ("max_length_change", "length quantiles, relative"),
                        ("max_language_share_change", "each language's share, absolute"),
-                       ("max_cardinality_change", "a metadata field's distinct values per row, absolute")):
+                       ("max_cardinality_change", "a categorical metadata field's count of distinct values, relative")):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(rules, name),
                             help=f"drift allowed in {what} (default %(default)s)")
 

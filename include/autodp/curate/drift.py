@@ -2,11 +2,12 @@
 
 Every curate run measures the same aggregates of its batch as were measured when the recipe
 was found: the share of rows each step of the strategy dropped or rewrote, and, from the
-batch's profile, length quantiles, empty and duplicate rates, the language mix and the
-metadata fields' cardinalities. Each is checked with great-expectations against two
-references, the search the recipe came from (its apply on the full data it was found on,
-and that data's profile) and the recipe's previous curated run, within the recipe's
-``DriftRules``. A check outside its range is a breach, named by the aggregate, the
+batch's profile, length quantiles, empty and duplicate rates, the language mix, and each
+metadata field's presence and, for a categorical field, its count of distinct values (the
+distinct values per row of an id-like field depend on the batch's size, so they are not
+compared). Each is checked with great-expectations against two references, the search the
+recipe came from (its apply on the full data it was found on, and that data's profile) and
+the recipe's previous curated run, within the recipe's ``DriftRules``. A check outside its range is a breach, named by the aggregate, the
 reference, the expected range and the observed value; the recipe's policy says whether a
 breach fails the run or only warns. Aggregates only, never a record.
 """
@@ -26,6 +27,10 @@ from autodp.tables.profile import profile
 Policy = Literal["warn", "fail"]
 TEXT_FIELDS = ("instruction", "output")
 MIN_LANGUAGE_SHARE = 0.01  # languages below this share in both the batch and the reference are not checked
+# A metadata field is categorical, and its count of distinct values compared, when it has at most
+# CATEGORICAL_MAX of them and each is on two rows or more on average; an id-like field's count grows
+# with the batch, so it is not compared.
+CATEGORICAL_MAX = 100
 SEARCH, PREVIOUS = "the approved search", "the previous run"
 
 
@@ -38,7 +43,7 @@ class DriftRules:
     max_rate_change: float = 0.10  # empty and duplicate rates, absolute
     max_length_change: float = 0.5  # length quantiles (p50, p95), relative to the reference
     max_language_share_change: float = 0.15  # each language's share, absolute
-    max_cardinality_change: float = 0.25  # a metadata field's distinct values per row, absolute
+    max_cardinality_change: float = 0.5  # a categorical metadata field's count of distinct values, relative
 
     def __post_init__(self) -> None:
         if self.policy not in ("warn", "fail"):
@@ -82,8 +87,11 @@ def figures(store: ArtifactStore, dataset_key: str, steps: list[dict[str, Any]],
     for language, share in report["languages"]["shares"].items():
         found[f"language {language} share"] = float(share)
     for name, field in report["metadata_fields"].items():
-        if field["rows_present"]:
-            found[f"metadata {name} distinct per row"] = round(field["distinct_values"] / field["rows_present"], 6)
+        if not field.get("rows_present") or not report["rows"]:  # records without metadata: no field
+            continue
+        found[f"metadata {name} present rate"] = round(field["rows_present"] / report["rows"], 6)
+        if field["distinct_values"] <= min(CATEGORICAL_MAX, field["rows_present"] / 2):
+            found[f"metadata {name} distinct values"] = float(field["distinct_values"])
     return found
 
 
@@ -140,8 +148,10 @@ def check(observed: dict[str, float], references: dict[str, dict[str, float] | N
         for name in names:
             if name.startswith("step ") and name not in reference:
                 continue  # a strategy's steps are the same on both sides; nothing to compare
+            if name.endswith(" distinct values") and not (name in observed and name in reference):
+                continue  # a field categorical on one side only: its present rate says what moved
             expected = _range(name, reference.get(name, 0.0), rules)
-            if expected is not None and (name in observed or not name.startswith("metadata ")):
+            if expected is not None:
                 planned.append((name, against, expected))
     # a column per check: great-expectations keeps one of two expectations alike but for their meta
     frame = pd.DataFrame({f"c{i}": [observed.get(name, 0.0)] for i, (name, _, _) in enumerate(planned)})
@@ -175,8 +185,9 @@ def _range(name: str, reference: float, rules: DriftRules) -> tuple[float, float
         spread = rules.max_language_share_change
         if reference < MIN_LANGUAGE_SHARE:
             return (0.0, round(max(MIN_LANGUAGE_SHARE, spread), 6))
-    elif name.startswith("metadata "):
-        spread = rules.max_cardinality_change
+    elif name.endswith(" distinct values"):
+        low, high = reference * (1 - rules.max_cardinality_change), reference * (1 + rules.max_cardinality_change)
+        return (round(low, 3), round(high, 3))
     elif name.endswith(" rate"):
         spread = rules.max_rate_change
     elif " chars " in name:
