@@ -154,7 +154,7 @@ def _curate(args: argparse.Namespace) -> int:
         print(f"curated {rows['in']} -> {rows['out']} rows with recipe {args.recipe!r}; "
               f"published curated/{curated['curated_key']}/")
         for breach in curated["drift"]["breaches"]:
-            print(breach_line(breach).strip())
+            print(f"[DRIFT] {breach_line(breach)}")
     return 0
 
 

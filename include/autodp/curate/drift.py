@@ -202,10 +202,10 @@ def report_text(report: dict[str, Any]) -> str:
     head = (f"drift ({report['policy']} policy) against {' and '.join(report['references']) or 'nothing yet'}: "
             + (f"{len(report['breaches'])} breach(es)" if report["breaches"] else f"all {len(report['checks'])} "
                "checks within range"))
-    return "\n".join([head, *(breach_line(b) for b in report["breaches"])])
+    return "\n".join([head, *(f"  [DRIFT] {breach_line(b)}" for b in report["breaches"])])
 
 
 def breach_line(breach: dict[str, Any]) -> str:
     low, high = breach["expected"]
-    return (f"  [DRIFT] {breach['aggregate']} against {breach['against']}: expected {low}-{high}, "
+    return (f"{breach['aggregate']} against {breach['against']}: expected {low}-{high}, "
             f"observed {round(breach['observed'], 4)}")

@@ -1,7 +1,7 @@
 """Curation, as the steps the ``autodp_curate`` DAG runs as tasks, with the same names:
 ``ingest``, ``plan``, each round's ``shard`` (mapped, one task a shard) and ``advance``,
 then ``merge``, ``publish`` and ``export``. ``curate`` runs them in one process (the CLI
-and the tests).
+and the tests), the rounds through ``shards.run_rounds``.
 
 An approved recipe is applied to new data: ``ingest`` refuses an unknown or retired recipe
 before any work and quarantines unusable rows; ``plan`` applies data of at most
@@ -18,7 +18,6 @@ publishes nothing. Each step takes the ``CurateContext`` and small typed state
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -130,7 +129,7 @@ def publish(context: CurateContext, run: CurateRun, applied: dict[str, Any]) -> 
                                files=hf_files)
     lineage.wrote_artifact(store, CURATED, key)
     return Curated(key, applied["output_key"], chosen["recipe_key"], card["rows"], card["shards"],
-                   [breach_line(b).strip() for b in drifted["breaches"]])
+                   [breach_line(b) for b in drifted["breaches"]])
 
 
 def export(context: CurateContext, curated: Curated) -> dict[str, Any] | None:
@@ -140,23 +139,12 @@ def export(context: CurateContext, curated: Curated) -> dict[str, Any] | None:
     return export_to_store(context.store, curated.curated_key, context.config.export_layout, context.resources.settings)
 
 
-def curate(store: ArtifactStore, config: CurateConfig, resources: Resources | None = None,
-           progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Every step in this process: the curated run's card, key and export (if asked for)."""
+def curate(store: ArtifactStore, config: CurateConfig, resources: Resources | None = None) -> dict[str, Any]:
+    """Every step in this process (the rounds of a sharded apply through ``shards.run_rounds``,
+    the same ``shard``, ``advance`` and ``merge``): the curated run's card, key and export."""
     context = CurateContext(store, config, (resources or Resources()).using(store))
-    say = progress or (lambda message: None)
     run = ingest(context)
-    say(f"ingested {run.rows_in} rows ({run.rows_quarantined} quarantined) as dataset {run.dataset_key}")
-    planned = plan(context, run)
-    tasks, round_results, advances = planned.tasks, [], []
-    for index in range(len(planned.plan.rounds()) if planned.plan else 0):
-        results = [shard(context, planned, task) for task in tasks]
-        advanced = advance(context, planned, index, results)
-        say(f"round {index + 1}: {len(results)} shards")
-        round_results.append(results)
-        advances.append(advanced)
-        tasks = advanced.tasks
-    applied = merge(context, planned, round_results, advances)
+    applied = shards.run_rounds(store, plan(context, run), context.resources)
     curated = publish(context, run, applied)
     exported = export(context, curated)
     card = store.read_json(CURATED, curated.curated_key, DATA_CARD_FILE)

@@ -16,8 +16,8 @@ Every piece is stored under a content key, so a failed shard retries alone and a
 recomputes nothing. ``merge`` joins the last round's shards into one dataset with the same
 records, order, drops and reasons as ``apply_strategy`` gives on the unsharded dataset;
 its drops and changes carry the step they came from. ``apply`` (publish and curate) and
-``apply_sharded`` run the rounds in one process; ``autodp_curate`` runs the same steps as
-tasks: ``plan``, each round's ``shard`` as mapped tasks and its ``advance``, then ``merge``.
+``apply_sharded`` run the rounds in one process (``run_rounds``, which ``curate`` calls too);
+``autodp_curate`` runs the same steps as tasks: ``plan``, each round's ``shard`` as mapped tasks and its ``advance``, then ``merge``.
 """
 
 from __future__ import annotations
@@ -311,7 +311,7 @@ def apply_sharded(dataset_key: str, strategy: Strategy, store: ArtifactStore, re
         return apply_strategy(dataset_key, strategy, store, resources)
     planned = _sharded(ShardPlan.make(store, dataset_key, strategy, shard_rows or resources.settings.shard_rows,
                                       resources))
-    return _run_rounds(store, planned, resources)
+    return run_rounds(store, planned, resources)
 
 
 def apply(dataset_key: str, strategy: Strategy, store: ArtifactStore, resources: Resources | None = None,
@@ -319,13 +319,14 @@ def apply(dataset_key: str, strategy: Strategy, store: ArtifactStore, resources:
     """What publish and curate call: ``apply_strategy`` for a dataset of at most
     AUTODP_SHARD_ROWS rows, the sharded apply above it."""
     resources = (resources or Resources()).using(store)
-    planned = plan(store, dataset_key, strategy, resources, reuse=reuse, max_rounds=None)
-    if planned.applied is not None:
+    return run_rounds(store, plan(store, dataset_key, strategy, resources, reuse=reuse, max_rounds=None), resources)
+
+
+def run_rounds(store: ArtifactStore, planned: Planned, resources: Resources) -> dict[str, Any]:
+    """What ``plan`` planned, in this process: the one-task result as it is, else every
+    round's ``shard`` tasks one after another with its ``advance``, then ``merge``."""
+    if planned.plan is None:
         return planned.applied
-    return _run_rounds(store, planned, resources)
-
-
-def _run_rounds(store: ArtifactStore, planned: Planned, resources: Resources) -> dict[str, Any]:
     tasks, round_results, advances = planned.tasks, [], []
     for index in range(len(planned.plan.rounds())):
         results = [shard(store, planned.plan, task, resources) for task in tasks]

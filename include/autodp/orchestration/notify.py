@@ -85,7 +85,7 @@ def run_note(event: Event, context: Any) -> str:
                 f"published.\n\n```\n" + "\n".join(error[:20])[:ERROR_CHARS] + "\n```\n")
     curated = ti.xcom_pull(task_ids=ti.task_id) or {}
     rows, breaches = curated.get("rows") or {}, curated.get("drift") or []
-    drift = (f"**{len(breaches)} drift breach(es)**:\n\n" + "".join(f"- {line.removeprefix('[DRIFT] ')}\n"
+    drift = (f"**{len(breaches)} drift breach(es)**:\n\n" + "".join(f"- {line}\n"
                                                                      for line in breaches)
              if breaches else "no drift against the approved search or the previous run.\n")
     return (f"Curated with recipe [{recipe}]({_review_page(recipe)}): {rows.get('ingested')} rows ingested "

@@ -178,7 +178,7 @@ def curated_runs(store: ArtifactStore) -> dict[str, list[dict[str, Any]]]:
                 "failed": [c for c in validation["checks"] if not c.get("success")]},
             "drift": None if drift is None else {
                 "policy": drift["policy"], "checks": drift["checks"], "breaches": drift["breaches"],
-                "lines": [breach_line(b).strip().removeprefix("[DRIFT] ") for b in drift["breaches"]],
+                "lines": [breach_line(b) for b in drift["breaches"]],
                 "figures": drift["figures"]}})
     for found in runs.values():
         found.sort(key=lambda r: r["curated_at"], reverse=True)
