@@ -18,6 +18,10 @@ Signals, each higher-is-better, each against the clean rung on the same test ref
 - ``gradient_inner`` and ``gradient_cosine`` (``autodp.search.gradient_value``): per-record
   LoRA gradients at the fine-tune's starting point aligned with the test references', in the
   ground truth's windows (``--gt-length``); no training, no seed;
+- ``gradient_flow@10``: the same features, followed past the first step by gradient flow on
+  saturating record losses (repeats counted) for a horizon of 10; it is also measured at the
+  horizons ``FLOW_HORIZONS``, and the verdict at each is printed: the horizon is calibrated
+  on this ladder, so a second ladder (``--seed 1``) is the test it was not fitted to;
 - ``nll@10``: the search's reference judge today: LoRA 10 steps x batch 8 x 256 tokens on the
   rung (by default clean, mixed@0.3, mixed@0.5 and the extra rungs: each adapter costs minutes), minus
   the mean NLL per token of the test references (seed 0; seed 1 on the ``--spread``
@@ -28,7 +32,10 @@ Signals, each higher-is-better, each against the clean rung on the same test ref
 Per signal and dose ladder: Spearman correlation with the dose order, pairwise decision
 accuracy over all pairs of rungs, and whether each adjacent pair's difference has a 95%
 interval (bootstrap over references) excluding zero; the extra rungs' verdicts against
-clean; the seed spread; the cost of one candidate (first time, and with caches warm).
+clean; the seed spread; the cost of one candidate (first time, and with caches warm). A
+signal passes when it orders every dose ladder (Spearman 1, pairwise accuracy >= 0.9, clean
+vs 30% separated) and agrees with the ground truth at its most steps wherever that truth is
+measured and separated: each rung against clean, and each pair of other rungs.
 
 The ground truth fine-tunes rungs where the model has learned the data (``--gt-steps`` 200
 LoRA steps x ``--gt-seeds`` 3 at batch ``--gt-batch`` 4 in ``--gt-length`` 128-token windows, two
@@ -70,6 +77,7 @@ from autodp.search.config import LoraSettings
 from autodp.search.confirmation import seeded_delta
 from autodp.search.evaluation import Example, bootstrap_mean, contrastive_margin, reference_nll
 from autodp.search.gradient_value import (
+    FLOW_HORIZON,
     GradientFeatures,
     alignment,
     per_reference_value,
@@ -79,7 +87,11 @@ from autodp.text import prompt_text
 
 CLEAN_RUNG = "clean"
 EXTRA_RUNGS = ("subset10", "repeated5")
-SIGNALS = ("gradient_inner", "gradient_cosine", "nll@10", "contrastive@10")
+FLOW = f"gradient_flow@{FLOW_HORIZON:g}"
+# The horizons the flow form is measured at: its calibration (FLOW_HORIZON is one of them).
+FLOW_HORIZONS = (1.0, 3.0, 5.0, 8.0, 10.0, 12.0, 15.0, 20.0, 30.0, 100.0)
+GRADIENT_SIGNALS = ("gradient_inner", "gradient_cosine") + tuple(f"gradient_flow@{h:g}" for h in FLOW_HORIZONS)
+SIGNALS = ("gradient_inner", "gradient_cosine", FLOW, "nll@10", "contrastive@10")
 TRAINED_SIGNALS = ("nll@10", "contrastive@10")
 CONTRASTIVE_REFERENCES = 50
 DISTRACTORS = 2
@@ -160,7 +172,7 @@ def gradient_signals(rungs, test, results: Results, store, base: str, settings, 
     candidate (the clean rung from an empty cache) and of a warm one. Features are kept in
     the bench's store, so a rerun computes none; a figure already stored is not measured again."""
     def wanted(name: str) -> bool:
-        return (not all(results.get("signals", f"gradient_{form}", name) for form in ("inner", "cosine"))
+        return (not all(results.get("signals", signal, name) for signal in GRADIENT_SIGNALS)
                 or (name == PER_RECORD_RUNG and not results.get("per_record", name)))
 
     if not any(wanted(name) for name in rungs):
@@ -181,6 +193,13 @@ def gradient_signals(rungs, test, results: Results, store, base: str, settings, 
         seconds = time.perf_counter() - started
         for form in ("inner", "cosine"):
             results.put(per_reference_value(features, references, form).tolist(), "signals", f"gradient_{form}", name)
+        for horizon in FLOW_HORIZONS:
+            started = time.perf_counter()
+            results.put(per_reference_value(features, references, "flow", horizon).tolist(),
+                        "signals", f"gradient_flow@{horizon:g}", name)
+            if name == CLEAN_RUNG and horizon == FLOW_HORIZON:
+                results.put({"candidate_s": round(time.perf_counter() - started, 3), "rows": len(records)},
+                            "costs", "flow")
         if name == PER_RECORD_RUNG:
             results.put(alignment(features, references, "cosine").mean(axis=1).tolist(), "per_record", name)
         print(f"  gradient features: {name:<16} {len(records)} rows, {extractor.computed - computed} computed, "
@@ -289,66 +308,100 @@ def report_ground_truth(results: Results) -> dict[str, dict[str, Any]]:
                 verdicts[name] = verdict
                 line += f"  {-mean:+.4f} [{-high:+.4f}, {-low:+.4f}]  {verdict}"
             print(line)
-        truths[budget] = {"nll": {k: float(v.mean()) for k, v in nll.items()}, "verdicts": verdicts}
+        pairs = {}  # (a, b) -> "better", "worse" or "not separated": a against b, on the seeds both have
+        for first, second in combinations(sorted(set(nll) - {CLEAN_RUNG}), 2):
+            common = min(len(nll[first]), len(nll[second]))
+            _, low, high = paired_interval(nll[second][:common], nll[first][:common])
+            pairs[(first, second)] = "better" if low > 0 else "worse" if high < 0 else "not separated"
+        truths[budget] = {"nll": {k: float(v.mean()) for k, v in nll.items()}, "verdicts": verdicts, "pairs": pairs}
     if not truths:
         print("\nGround truth: not measured yet (bench/ladder.py --ground-truth); the dose ladders' order is the "
               "dose order by construction, and the extra rungs' places are unknown")
     return truths
 
 
+def primary_budget(truths: dict[str, Any]) -> str:
+    """The ground truth signals are held against: the most steps, where the model has
+    learned the data (a shorter budget can order two damaged rungs the other way)."""
+    return max(truths, key=lambda budget: int(budget.split("x")[0]))
+
+
+def judge(signal: str, values: dict[str, np.ndarray], truths, ladder_lines: list[str] | None = None,
+          extra_lines: list[str] | None = None) -> list[str]:
+    """Why ``signal`` fails the ladder (nothing: it passes): the dose order on every ladder,
+    pairwise accuracy >= 0.9, clean vs 30% separated, and no disagreement with a measured
+    ground truth, against clean or between two rungs the ground truth separates. The
+    figures behind it go to ``ladder_lines`` and ``extra_lines`` when given."""
+    ladder_lines = [] if ladder_lines is None else ladder_lines
+    extra_lines = [] if extra_lines is None else extra_lines
+    failed: list[str] = []
+    for ladder in defects.LADDER_CLASSES:
+        names = [rung_name(ladder, dose) for dose in defects.LADDER_DOSES if rung_name(ladder, dose) in values]
+        if len(names) < 2:
+            ladder_lines.append(f"  {signal:<16} {ladder:<12} {len(names):>5}  not measured")
+            failed.append(f"{ladder} ladder not measured")
+            continue
+        means = [values[n].mean() for n in names]
+        rho = spearmanr(range(len(names)), [-m for m in means]).statistic if len(names) > 2 else float("nan")
+        pairs = list(combinations(range(len(names)), 2))
+        accuracy = sum(means[i] > means[j] for i, j in pairs) / len(pairs)
+        adjacent = []
+        for i in range(len(names) - 1):
+            mean, low, high = paired_interval(values[names[i]], values[names[i + 1]])
+            word = "yes" if low > 0 else "WRONG WAY" if high < 0 else "no"
+            adjacent.append(f"{word} {mean:+.4f} [{low:+.4f}, {high:+.4f}]")
+        clean_vs_30 = [n for n in names if n.endswith("@0.3")]
+        separated = bool(clean_vs_30) and paired_interval(values[CLEAN_RUNG], values[clean_vs_30[0]])[1] > 0
+        if len(names) < len(defects.LADDER_DOSES):
+            failed.append(f"{ladder} ladder: {len(names)} of {len(defects.LADDER_DOSES)} rungs measured")
+        if (len(names) > 2 and not rho > 0.999) or accuracy < 0.9:
+            failed.append(f"{ladder} ladder misordered (Spearman {rho:.2f}, pairwise {accuracy:.2f})")
+        if not separated:
+            failed.append(f"{ladder}: clean vs 30% not separated")
+        ladder_lines.append(f"  {signal:<16} {ladder:<12} {len(names):>5} {rho:>9.2f} {accuracy:>9.2f}  "
+                            + "; ".join(adjacent))
+    truth = truths[primary_budget(truths)] if truths else {"verdicts": {}, "pairs": {}}
+    truth_verdicts = truth["verdicts"]
+    truth_pairs = {pair: word for pair, word in truth["pairs"].items() if word != "not separated"}
+    for name in EXTRA_RUNGS + ("mixed@0.3",):
+        if name not in values or CLEAN_RUNG not in values:
+            continue
+        mean, low, high = paired_interval(values[name], values[CLEAN_RUNG])
+        verdict = "better" if low > 0 else "worse" if high < 0 else "not separated"
+        truth = truth_verdicts.get(name, "unmeasured")
+        agrees = "" if truth == "unmeasured" else ("  agrees" if truth == verdict else "  DISAGREES")
+        extra_lines.append(f"  {signal:<16} {name:<12} {mean:+.4f} [{low:+.4f}, {high:+.4f}] {verdict:<14} "
+                           f"truth: {truth}{agrees}")
+        if truth not in ("unmeasured", verdict):
+            failed.append(f"{name}: {verdict}, fine-tuning says {truth}")
+    for (first, second), truth in sorted(truth_pairs.items()):
+        if first in values and second in values:
+            difference = float((values[first] - values[second]).mean())
+            if (difference > 0) != (truth == "better"):
+                failed.append(f"{first} {'above' if difference > 0 else 'below'} {second}, fine-tuning says {truth}")
+    return failed
+
+
 def report_signals(rungs, results: Results, truths) -> None:
     signals = {}
-    for signal in SIGNALS:
+    for signal in SIGNALS + GRADIENT_SIGNALS:
         key = f"{signal}/seed0" if signal in TRAINED_SIGNALS else signal
         values = results.get("signals", key) or {}
         if values:
             signals[signal] = {name: np.array(v) for name, v in values.items()}
-    truth_verdicts = {}
-    for truth in truths.values():
-        truth_verdicts.update(truth["verdicts"])
+    ladder_lines: list[str] = []
+    extra_lines: list[str] = []
+    failures: dict[str, list[str]] = {}
+    for signal in SIGNALS:
+        if signal in signals:
+            failures[signal] = judge(signal, signals[signal], truths, ladder_lines, extra_lines)
     print("\nSignals on the dose ladders (higher is better; the expected order is the dose order):")
     print(f"  {'signal':<16} {'ladder':<12} {'rungs':>5} {'Spearman':>9} {'pairwise':>9}  adjacent separated "
           f"(difference, 95% interval)")
-    failures: dict[str, list[str]] = {}
-    for signal, values in signals.items():
-        failed = failures.setdefault(signal, [])
-        for ladder in defects.LADDER_CLASSES:
-            names = [rung_name(ladder, dose) for dose in defects.LADDER_DOSES if rung_name(ladder, dose) in values]
-            if len(names) < 2:
-                print(f"  {signal:<16} {ladder:<12} {len(names):>5}  not measured")
-                failed.append(f"{ladder} ladder not measured")
-                continue
-            means = [values[n].mean() for n in names]
-            rho = spearmanr(range(len(names)), [-m for m in means]).statistic if len(names) > 2 else float("nan")
-            pairs = list(combinations(range(len(names)), 2))
-            accuracy = sum(means[i] > means[j] for i, j in pairs) / len(pairs)
-            adjacent = []
-            for i in range(len(names) - 1):
-                mean, low, high = paired_interval(values[names[i]], values[names[i + 1]])
-                word = "yes" if low > 0 else "WRONG WAY" if high < 0 else "no"
-                adjacent.append(f"{word} {mean:+.4f} [{low:+.4f}, {high:+.4f}]")
-            clean_vs_30 = [n for n in names if n.endswith("@0.3")]
-            separated = bool(clean_vs_30) and paired_interval(values[CLEAN_RUNG], values[clean_vs_30[0]])[1] > 0
-            if len(names) < len(defects.LADDER_DOSES):
-                failed.append(f"{ladder} ladder: {len(names)} of {len(defects.LADDER_DOSES)} rungs measured")
-            if (len(names) > 2 and not rho > 0.999) or accuracy < 0.9:
-                failed.append(f"{ladder} ladder misordered (Spearman {rho:.2f}, pairwise {accuracy:.2f})")
-            if not separated:
-                failed.append(f"{ladder}: clean vs 30% not separated")
-            print(f"  {signal:<16} {ladder:<12} {len(names):>5} {rho:>9.2f} {accuracy:>9.2f}  " + "; ".join(adjacent))
-    print("\nExtra rungs against clean (rung - clean; the ground truth's verdict where measured):")
-    for signal, values in signals.items():
-        for name in EXTRA_RUNGS + ("mixed@0.3",):
-            if name not in values or CLEAN_RUNG not in values:
-                continue
-            mean, low, high = paired_interval(values[name], values[CLEAN_RUNG])
-            verdict = "better" if low > 0 else "worse" if high < 0 else "not separated"
-            truth = truth_verdicts.get(name, "unmeasured")
-            agrees = "" if truth == "unmeasured" else ("  agrees" if truth == verdict else "  DISAGREES")
-            print(f"  {signal:<16} {name:<12} {mean:+.4f} [{low:+.4f}, {high:+.4f}] {verdict:<14} truth: {truth}"
-                  f"{agrees}")
-            if truth not in ("unmeasured", verdict):
-                failures[signal].append(f"{name}: {verdict}, fine-tuning says {truth}")
+    print("\n".join(ladder_lines))
+    print("\nExtra rungs against clean (rung - clean; the verdict of the ground truth at the most steps, where "
+          "measured):")
+    print("\n".join(extra_lines))
     spread_rows = []
     for signal in TRAINED_SIGNALS:
         by_seed = results.get("signals") or {}
@@ -364,6 +417,10 @@ def report_signals(rungs, results: Results, truths) -> None:
     if gradient:
         print(f"  gradient_*        first {gradient['first_candidate_s']} s for {gradient['first_candidate_rows']} "
               f"rows (+ {gradient['model_load_s']} s model load once); warm {gradient['warm_candidate_s']} s")
+    flow = results.get("costs", "flow")
+    if flow:
+        print(f"  {FLOW:<17} the features as above, then {flow['candidate_s']} s for {flow['rows']} rows (the "
+              "eigendecomposition over a candidate's distinct records)")
     trained = results.get("costs", "trained") or {}
     if trained:
         train = np.median([c["train_s"] for c in trained.values()])
@@ -373,10 +430,18 @@ def report_signals(rungs, results: Results, truths) -> None:
               f"{len(trained)}); no warm cache: every candidate is a new adapter")
         print(f"  contrastive@10    {train + contrast:.0f} s (train {train:.0f} + score {contrast:.0f}) alone; "
               f"+{contrast:.0f} s beside nll@10")
+    held_against = f"the ground truth at {primary_budget(truths)}" if truths else "no ground truth"
     print("\nVerdict (passes: the dose order on every ladder, pairwise accuracy >= 0.9, clean vs 30% separated, "
-          "and no disagreement with a measured ground truth):")
+          f"and no disagreement with {held_against}, against clean or between two rungs it separates):")
     for signal, failed in failures.items():
         print(f"  {signal:<16} {'PASSES' if not failed else 'fails: ' + '; '.join(failed)}")
+    horizons = [h for h in FLOW_HORIZONS if f"gradient_flow@{h:g}" in signals]
+    if horizons:
+        print(f"\nThe flow form at each horizon ({FLOW} is the one the project uses; the same verdict):")
+        for horizon in horizons:
+            failed = judge(f"gradient_flow@{horizon:g}", signals[f"gradient_flow@{horizon:g}"], truths)
+            print(f"  {horizon:>6g}  {'PASSES' if not failed else f'fails ({len(failed)}): ' + '; '.join(failed[:3])}"
+                  f"{'; ...' if len(failed) > 3 else ''}")
 
 
 def main() -> None:

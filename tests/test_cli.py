@@ -123,6 +123,8 @@ def test_compare_says_which_dataset_is_preferred_and_stores_the_features(tmp_pat
     assert result["signal"] == "gradient_cosine" and result["references"]["source"] == "trusted_set"
     assert result["rows"] == {"a": {"compared": 8, "total": 8}, "b": {"compared": 8, "total": 8}}
     assert result["features_computed"] == 12  # 8 records and 4 references, each once
+    assert result["flow"] == {"signal": "gradient_flow@10", "preferred": "neither", "difference": 0.0,
+                              "ci95": [0.0, 0.0]}
 
     done = run("compare", str(a), str(b), "--eval", str(refs), "--model", "tiny", "--json", store=store)
     assert done.returncode == 0, done.stderr
@@ -140,6 +142,10 @@ def test_compare_says_which_dataset_is_preferred_and_stores_the_features(tmp_pat
     cut = run("compare", str(a), str(smaller), "--eval", str(refs), "--model", "tiny", store=store)
     assert cut.returncode == 0, cut.stderr
     assert "warning: A has 8 distinct records and B 2" in cut.stdout
+    flow = re.search(r"gradient_flow@10 \(counts distinct records and repeats among the rows compared\): A - B "
+                     r"([+-][0-9.]+) \[([+-][0-9.]+), ([+-][0-9.]+)\]; preferred: (a|b|neither)", cut.stdout)
+    assert flow, cut.stdout
+    assert float(flow[1]) > 0  # two of the eight records, learned early, move the model less than all eight
 
     unknown = run("compare", str(a), "no-such-key", "--eval", str(refs), "--model", "tiny", store=store)
     assert unknown.returncode == 2 and "no-such-key" in unknown.stderr

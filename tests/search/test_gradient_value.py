@@ -7,7 +7,13 @@ import pytest
 
 from autodp.models.lora import collate, encode
 from autodp.search.config import LoraSettings
-from autodp.search.gradient_value import GradientFeatures, compare_value, per_reference_value
+from autodp.search.gradient_value import (
+    GradientFeatures,
+    compare_value,
+    flow_weights,
+    normalised,
+    per_reference_value,
+)
 from autodp.settings import Settings
 
 PAIRS = [("What is asthma?", "Asthma is a chronic disease of the airways."),
@@ -68,3 +74,48 @@ def test_value_of_a_dataset_compares_against_another_on_the_references(extractor
         assert opposite["mean"] > 0 and opposite["ci95"][0] > 0 and opposite["separated"]
     with pytest.raises(ValueError, match="form"):
         per_reference_value(records, references, "euclid")
+
+
+def _features(rows: int, seed: int, shared: float = 0.3, dim: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Records and references that share one direction, each with its own noise."""
+    rng = np.random.default_rng(seed)
+    common = normalised(rng.normal(size=(1, dim)))[0]
+    records = shared * common + normalised(rng.normal(size=(rows, dim)))
+    references = common + normalised(rng.normal(size=(40, dim)))
+    return records, references
+
+
+def test_flow_is_gradient_flow_on_saturating_record_losses():
+    """The closed form against the definition, integrated step by step: the update moves
+    down the mean over records (repeats counted) of u + u^2/2, u = <record, update>."""
+    records, references = _features(30, seed=1)
+    records = np.concatenate([records, records[:5], records[:5]])  # five records three times
+    horizon, steps = 4.0, 4000
+    units, update = normalised(records), np.zeros(records.shape[1])
+    for _ in range(steps):
+        update -= horizon / steps * units.T @ (1 + units @ update) / len(units)
+    expected = -normalised(references) @ update
+    assert np.allclose(per_reference_value(records, references, "flow", horizon), expected, rtol=2e-3, atol=1e-6)
+    # Near time zero it is the cosine value times the time.
+    assert np.allclose(per_reference_value(records, references, "flow", 1e-4) / 1e-4,
+                       per_reference_value(records, references, "cosine"), rtol=1e-3)
+    distinct, weights = flow_weights(records[::-1], horizon)  # order does not matter
+    assert len(distinct) == 30 and np.allclose(normalised(references) @ distinct.T @ weights, expected, rtol=2e-3)
+    with pytest.raises(ValueError, match="horizon"):
+        flow_weights(records, 0)
+
+
+def test_flow_sees_quantity_and_repetition_where_the_cosine_does_not():
+    records, references = _features(400, seed=2)
+    rng = np.random.default_rng(3)
+    order = rng.permutation(400)
+    tenth, repeated = records[order[:40]], np.repeat(records[order[:80]], 5, axis=0)
+    cosine = {name: per_reference_value(rows, references, "cosine").mean()
+              for name, rows in (("whole", records), ("tenth", tenth), ("repeated", repeated))}
+    assert abs(cosine["tenth"] - cosine["whole"]) < 0.02 and abs(cosine["repeated"] - cosine["whole"]) < 0.02
+    flow = compare_value(tenth, records, references, "flow")
+    assert flow["signal"] == "gradient_flow" and flow["ci95"][1] < 0
+    assert compare_value(repeated, records, references, "flow")["ci95"][1] < 0
+    assert compare_value(tenth, repeated, references, "flow")["ci95"][1] < 0  # 40 distinct below 80
+    with pytest.raises(ValueError, match="whole"):
+        compare_value(tenth, records, references, "flow", sampled_records=True)

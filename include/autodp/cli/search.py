@@ -157,10 +157,13 @@ def _compare(args: argparse.Namespace) -> int:
     print(f"  {result['signal']} on {result['references']['examples']} "
           f"{result['references']['source'].replace('_', ' ')} references: A - B {result['difference']:+.5f} "
           f"[{low:+.5f}, {high:+.5f}]")
-    verdict = {"a": "A trains the better model", "b": "B trains the better model",
-               "neither": "neither is shown better (the interval includes no difference)"}[result["preferred"]]
-    print(f"  preferred: {result['preferred']}: {verdict}; {result['features_computed']} records' gradients "
-          f"computed, {result['seconds']} s")
+    verdicts = {"a": "A trains the better model", "b": "B trains the better model",
+                "neither": "neither is shown better (the interval includes no difference)"}
+    print(f"  preferred: {result['preferred']}: {verdicts[result['preferred']]}; {result['features_computed']} "
+          f"records' gradients computed, {result['seconds']} s")
+    flow = result["flow"]
+    print(f"  {flow['signal']} (counts distinct records and repeats among the rows compared): A - B "
+          f"{flow['difference']:+.5f} [{flow['ci95'][0]:+.5f}, {flow['ci95'][1]:+.5f}]; preferred: {flow['preferred']}")
     if result["size_warning"]:
         print(f"  warning: {result['size_warning']}")
     return 0

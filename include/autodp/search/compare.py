@@ -15,6 +15,10 @@ What it cannot see (``make bench-ladder`` measures it): how many records there a
 tenth of a dataset scores as well as the whole, or better, while a model fine-tuned on it
 is far worse; so when the two datasets' distinct records differ by more than
 ``SIZE_TOLERANCE``, the answer carries a ``size_warning`` and is no verdict on its own.
+Beside it, ``flow`` gives the same comparison by the gradient value's flow form, which
+counts distinct records and repeats (it orders the ladder's quantity rungs as fine-tuning
+does, at a horizon calibrated on that ladder); it values the compared rows whole, so its
+interval is over the references only, and it sees a dataset's size up to ``max_rows``.
 """
 
 from __future__ import annotations
@@ -27,12 +31,18 @@ from autodp.artifacts import DATASETS, RECORDS_FILE
 from autodp.operators.resources import Resources
 from autodp.search.config import LoraSettings
 from autodp.search.evaluation import evaluation_split, load_examples
-from autodp.search.gradient_value import GradientFeatures, compare_value, stored_features
+from autodp.search.gradient_value import (
+    FLOW_HORIZON,
+    GradientFeatures,
+    compare_value,
+    stored_features,
+)
 from autodp.store import ArtifactStore
 from autodp.tables import engine
 from autodp.text import prompt_text
 
 SIGNAL = "gradient_cosine"
+FLOW_SIGNAL = f"gradient_flow@{FLOW_HORIZON:g}"
 WINDOW = 128  # tokens per record: the window bench/ladder.py calibrated the signal in
 DEFAULT_MAX_ROWS = 400
 DEFAULT_EVAL_SIZE = 200
@@ -60,12 +70,11 @@ def compare(store: ArtifactStore, a_key: str, b_key: str, eval_key: str | None =
     sampled = any(len(side.records) < side.rows for side in sides.values())
     verdict = compare_value(features["a"], features["b"], reference_features, "cosine", seed=seed,
                             resamples=1000 if sampled else 2000, sampled_records=sampled)
-    low, high = verdict["ci95"]
+    flow = compare_value(features["a"], features["b"], reference_features, "flow", seed=seed)
     distinct = {name: side.distinct for name, side in sides.items()}
     return {
-        "a": a_key, "b": b_key, "signal": SIGNAL, "base_model": base,
-        "preferred": "a" if low > 0 else "b" if high < 0 else "neither",
-        "difference": round(verdict["mean"], 6), "ci95": [round(low, 6), round(high, 6)],
+        "a": a_key, "b": b_key, "signal": SIGNAL, "base_model": base, **_answer(verdict),
+        "flow": {"signal": FLOW_SIGNAL, **_answer(flow)},
         "rows": {name: {"compared": len(side.records), "total": side.rows} for name, side in sides.items()},
         "references": {"source": split["source"], "examples": len(references),
                        "evaluation_key": split["evaluation_key"]},
@@ -74,11 +83,18 @@ def compare(store: ArtifactStore, a_key: str, b_key: str, eval_key: str | None =
     }
 
 
+def _answer(verdict: dict[str, Any]) -> dict[str, Any]:
+    low, high = verdict["ci95"]
+    return {"preferred": "a" if low > 0 else "b" if high < 0 else "neither",
+            "difference": round(verdict["mean"], 6), "ci95": [round(low, 6), round(high, 6)]}
+
+
 def _size_warning(distinct: dict[str, int]) -> str | None:
     larger = max(distinct.values())
     if larger and abs(distinct["a"] - distinct["b"]) / larger > SIZE_TOLERANCE:
         return (f"A has {distinct['a']} distinct records and B {distinct['b']}: this signal does not see how many "
-                "records there are (a tenth of a dataset scores as the whole), so confirm by fine-tuning")
+                "records there are (a tenth of a dataset scores as the whole); the flow form counts them, among the "
+                "rows compared, and fine-tuning confirms")
     return None
 
 

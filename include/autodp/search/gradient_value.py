@@ -14,11 +14,26 @@ feature>; to first order, a small step on the dataset lowers that reference's lo
 proportion to it. Two forms: ``inner`` as written, and ``cosine``, where every feature is
 normalised first (as LESS does, so that short records with large gradients do not dominate).
 
+Both see what a record teaches, not how many different records there are: a dataset cut to
+a tenth, or a fifth of it repeated five times, has about the value of the whole, while a
+model fine-tuned on either is far worse (``bench/ladder.py`` measures it). The third form,
+``flow``, follows training past its first step. In the normalised feature space each
+distinct record is a direction whose loss falls linearly as the update moves along it and
+stops falling once the record is learned (a loss u + u^2/2 in u = <feature, update>, least at
+u = -1); a record repeated k times weighs k. Gradient flow on the records' mean loss for a
+time ``horizon`` moves the update by a weighted sum of the distinct records' features, in
+closed form from the eigenvectors of their weighted Gram matrix, and the value on a
+reference is that update's alignment with it. Near time zero it is the cosine value times
+the horizon. Later, a record already learned stops contributing, so a few distinct records,
+learned early, give a small update, while many give a large one along what they share: the
+value sees quantity and repetition. Too late, every record is learned and what was shared no
+longer matters, so the ladder (``make bench-ladder``) measures at which horizons the order
+of its rungs is right; ``FLOW_HORIZON`` is that calibration.
+
 The value has no seed noise (the same records give the same figure) and features depend on
 a record's content only, so a candidate that shares rows with the raw data pays only for its
-new rows, and scoring it is a mean and a dot product. It sees what a record teaches, not how
-many records there are: a dataset cut to a tenth, or a fifth of it repeated five times, has
-about the value of the whole (``bench/ladder.py`` measures whether that matters).
+new rows, and scoring it is a mean and a dot product (``flow``: an eigendecomposition of a
+matrix as wide as the candidate's distinct records, milliseconds for a few hundred).
 """
 
 from __future__ import annotations
@@ -44,7 +59,8 @@ from autodp.store import ArtifactStore
 
 GRADIENT_VERSION = "1"
 SKETCH_DIM = 4096
-FORMS = ("inner", "cosine")
+FORMS = ("inner", "cosine", "flow")
+FLOW_HORIZON = 10.0  # calibrated on the quality ladder: see make bench-ladder
 
 
 def pair_key(prompt: str, response: str) -> str:
@@ -183,16 +199,37 @@ def normalised(features: np.ndarray) -> np.ndarray:
 
 
 def alignment(records: np.ndarray, references: np.ndarray, form: str = "cosine") -> np.ndarray:
-    """Records x references: each record's feature against each reference's."""
+    """Records x references: each record's feature against each reference's (normalised
+    first, except in the ``inner`` form)."""
     if form not in FORMS:
         raise ValueError(f"form {form!r}: expected one of {FORMS}")
-    if form == "cosine":
+    if form != "inner":
         records, references = normalised(records), normalised(references)
     return records @ references.T
 
 
-def per_reference_value(records: np.ndarray, references: np.ndarray, form: str = "cosine") -> np.ndarray:
-    """The dataset's value on each reference: <mean record feature, reference feature>."""
+def flow_weights(records: np.ndarray, horizon: float = FLOW_HORIZON) -> tuple[np.ndarray, np.ndarray]:
+    """(the distinct records' normalised features, each one's weight in the update that
+    gradient flow for ``horizon`` reaches): the ``flow`` form of the module's docstring."""
+    if horizon <= 0:
+        raise ValueError(f"horizon {horizon}: expected a positive time")
+    distinct, counts = np.unique(normalised(records).astype(np.float64), axis=0, return_counts=True)
+    root = np.sqrt(counts / counts.sum())  # each distinct record's share of the mean loss, square-rooted
+    gram = root[:, None] * (distinct @ distinct.T) * root[None, :]
+    eigenvalues, vectors = np.linalg.eigh(gram)
+    eigenvalues = eigenvalues.clip(min=0.0)
+    flat = eigenvalues < 1e-12  # directions the records do not span move as far as time allows
+    factor = np.where(flat, horizon, -np.expm1(-horizon * eigenvalues) / np.where(flat, 1.0, eigenvalues))
+    return distinct, root * (vectors @ (factor * (vectors.T @ root)))
+
+
+def per_reference_value(records: np.ndarray, references: np.ndarray, form: str = "cosine",
+                        horizon: float = FLOW_HORIZON) -> np.ndarray:
+    """The dataset's value on each reference: <mean record feature, reference feature>, or
+    in the ``flow`` form the update's alignment with the reference."""
+    if form == "flow":
+        distinct, weights = flow_weights(records, horizon)
+        return normalised(references).astype(np.float64) @ distinct.T @ weights
     return alignment(records, references, form).mean(axis=0)
 
 
@@ -201,7 +238,14 @@ def compare_value(candidate: np.ndarray, baseline: np.ndarray, references: np.nd
     """Candidate against baseline: the mean over references of the difference in value, with a
     bootstrap 95% interval over the references (a sample of what the model should learn).
     A dataset given whole is what it is; with ``sampled_records`` (each side a sample of a
-    larger dataset), each side's records are resampled in the same draws."""
+    larger dataset), each side's records are resampled in the same draws. The ``flow`` form
+    values each side whole: a resample's repeated records would count as repetition."""
+    if form == "flow":
+        if sampled_records:
+            raise ValueError("the flow form values a dataset whole; its records cannot be resampled")
+        gain = per_reference_value(candidate, references, form) - per_reference_value(baseline, references, form)
+        mean, low, high = bootstrap_mean(gain, seed, resamples)
+        return {"signal": "gradient_flow", "mean": mean, "ci95": [low, high], "separated": low > 0 or high < 0}
     on_candidate, on_baseline = alignment(candidate, references, form), alignment(baseline, references, form)
     gain = on_candidate.mean(axis=0) - on_baseline.mean(axis=0)
     if sampled_records:
