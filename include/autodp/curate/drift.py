@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 from autodp.artifacts import CURATED, DATA_CARD_FILE, DATASETS
+from autodp.exports.cards import breach_line
 from autodp.search.published import published_result
 from autodp.settings import Settings
 from autodp.store import ArtifactStore
@@ -204,8 +205,3 @@ def report_text(report: dict[str, Any]) -> str:
                "checks within range"))
     return "\n".join([head, *(f"  [DRIFT] {breach_line(b)}" for b in report["breaches"])])
 
-
-def breach_line(breach: dict[str, Any]) -> str:
-    low, high = breach["expected"]
-    return (f"{breach['aggregate']} against {breach['against']}: expected {low}-{high}, "
-            f"observed {round(breach['observed'], 4)}")

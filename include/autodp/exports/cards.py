@@ -1,6 +1,6 @@
 """The Markdown every data card shares (the strategy's steps, the augmentation models it
 ran and its drop reasons), and the whole card of a curated run: the body of the Hugging
-Face card its dataset carries. Aggregates only, never a record."""
+Face card its dataset carries, with its validation and drift. Aggregates only, never a record."""
 
 from __future__ import annotations
 
@@ -21,6 +21,24 @@ def strategy_sections(card: dict[str, Any]) -> str:
     return f"## Strategy\n\n{steps}\n\n{models}## Drop reasons\n\n{drops}\n\n"
 
 
+def breach_line(breach: dict[str, Any]) -> str:
+    """One drift breach (``autodp.curate.drift``) as every report says it."""
+    low, high = breach["expected"]
+    return (f"{breach['aggregate']} against {breach['against']}: expected {low}-{high}, "
+            f"observed {round(breach['observed'], 4)}")
+
+
+def drift_section(drift: dict[str, Any] | None) -> str:
+    if not drift:
+        return ""
+    against = " and ".join(drift["references"]) or "nothing yet (the first run of a recipe without its search's figures)"
+    if not drift["breaches"]:
+        return f"## Drift\n\nAll {drift['checks']} checks within range against {against} ({drift['policy']} policy).\n"
+    lines = "".join(f"- {breach_line(b)}\n" for b in drift["breaches"])
+    return (f"## Drift\n\n{len(drift['breaches'])} of {drift['checks']} checks out of range against {against} "
+            f"({drift['policy']} policy: published with a warning):\n\n{lines}")
+
+
 def curated_markdown(card: dict[str, Any]) -> str:
     """The curated run's data card for people (the body of its Hugging Face card)."""
     rows = card["rows"]
@@ -29,4 +47,5 @@ def curated_markdown(card: dict[str, Any]) -> str:
             f"{card['approved_via']} at {card['approved_at']}.\n\n- source `{card['source']}`\n"
             f"- rows: {rows['ingested']} ingested, {rows['quarantined']} quarantined, {rows['in']} in, "
             f"{rows['out']} out\n- input dataset `{card['input_dataset_key']}`\n- output dataset "
-            f"`{card['output_dataset_key']}`\n\n{strategy_sections(card)}## Validation\n\nPassed all {card['validation']['checks']} checks (great-expectations).\n")
+            f"`{card['output_dataset_key']}`\n\n{strategy_sections(card)}## Validation\n\nPassed all "
+            f"{card['validation']['checks']} checks (great-expectations).\n\n{drift_section(card.get('drift'))}")
