@@ -70,7 +70,7 @@ def test_curate_publishes_new_data_and_refuses_data_that_fails_validation(airflo
     folder = approved.root / CURATED / curated  # a Hugging Face dataset, its card rendered from the data card
     assert datasets.load_dataset(str(folder), cache_dir=str(tmp_path / "hf"))["train"].num_rows == card["rows"]["out"]
     readme = (folder / "README.md").read_text()
-    assert "# Data card: gout" in readme and "against search" in readme.split("## Drift")[1]
+    assert "# Data card: gout" in readme and "against the approved search" in readme.split("## Drift")[1]
 
     shrunk = write_lines(tmp_path / "shrunk.jsonl", qa_lines(6, start=300))  # row count collapses: drift
     run = curate_dag().test(run_conf={"recipe": "gout", "source": str(shrunk), "store": str(approved.root)})
