@@ -430,7 +430,8 @@ def report_signals(rungs, results: Results, truths) -> None:
               f"{len(trained)}); no warm cache: every candidate is a new adapter")
         print(f"  contrastive@10    {train + contrast:.0f} s (train {train:.0f} + score {contrast:.0f}) alone; "
               f"+{contrast:.0f} s beside nll@10")
-    held_against = f"the ground truth at {primary_budget(truths)}" if truths else "no ground truth"
+    held_against = (f"the ground truth at {primary_budget(truths)}" if truths
+                    else "a ground truth (none is measured for this ladder)")
     print("\nVerdict (passes: the dose order on every ladder, pairwise accuracy >= 0.9, clean vs 30% separated, "
           f"and no disagreement with {held_against}, against clean or between two rungs it separates):")
     for signal, failed in failures.items():
