@@ -199,11 +199,10 @@ def normalised(features: np.ndarray) -> np.ndarray:
 
 
 def alignment(records: np.ndarray, references: np.ndarray, form: str = "cosine") -> np.ndarray:
-    """Records x references: each record's feature against each reference's (normalised
-    first, except in the ``inner`` form)."""
-    if form not in FORMS:
-        raise ValueError(f"form {form!r}: expected one of {FORMS}")
-    if form != "inner":
+    """Records x references: each record's feature against each reference's."""
+    if form not in ("inner", "cosine"):
+        raise ValueError(f"form {form!r}: alignment is per record, in the inner or cosine form")
+    if form == "cosine":
         records, references = normalised(records), normalised(references)
     return records @ references.T
 
@@ -227,6 +226,8 @@ def per_reference_value(records: np.ndarray, references: np.ndarray, form: str =
                         horizon: float = FLOW_HORIZON) -> np.ndarray:
     """The dataset's value on each reference: <mean record feature, reference feature>, or
     in the ``flow`` form the update's alignment with the reference."""
+    if form not in FORMS:
+        raise ValueError(f"form {form!r}: expected one of {FORMS}")
     if form == "flow":
         distinct, weights = flow_weights(records, horizon)
         return normalised(references).astype(np.float64) @ distinct.T @ weights
@@ -240,15 +241,11 @@ def compare_value(candidate: np.ndarray, baseline: np.ndarray, references: np.nd
     A dataset given whole is what it is; with ``sampled_records`` (each side a sample of a
     larger dataset), each side's records are resampled in the same draws. The ``flow`` form
     values each side whole: a resample's repeated records would count as repetition."""
-    if form == "flow":
-        if sampled_records:
-            raise ValueError("the flow form values a dataset whole; its records cannot be resampled")
-        gain = per_reference_value(candidate, references, form) - per_reference_value(baseline, references, form)
-        mean, low, high = bootstrap_mean(gain, seed, resamples)
-        return {"signal": "gradient_flow", "mean": mean, "ci95": [low, high], "separated": low > 0 or high < 0}
-    on_candidate, on_baseline = alignment(candidate, references, form), alignment(baseline, references, form)
-    gain = on_candidate.mean(axis=0) - on_baseline.mean(axis=0)
+    if form == "flow" and sampled_records:
+        raise ValueError("the flow form values a dataset whole; its records cannot be resampled")
     if sampled_records:
+        on_candidate, on_baseline = alignment(candidate, references, form), alignment(baseline, references, form)
+        gain = on_candidate.mean(axis=0) - on_baseline.mean(axis=0)
         rng = np.random.default_rng(seed)
         draws = np.empty(resamples)
         for n in range(resamples):
@@ -258,5 +255,6 @@ def compare_value(candidate: np.ndarray, baseline: np.ndarray, references: np.nd
             draws[n] = on_candidate[rows_c][:, refs].mean() - on_baseline[rows_b][:, refs].mean()
         mean, low, high = float(gain.mean()), float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))
     else:
+        gain = per_reference_value(candidate, references, form) - per_reference_value(baseline, references, form)
         mean, low, high = bootstrap_mean(gain, seed, resamples)
     return {"signal": f"gradient_{form}", "mean": mean, "ci95": [low, high], "separated": low > 0 or high < 0}
