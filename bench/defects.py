@@ -16,7 +16,9 @@ Figures:
    strategy's recall per class, the share of clean rows it kept, its confirmed verdict
    (``--confirm-top`` candidates against raw at several seeds), and its model against the
    model trained on the raw sample on the test set (reference judge: win rate and mean
-   ΔNLL with bootstrap 95% intervals, ties within the search's measured noise floor);
+   ΔNLL with bootstrap 95% intervals, ties within the noise floor of two raw models that
+   differ only in their seed; ``--steps`` LoRA steps each, trained here when the search's
+   ``--signal`` trained none);
 3. the agent's best against random's and one-shot's on the test set; search times;
 4. the ceiling at this budget: a model trained the same way on the search sample's clean
    rows by the planted truth (perfect curation of the sample) against the raw one, ties
@@ -175,6 +177,8 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=2)
     parser.add_argument("--candidates", type=int, default=2)
     parser.add_argument("--steps", type=int, default=10, help="LoRA steps per candidate (batch 8)")
+    parser.add_argument("--signal", choices=("gradient_flow", "reference"), default=SearchConfig().signal,
+                        help="what scores the searches' candidates (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--confirm-top", type=int, default=SearchConfig().confirm_top,
                         help="candidates each search confirms against raw before publishing (0: none)")
@@ -211,7 +215,8 @@ def main() -> None:
                    settings)
     configs = {method: SearchConfig(iterations=args.iterations, candidates=args.candidates, method=method,
                                     base=args.model, sample_size=args.sample, eval_dataset=eval_key,
-                                    lora=LoraSettings(steps=args.steps), seed=args.seed, confirm_top=args.confirm_top)
+                                    lora=LoraSettings(steps=args.steps), seed=args.seed, confirm_top=args.confirm_top,
+                                    signal=args.signal)
                for method in args.methods}
     if args.ceiling_only:
         _report_ceiling(store, dataset_key, truth, configs[args.methods[0]], None, test, folder, settings)
@@ -225,14 +230,15 @@ def main() -> None:
                             resources=Resources(settings=settings, endpoints=endpoints),
                             progress=lambda message, method=method: print(f"  [{method}] {message}", flush=True))
             results[method] = (result, time.perf_counter() - started)
-        _report_searches(store, dataset_key, truth, results, test, args)
+        _report_searches(store, dataset_key, truth, results, test, args, configs, settings)
         agent = results["agent"][0] if "agent" in results else None
         _report_ceiling(store, dataset_key, truth, configs[args.methods[0]], agent, test, folder, settings)
 
 
-def _report_searches(store, dataset_key, truth, results, test: TestSet, args) -> None:
+def _report_searches(store, dataset_key, truth, results, test: TestSet, args, configs, settings) -> None:
     print(f"\n2. The published strategies ({args.iterations} iterations x {args.candidates} candidates, sample "
-          f"{args.sample}, LoRA {args.steps} steps x 8 on {args.model}; agent and data LLM: {LOCAL_MODEL})")
+          f"{args.sample}, scored by {args.signal}, LoRA {args.steps} steps x 8 on {args.model}; agent and data LLM: "
+          f"{LOCAL_MODEL})")
     header = "".join(f" {name[:10]:>10}" for name in defects.DEFECT_CLASSES)
     print(f"  {'method':<10} {'recall per class:':<18}{header}  clean kept  search")
     for method, (result, seconds) in results.items():
@@ -257,19 +263,33 @@ def _report_searches(store, dataset_key, truth, results, test: TestSet, args) ->
         print(f"    confirmed: {confirmation['verdict']}: dNLL {published['delta_nll']['mean']:+.4f} [{low:+.4f}, "
               f"{high:+.4f}] against raw over {confirmation['seeds']} seeds x {confirmation['examples']} examples the "
               f"selection never used, at {budget_text(confirmation['budget'])}")
-    first = next(iter(results))
-    margin = results[first][0]["data_card"]["score"]["tie_margin"]
-    print(f"\n3. Models on the {len(test.examples)} clean test references nothing in the search scored "
-          f"(tie margin {margin}: the {first} search's noise floor)")
-    for method, (result, _) in results.items():
-        _verdict(f"{method} best vs raw", test.verdict(result["best"]["adapter_key"],
-                                                      result["data_card"]["baseline_adapter"], margin))
+    config = configs[next(iter(results))]
+    raw, noise = _raw_models(store, dataset_key, config, test, settings)
+    print(f"\n3. Models on the {len(test.examples)} clean test references nothing in the search scored, LoRA "
+          f"{config.lora.steps} steps (tie margin {noise['tie_margin']}: two raw models that differ in their seed)")
+    best = {method: _trained(store, result["best"], config, settings) for method, (result, _) in results.items()}
+    for method in results:
+        _verdict(f"{method} best vs raw", test.verdict(best[method], raw, noise["tie_margin"]))
     if "agent" not in results:
         return
-    agent_best = results["agent"][0]["best"]["adapter_key"]
     for rival in (m for m in ("random", "one_shot") if m in results):
-        _verdict(f"agent best vs {rival} best", test.verdict(agent_best, results[rival][0]["best"]["adapter_key"],
-                                                            margin))
+        _verdict(f"agent best vs {rival} best", test.verdict(best["agent"], best[rival], noise["tie_margin"]))
+
+
+def _raw_models(store, dataset_key, config, test: TestSet, settings) -> tuple[str, dict[str, Any]]:
+    """The raw sample's model at the search's LoRA budget, and the test set's noise floor:
+    it against the same training with another seed. Adapters are stored: a second call trains none."""
+    run = sample(SearchContext(store, config, Resources(settings=settings)), dataset_key)  # stored: a lookup
+    raw, reseeded = (lora.finetune(run.sample_key, store, base=config.base, lora=settings_, settings=settings)
+                     ["adapter_key"] for settings_ in (config.lora, replace(config.lora, seed=config.lora.seed + 1)))
+    return raw, noise_floor(test.nll(raw), test.nll(reseeded), config.seed)
+
+
+def _trained(store, best: dict[str, Any], config, settings) -> str:
+    """The published strategy's sample output, fine-tuned as the search's candidates are by the
+    reference judge (the search's own adapter when it trained one)."""
+    return best.get("adapter_key") or lora.finetune(best["output_key"], store, base=config.base, lora=config.lora,
+                                                    settings=settings)["adapter_key"]
 
 
 def _report_ceiling(store, dataset_key, truth, config, result, test: TestSet, folder, settings) -> None:
@@ -283,20 +303,18 @@ def _report_ceiling(store, dataset_key, truth, config, result, test: TestSet, fo
     path = folder / f"oracle-{run.sample_key[:12]}.jsonl"
     _write(path, clean)
     started = time.perf_counter()
-    adapters = {name: lora.finetune(key, store, base=config.base, lora=settings_, settings=settings)["adapter_key"]
-                for name, key, settings_ in (("raw", run.sample_key, config.lora),
-                                             ("reseeded", run.sample_key, replace(config.lora, seed=config.lora.seed + 1)),
-                                             ("clean", ingest(str(path), store)["dataset_key"], config.lora))}
+    raw, noise = _raw_models(store, dataset_key, config, test, settings)
+    adapters = {"raw": raw, "clean": lora.finetune(ingest(str(path), store)["dataset_key"], store, base=config.base,
+                                                   lora=config.lora, settings=settings)["adapter_key"]}
     trained = time.perf_counter() - started
-    noise = noise_floor(test.nll(adapters["raw"]), test.nll(adapters["reseeded"]), config.seed)
     print(f"\n4. The ceiling at LoRA {config.lora.steps} steps: the sample's {len(clean)} clean rows of {len(records)} "
           f"by the planted truth, trained the same way ({trained:.0f} s for the adapters not stored yet); on the "
           f"test set a raw model reseeded scores win rate {noise['win_rate']:.3f}, mean dNLL "
           f"{noise['delta_nll']['mean']:+.4f} against the first (tie margin {noise['tie_margin']})")
     _verdict("truth-clean sample vs raw", test.verdict(adapters["clean"], adapters["raw"], noise["tie_margin"]))
     if result is not None:
-        _verdict("agent best vs truth-clean", test.verdict(result["best"]["adapter_key"], adapters["clean"],
-                                                           noise["tie_margin"]))
+        _verdict("agent best vs truth-clean", test.verdict(_trained(store, result["best"], config, settings),
+                                                           adapters["clean"], noise["tie_margin"]))
 
 
 def _report_compare(store, dataset_key, truth, paths, folder, test_key, args, settings) -> None:

@@ -11,8 +11,11 @@ defect class can be planted in (``autodp.defects.ladder_eligible``); ``--rows`` 
   bench-defects proportion), ``mismatched``, ``truncated`` and ``empty`` (empty and
   placeholder answers), each the same rows with 0, 10, 30 and 50% of them damaged; the 0%
   rung is ``clean``, shared by all four;
-- ``subset10``: the clean rung cut to a tenth of its rows (quantity);
-- ``repeated5``: a fifth of the clean rows, each five times, in place of the others (diversity).
+- ``subset10``, ``subset25`` and ``subset50``: the clean rung cut to a tenth, a quarter and a
+  half of its rows (quantity; each holds the smaller ones);
+- ``repeated2``, ``repeated5`` and ``repeated10``: a half, a fifth and a tenth of the clean rows,
+  each twice, five and ten times, in place of the others (diversity; repeated10 repeats
+  subset10's rows).
 
 Signals, each higher-is-better, each against the clean rung on the same test references:
 - ``gradient_inner`` and ``gradient_cosine`` (``autodp.search.gradient_value``): per-record
@@ -87,7 +90,9 @@ from autodp.search.gradient_value import (
 from autodp.text import prompt_text
 
 CLEAN_RUNG = "clean"
-EXTRA_RUNGS = ("subset10", "repeated5")
+# Quantity and diversity: name -> (share of the clean rows kept, times each is repeated).
+EXTRA_RUNGS = {"subset10": (10, 1), "repeated5": (5, 5),  # the first two, kept as they were built
+               "subset25": (4, 1), "subset50": (2, 1), "repeated2": (2, 2), "repeated10": (10, 10)}
 FLOW = f"gradient_flow@{FLOW_HORIZON:g}"
 # The horizons the flow form is measured at: its calibration (FLOW_HORIZON is one of them).
 FLOW_HORIZONS = (1.0, 3.0, 5.0, 8.0, 10.0, 12.0, 15.0, 20.0, 30.0, 100.0)
@@ -97,7 +102,7 @@ TRAINED_SIGNALS = ("nll@10", "contrastive@10")
 CONTRASTIVE_REFERENCES = 50
 DISTRACTORS = 2
 # The rungs that get 10-step adapters by default: on two cores each costs minutes.
-TRAINED_RUNGS = ("clean", "mixed@0.3", "mixed@0.5") + EXTRA_RUNGS
+TRAINED_RUNGS = ("clean", "mixed@0.3", "mixed@0.5", "subset10", "repeated5")
 RESAMPLES = 2000
 PER_RECORD_RUNG = "mixed@0.5"  # every class planted: the per-record figures are measured on it
 
@@ -111,10 +116,9 @@ def build_rungs(folder: Path, rows: int, test_rows: int, seed: int
     """(rung name -> records, test references, rung name -> each row's planted defect or
     ``clean``), written once to ``folder`` and read back after."""
     path = folder / f"rungs-{rows}-{test_rows}-seed{seed}.json"
-    if path.exists():
-        saved = json.loads(path.read_text(encoding="utf-8"))
-        if "truth" in saved:
-            return saved["rungs"], saved["test"], saved["truth"]
+    saved = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    if "truth" in saved and set(EXTRA_RUNGS) <= set(saved["rungs"]):
+        return saved["rungs"], saved["test"], saved["truth"]
     records, foreign = clean_sources()
     records = [r for r in _without_near_duplicates(records, folder) if defects.ladder_eligible(r)]
     rng = random.Random(seed)
@@ -130,11 +134,17 @@ def build_rungs(folder: Path, rows: int, test_rows: int, seed: int
             rungs[rung_name(ladder, dose)] = [_pair(r) for r in rung]
             truth[rung_name(ladder, dose)] = [r["defect"] for r in rung]
     order = rng.sample(range(rows), rows)
-    rungs["subset10"] = [pool[i] for i in sorted(order[:rows // 10])]
-    repeated = [pool[i] for i in order[:rows // 5] for _ in range(5)]
-    rng.shuffle(repeated)
-    rungs["repeated5"] = repeated
+    for name, (share, times) in EXTRA_RUNGS.items():  # drawn in this order, so adding a rung moves none before it
+        kept = order[:rows // share]
+        if times == 1:
+            rungs[name] = [pool[i] for i in sorted(kept)]
+        else:
+            rungs[name] = [pool[i] for i in kept for _ in range(times)]
+            rng.shuffle(rungs[name])
     truth.update({name: [defects.CLEAN] * len(rungs[name]) for name in EXTRA_RUNGS})
+    for name, records in {**saved.get("rungs", {}), "test": saved.get("test", test)}.items():
+        if (test if name == "test" else rungs.get(name)) != records:
+            raise SystemExit(f"{path}: {name} would be rebuilt differently; move the file aside to rebuild all")
     path.write_text(json.dumps({"rungs": rungs, "test": test, "truth": truth}, ensure_ascii=False), encoding="utf-8")
     return rungs, test, truth
 
@@ -364,7 +374,7 @@ def judge(signal: str, values: dict[str, np.ndarray], truths, ladder_lines: list
     truth = truths[primary_budget(truths)] if truths else {"verdicts": {}, "pairs": {}}
     truth_verdicts = truth["verdicts"]
     truth_pairs = {pair: word for pair, word in truth["pairs"].items() if word != "not separated"}
-    for name in EXTRA_RUNGS + ("mixed@0.3",):
+    for name in (*EXTRA_RUNGS, "mixed@0.3"):
         if name not in values or CLEAN_RUNG not in values:
             continue
         mean, low, high = paired_interval(values[name], values[CLEAN_RUNG])

@@ -8,11 +8,15 @@ publishes the dataset it produces with a data card for review.
    quarantined with their line and reason) and **profile** it: aggregates only;
 2. **sample**: hold out the evaluation split, draw a distribution-preserving sample;
 3. **target**: train the classifier that flags the rows worth an LLM call;
-4. **baseline**: LoRA-fine-tune the base model on the unprocessed sample;
+4. **baseline**: what candidates are scored against. By the `signal` Param's default,
+   `gradient_flow`: per-record LoRA gradients of the unprocessed sample and of the
+   evaluation references, computed once; by `reference`: the base model LoRA-fine-tuned on
+   the unprocessed sample, twice (the second seed is the noise floor);
 5. **iteration_N** (up to the `iterations` Param): the agent **propose**s candidate
    strategies from aggregates and scores only; each candidate is **apply**ed,
-   **finetune**d and **evaluate**d against the baseline as mapped tasks; **reflect** keeps
-   the history and skips later iterations once the search has converged;
+   **finetune**d (by `reference` only: `gradient_flow` trains nothing here) and
+   **evaluate**d against the unprocessed sample as mapped tasks; **reflect** keeps the
+   history and skips later iterations once the search has converged;
 6. **select** the best strategy; **confirm** the top candidates against raw (each and the
    unprocessed sample fine-tuned with several seeds at a budget where the model learns the
    data, scored on held-out examples the selection never used); **publish** the output on
@@ -37,7 +41,7 @@ from autodp.ingest.readers import FORMATS
 from autodp.ingest.rows import DEFAULT_MAX_RECORD_BYTES
 from autodp.orchestration.openlineage import task
 from autodp.orchestration.support import TASK_DEFAULTS, mapping_param, store_param
-from autodp.search.config import DEFAULTS, MAX_ITERATIONS, Method
+from autodp.search.config import DEFAULTS, MAX_ITERATIONS, Method, Signal
 
 GPU = {"pool": os.environ.get("AUTODP_GPU_POOL", "default_pool"),
        "queue": os.environ.get("AUTODP_GPU_QUEUE", "default")}
@@ -79,10 +83,17 @@ PARAMS = {
                    description="Model fine-tuned per candidate: smollm2 (SmolLM2-135M-Instruct), tiny (tests), or "
                    "a Hugging Face model directory readable from the workers."),
     "lora_steps": Param(DEFAULTS.lora.steps, type="integer", minimum=1, maximum=100_000, section=MODELS,
-                        title="LoRA steps", description="Training steps per candidate (batch 8)."),
+                        title="LoRA steps", description="Training steps per candidate (batch 8), when the "
+                        "reference judge scores candidates."),
     "augmentation_model": Param(None, type=["null", "string"], section=MODELS, title="Augmentation model",
                                 description="Name of a registered augmentation family (autodp_distill): the "
                                 "operators of its tasks join the pool and run its models. Empty: none."),
+    "signal": Param(DEFAULTS.signal, type="string", enum=list(get_args(Signal)), section=EVALUATION,
+                    title="Signal that scores candidates",
+                    description="gradient_flow: each candidate's output valued against the raw sample by per-record "
+                    "LoRA gradients followed through training (no fine-tune per candidate; the one signal that passes "
+                    "make bench-ladder). reference: a LoRA fine-tune per candidate, its likelihood of the held-out "
+                    "answers against a baseline's (fails the ladder; kept to compare)."),
     "eval_size": Param(DEFAULTS.eval_size, type="integer", minimum=4, maximum=100_000, section=EVALUATION,
                        title="Evaluation examples",
                        description="Rows held out of the input to judge models (at most a quarter of the rows "
@@ -91,8 +102,8 @@ PARAMS = {
                   description="Path or s3:// URL of a file of trusted instruction/response pairs (same field "
                   "mapping) to judge models on. Empty: a screened split held out of the source."),
     "llm_judge": Param(DEFAULTS.llm_judge, type="boolean", section=EVALUATION, title="Also use the LLM judge",
-                       description="Judge answers with the judge endpoint too (both orders); the score stays "
-                       "the reference judge's."),
+                       description="Judge answers with the judge endpoint too (both orders), when the reference "
+                       "judge scores candidates; the score stays the reference judge's."),
     "confirm_top": Param(DEFAULTS.confirm_top, type="integer", minimum=0, maximum=8, section=EVALUATION,
                          title="Candidates confirmed",
                          description="The top candidates fine-tuned again against raw before publishing; 0: none "
@@ -251,8 +262,8 @@ def autodp_search():
                               Confirmation.from_dict(confirmed))
         return {"published_key": result["published_key"], "published_dataset_key": result["published_dataset_key"],
                 "rows": result["data_card"]["rows"], "verdict": result["verdict"],
-                "best": {k: result["best"][k] for k in ("score", "win_rate", "ci95", "steps")},
-                "leaderboard": [{k: e[k] for k in ("score", "win_rate", "ci95", "rows_out", "origin", "steps")}
+                "best": {k: result["best"].get(k) for k in ("score", "win_rate", "ci95", "steps")},
+                "leaderboard": [{k: e.get(k) for k in ("score", "win_rate", "ci95", "rows_out", "origin", "steps")}
                                 for e in result["leaderboard"]]}
 
     run = baseline(target(sample(profile(ingest()))))

@@ -97,7 +97,7 @@ def test_the_main_job_runs_the_search_through_airflow(tmp_path):
                            "--confirm-steps", "2", "--confirm-size", "4"], capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "iteration_1.evaluate[1]" in done.stdout and "publish" in done.stdout
-    assert "win rate" in done.stdout and "data card: " in done.stdout and "iteration_1.evaluate[1]" in done.stdout
+    assert "scored by gradient_flow@10 against the raw sample" in done.stdout and "data card: " in done.stdout
     assert "confirm" in done.stdout.split("iteration_1.reflect")[1]
     assert re.search(r"published strategy: (better than raw|not shown better than raw|worse than raw) \(confirmation: "
                      r"2 seeds per arm at LoRA 2 steps x batch 4 x 128 tokens, 4 examples", done.stdout), done.stdout[-2000:]

@@ -37,7 +37,7 @@ def test_search_dag_runs_the_whole_loop_and_a_rerun_redoes_nothing(airflow_db, t
     adapters, verdicts, the published result) in the store."""
     from airflow.dag_processing.dagbag import DagBag
 
-    from autodp.artifacts import ADAPTERS, DATA_CARD_FILE
+    from autodp.artifacts import ADAPTERS, DATA_CARD_FILE, FEATURES
 
     store_dir = tmp_path / "store"
     trusted = write_lines(tmp_path / "trusted.jsonl", [record(f"Is asthma {i} serious?", output=f"Often, see {i}.")
@@ -71,16 +71,18 @@ def test_search_dag_runs_the_whole_loop_and_a_rerun_redoes_nothing(airflow_db, t
     assert tis["publish"].xcom_pull(task_ids="publish")["verdict"] == confirmation["verdict"]
     split = store.manifest(DATASETS, score["evaluation_key"])["summary"]
     assert split["source_dataset_key"] == ingested[str(trusted)] and split["held_out_rows"] == 0
-    adapters = set(store.artifacts(ADAPTERS))
-    assert len(adapters) >= 2  # the baseline and at least one candidate
+    adapters, features = set(store.artifacts(ADAPTERS)), set(store.artifacts(FEATURES))
+    assert len(adapters) == 4  # only the confirmation's: raw and the candidate, two seeds each
+    assert len(features) == 2  # the sample's and the references': candidates are valued without training
 
     again, states, tis = run_once()
     assert again.state == "success", states
     assert set(store.artifacts(ADAPTERS)) == adapters and store.artifacts(PUBLISHED) == [published]
+    assert set(store.artifacts(FEATURES)) == features
     evaluated = [entry for name, ti in tis.items() if name.endswith(".reflect") and ti.state == "success"
                  for entry in ti.xcom_pull(task_ids=name)["history"]]
     assert evaluated and all(e["cache_hits"] == len(e["steps"]) for e in evaluated)
-    assert all(e["adapter_cached"] and e["verdict_cached"] for e in evaluated if e.get("adapter_key"))
+    assert all(e["verdict_cached"] and e["value"]["signal"] == "gradient_flow@10" for e in evaluated)
 
 
 @pytest.mark.s3

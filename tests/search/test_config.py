@@ -54,15 +54,19 @@ def test_unknown_choice_is_refused_by_the_cli(capsys):
 # the whole dataset) once more, and version 5 (publishing, among strategies tied within the
 # noise floor, the one removing the most flagged rows) again.
 @pytest.mark.parametrize("config, key", [
-    (SearchConfig(base="tiny", eval_size=40, confirm_top=0), "197ee86cfa86bf505c8c502443de56b1"),
+    (SearchConfig(base="tiny", eval_size=40, confirm_top=0, signal="reference"), "197ee86cfa86bf505c8c502443de56b1"),
     (SearchConfig.from_params({"iterations": 2, "candidates": 2, "method": "random", "model": "smollm2",
                                "sample_size": 200, "eval_size": 30, "lora_steps": 10, "patience": 2, "seed": 0,
-                               "llm_judge": False, "confirm_top": 0}), "634a3bd63f7e0651b5b17f58111639eb"),
+                               "llm_judge": False, "confirm_top": 0, "signal": "reference"}),
+     "634a3bd63f7e0651b5b17f58111639eb"),
     (SearchConfig(iterations=1, candidates=3, method="agent", base="tiny", sample_size=50, eval_size=8,
                   eval_dataset="e" * 64, lora=LoraSettings(steps=30, epochs=2.0), seed=3, llm_judge=True,
-                  sampling=False, target_selection=False, reuse=False, confirm_top=0), "2c7efba11a2b4523aac6d157b86c217d"),
+                  sampling=False, target_selection=False, reuse=False, confirm_top=0, signal="reference"),
+     "2c7efba11a2b4523aac6d157b86c217d"),
     # Confirmation (on by default) is part of a search's key; without it a search keeps the key it had before.
-    (SearchConfig(base="tiny", eval_size=40), "a60bcc2c186e245f1df1a558a2729d10"),
+    (SearchConfig(base="tiny", eval_size=40, signal="reference"), "a60bcc2c186e245f1df1a558a2729d10"),
+    # The signal is part of a search's key; scored by the reference judge, a search keeps the key it had before.
+    (SearchConfig(base="tiny", eval_size=40), "d6b68bda2d08b902d2a9063e5257fb54"),
 ])
 def test_run_keys_are_unchanged(config, key):
     assert run_key(DATASET, config) == key

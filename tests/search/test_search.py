@@ -45,27 +45,29 @@ def test_search_runs_publishes_and_never_shows_records_to_the_agent(local_store,
     key = canary_dataset(tmp_path, local_store)
     result = search(key, local_store, config, resources=resources)
 
+    # Scored by the gradient-flow signal (the default): no adapter is trained, each candidate's score is its
+    # value against the raw sample, and a strategy that only drops rows computes no record's features again.
     board = result["leaderboard"]
     assert 1 <= len(board) <= 4 and len({h["strategy_key"] for h in board}) == len(board)
-    assert all(-0.5 <= h["score"] <= 0.5 for h in board)
-    assert board[0]["score"] == max(h["score"] for h in board)
-    selection = result["data_card"]["search"]["selection"]  # the best-scored, or one tied with it within the noise
-    low, high = result["data_card"]["score"]["noise_floor"]["delta_nll"]["ci95"]
-    assert selection["best_scored"] == board[0]["strategy_key"] and selection["noise_reach"] == max(abs(low), abs(high))
-    assert result["best"]["delta_nll"]["mean"] >= board[0]["delta_nll"]["mean"] - selection["noise_reach"]
+    assert not local_store.artifacts(ADAPTERS) and all("adapter_key" not in h for h in board)
+    assert board[0]["score"] == max(h["score"] for h in board) == result["best"]["score"]
+    for h in board:
+        low, high = h["ci95"]
+        assert low <= h["score"] == h["value"]["difference"] <= high and h["value"]["signal"] == "gradient_flow@10"
+        assert h["value"]["records"] == h["rows_out"] and h["value"]["references"] >= 1
+        if not any(step["operator"] == "normalize_text" for step in h["steps"]):
+            assert h["value"]["features_computed"] == 0, h
+    assert result["data_card"]["search"]["selection"]["rule"] == "best_score"
     assert all(h["flagged"]["flagged"] == result["data_card"]["target_selection"]["flagged"] for h in board)
-    net = {h["strategy_key"]: h["flagged"]["flagged_removed"] - h["flagged"]["unflagged_dropped"] for h in board}
-    tied = [h for h in board if h.get("delta_nll")
-            and h["delta_nll"]["mean"] >= board[0]["delta_nll"]["mean"] - selection["noise_reach"]]
-    assert len(tied) == selection["tied"] and net[result["best"]["strategy_key"]] == max(net[h["strategy_key"]] for h in tied)
     assert local_store.has(DATASETS, result["published_dataset_key"])
     card = result["data_card"]
     score = card["score"]
+    assert score["judge"] == "gradient_flow@10" and score["signal"] == "gradient_flow" and score["win_rate"] is None
+    assert score["value"] == result["best"]["value"] and "bench-ladder" in score["ladder"] and score["could_favour"]
     assert score["evaluation"] == "held_out" and 1 <= score["evaluation_examples"] <= 8
     assert score["evaluation_screen"]["screened_out"]  # the planted empty outputs and invented URLs
-    assert score["tie_margin"] == score["noise_floor"]["tie_margin"] >= 0
-    assert all(h["delta_nll"]["ci95"][0] <= h["delta_nll"]["mean"] <= h["delta_nll"]["ci95"][1]
-               for h in board if h.get("adapter_key"))
+    assert score["noise_floor"] is None and card["baseline_adapter"] is None  # the signal has no seed
+    assert 0 < score["cost"]["raw_features_computed"] <= 36 + score["evaluation_examples"]  # once per record
     assert card["rows"]["in"] == 70 and card["input_dataset_key"] == key
     published = datasets.load_dataset(str(local_store.root / PUBLISHED / result["run_key"]),
                                       cache_dir=str(tmp_path / "hf-cache"))  # the artifact is a Hugging Face dataset
@@ -125,17 +127,31 @@ def test_the_top_candidates_are_confirmed_against_raw_on_examples_the_selection_
     assert card["score"]["evaluation_examples"] + confirmation["examples"] == split["examples"]
     assert confirmation["examples"] >= 2
     text = local_store.read_bytes(f"{PUBLISHED}/{result['run_key']}/data_card.md").decode()
+    assert "Judged by `gradient_flow@10`" in text and "What it could favour" in text
     assert "## Confirmation" in text and f"**{result['verdict'].capitalize()}**" in text
     # Raw twice, each confirmed candidate twice, beside the search's own adapters.
     confirmation_adapters = set(confirmation["raw_adapters"])
     assert len(confirmation_adapters) == 2 and confirmation_adapters <= set(local_store.artifacts(ADAPTERS))
 
 
-def test_random_search_baseline_with_both_judges(local_store, tmp_path, resources, config):
+def test_random_search_scored_by_the_reference_judge_with_the_llm_judge_beside(local_store, tmp_path, resources,
+                                                                              config):
     key = canary_dataset(tmp_path, local_store)
-    result = search(key, local_store, SearchConfig(**{**config.__dict__, "method": "random", "llm_judge": True}),
+    result = search(key, local_store, replace(config, method="random", llm_judge=True, signal="reference"),
                     resources=resources)
     assert all(h["origin"] == "random" for h in result["leaderboard"])
+    board = result["leaderboard"]
+    assert all(-0.5 <= h["score"] <= 0.5 and h["adapter_key"] for h in board)
+    selection = result["data_card"]["search"]["selection"]  # the best-scored, or one tied with it within the noise
+    low, high = result["data_card"]["score"]["noise_floor"]["delta_nll"]["ci95"]
+    assert selection["best_scored"] == board[0]["strategy_key"] and selection["noise_reach"] == max(abs(low), abs(high))
+    assert result["best"]["delta_nll"]["mean"] >= board[0]["delta_nll"]["mean"] - selection["noise_reach"]
+    net = {h["strategy_key"]: h["flagged"]["flagged_removed"] - h["flagged"]["unflagged_dropped"] for h in board}
+    tied = [h for h in board if h["delta_nll"]["mean"] >= board[0]["delta_nll"]["mean"] - selection["noise_reach"]]
+    assert len(tied) == selection["tied"] and net[result["best"]["strategy_key"]] == max(net[h["strategy_key"]] for h in tied)
+    score = result["data_card"]["score"]
+    assert score["judge"] == "reference" and score["tie_margin"] == score["noise_floor"]["tie_margin"] >= 0
+    assert all(h["delta_nll"]["ci95"][0] <= h["delta_nll"]["mean"] <= h["delta_nll"]["ci95"][1] for h in board)
     judged = [h["llm_judge"] for h in result["leaderboard"] if h.get("llm_judge")]
     examples = result["data_card"]["score"]["evaluation_examples"]
     assert judged and all(j["wins"] + j["ties"] + j["losses"] == examples for j in judged)

@@ -62,7 +62,7 @@ def register(commands) -> None:
 
 def search_arguments(parser: argparse.ArgumentParser) -> None:
     """The search's settings, named as the autodp_search DAG's Params, defaults from SearchConfig."""
-    from autodp.search.config import DEFAULTS, Method
+    from autodp.search.config import DEFAULTS, Method, Signal
 
     parser.add_argument("--method", choices=get_args(Method), default=DEFAULTS.method,
                         help="agent: refined from scores; random and one_shot: baselines (default %(default)s)")
@@ -75,6 +75,9 @@ def search_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=DEFAULTS.lora.steps,
                         help="LoRA steps per candidate (default %(default)s)")
     parser.add_argument("--sample-size", type=int, default=DEFAULTS.sample_size)
+    parser.add_argument("--signal", choices=get_args(Signal), default=DEFAULTS.signal,
+                        help="what scores candidates: gradient_flow (no fine-tune per candidate; passes make "
+                             "bench-ladder) or reference (a fine-tune per candidate; fails it) (default %(default)s)")
     parser.add_argument("--eval-size", type=int, default=DEFAULTS.eval_size)
     parser.add_argument("--eval", default=None, metavar="FILE_OR_KEY",
                         help="a trusted evaluation set to judge models on, instead of a screened held-out split: "
@@ -100,7 +103,7 @@ def search_params(args: argparse.Namespace) -> dict[str, Any]:
     """The search's settings under the DAG's Param names (``SearchConfig.from_params``)."""
     params = {"method": args.method, "iterations": args.iterations, "candidates": args.candidates,
               "patience": args.patience, "model": args.model, "lora_steps": args.steps,
-              "sample_size": args.sample_size, "eval_size": args.eval_size, "seed": args.seed,
+              "sample_size": args.sample_size, "eval_size": args.eval_size, "seed": args.seed, "signal": args.signal,
               "llm_judge": args.llm_judge, "eval": args.eval, "augmentation_model": args.augmentation_model,
               "confirm_top": args.confirm_top, "confirm_seeds": args.confirm_seeds,
               "confirm_steps": args.confirm_steps, "confirm_size": args.confirm_size}
@@ -179,21 +182,30 @@ def _show_leaderboard(result: dict[str, Any]) -> None:
               f"[{noise['ci95'][0]:.2f}, {noise['ci95'][1]:.2f}], dNLL {noise['delta_nll']['mean']:+.4f}; "
               f"tie margin {card['tie_margin']}; {card['evaluation_examples']} {card['evaluation'].replace('_', ' ')} "
               "examples")
-    print(f"{'score':>7} {'win rate':>9} {'95% CI':>12} {'dNLL':>8} {'95% CI':>17} {'LLM judge':>10} {'rows':>6} "
-          f"{'confirmed dNLL':>15} {'95% CI':>17}  strategy")
+    if card.get("value"):
+        print(f"scored by {card['judge']} against the raw sample, on {card['evaluation_examples']} "
+              f"{card['evaluation'].replace('_', ' ')} references (no fine-tune per candidate)")
+        print(f"{'score':>9} {'95% CI':>19} {'rows':>6} {'computed':>9} {'confirmed dNLL':>15} {'95% CI':>17}  strategy")
+    else:
+        print(f"{'score':>7} {'win rate':>9} {'95% CI':>12} {'dNLL':>8} {'95% CI':>17} {'LLM judge':>10} {'rows':>6} "
+              f"{'confirmed dNLL':>15} {'95% CI':>17}  strategy")
     for entry in result["leaderboard"]:
         low, high = entry["ci95"]
+        confirmed = (entry.get("confirmed") or {}).get("delta_nll")
+        confirmed_text = f"{confirmed['mean']:+.4f}" if confirmed else "-"
+        confirmed_ci = f"{confirmed['ci95'][0]:+.3f},{confirmed['ci95'][1]:+.3f}" if confirmed else "-"
+        steps = f"{' > '.join(s['operator'] for s in entry['steps'])} ({entry['origin']})"
+        if entry.get("value"):
+            print(f"{entry['score']:>+9.5f} {f'{low:+.5f},{high:+.5f}':>19} {entry['rows_out']:>6} "
+                  f"{entry['value']['features_computed']:>9} {confirmed_text:>15} {confirmed_ci:>17}  {steps}")
+            continue
         delta = entry.get("delta_nll") or {"mean": None, "ci95": [None, None]}
         delta_text = f"{delta['mean']:+.4f}" if delta["mean"] is not None else "-"
         delta_ci = f"{delta['ci95'][0]:+.3f},{delta['ci95'][1]:+.3f}" if delta["mean"] is not None else "-"
         judged = entry.get("llm_judge")
         llm = "-" if not judged else "unusable" if judged.get("usable") is False else f"{judged['win_rate']:.3f}"
-        confirmed = (entry.get("confirmed") or {}).get("delta_nll")
-        confirmed_text = f"{confirmed['mean']:+.4f}" if confirmed else "-"
-        confirmed_ci = f"{confirmed['ci95'][0]:+.3f},{confirmed['ci95'][1]:+.3f}" if confirmed else "-"
         print(f"{entry['score']:>+7.3f} {entry['win_rate']:>9.3f} {f'{low:.2f}-{high:.2f}':>12} {delta_text:>8} "
-              f"{delta_ci:>17} {llm:>10} {entry['rows_out']:>6} {confirmed_text:>15} {confirmed_ci:>17}  "
-              f"{' > '.join(s['operator'] for s in entry['steps'])} ({entry['origin']})")
+              f"{delta_ci:>17} {llm:>10} {entry['rows_out']:>6} {confirmed_text:>15} {confirmed_ci:>17}  {steps}")
     confirmation = result["data_card"].get("confirmation")
     if confirmation:
         how = (f"{confirmation['seeds']} seeds per arm at {budget_text(confirmation['budget'])}, "

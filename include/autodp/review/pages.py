@@ -55,7 +55,7 @@ def searches(store: ArtifactStore) -> list[dict[str, Any]]:
                       "input_dataset_key": card["input_dataset_key"], "method": card["search"]["method"],
                       "base_model": config.get("base") or score.get("base_model"),
                       "review": status_of(logs.get(key, []))["status"], "win_rate": score["win_rate"],
-                      "ci95": score["ci95"], "rows": card["rows"],
+                      "score": score["score"], "judge": score["judge"], "ci95": score["ci95"], "rows": card["rows"],
                       "verdict": (card.get("confirmation") or {}).get("verdict", NOT_CONFIRMED),
                       "strategy": [step["operator"] for step in card["strategy"]]})
     return sorted(found, key=lambda s: (s["created_at"], s["key"]), reverse=True)
@@ -85,15 +85,16 @@ def search(store: ArtifactStore, key: str) -> dict[str, Any]:
 
 
 def best_by_iteration(leaderboard: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The best score found up to each iteration, with its win-rate interval."""
+    """The best score found up to each iteration, with its interval (the win rate's, by the
+    reference judge: its win rate goes with it; the score's, by the gradient-flow signal)."""
     points, best = [], None
     for iteration in sorted({entry["iteration"] for entry in leaderboard}):
         this = max((e for e in leaderboard if e["iteration"] == iteration), key=lambda e: e["score"])
         if best is None or this["score"] > best["score"]:
             best = this
-        points.append({"iteration": iteration, "score": best["score"], "win_rate": best["win_rate"],
+        points.append({"iteration": iteration, "score": best["score"], "win_rate": best.get("win_rate"),
                        "ci95": best["ci95"], "operators": [s["operator"] for s in best["steps"]],
-                       "iteration_best_win_rate": this["win_rate"]})
+                       "iteration_best_win_rate": this.get("win_rate")})
     return points
 
 

@@ -29,21 +29,15 @@ from typing import Any
 
 from autodp.artifacts import DATASETS, RECORDS_FILE
 from autodp.operators.resources import Resources
-from autodp.search.config import LoraSettings
 from autodp.search.evaluation import evaluation_split, load_examples
-from autodp.search.gradient_value import (
-    FLOW_HORIZON,
-    GradientFeatures,
-    compare_value,
-    stored_features,
-)
+from autodp.search.gradient_value import compare_value, stored_features
+from autodp.search.value_judge import SIGNAL as FLOW_SIGNAL
+from autodp.search.value_judge import extractor as value_extractor
 from autodp.store import ArtifactStore
 from autodp.tables import engine
 from autodp.text import prompt_text
 
 SIGNAL = "gradient_cosine"
-FLOW_SIGNAL = f"gradient_flow@{FLOW_HORIZON:g}"
-WINDOW = 128  # tokens per record: the window bench/ladder.py calibrated the signal in
 DEFAULT_MAX_ROWS = 400
 DEFAULT_EVAL_SIZE = 200
 SIZE_TOLERANCE = 0.2  # distinct records, relative to the larger dataset's
@@ -64,7 +58,7 @@ def compare(store: ArtifactStore, a_key: str, b_key: str, eval_key: str | None =
         if not side.records:
             raise ValueError(f"dataset {a_key if name == 'a' else b_key} has no record left to compare "
                              f"({side.rows} rows, all asking a reference's question)")
-    extractor = GradientFeatures(base=base, lora=LoraSettings(max_length=WINDOW), settings=resources.settings)
+    extractor = value_extractor(base, resources.settings)
     features = {name: stored_features(store, extractor, side.records)[0] for name, side in sides.items()}
     reference_features, _ = stored_features(store, extractor, [(e.prompt, e.reference) for e in references])
     sampled = any(len(side.records) < side.rows for side in sides.values())

@@ -17,6 +17,10 @@ SEARCH_VERSION = "5"  # 2: screened held-out references, noise-floor tie margin,
 MAX_ITERATIONS = 5  # the autodp_search DAG has this many iteration groups
 Method = Literal["agent", "random", "one_shot"]
 Labeler = Literal["scorer", "rules", "llm", "column"]  # where target selection's seed labels come from
+# What scores each candidate (autodp.search.value_judge): the gradient value's flow form against the raw sample, the
+# one signal that passes make bench-ladder; or the reference judge, a LoRA fine-tune per candidate scored on the
+# held-out references against a baseline fine-tuned on the raw sample.
+Signal = Literal["gradient_flow", "reference"]
 DEFAULT_OPERATORS = (
     "drop_empty_output", "normalize_text", "length_bounds", "exact_dedup", "near_dedup", "language_filter",
     "pii_redaction", "hallucinated_url_filter", "merged_instruction_filter", "boilerplate_strip",
@@ -37,6 +41,7 @@ class SearchConfig:
     method: Method = "agent"
     base: str = "smollm2"  # the model fine-tuned per candidate: smollm2, tiny (tests) or a Hugging Face directory
     sample_size: int = 200
+    signal: Signal = "gradient_flow"
     eval_size: int = 200  # held-out references (at most a quarter of the screened input)
     eval_dataset: str | None = None  # a trusted evaluation dataset's key, instead of a held-out split
     operators: tuple[str, ...] = DEFAULT_OPERATORS
@@ -77,9 +82,12 @@ class SearchConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as run keys take it: a search without an augmentation family, or
-        without confirmation, keeps the key it had before the setting existed."""
+        without confirmation, or scored by the reference judge, keeps the key it had before the
+        setting existed."""
         data = asdict(self)
         data["operators"] = list(self.operators)
+        if data["signal"] == "reference":
+            del data["signal"]
         if data["augmentation_model"] is None:
             del data["augmentation_model"]
         if not self.confirm_top:

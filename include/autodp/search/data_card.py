@@ -12,6 +12,16 @@ from autodp.search.cards import PRIOR_MIN_SHARE
 from autodp.search.config import SearchConfig
 from autodp.search.confirmation import BETTER, NOT_CONFIRMED, budget_text, ladder_note
 from autodp.search.state import Confirmation, SearchRun, Trial
+from autodp.search.value_judge import LADDER
+
+# Which operators a signal could favour beyond what fine-tuning would (no operator in the pool applies either one).
+FAVOURS = {
+    "gradient_flow": ("it counts distinct records and values each by what it teaches towards the references, so it "
+                      "could favour operators that add or rewrite rows (augmentation, refinement) by their number, and "
+                      "it cannot see a defect that leaves a record's gradient unchanged"),
+    "reference": ("it rewards making the held-out answers likely, so it could favour operators that keep text like "
+                  "the references (lengths, phrasing) over ones that change what a model learns"),
+}
 
 
 def data_card(run: SearchRun, config: SearchConfig, best: Trial, final: dict[str, Any], history: list[Trial],
@@ -23,6 +33,7 @@ def data_card(run: SearchRun, config: SearchConfig, best: Trial, final: dict[str
     ``augmentation`` the registered augmentation models the strategy's steps ran, by operator;
     ``selection`` why ``best`` was published (``autodp.search.loop.choose``);
     ``confirmation`` the top candidates against raw (``autodp.search.loop.confirm``)."""
+    signal = "gradient_flow" if run.raw_value else "reference"
     return {
         "input_dataset_key": run.dataset_key,
         "output_dataset_key": final["output_key"],
@@ -33,8 +44,16 @@ def data_card(run: SearchRun, config: SearchConfig, best: Trial, final: dict[str
         "rows": {"in": final["rows_in"], "out": final["rows_out"]},
         "drop_reasons": {s["operator"]: s["dropped"] for s in final["steps"] if s["dropped"]},
         "changes": {s["operator"]: s["changed"] for s in final["steps"] if s["changed"]},
-        "score": {"judge": "reference", "win_rate": best.win_rate, "ci95": best.ci95, "score": best.score,
-                  "delta_nll": best.delta_nll, "llm_judge": best.llm_judge, "evaluation": run.eval_source,
+        "score": {"judge": run.raw_value.signal if run.raw_value else "reference", "signal": signal,
+                  "win_rate": best.win_rate, "ci95": best.ci95, "score": best.score,
+                  "delta_nll": best.delta_nll, "value": best.value, "llm_judge": best.llm_judge,
+                  "ladder": LADDER if run.raw_value else "fails make bench-ladder (see docs/reference/benchmarks.md)",
+                  "could_favour": FAVOURS[signal],
+                  "cost": ({"raw_features_s": run.raw_value.seconds, "raw_features_computed":
+                            run.raw_value.features_computed, "candidate_s": [h.value["seconds"] for h in history
+                                                                             if h.value]}
+                           if run.raw_value else None),
+                  "evaluation": run.eval_source,
                   "evaluation_examples": run.eval_examples, "evaluation_key": run.evaluation_key,
                   "evaluation_screen": run.eval_screen, "base_model": config.base,
                   "tie_margin": run.baseline.tie_margin if run.baseline else None,
@@ -80,10 +99,7 @@ def markdown(card: dict[str, Any]) -> str:
     score = card["score"]
     return (f"# Data card\n\n- input dataset `{card['input_dataset_key']}`\n- output dataset "
             f"`{card['output_dataset_key']}`\n- rows {card['rows']['in']} -> {card['rows']['out']}\n\n"
-            f"{strategy_sections(card)}## Score\n\n"
-            f"Win rate {score['win_rate']} (95% CI {score['ci95'][0]}-{score['ci95'][1]}) against the baseline "
-            f"trained on the unprocessed sample; {score['judge']} judge, {score['evaluation_examples']} "
-            f"{score['evaluation'].replace('_', ' ')} examples, base model {score['base_model']}.\n\n"
+            f"{strategy_sections(card)}## Score\n\n{_score_line(score)}{_signal_line(score)}"
             f"{_delta_line(score)}{_noise_line(score)}{_screen_line(score)}{_llm_judge_line(score['llm_judge'])}"
             f"{_confirmation_section(card.get('confirmation'))}{_search_section(card['search'])}## Sample fidelity\n\n{json.dumps(card['fidelity'])}\n")
 
@@ -107,6 +123,29 @@ def _confirmation_section(confirmation: dict[str, Any] | None) -> str:
             "selection never used; ΔNLL is raw minus candidate (nats per token, positive favours the candidate), "
             "its interval over seeds and examples together. A strategy is called better than raw only when that "
             f"interval lies above zero. {confirmation.get('ladder', '')}\n\n{lines}\n")
+
+
+def _score_line(score: dict[str, Any]) -> str:
+    where = (f"{score['evaluation_examples']} {score['evaluation'].replace('_', ' ')} examples, base model "
+             f"{score['base_model']}")
+    value = score.get("value")
+    if value:
+        low, high = value["ci95"]
+        return (f"Judged by `{score['judge']}`, the gradient value's flow form, without fine-tuning: the published "
+                f"strategy's output against the unprocessed sample, difference in value {value['difference']:+.5f} "
+                f"(95% CI {low:+.5f} to {high:+.5f}; positive favours the curated rows) on {where}.\n\n")
+    return (f"Win rate {score['win_rate']} (95% CI {score['ci95'][0]}-{score['ci95'][1]}) against the baseline "
+            f"trained on the unprocessed sample; {score['judge']} judge, {where}.\n\n")
+
+
+def _signal_line(score: dict[str, Any]) -> str:
+    if "could_favour" not in score:  # a card published before the signal was named
+        return ""
+    cost = score.get("cost")
+    spent = (f" It cost {cost['raw_features_s']} s once for the sample's and references' features "
+             f"({cost['raw_features_computed']} computed), then "
+             f"{max(cost['candidate_s'], default=0)} s at most a candidate." if cost else "")
+    return f"The signal {score['ladder']}.{spent} What it could favour: {score['could_favour']}.\n\n"
 
 
 def _delta_line(score: dict[str, Any]) -> str:

@@ -3,6 +3,14 @@
 ``finetune``, ``evaluate`` and ``reflect``; then ``select``, ``confirm`` and ``publish``.
 ``search`` runs them in one process (the CLI, the tests and the benchmarks).
 
+The configuration's ``signal`` says what scores a candidate. ``gradient_flow`` (the default,
+``autodp.search.value_judge``): ``baseline`` featurises the raw sample and the references
+once, ``finetune`` trains nothing, and ``evaluate`` values the candidate's output against the
+raw sample. ``reference``: ``baseline`` fine-tunes the raw sample twice (the second seed sets
+the noise floor), ``finetune`` trains an adapter per candidate, and ``evaluate`` judges its
+references' likelihood against the baseline's. Either way ``confirm`` fine-tunes the top
+candidates and raw with several seeds before anything is called better than raw.
+
 Each step takes the ``SearchContext`` (store, configuration, resources) and small typed
 state (``autodp.search.state``); everything large is in the store under content keys, so
 re-running a step finds its output there. The evaluation split is held out of the input
@@ -68,6 +76,7 @@ from autodp.search.state import (
     Trial,
 )
 from autodp.search.targeting import flagged_removed, load_targets, select_targets
+from autodp.search.value_judge import candidate_value, raw_value
 from autodp.store import ArtifactStore, lineage
 from autodp.tables.profile import profile
 
@@ -97,7 +106,11 @@ def search(dataset_key: str, store: ArtifactStore, config: SearchConfig | None =
     if run.targets:
         say(f"target selection: {run.targets.flagged} of {run.targets.rows} rows flagged")
     run = baseline(context, run)
-    say(f"baseline adapter trained ({run.baseline.steps} steps)")
+    if run.raw_value:
+        say(f"raw sample valued by {run.raw_value.signal} ({run.raw_value.features_computed} records' gradients "
+            f"computed, {run.raw_value.seconds} s)")
+    else:
+        say(f"baseline adapter trained ({run.baseline.steps} steps)")
     reflections: list[Reflection | None] = []
     history: list[Trial] = []
     for iteration in range(1, context.config.iterations + 1):
@@ -152,10 +165,14 @@ def target(context: SearchContext, run: SearchRun) -> SearchRun:
 
 
 def baseline(context: SearchContext, run: SearchRun) -> SearchRun:
-    """The model trained the same way on the unprocessed sample, scored once; and a second
-    one trained with another seed, whose distance from the first is the noise floor that
-    sets the tie margin."""
+    """What every candidate is scored against. By the gradient-flow signal: the raw sample's
+    and the references' features, computed once. By the reference judge: the model trained
+    the same way on the unprocessed sample, scored once, and a second one trained with
+    another seed, whose distance from the first is the noise floor that sets the tie margin."""
     config, resources, store = context.config, context.resources, context.store
+    if config.signal == "gradient_flow":
+        return run.but(raw_value=raw_value(store, run.sample_key, _examples(context, run), config.base,
+                                           resources.settings))
     adapters = [lora.finetune(run.sample_key, store, base=config.base, lora=settings, settings=resources.settings,
                               reuse=config.reuse)
                 for settings in (config.lora, replace(config.lora, seed=config.lora.seed + 1))]
@@ -267,8 +284,9 @@ def apply(context: SearchContext, run: SearchRun, candidate: Candidate) -> Trial
 
 
 def finetune(context: SearchContext, run: SearchRun, trial: Trial) -> Trial:
-    """A LoRA adapter on the candidate's output (none when the strategy left no rows)."""
-    if not trial.rows_out:
+    """A LoRA adapter on the candidate's output (none when the strategy left no rows, or when
+    the gradient-flow signal scores it: that needs no training)."""
+    if not trial.rows_out or context.config.signal == "gradient_flow":
         return trial
     config = context.config
     started = time.perf_counter()
@@ -279,7 +297,10 @@ def finetune(context: SearchContext, run: SearchRun, trial: Trial) -> Trial:
 
 
 def evaluate(context: SearchContext, run: SearchRun, trial: Trial) -> Trial:
-    """Win rate against the baseline: the reference judge (the score), and the LLM judge when asked."""
+    """The candidate's score: its value against the raw sample's by the gradient-flow signal; or
+    its win rate against the baseline by the reference judge, and the LLM judge's when asked."""
+    if context.config.signal == "gradient_flow":
+        return _valued(context, run, trial)
     if trial.adapter_key is None:
         return trial.but(score=-0.5, win_rate=0.0, ci95=[0.0, 0.0], note="no rows left")
     config, resources, store = context.config, context.resources, context.store
@@ -309,6 +330,26 @@ def evaluate(context: SearchContext, run: SearchRun, trial: Trial) -> Trial:
     return trial.but(llm_judge=stored["llm_judge"], verdict_cached=cached, score=verdict["score"],
                      win_rate=verdict["win_rate"], ci95=verdict["ci95"], wins=verdict["wins"], ties=verdict["ties"],
                      losses=verdict["losses"], delta_nll=verdict["delta_nll"], seconds=trial.seconds + round(time.perf_counter() - started, 2))
+
+
+def _valued(context: SearchContext, run: SearchRun, trial: Trial) -> Trial:
+    """The gradient-flow signal's verdict (``value_judge.candidate_value``): the score is the
+    mean difference in value over the references, its interval theirs. A strategy that left
+    no rows teaches nothing: its value is zero on every reference."""
+    assert run.raw_value is not None, "evaluate runs after baseline"
+    config, store = context.config, context.store
+    started = time.perf_counter()
+    material = {"output": trial.output_key, "sample": run.sample_key, "signal": run.raw_value.signal,
+                "features": [run.raw_value.sample_features_key, run.raw_value.reference_features_key],
+                "seed": config.seed}
+    key, cached = _stored(store, "value", material,
+                          lambda: candidate_value(store, trial.output_key, run.sample_key, _examples(context, run),
+                                                  config.base, context.resources.settings, config.seed),
+                          config.reuse)
+    seconds = round(time.perf_counter() - started, 2)
+    value = {**_read_stored(store, key), "seconds": seconds}  # the time of this call, not stored with the figures
+    return trial.but(score=value["difference"], ci95=value["ci95"], value=value, verdict_cached=cached,
+                     note=None if trial.rows_out else "no rows left", seconds=trial.seconds + seconds)
 
 
 def reflect(context: SearchContext, previous: Reflection | None, judged: list[Trial], iteration: int) -> Reflection:
@@ -367,7 +408,7 @@ def confirm(context: SearchContext, run: SearchRun, chosen: Reflection) -> Confi
 def confirmable(history: list[Trial], run: SearchRun, top: int) -> list[Trial]:
     """The candidates worth confirming: the one ``choose`` would publish, then the best-scored
     others, each with rows left to train on."""
-    trained = [h for h in history if h.adapter_key is not None]
+    trained = [h for h in history if h.rows_out and h.score is not None]
     if not trained or top < 1:
         return []
     first, _ = choose(trained, noise_reach(run.baseline.noise if run.baseline else None))

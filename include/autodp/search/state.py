@@ -36,6 +36,18 @@ class Baseline(JsonState):
 
 
 @dataclass(frozen=True)
+class RawValue(JsonState):
+    """The raw sample's side of the gradient-flow signal (``autodp.search.value_judge``): the
+    stored features of the sample's records and of the references, computed once."""
+
+    signal: str  # gradient_flow@<horizon>
+    sample_features_key: str  # features artifacts (autodp.search.gradient_value.stored_features)
+    reference_features_key: str
+    features_computed: int
+    seconds: float
+
+
+@dataclass(frozen=True)
 class SearchRun(JsonState):
     run_key: str
     dataset_key: str
@@ -48,12 +60,14 @@ class SearchRun(JsonState):
     eval_screen: dict[str, Any]  # rows, passed_screen, screened_out (reason -> rows)
     confirmation_examples: int = 0  # the stored examples after those: only the confirmation scores them
     targets: Targets | None = None
-    baseline: Baseline | None = None
+    baseline: Baseline | None = None  # the reference judge's fine-tuned baselines
+    raw_value: RawValue | None = None  # or the gradient-flow signal's raw side
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SearchRun:
         return cls(**{**data, "targets": data["targets"] and Targets.from_dict(data["targets"]),
-                      "baseline": data["baseline"] and Baseline.from_dict(data["baseline"])})
+                      "baseline": data["baseline"] and Baseline.from_dict(data["baseline"]),
+                      "raw_value": data.get("raw_value") and RawValue.from_dict(data["raw_value"])})
 
 
 @dataclass(frozen=True)
@@ -83,12 +97,13 @@ class Trial(JsonState):
     adapter_cached: bool | None = None
     # evaluate
     score: float | None = None
-    win_rate: float | None = None
-    ci95: list[float] | None = None
+    win_rate: float | None = None  # the reference judge's
+    ci95: list[float] | None = None  # the win rate's interval (reference judge), or the score's (gradient flow)
     wins: int | None = None
     ties: int | None = None
     losses: int | None = None
     delta_nll: dict[str, Any] | None = None  # mean baseline - candidate NLL per example, with its interval
+    value: dict[str, Any] | None = None  # the gradient-flow signal's figures (autodp.search.value_judge)
     verdict_cached: bool | None = None
     llm_judge: dict[str, Any] | None = None
     note: str | None = None

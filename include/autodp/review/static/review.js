@@ -9,6 +9,9 @@
   const iterations = document.getElementById("iterations-chart");
   if (iterations && data.points) {
     const labels = data.points.map((p) => "iteration " + p.iteration);
+    // Scored by the gradient-flow signal, a point has no win rate: its score is its value against raw (0).
+    const byValue = data.points.some((p) => p.win_rate === null || p.win_rate === undefined);
+    const shown = (p) => (byValue ? p.score : p.win_rate);
     new Chart(iterations, {
       type: "line",
       data: {
@@ -18,16 +21,18 @@
             backgroundColor: "rgba(37, 99, 235, 0.15)", fill: "+1" },
           { label: "95% CI low", data: data.points.map((p) => p.ci95[0]), borderWidth: 0, pointRadius: 0,
             fill: false },
-          { label: "best win rate so far", data: data.points.map((p) => p.win_rate), borderColor: "#2563eb",
-            backgroundColor: "#2563eb", tension: 0, fill: false },
-          { label: "tie with raw (0.5)", data: data.points.map(() => 0.5), borderColor: "#9ca3af",
+          { label: byValue ? "best value vs raw so far" : "best win rate so far", data: data.points.map(shown),
+            borderColor: "#2563eb", backgroundColor: "#2563eb", tension: 0, fill: false },
+          { label: byValue ? "raw (0)" : "tie with raw (0.5)", data: data.points.map(() => (byValue ? 0 : 0.5)),
+            borderColor: "#9ca3af",
             borderDash: [6, 4], pointRadius: 0, fill: false },
         ],
       },
       options: {
         animation: false,
         responsive: false,
-        scales: { y: { min: 0, max: 1, title: { display: true, text: "win rate vs unprocessed" } } },
+        scales: { y: byValue ? { title: { display: true, text: "value vs unprocessed" } }
+                             : { min: 0, max: 1, title: { display: true, text: "win rate vs unprocessed" } } },
         plugins: {
           legend: { labels: { filter: (item) => !item.text.startsWith("95% CI low") } },
           tooltip: { callbacks: { afterLabel: (ctx) => data.points[ctx.dataIndex].operators.join(" › ") } },
