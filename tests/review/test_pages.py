@@ -5,7 +5,7 @@ from autodp.execution.executor import apply_strategy
 from autodp.execution.strategy import Strategy
 from autodp.ingest import ingest
 from autodp.operators.resources import Resources
-from autodp.review.pages import best_by_iteration, lineage, step_diff
+from autodp.review.pages import best_by_iteration, lineage, score_text, step_diff
 from tests.conftest import record, write_lines
 
 
@@ -15,6 +15,13 @@ def test_step_diff_marks_added_and_missing_steps():
     assert [(d["op"], d["operator"]) for d in step_diff(best, other)] == [
         ("+", "normalize_text"), (" ", "drop_empty_output"), ("-", "exact_dedup"), (" ", "length_bounds")]
     assert step_diff(best, best) == [{"op": " ", "operator": name} for name in best]
+
+
+def test_a_score_reads_as_its_signal_gives_it():
+    by_reference = {"judge": "reference", "score": 0.1, "win_rate": 0.6, "ci95": [0.55, 0.65]}
+    assert score_text(by_reference) == "win rate 0.600 [0.55, 0.65]"
+    candidate = {"score": -0.0123, "ci95": [-0.02, -0.004], "value": {"signal": "gradient_flow@10"}}  # a leaderboard row
+    assert score_text(candidate) == "gradient_flow@10 -0.01230 [-0.02000, -0.00400]"
 
 
 def test_best_by_iteration_never_goes_down():

@@ -64,6 +64,7 @@ def create_app(store: ArtifactStore | None = None, record_examples: int | None =
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["tojson_pretty"] = lambda value: json.dumps(value, indent=2, ensure_ascii=False)
     templates.env.filters["pct"] = lambda value: "-" if value is None else f"{value:.1%}"
+    templates.env.filters["score_text"] = pages.score_text
     can_read = Depends(requires_access_dag("GET", param_dag_id=SEARCH_DAG))
     app = FastAPI(title="autodp review", dependencies=[can_read], docs_url=None, redoc_url=None, openapi_url=None)
 

@@ -84,6 +84,16 @@ def search(store: ArtifactStore, key: str) -> dict[str, Any]:
             "recipes": [r for r in recipes(store) if r["published_key"] == key]}
 
 
+def score_text(score: dict[str, Any]) -> str:
+    """A search's or a candidate's score as the pages show it: by the reference judge its win
+    rate against raw and that interval; by the gradient-flow signal its value against raw."""
+    low, high = score["ci95"]
+    if score.get("win_rate") is None:
+        signal = score.get("judge") or (score.get("value") or {}).get("signal", "value")
+        return f"{signal} {score['score']:+.5f} [{low:+.5f}, {high:+.5f}]"
+    return f"win rate {score['win_rate']:.3f} [{low:.2f}, {high:.2f}]"
+
+
 def best_by_iteration(leaderboard: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The best score found up to each iteration, with its interval (the win rate's, by the
     reference judge: its win rate goes with it; the score's, by the gradient-flow signal)."""
