@@ -332,7 +332,7 @@ def _report_compare(store, dataset_key, truth, paths, folder, test_key, args, se
     low, high = result["ci95"]
     print(f"\nautodp compare: truth-clean rows (A, {result['rows']['a']['compared']} of "
           f"{result['rows']['a']['total']}) against the defective set (B, {result['rows']['b']['compared']} of "
-          f"{result['rows']['b']['total']}) on {result['references']['examples']} clean references: "
+          f"{result['rows']['b']['total']}) by {result['signal']} on {result['references']['examples']} clean references: "
           f"A - B {result['difference']:+.5f} [{low:+.5f}, {high:+.5f}], preferred {result['preferred']}; "
           f"{result['features_computed']} gradients computed, {result['seconds']} s", flush=True)
     if result["size_warning"]:

@@ -120,11 +120,11 @@ def test_compare_says_which_dataset_is_preferred_and_stores_the_features(tmp_pat
     assert same.returncode == 0, same.stderr
     result = json.loads(same.stdout)
     assert (result["preferred"], result["difference"], result["ci95"]) == ("neither", 0.0, [0.0, 0.0])
-    assert result["signal"] == "gradient_cosine" and result["references"]["source"] == "trusted_set"
+    assert result["signal"] == "gradient_flow@10" and result["references"]["source"] == "trusted_set"
     assert result["rows"] == {"a": {"compared": 8, "total": 8}, "b": {"compared": 8, "total": 8}}
     assert result["features_computed"] == 12  # 8 records and 4 references, each once
-    assert result["flow"] == {"signal": "gradient_flow@10", "preferred": "neither", "difference": 0.0,
-                              "ci95": [0.0, 0.0]}
+    assert result["cosine"] == {"signal": "gradient_cosine", "preferred": "neither", "difference": 0.0,
+                                "ci95": [0.0, 0.0]}
 
     done = run("compare", str(a), str(b), "--eval", str(refs), "--model", "tiny", "--json", store=store)
     assert done.returncode == 0, done.stderr
@@ -141,11 +141,14 @@ def test_compare_says_which_dataset_is_preferred_and_stores_the_features(tmp_pat
     smaller = write_lines(tmp_path / "smaller.jsonl", clean[:2])
     cut = run("compare", str(a), str(smaller), "--eval", str(refs), "--model", "tiny", store=store)
     assert cut.returncode == 0, cut.stderr
-    assert "warning: A has 8 distinct records and B 2" in cut.stdout
-    flow = re.search(r"gradient_flow@10 \(counts distinct records and repeats among the rows compared\): A - B "
-                     r"([+-][0-9.]+) \[([+-][0-9.]+), ([+-][0-9.]+)\]; preferred: (a|b|neither)", cut.stdout)
+    assert "warning" not in cut.stdout  # both compared whole: the flow form counts every record
+    flow = re.search(r"gradient_flow@10 on 4 trusted set references: A - B ([+-][0-9.]+) \[([+-][0-9.]+), "
+                     r"([+-][0-9.]+)\]", cut.stdout)
     assert flow, cut.stdout
     assert float(flow[1]) > 0  # two of the eight records, learned early, move the model less than all eight
+    capped = run("compare", str(a), str(smaller), "--eval", str(refs), "--model", "tiny", "--max-rows", "2",
+                 "--json", store=store)
+    assert json.loads(capped.stdout)["size_warning"].startswith("A has 8 distinct records and B 2, but at most 2")
 
     unknown = run("compare", str(a), "no-such-key", "--eval", str(refs), "--model", "tiny", store=store)
     assert unknown.returncode == 2 and "no-such-key" in unknown.stderr

@@ -164,9 +164,10 @@ def _compare(args: argparse.Namespace) -> int:
                 "neither": "neither is shown better (the interval includes no difference)"}
     print(f"  preferred: {result['preferred']}: {verdicts[result['preferred']]}; {result['features_computed']} "
           f"records' gradients computed, {result['seconds']} s")
-    flow = result["flow"]
-    print(f"  {flow['signal']} (counts distinct records and repeats among the rows compared): A - B "
-          f"{flow['difference']:+.5f} [{flow['ci95'][0]:+.5f}, {flow['ci95'][1]:+.5f}]; preferred: {flow['preferred']}")
+    cosine = result["cosine"]
+    print(f"  {cosine['signal']} (first order: what the records teach, blind to how many): A - B "
+          f"{cosine['difference']:+.5f} [{cosine['ci95'][0]:+.5f}, {cosine['ci95'][1]:+.5f}]; preferred: "
+          f"{cosine['preferred']}")
     if result["size_warning"]:
         print(f"  warning: {result['size_warning']}")
     return 0

@@ -1,24 +1,21 @@
 """Which of two datasets trains the better model: ``autodp compare A B``, without a search.
 
-The instrument is the gradient-alignment data value in its cosine form
-(``autodp.search.gradient_value``), the signal that orders ``make bench-ladder``'s dose
-ladders: no training and no seed. Each dataset is read as at most ``max_rows`` records
-chosen by a seeded hash of their content, so records the two datasets share are compared
-on both sides (this week's data against last week's, a curated set against its raw input).
-The references are a trusted set (``eval_key``) or the screened held-out split of A (the
-search's own rule, ``evaluation.evaluation_split``); records asking a reference's question
-are left out of both sides. The difference A - B is the mean over references of the two
-values; its 95% interval resamples the references and each side's records in the same
-draws. ``preferred`` is "a" or "b" only when that interval excludes zero.
+The instrument is the search's signal (``autodp.search.value_judge``): the gradient-alignment
+data value in its flow form, the one signal that passes ``make bench-ladder``, with no
+training and no seed. Each dataset is read as at most ``max_rows`` records chosen by a seeded
+hash of their content, so records the two datasets share are compared on both sides (this
+week's data against last week's, a curated set against its raw input). The references are a
+trusted set (``eval_key``) or the screened held-out split of A (the search's own rule,
+``evaluation.evaluation_split``); records asking a reference's question are left out of both
+sides. The difference A - B is the mean over references of the two values; the flow form
+values the compared rows whole, so its 95% interval resamples the references only.
+``preferred`` is "a" or "b" only when that interval excludes zero.
 
-What it cannot see (``make bench-ladder`` measures it): how many records there are. A
-tenth of a dataset scores as well as the whole, or better, while a model fine-tuned on it
-is far worse; so when the two datasets' distinct records differ by more than
-``SIZE_TOLERANCE``, the answer carries a ``size_warning`` and is no verdict on its own.
-Beside it, ``flow`` gives the same comparison by the gradient value's flow form, which
-counts distinct records and repeats (it orders the ladder's quantity rungs as fine-tuning
-does, at a horizon calibrated on that ladder); it values the compared rows whole, so its
-interval is over the references only, and it sees a dataset's size up to ``max_rows``.
+It counts distinct records and repeats, but only among the rows compared: when a side was
+cut to ``max_rows`` and the datasets' distinct records differ by more than
+``SIZE_TOLERANCE``, the answer carries a ``size_warning``. Beside it, ``cosine`` gives the
+first-order form (what the records teach, blind to how many there are; its interval
+resamples each side's records too).
 """
 
 from __future__ import annotations
@@ -37,7 +34,7 @@ from autodp.store import ArtifactStore
 from autodp.tables import engine
 from autodp.text import prompt_text
 
-SIGNAL = "gradient_cosine"
+COSINE_SIGNAL = "gradient_cosine"
 DEFAULT_MAX_ROWS = 400
 DEFAULT_EVAL_SIZE = 200
 SIZE_TOLERANCE = 0.2  # distinct records, relative to the larger dataset's
@@ -62,17 +59,17 @@ def compare(store: ArtifactStore, a_key: str, b_key: str, eval_key: str | None =
     features = {name: stored_features(store, extractor, side.records)[0] for name, side in sides.items()}
     reference_features, _ = stored_features(store, extractor, [(e.prompt, e.reference) for e in references])
     sampled = any(len(side.records) < side.rows for side in sides.values())
-    verdict = compare_value(features["a"], features["b"], reference_features, "cosine", seed=seed,
-                            resamples=1000 if sampled else 2000, sampled_records=sampled)
+    cosine = compare_value(features["a"], features["b"], reference_features, "cosine", seed=seed,
+                           resamples=1000 if sampled else 2000, sampled_records=sampled)
     flow = compare_value(features["a"], features["b"], reference_features, "flow", seed=seed)
     distinct = {name: side.distinct for name, side in sides.items()}
     return {
-        "a": a_key, "b": b_key, "signal": SIGNAL, "base_model": base, **_answer(verdict),
-        "flow": {"signal": FLOW_SIGNAL, **_answer(flow)},
+        "a": a_key, "b": b_key, "signal": FLOW_SIGNAL, "base_model": base, **_answer(flow),
+        "cosine": {"signal": COSINE_SIGNAL, **_answer(cosine)},
         "rows": {name: {"compared": len(side.records), "total": side.rows} for name, side in sides.items()},
         "references": {"source": split["source"], "examples": len(references),
                        "evaluation_key": split["evaluation_key"]},
-        "distinct_records": distinct, "size_warning": _size_warning(distinct),
+        "distinct_records": distinct, "size_warning": _size_warning(distinct, sampled, max_rows),
         "features_computed": extractor.computed, "seconds": round(time.perf_counter() - started, 1),
     }
 
@@ -83,12 +80,11 @@ def _answer(verdict: dict[str, Any]) -> dict[str, Any]:
             "difference": round(verdict["mean"], 6), "ci95": [round(low, 6), round(high, 6)]}
 
 
-def _size_warning(distinct: dict[str, int]) -> str | None:
+def _size_warning(distinct: dict[str, int], sampled: bool, max_rows: int) -> str | None:
     larger = max(distinct.values())
-    if larger and abs(distinct["a"] - distinct["b"]) / larger > SIZE_TOLERANCE:
-        return (f"A has {distinct['a']} distinct records and B {distinct['b']}: this signal does not see how many "
-                "records there are (a tenth of a dataset scores as the whole); the flow form counts them, among the "
-                "rows compared, and fine-tuning confirms")
+    if sampled and larger and abs(distinct["a"] - distinct["b"]) / larger > SIZE_TOLERANCE:
+        return (f"A has {distinct['a']} distinct records and B {distinct['b']}, but at most {max_rows} of each were "
+                "compared: the signal counts records among those only (raise --max-rows to count them all)")
     return None
 
 
