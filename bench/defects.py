@@ -38,12 +38,11 @@ import gzip
 import json
 import random
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
-from verdicts import TestSet, reference_figure  # bench/verdicts.py
+from verdicts import TestSet, raw_models, reference_figure, trained_model  # bench/verdicts.py
 from workspace import workspace  # bench/workspace.py
 
 from autodp import defects
@@ -61,7 +60,6 @@ from autodp.search.confirmation import budget_text
 from autodp.search.evaluation import (
     evaluation_split,
     load_examples,
-    noise_floor,
 )
 from autodp.search.loop import SearchContext, sample, search
 from autodp.store import ArtifactStore, LocalStore
@@ -264,32 +262,16 @@ def _report_searches(store, dataset_key, truth, results, test: TestSet, args, co
               f"{high:+.4f}] against raw over {confirmation['seeds']} seeds x {confirmation['examples']} examples the "
               f"selection never used, at {budget_text(confirmation['budget'])}")
     config = configs[next(iter(results))]
-    raw, noise = _raw_models(store, dataset_key, config, test, settings)
+    raw, noise = raw_models(store, dataset_key, config, test, settings)
     print(f"\n3. Models on the {len(test.examples)} clean test references nothing in the search scored, LoRA "
           f"{config.lora.steps} steps (tie margin {noise['tie_margin']}: two raw models that differ in their seed)")
-    best = {method: _trained(store, result["best"], config, settings) for method, (result, _) in results.items()}
+    best = {method: trained_model(store, result["best"], config, settings) for method, (result, _) in results.items()}
     for method in results:
         _verdict(f"{method} best vs raw", test.verdict(best[method], raw, noise["tie_margin"]))
     if "agent" not in results:
         return
     for rival in (m for m in ("random", "one_shot") if m in results):
         _verdict(f"agent best vs {rival} best", test.verdict(best["agent"], best[rival], noise["tie_margin"]))
-
-
-def _raw_models(store, dataset_key, config, test: TestSet, settings) -> tuple[str, dict[str, Any]]:
-    """The raw sample's model at the search's LoRA budget, and the test set's noise floor:
-    it against the same training with another seed. Adapters are stored: a second call trains none."""
-    run = sample(SearchContext(store, config, Resources(settings=settings)), dataset_key)  # stored: a lookup
-    raw, reseeded = (lora.finetune(run.sample_key, store, base=config.base, lora=settings_, settings=settings)
-                     ["adapter_key"] for settings_ in (config.lora, replace(config.lora, seed=config.lora.seed + 1)))
-    return raw, noise_floor(test.nll(raw), test.nll(reseeded), config.seed)
-
-
-def _trained(store, best: dict[str, Any], config, settings) -> str:
-    """The published strategy's sample output, fine-tuned as the search's candidates are by the
-    reference judge (the search's own adapter when it trained one)."""
-    return best.get("adapter_key") or lora.finetune(best["output_key"], store, base=config.base, lora=config.lora,
-                                                    settings=settings)["adapter_key"]
 
 
 def _report_ceiling(store, dataset_key, truth, config, result, test: TestSet, folder, settings) -> None:
@@ -303,7 +285,7 @@ def _report_ceiling(store, dataset_key, truth, config, result, test: TestSet, fo
     path = folder / f"oracle-{run.sample_key[:12]}.jsonl"
     _write(path, clean)
     started = time.perf_counter()
-    raw, noise = _raw_models(store, dataset_key, config, test, settings)
+    raw, noise = raw_models(store, dataset_key, config, test, settings)
     adapters = {"raw": raw, "clean": lora.finetune(ingest(str(path), store)["dataset_key"], store, base=config.base,
                                                    lora=config.lora, settings=settings)["adapter_key"]}
     trained = time.perf_counter() - started
@@ -313,7 +295,7 @@ def _report_ceiling(store, dataset_key, truth, config, result, test: TestSet, fo
           f"{noise['delta_nll']['mean']:+.4f} against the first (tie margin {noise['tie_margin']})")
     _verdict("truth-clean sample vs raw", test.verdict(adapters["clean"], adapters["raw"], noise["tie_margin"]))
     if result is not None:
-        _verdict("agent best vs truth-clean", test.verdict(_trained(store, result["best"], config, settings),
+        _verdict("agent best vs truth-clean", test.verdict(trained_model(store, result["best"], config, settings),
                                                            adapters["clean"], noise["tie_margin"]))
 
 

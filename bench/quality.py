@@ -30,21 +30,25 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import replace
 from pathlib import Path
 
-from verdicts import TestSet, llm_figure, reference_figure  # bench/verdicts.py
+from verdicts import (  # bench/verdicts.py
+    TestSet,
+    llm_figure,
+    raw_models,
+    reference_figure,
+    trained_model,
+)
 from workspace import workspace  # bench/workspace.py
 
 from autodp.ingest import ingest
 from autodp.llm.client import LLMClient
 from autodp.llm.endpoints import LOCAL_MODEL, ROLES, Endpoint
 from autodp.llm.server import LocalServer
-from autodp.models import lora
 from autodp.operators.resources import Resources
 from autodp.search.config import LoraSettings, SearchConfig
-from autodp.search.evaluation import evaluation_split, load_examples, noise_floor
-from autodp.search.loop import SearchContext, sample, search
+from autodp.search.evaluation import evaluation_split, load_examples
+from autodp.search.loop import search
 from autodp.text import prompt_text
 
 REPO = Path(__file__).resolve().parents[1]
@@ -66,6 +70,8 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=2)
     parser.add_argument("--steps", type=int, default=10, help="LoRA steps per candidate (batch 8)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--signal", choices=("gradient_flow", "reference"), default=SearchConfig().signal,
+                        help="what scores the searches' candidates (default %(default)s)")
     args = parser.parse_args()
 
     folder, settings, store = workspace("bench-quality")
@@ -85,7 +91,7 @@ def main() -> None:
 
     configs = {method: SearchConfig(iterations=args.iterations, candidates=args.candidates, method=method,
                                     base=args.model, sample_size=args.sample, eval_size=args.eval_size,
-                                    lora=LoraSettings(steps=args.steps), seed=args.seed)
+                                    lora=LoraSettings(steps=args.steps), seed=args.seed, signal=args.signal)
                for method in METHODS}
     with LocalServer(port=0, log_path=folder / "llm.log") as server:
         endpoints = {role: Endpoint(role, server.base_url, LOCAL_MODEL, trusted=True) for role in ROLES}
@@ -100,13 +106,16 @@ def main() -> None:
             seconds[method] = time.perf_counter() - started
 
         card = results["agent"]["data_card"]
-        score, margin = card["score"], card["score"]["tie_margin"]
-        print(f"\n1. The published strategies against the raw-sample model, on the {len(examples)} test references "
-              f"(ties within {margin} nats, the agent search's noise floor; LLM judge on {len(test.llm_examples)})")
+        score = card["score"]
+        raw, noise = raw_models(store, key, configs["agent"], test, settings)
+        margin = noise["tie_margin"]
+        print(f"\n1. The published strategies against the raw-sample model (LoRA {args.steps} steps), on the "
+              f"{len(examples)} test references (ties within {margin} nats, two raw models that differ in their "
+              f"seed; LLM judge on {len(test.llm_examples)}); the searches scored candidates by {score['judge']}")
         print(f"  the searches' own evaluation: {score['evaluation_examples']} {score['evaluation']} references, "
               f"{score['evaluation_screen']['passed_screen']} of {score['evaluation_screen']['rows']} rows passed "
               f"the screen", flush=True)
-        raw = card["baseline_adapter"]
+        best = {method: trained_model(store, results[method]["best"], configs[method], settings) for method in METHODS}
         for method in METHODS:
             result = results[method]
             selection = result["data_card"]["search"]["selection"]
@@ -114,17 +123,12 @@ def main() -> None:
                   f"(proposed by {result['best']['origin']}; chosen by {selection['rule']}, {selection['tied']} tied); "
                   f"{result['data_card']['search']['strategies_evaluated']} strategies evaluated in "
                   f"{seconds[method]:.0f} s", flush=True)
-            _compare(test, f"{method} best vs raw", result["best"]["adapter_key"], raw, margin, judge)
+            _compare(test, f"{method} best vs raw", best[method], raw, margin, judge)
 
         print("\n2. The agent's best against the other methods' best, on the test set")
         for rival in METHODS[1:]:
-            _compare(test, f"agent best vs {rival} best", results["agent"]["best"]["adapter_key"],
-                     results[rival]["best"]["adapter_key"], margin, judge)
+            _compare(test, f"agent best vs {rival} best", best["agent"], best[rival], margin, judge)
 
-        run = sample(SearchContext(store, configs["agent"], Resources(settings=settings)), key)  # stored: a lookup
-        reseeded = lora.finetune(run.sample_key, store, base=args.model, settings=settings,
-                                 lora=replace(configs["agent"].lora, seed=configs["agent"].lora.seed + 1))
-        noise = noise_floor(test.nll(raw), test.nll(reseeded["adapter_key"]), args.seed)
         print(f"\n3. Noise floor on the test set: the raw model retrained with another seed scores win rate "
               f"{noise['win_rate']:.3f}, mean dNLL {noise['delta_nll']['mean']:+.4f} "
               f"[{noise['delta_nll']['ci95'][0]:+.4f}, {noise['delta_nll']['ci95'][1]:+.4f}] against the first "

@@ -76,7 +76,7 @@ def run_configuration(switches: dict[str, bool], dataset: Path, models: Path, ba
         seconds = time.perf_counter() - started
         client.close()
     best = result["best"]
-    return {"seconds": seconds, "win_rate": best["win_rate"], "ci95": best["ci95"], "llm_calls": client.usage.calls,
+    return {"seconds": seconds, "score": best["score"], "ci95": best["ci95"], "llm_calls": client.usage.calls,
             "strategies": len(result["leaderboard"]), "best": " > ".join(s["operator"] for s in best["steps"]),
             "train_rows": result["data_card"]["rows"]}
 
@@ -110,8 +110,8 @@ def main() -> None:
                     continue
                 results[name] = run_configuration(switches, dataset, models, server.base_url, args)
                 r = results[name]
-                print(f"  {name:<11} {r['seconds']:8.1f} s  {r['llm_calls']:5d} LLM calls  win rate "
-                      f"{r['win_rate']:.3f} [{r['ci95'][0]:.2f}, {r['ci95'][1]:.2f}]  best: {r['best']}", flush=True)
+                print(f"  {name:<11} {r['seconds']:8.1f} s  {r['llm_calls']:5d} LLM calls  score "
+                      f"{r['score']:+.4f} [{r['ci95'][0]:+.4f}, {r['ci95'][1]:+.4f}]  best: {r['best']}", flush=True)
     if "none" in results:
         print("speedup over none:")
         for name, r in results.items():

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
-from autodp.search.evaluation import adapter_answers, adapter_nll, compare_nll, llm_judge
+from autodp.models import lora
+from autodp.operators.resources import Resources
+from autodp.search.evaluation import (
+    adapter_answers,
+    adapter_nll,
+    compare_nll,
+    llm_judge,
+    noise_floor,
+)
+from autodp.search.loop import SearchContext, sample
 from autodp.store import ArtifactStore
 
 
@@ -58,3 +68,19 @@ def llm_figure(verdict: dict[str, Any]) -> str:
     low, high = verdict["ci95"]
     return (f"win rate {verdict['win_rate']:.3f} [{low:.2f}, {high:.2f}] (W{verdict['wins']} T{verdict['ties']} "
             f"L{verdict['losses']}), first-shown answer preferred in {verdict['first_shown_preferred']:.0%}")
+
+
+def raw_models(store, dataset_key, config, test: TestSet, settings) -> tuple[str, dict[str, Any]]:
+    """The raw sample's model at the search's LoRA budget, and the test set's noise floor:
+    it against the same training with another seed. Adapters are stored: a second call trains none."""
+    run = sample(SearchContext(store, config, Resources(settings=settings)), dataset_key)  # stored: a lookup
+    raw, reseeded = (lora.finetune(run.sample_key, store, base=config.base, lora=settings_, settings=settings)
+                     ["adapter_key"] for settings_ in (config.lora, replace(config.lora, seed=config.lora.seed + 1)))
+    return raw, noise_floor(test.nll(raw), test.nll(reseeded), config.seed)
+
+
+def trained_model(store, best: dict[str, Any], config, settings) -> str:
+    """The published strategy's sample output, fine-tuned as the search's candidates are by the
+    reference judge (the search's own adapter when it trained one)."""
+    return best.get("adapter_key") or lora.finetune(best["output_key"], store, base=config.base, lora=config.lora,
+                                                    settings=settings)["adapter_key"]
