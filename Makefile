@@ -12,8 +12,9 @@ export AUTODP_HOME ?= $(CURDIR)/.autodp
 DATASET ?= ../shared/datasets/medquad/medquad_all_flat.jsonl.gz
 DATASET_MAP ?= --map instruction=question --map output=answer
 DEMO_DATASET := $(AUTODP_HOME)/demo/healthcare_demo.jsonl
-# The main job's search budget, small enough for two CPU cores (the defaults are SearchConfig's): 10-step
-# candidates, and only the top one confirmed against raw (3 seeds per arm at the confirmation budget).
+# The main job's search budget, small enough for two CPU cores (the defaults are SearchConfig's): candidates are
+# scored by the gradient-flow signal (no fine-tune each; --steps applies under --signal reference), and only the
+# top one is confirmed against raw (3 seeds per arm at the confirmation budget).
 RUN_BUDGET ?= --steps 10 --candidates 2 --confirm-top 1
 
 .PHONY: install run test test-faults docs docs-images ui search bench-scale bench-shards bench-ingest bench-operators bench-cache bench-sampling bench-search bench-quality bench-defects bench-scoring bench-agent bench-distill bench-ladder bench-speed lock clean

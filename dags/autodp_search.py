@@ -91,9 +91,9 @@ PARAMS = {
     "signal": Param(DEFAULTS.signal, type="string", enum=list(get_args(Signal)), section=EVALUATION,
                     title="Signal that scores candidates",
                     description="gradient_flow: each candidate's output valued against the raw sample by per-record "
-                    "LoRA gradients followed through training (no fine-tune per candidate; the one signal that passes "
-                    "make bench-ladder). reference: a LoRA fine-tune per candidate, its likelihood of the held-out "
-                    "answers against a baseline's (fails the ladder; kept to compare)."),
+                    "LoRA gradients followed through training (no fine-tune per candidate; it fails one check of make "
+                    "bench-ladder, the fewest). reference: a LoRA fine-tune per candidate, its likelihood of the "
+                    "held-out answers against a baseline's (fails many of them; kept to compare)."),
     "eval_size": Param(DEFAULTS.eval_size, type="integer", minimum=4, maximum=100_000, section=EVALUATION,
                        title="Evaluation examples",
                        description="Rows held out of the input to judge models (at most a quarter of the rows "

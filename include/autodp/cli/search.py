@@ -76,8 +76,8 @@ def search_arguments(parser: argparse.ArgumentParser) -> None:
                         help="LoRA steps per candidate (default %(default)s)")
     parser.add_argument("--sample-size", type=int, default=DEFAULTS.sample_size)
     parser.add_argument("--signal", choices=get_args(Signal), default=DEFAULTS.signal,
-                        help="what scores candidates: gradient_flow (no fine-tune per candidate; passes make "
-                             "bench-ladder) or reference (a fine-tune per candidate; fails it) (default %(default)s)")
+                        help="what scores candidates: gradient_flow (no fine-tune per candidate; fails one check of make "
+                             "bench-ladder) or reference (a fine-tune per candidate; fails many) (default %(default)s)")
     parser.add_argument("--eval-size", type=int, default=DEFAULTS.eval_size)
     parser.add_argument("--eval", default=None, metavar="FILE_OR_KEY",
                         help="a trusted evaluation set to judge models on, instead of a screened held-out split: "

@@ -1,8 +1,8 @@
 """Which of two datasets trains the better model: ``autodp compare A B``, without a search.
 
 The instrument is the search's signal (``autodp.search.value_judge``): the gradient-alignment
-data value in its flow form, the one signal that passes ``make bench-ladder``, with no
-training and no seed. Each dataset is read as at most ``max_rows`` records chosen by a seeded
+data value in its flow form, the signal that fails the fewest checks of ``make
+bench-ladder``, with no training and no seed. Each dataset is read as at most ``max_rows`` records chosen by a seeded
 hash of their content, so records the two datasets share are compared on both sides (this
 week's data against last week's, a curated set against its raw input). The references are a
 trusted set (``eval_key``) or the screened held-out split of A (the search's own rule,

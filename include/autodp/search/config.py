@@ -18,7 +18,7 @@ MAX_ITERATIONS = 5  # the autodp_search DAG has this many iteration groups
 Method = Literal["agent", "random", "one_shot"]
 Labeler = Literal["scorer", "rules", "llm", "column"]  # where target selection's seed labels come from
 # What scores each candidate (autodp.search.value_judge): the gradient value's flow form against the raw sample, the
-# one signal that passes make bench-ladder; or the reference judge, a LoRA fine-tune per candidate scored on the
+# signal that fails the fewest checks of make bench-ladder; or the reference judge, a LoRA fine-tune per candidate scored on the
 # held-out references against a baseline fine-tuned on the raw sample.
 Signal = Literal["gradient_flow", "reference"]
 DEFAULT_OPERATORS = (
