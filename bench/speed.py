@@ -11,14 +11,16 @@
    Distribution Preserving Sampling picks.
 2. Embedding once per store: mismatched_answer_filter applied again by a fresh worker (new
    resources, an empty machine cache) on the warm store: texts embedded and seconds.
-3. LoRA training and NLL scoring, tokens a second of the base model (SmolLM2-135M) on
-   real pairs: autodp's training step and scoring as they run, scoring in the order given
-   (the peer) against batched by length (what autodp does), and bfloat16 autocast (what
-   torch can do on this CPU; not what autodp trains with, which would move every measured
-   figure of the evaluation).
+3. The search's signal and fine-tuning, on real pairs: per-record gradient features a second
+   (what the baseline and every rewritten row cost), then LoRA training tokens a second of
+   the base model (SmolLM2-135M) as autodp's training step runs, at the confirmation budget's
+   shape (what the main job trains) and the reference signal's, each in float32 (autodp) and
+   under bfloat16 autocast (what torch can do on this CPU; not what autodp trains with, which
+   would move every measured figure of the evaluation), and NLL scoring tokens a second in
+   the order given (the peer) against batched by length (what autodp does) and bfloat16.
 4. The main job (``autodp run`` with the Makefile's budget) from a fresh home, then again on
    the same home: seconds each, and the tasks' seconds it prints (--no-main-job skips it:
-   it takes the better part of an hour on two cores).
+   it takes about half an hour on two cores).
 """
 
 from __future__ import annotations
@@ -121,39 +123,37 @@ def lora_and_scoring(source: Path, root: Path) -> None:
     from peft import get_peft_model
 
     from autodp.models.base import load_base
-    from autodp.models.lora import collate, encode, lora_config
-    from autodp.search.config import LoraSettings
+    from autodp.models.lora import encode, lora_config
+    from autodp.search.config import CONFIRM_BUDGET, LoraSettings
     from autodp.search.evaluation import Example, reference_nll
+    from autodp.search.value_judge import extractor
 
     rows = [json.loads(line) for line in source.open()]
     examples = [Example(r["question"], r["answer"]) for r in rows[:200]]
     settings = Settings(home=root / "home-models", store_uri=str(root / "store-models"))
-    model, tokenizer = load_base("smollm2", settings)
-    lora = LoraSettings()
-    encoded = [encode(tokenizer, e.prompt, e.reference, lora.max_length) for e in examples]
-    model = get_peft_model(model, lora_config(lora))
 
-    print(f"\nLoRA training, batch {lora.batch_size} x up to {lora.max_length} tokens, 10 steps each:")
-    for label, autocast in (("float32 (autodp)", False), ("bfloat16 autocast", True)):
-        model.train()
-        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lora.learning_rate)
-        pick, tokens, times = random.Random(0), 0, []
-        for step in range(11):
-            batch = collate([encoded[pick.randrange(len(encoded))] for _ in range(lora.batch_size)],
-                            tokenizer.pad_token_id)
-            started = time.perf_counter()
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-                loss = model(**batch).loss
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad()
-            if step:  # the first step warms up
-                times.append(time.perf_counter() - started)
-                tokens += int(batch["attention_mask"].sum())
-        print(f"  {label:22s} {tokens / sum(times):7.0f} tokens/s  (median step {statistics.median(times):.2f} s)")
+    features = extractor("smollm2", settings)
+    pairs = [(e.prompt, e.reference) for e in examples]
+    features.features(pairs[:4])  # loads the model
+    started = time.perf_counter()
+    features.features(pairs[4:])
+    seconds = time.perf_counter() - started
+    print(f"\ngradient features (the search's signal: per-record LoRA gradients, {features.lora.max_length}-token "
+          f"windows, batch {features.batch_size}): {len(pairs) - 4} records in {seconds:.1f} s, "
+          f"{(len(pairs) - 4) / seconds:.2f} records/s")
+
+    model, tokenizer = load_base("smollm2", settings)
+    model = get_peft_model(model, lora_config(LoraSettings()))
+    for name, lora in (("confirmation (what the main job trains)", CONFIRM_BUDGET),
+                       ("the reference signal's candidates", LoraSettings())):
+        encoded = [encode(tokenizer, e.prompt, e.reference, lora.max_length) for e in examples]
+        print(f"\nLoRA training, {name}: batch {lora.batch_size} x up to {lora.max_length} tokens, 10 steps each:")
+        for label, autocast in (("float32 (autodp)", False), ("bfloat16 autocast", True)):
+            tokens, times = _train_steps(model, tokenizer, encoded, lora, autocast)
+            print(f"  {label:22s} {tokens / sum(times):7.0f} tokens/s  (median step {statistics.median(times):.2f} s)")
 
     model.eval()
-    real = sum(len(e["input_ids"]) for e in encoded)
+    real = sum(len(encode(tokenizer, e.prompt, e.reference, 256)["input_ids"]) for e in examples)
     print(f"\nscoring {len(examples)} references ({real} tokens), batch 8:")
     given = _timed(lambda: _nll_in_given_order(model, tokenizer, examples))
     by_length = _timed(lambda: reference_nll(model, tokenizer, examples))
@@ -164,6 +164,30 @@ def lora_and_scoring(source: Path, root: Path) -> None:
           f"largest difference in an NLL {np.abs(given[0] - by_length[0]).max():.2e}")
     print(f"  bfloat16 autocast         {real / half[1]:7.0f} tokens/s  ({given[1] / half[1]:.2f}x); "
           f"largest difference in an NLL {np.abs(given[0] - half[0]).max():.2e}")
+
+
+def _train_steps(model, tokenizer, encoded, lora, autocast: bool) -> tuple[int, list[float]]:
+    """Ten timed steps of autodp's training loop (after one that warms up): real tokens and seconds a step."""
+    import torch
+
+    from autodp.models.lora import collate
+
+    model.train()
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lora.learning_rate)
+    pick, tokens, times = random.Random(0), 0, []
+    for step in range(11):
+        batch = collate([encoded[pick.randrange(len(encoded))] for _ in range(lora.batch_size)],
+                        tokenizer.pad_token_id)
+        started = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        if step:
+            times.append(time.perf_counter() - started)
+            tokens += int(batch["attention_mask"].sum())
+    return tokens, times
 
 
 def main_job(dataset: Path) -> None:
