@@ -13,16 +13,17 @@ Figures:
 1. the pool: each operator that targets a class, alone on the whole defective set: recall,
    precision (a touched row is a false alarm only when clean) and F1;
 2. per method (agent with feedback, random search, one-shot agent): the published
-   strategy's recall per class, the share of clean rows it kept, its confirmed verdict
-   (``--confirm-top`` candidates against raw at several seeds), and its model against the
-   model trained on the raw sample on the test set (reference judge: win rate and mean
-   ΔNLL with bootstrap 95% intervals, ties within the noise floor of two raw models that
-   differ only in their seed; ``--steps`` LoRA steps each, trained here when the search's
-   ``--signal`` trained none);
-3. the agent's best against random's and one-shot's on the test set; search times;
-4. the ceiling at this budget: a model trained the same way on the search sample's clean
-   rows by the planted truth (perfect curation of the sample) against the raw one, ties
-   within the test set's noise floor (a raw model retrained with another seed).
+   strategy's recall per class, the share of clean rows it kept, and its confirmed verdict
+   (``--confirm-top`` candidates against raw at several seeds, on the search's references);
+3. on a test set that nothing in the search ever scores, each published strategy's sample
+   output against the raw sample and the agent's against random's and one-shot's: by the
+   search's signal (the gradient value's flow form, no fine-tune), then by the reference
+   judge (win rate and mean ΔNLL with bootstrap 95% intervals, ties within the noise floor of
+   two raw models that differ only in their seed; ``--steps`` LoRA steps each, trained here
+   when the search's ``--signal`` trained none); search times;
+4. the ceiling: the search sample's clean rows by the planted truth (perfect curation of the
+   sample) against the raw sample on the test set, by the search's signal, as the search
+   confirms (its seeds at its confirmation budget), and by the reference judge.
    ``--ceiling-only --steps N`` prints only this, at N LoRA steps, without the searches;
    ``--methods agent`` runs only the searches named;
 5. ``--compare-only``: ``autodp compare`` (the gradient-alignment value, no fine-tuning) of
@@ -38,11 +39,21 @@ import gzip
 import json
 import random
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
-from verdicts import TestSet, raw_models, reference_figure, trained_model  # bench/verdicts.py
+from verdicts import (  # bench/verdicts.py
+    TestSet,
+    confirmed_figure,
+    confirmed_verdict,
+    flow_figure,
+    flow_verdict,
+    raw_models,
+    reference_figure,
+    trained_model,
+)
 from workspace import workspace  # bench/workspace.py
 
 from autodp import defects
@@ -262,16 +273,26 @@ def _report_searches(store, dataset_key, truth, results, test: TestSet, args, co
               f"{high:+.4f}] against raw over {confirmation['seeds']} seeds x {confirmation['examples']} examples the "
               f"selection never used, at {budget_text(confirmation['budget'])}")
     config = configs[next(iter(results))]
+    sample_key = sample(SearchContext(store, config, Resources(settings=settings)), dataset_key).sample_key
+    outputs = {method: result["best"]["output_key"] for method, (result, _) in results.items()}
+    print(f"\n3. The published strategies' sample outputs on the {len(test.examples)} clean test references nothing "
+          f"in the search scored; by the search's signal (no fine-tune):")
+    for method in results:
+        _line(f"{method} best vs raw", flow_figure(flow_verdict(store, outputs[method], sample_key, sample_key, test,
+                                                                settings)))
+    rivals = [m for m in ("random", "one_shot") if m in results and "agent" in results]
+    for rival in rivals:
+        _line(f"agent best vs {rival} best", flow_figure(flow_verdict(store, outputs["agent"], outputs[rival],
+                                                                      sample_key, test, settings)))
     raw, noise = raw_models(store, dataset_key, config, test, settings)
-    print(f"\n3. Models on the {len(test.examples)} clean test references nothing in the search scored, LoRA "
-          f"{config.lora.steps} steps (tie margin {noise['tie_margin']}: two raw models that differ in their seed)")
+    print(f"  by the reference judge: models of LoRA {config.lora.steps} steps x {config.lora.batch_size} x "
+          f"{config.lora.max_length} tokens (tie margin {noise['tie_margin']}: two raw models that differ in their seed)")
     best = {method: trained_model(store, result["best"], config, settings) for method, (result, _) in results.items()}
     for method in results:
-        _verdict(f"{method} best vs raw", test.verdict(best[method], raw, noise["tie_margin"]))
-    if "agent" not in results:
-        return
-    for rival in (m for m in ("random", "one_shot") if m in results):
-        _verdict(f"agent best vs {rival} best", test.verdict(best["agent"], best[rival], noise["tie_margin"]))
+        _line(f"{method} best vs raw", reference_figure(test.verdict(best[method], raw, noise["tie_margin"])))
+    for rival in rivals:
+        _line(f"agent best vs {rival} best", reference_figure(test.verdict(best["agent"], best[rival],
+                                                                           noise["tie_margin"])))
 
 
 def _report_ceiling(store, dataset_key, truth, config, result, test: TestSet, folder, settings) -> None:
@@ -284,19 +305,29 @@ def _report_ceiling(store, dataset_key, truth, config, result, test: TestSet, fo
     clean = [_pair(r) for r in records if r["source_row"] not in defective]
     path = folder / f"oracle-{run.sample_key[:12]}.jsonl"
     _write(path, clean)
+    clean_key = ingest(str(path), store)["dataset_key"]
+    print(f"\n4. The ceiling: the sample's {len(clean)} clean rows of {len(records)} by the planted truth (perfect "
+          f"curation of the sample) against the raw sample, on the test set")
+    _line("truth-clean vs raw", flow_figure(flow_verdict(store, clean_key, run.sample_key, run.sample_key, test,
+                                                         settings)))
+    started = time.perf_counter()
+    confirmation = confirmed_verdict(store, clean_key, run.sample_key, config, test, settings)
+    _line("truth-clean vs raw", f"{confirmed_figure(confirmation)}: {config.confirm_seeds} seeds at "
+                                f"{budget_text(asdict(config.confirm_lora))}, as the search confirms "
+                                f"({time.perf_counter() - started:.0f} s for adapters and scores not stored yet)")
     started = time.perf_counter()
     raw, noise = raw_models(store, dataset_key, config, test, settings)
-    adapters = {"raw": raw, "clean": lora.finetune(ingest(str(path), store)["dataset_key"], store, base=config.base,
-                                                   lora=config.lora, settings=settings)["adapter_key"]}
-    trained = time.perf_counter() - started
-    print(f"\n4. The ceiling at LoRA {config.lora.steps} steps: the sample's {len(clean)} clean rows of {len(records)} "
-          f"by the planted truth, trained the same way ({trained:.0f} s for the adapters not stored yet); on the "
-          f"test set a raw model reseeded scores win rate {noise['win_rate']:.3f}, mean dNLL "
+    adapters = {"raw": raw, "clean": lora.finetune(clean_key, store, base=config.base, lora=config.lora,
+                                                   settings=settings)["adapter_key"]}
+    print(f"  by the reference judge at LoRA {config.lora.steps} steps ({time.perf_counter() - started:.0f} s for the "
+          f"adapters not stored yet); a raw model reseeded scores win rate {noise['win_rate']:.3f}, mean dNLL "
           f"{noise['delta_nll']['mean']:+.4f} against the first (tie margin {noise['tie_margin']})")
-    _verdict("truth-clean sample vs raw", test.verdict(adapters["clean"], adapters["raw"], noise["tie_margin"]))
+    _line("truth-clean vs raw", reference_figure(test.verdict(adapters["clean"], adapters["raw"],
+                                                              noise["tie_margin"])))
     if result is not None:
-        _verdict("agent best vs truth-clean", test.verdict(trained_model(store, result["best"], config, settings),
-                                                           adapters["clean"], noise["tie_margin"]))
+        _line("agent best vs truth-clean", reference_figure(test.verdict(trained_model(store, result["best"], config,
+                                                                                       settings),
+                                                                         adapters["clean"], noise["tie_margin"])))
 
 
 def _report_compare(store, dataset_key, truth, paths, folder, test_key, args, settings) -> None:
@@ -321,8 +352,8 @@ def _report_compare(store, dataset_key, truth, paths, folder, test_key, args, se
         print(f"  {result['size_warning']}", flush=True)
 
 
-def _verdict(what: str, verdict: dict) -> None:
-    print(f"  {what:<28} {reference_figure(verdict)}", flush=True)
+def _line(what: str, figure: str) -> None:
+    print(f"  {what:<28} {figure}", flush=True)
 
 
 def _pair(record: dict[str, Any]) -> dict[str, Any]:

@@ -1,12 +1,17 @@
-"""Judging adapters on a test set that no search ever scored: shared by the quality benchmarks."""
+"""Judging datasets on a test set that no search ever scored, shared by the quality benchmarks:
+by the reference judge (one adapter each), by the search's signal (no adapter) and at the
+confirmation budget (several seeds each)."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
+
 from autodp.models import lora
 from autodp.operators.resources import Resources
+from autodp.search.confirmation import confirmed, seeded_nll
 from autodp.search.evaluation import (
     adapter_answers,
     adapter_nll,
@@ -14,7 +19,9 @@ from autodp.search.evaluation import (
     llm_judge,
     noise_floor,
 )
+from autodp.search.gradient_value import compare_value, stored_features
 from autodp.search.loop import SearchContext, sample
+from autodp.search.value_judge import SIGNAL, dataset_pairs, extractor
 from autodp.store import ArtifactStore
 
 
@@ -84,3 +91,39 @@ def trained_model(store, best: dict[str, Any], config, settings) -> str:
     reference judge (the search's own adapter when it trained one)."""
     return best.get("adapter_key") or lora.finetune(best["output_key"], store, base=config.base, lora=config.lora,
                                                     settings=settings)["adapter_key"]
+
+
+def flow_verdict(store, a_key: str, b_key: str, sample_key: str, test: TestSet, settings) -> dict[str, Any]:
+    """Dataset A against dataset B by the search's signal (the gradient value's flow form) on
+    the test references: the mean difference in value (positive favours A) and its 95%
+    interval over the references. Rows the search sample shares are read from its stored
+    features; the test references' features are stored once."""
+    features = extractor(test.base, settings)
+    stored_features(store, features, dataset_pairs(store, sample_key, settings))
+    references = stored_features(store, features, [(e.prompt, e.reference) for e in test.examples])[0]
+    sides = []
+    for key in (a_key, b_key):
+        pairs = dataset_pairs(store, key, settings)
+        sides.append(features.features(pairs) if pairs else np.zeros((0, features.dim), dtype=np.float32))
+    return compare_value(sides[0], sides[1], references, "flow", seed=test.seed)
+
+
+def flow_figure(verdict: dict[str, Any]) -> str:
+    low, high = verdict["ci95"]
+    return (f"{SIGNAL} {verdict['mean']:+.4f} [{low:+.4f}, {high:+.4f}]"
+            f"{'' if verdict['separated'] else ', not separated'}")
+
+
+def confirmed_verdict(store, a_key: str, b_key: str, config, test: TestSet, settings) -> dict[str, Any]:
+    """Dataset A against dataset B as the search confirms (``config.confirm_seeds`` adapters
+    each at ``config.confirm_lora``, paired by seed), on the test references: ΔNLL is B's NLL
+    minus A's (positive favours A). Adapters are stored: the search's own are reused."""
+    nll = [seeded_nll(store, key, config.base, config.confirm_lora, config.confirm_seeds, test.examples, settings,
+                      reuse=True)[0] for key in (b_key, a_key)]
+    return confirmed(*nll, seed=test.seed)
+
+
+def confirmed_figure(verdict: dict[str, Any]) -> str:
+    delta = verdict["delta_nll"]
+    return (f"dNLL {delta['mean']:+.4f} [{delta['ci95'][0]:+.4f}, {delta['ci95'][1]:+.4f}], {verdict['verdict']} "
+            f"(per seed {', '.join(f'{v:+.4f}' for v in verdict['per_seed'])})")

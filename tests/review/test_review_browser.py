@@ -113,6 +113,8 @@ def test_a_reviewer_triggers_a_search_and_approves_it_in_the_browser(browser, ai
         " inked: c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some(v => v !== 0)})")
     assert drawn == {"points": 1, "inked": True}
     assert frame.locator("#leaderboard tbody tr").count() == 2
+    headers = frame.locator("#leaderboard thead th").all_inner_texts()  # no column left empty by the flow signal
+    assert "Search score vs raw [95% CI]" in headers and not {"ΔNLL [95% CI]", "LLM judge"} & set(headers)
     assert frame.locator("#review-status").inner_text() == "pending"
     page.screenshot(path=SHOTS / "2-run-tab-search-page.png", full_page=True)
 
