@@ -75,6 +75,7 @@ def test_search_and_dataset_pages_show_aggregates_and_no_record_text(airflow_ser
     assert len(re.findall(r"<tr(?: class=\"best\")?>\s*<td>\d+</td>", page)) == 4  # 2 iterations x 2 candidates
     assert 'id="iterations-chart"' in page and "random" in page
     assert "Flagged removed (unflagged dropped)" in page and re.search(r"<td>\d+/\d+ \(\d+\)</td>", page)
+    assert "<th>ΔNLL [95% CI]</th>" not in page and "<th>LLM judge</th>" not in page  # the flow signal has neither
     card = open_store(airflow_services["store_uri"]).read_json(PUBLISHED, published, DATA_CARD_FILE)
     assert ('id="selection"' in page) == (card["search"]["selection"]["rule"] != "best_score")
     verdict = card["confirmation"]["verdict"]  # both verdicts: the search's win rate, and the confirmation's
