@@ -50,8 +50,8 @@ measure is printed as unmeasured, never assumed. Everything is stored under
 $AUTODP_HOME/bench-ladder (adapters in its store, figures in results.json), so a later run
 only re-prints what it already measured. The ground truth the benchmarks page (docs/reference/benchmarks.md) states is kept beside
 this file (``ladder-ground-truth-400-200-seed0-smollm2.json``: at 200 x 4 x 128 and at 60 x 4 x 128,
-the search's confirmation budget, three seeds of clean and mixed@0.3 and one of subset10 and
-repeated5, and at 200 steps one of subset25 and subset50; ``...-seed1-...``: the second ladder, ``--seed 1``, at 200 x 4 x 128, one seed of
+the search's confirmation budget, three seeds of clean and mixed@0.3 and one of subset10,
+repeated5, subset25 and subset50 (and at 60 steps one of mixed@0.1 and mixed@0.5); ``...-seed1-...``: the second ladder, ``--seed 1``, at 200 x 4 x 128, one seed of
 each of those four rungs): a machine without its own reads it.
 """
 
