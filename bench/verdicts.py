@@ -5,9 +5,8 @@ confirmation budget (several seeds each)."""
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import cached_property
 from typing import Any
-
-import numpy as np
 
 from autodp.models import lora
 from autodp.operators.resources import Resources
@@ -19,9 +18,8 @@ from autodp.search.evaluation import (
     llm_judge,
     noise_floor,
 )
-from autodp.search.gradient_value import compare_value, stored_features
 from autodp.search.loop import SearchContext, sample
-from autodp.search.value_judge import SIGNAL, dataset_pairs, extractor
+from autodp.search.value_judge import SIGNAL, extractor, flow_difference
 from autodp.store import ArtifactStore
 
 
@@ -35,6 +33,11 @@ class TestSet:
         self.llm_examples = examples[:llm_examples]
         self._nll: dict[str, Any] = {}
         self._answers: dict[str, list[str]] = {}
+
+    @cached_property
+    def features(self):
+        """The search's gradient features, one extractor for every flow verdict on this set."""
+        return extractor(self.base, self.settings)
 
     def nll(self, adapter_key: str):
         if adapter_key not in self._nll:
@@ -96,16 +99,9 @@ def trained_model(store, best: dict[str, Any], config, settings) -> str:
 def flow_verdict(store, a_key: str, b_key: str, sample_key: str, test: TestSet, settings) -> dict[str, Any]:
     """Dataset A against dataset B by the search's signal (the gradient value's flow form) on
     the test references: the mean difference in value (positive favours A) and its 95%
-    interval over the references. Rows the search sample shares are read from its stored
-    features; the test references' features are stored once."""
-    features = extractor(test.base, settings)
-    stored_features(store, features, dataset_pairs(store, sample_key, settings))
-    references = stored_features(store, features, [(e.prompt, e.reference) for e in test.examples])[0]
-    sides = []
-    for key in (a_key, b_key):
-        pairs = dataset_pairs(store, key, settings)
-        sides.append(features.features(pairs) if pairs else np.zeros((0, features.dim), dtype=np.float32))
-    return compare_value(sides[0], sides[1], references, "flow", seed=test.seed)
+    interval over the references (``value_judge.flow_difference``, with the test set's
+    features, so a rewritten record's gradient is computed once across calls)."""
+    return flow_difference(store, test.features, a_key, b_key, sample_key, test.examples, settings, test.seed)[0]
 
 
 def flow_figure(verdict: dict[str, Any]) -> str:

@@ -24,8 +24,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import numpy as np
-
 from autodp.artifacts import DATASETS, RECORDS_FILE
 from autodp.search.config import LoraSettings
 from autodp.search.evaluation import Example
@@ -82,15 +80,25 @@ def candidate_value(store: ArtifactStore, output_key: str, sample_key: str, exam
     difference in value (positive favours the candidate), its 95% interval, and what it cost.
     Records the sample shares are read from its stored features; only rewritten ones are computed."""
     features = extractor(base, settings)
-    raw = stored_features(store, features, dataset_pairs(store, sample_key, settings))[0]
-    references = stored_features(store, features, _references(examples))[0]
-    pairs = dataset_pairs(store, output_key, settings)
-    candidate = features.features(pairs) if pairs else np.zeros((0, features.dim), dtype=np.float32)
-    verdict = compare_value(candidate, raw, references, "flow", seed=seed)
+    verdict, pairs = flow_difference(store, features, output_key, sample_key, sample_key, examples, settings, seed)
     return {"signal": SIGNAL, "difference": round(verdict["mean"], 6),
             "ci95": [round(verdict["ci95"][0], 6), round(verdict["ci95"][1], 6)],
             "separated": bool(verdict["separated"]), "records": len(pairs), "distinct_records": len(set(pairs)),
             "references": len(examples), "features_computed": features.computed}
+
+
+def flow_difference(store: ArtifactStore, features: GradientFeatures, a_key: str, b_key: str, sample_key: str,
+                    examples: list[Example], settings: Settings | None, seed: int = 0
+                    ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """(dataset A against dataset B by the flow form on ``examples``: ``compare_value``'s
+    verdict, positive favouring A; A's records). The raw sample's stored features and the
+    references' are read first, so A and B pay only for records the sample does not hold."""
+    pairs = {key: dataset_pairs(store, key, settings) for key in {a_key, b_key, sample_key}}
+    stored_features(store, features, pairs[sample_key])
+    references = stored_features(store, features, _references(examples))[0]
+    verdict = compare_value(features.features(pairs[a_key]), features.features(pairs[b_key]), references, "flow",
+                            seed=seed)
+    return verdict, pairs[a_key]
 
 
 def _references(examples: list[Example]) -> list[tuple[str, str]]:
