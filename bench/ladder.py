@@ -95,7 +95,7 @@ EXTRA_RUNGS = {"subset10": (10, 1), "repeated5": (5, 5),  # the first two, kept 
                "subset25": (4, 1), "subset50": (2, 1), "repeated2": (2, 2), "repeated10": (10, 10)}
 FLOW = f"gradient_flow@{FLOW_HORIZON:g}"
 # The horizons the flow form is measured at: its calibration (FLOW_HORIZON is one of them).
-FLOW_HORIZONS = (1.0, 3.0, 5.0, 8.0, 10.0, 12.0, 15.0, 20.0, 30.0, 100.0)
+FLOW_HORIZONS = (1.0, 3.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 12.0, 15.0, 20.0, 30.0, 100.0)
 GRADIENT_SIGNALS = ("gradient_inner", "gradient_cosine") + tuple(f"gradient_flow@{h:g}" for h in FLOW_HORIZONS)
 SIGNALS = ("gradient_inner", "gradient_cosine", FLOW, "nll@10", "contrastive@10")
 TRAINED_SIGNALS = ("nll@10", "contrastive@10")
@@ -331,18 +331,19 @@ def report_ground_truth(results: Results) -> dict[str, dict[str, Any]]:
     return truths
 
 
-def primary_budget(truths: dict[str, Any]) -> str:
-    """The ground truth signals are held against: the most steps, where the model has
-    learned the data (a shorter budget can order two damaged rungs the other way)."""
-    return max(truths, key=lambda budget: int(budget.split("x")[0]))
+def budgets_by_steps(truths: dict[str, Any]) -> list[str]:
+    """The budgets measured, the most steps first: the one where the model has learned the
+    data leads, a shorter one (the confirmation's) follows."""
+    return sorted(truths, key=lambda budget: -int(budget.split("x")[0]))
 
 
-def judge(signal: str, values: dict[str, np.ndarray], truths, ladder_lines: list[str] | None = None,
-          extra_lines: list[str] | None = None) -> list[str]:
-    """Why ``signal`` fails the ladder (nothing: it passes): the dose order on every ladder,
-    pairwise accuracy >= 0.9, clean vs 30% separated, and no disagreement with a measured
-    ground truth, against clean or between two rungs the ground truth separates. The
-    figures behind it go to ``ladder_lines`` and ``extra_lines`` when given."""
+def judge(signal: str, values: dict[str, np.ndarray], truth: dict[str, Any] | None,
+          ladder_lines: list[str] | None = None, extra_lines: list[str] | None = None) -> list[str]:
+    """Why ``signal`` fails the ladder against one budget's ground truth ``truth`` (nothing: it
+    passes): the dose order on every ladder, pairwise accuracy >= 0.9, clean vs 30% separated,
+    and no disagreement with the ground truth where it is measured, against clean or between
+    two rungs it separates. The figures behind it go to ``ladder_lines`` and ``extra_lines``
+    when given."""
     ladder_lines = [] if ladder_lines is None else ladder_lines
     extra_lines = [] if extra_lines is None else extra_lines
     failed: list[str] = []
@@ -371,25 +372,26 @@ def judge(signal: str, values: dict[str, np.ndarray], truths, ladder_lines: list
             failed.append(f"{ladder}: clean vs 30% not separated")
         ladder_lines.append(f"  {signal:<16} {ladder:<12} {len(names):>5} {rho:>9.2f} {accuracy:>9.2f}  "
                             + "; ".join(adjacent))
-    truth = truths[primary_budget(truths)] if truths else {"verdicts": {}, "pairs": {}}
+    truth = truth or {"verdicts": {}, "pairs": {}}
     truth_verdicts = truth["verdicts"]
     truth_pairs = {pair: word for pair, word in truth["pairs"].items() if word != "not separated"}
-    for name in (*EXTRA_RUNGS, "mixed@0.3"):
+    for name in dict.fromkeys((*EXTRA_RUNGS, "mixed@0.3", *sorted(truth_verdicts))):
         if name not in values or CLEAN_RUNG not in values:
             continue
         mean, low, high = paired_interval(values[name], values[CLEAN_RUNG])
         verdict = "better" if low > 0 else "worse" if high < 0 else "not separated"
-        truth = truth_verdicts.get(name, "unmeasured")
-        agrees = "" if truth == "unmeasured" else ("  agrees" if truth == verdict else "  DISAGREES")
-        extra_lines.append(f"  {signal:<16} {name:<12} {mean:+.4f} [{low:+.4f}, {high:+.4f}] {verdict:<14} "
-                           f"truth: {truth}{agrees}")
-        if truth not in ("unmeasured", verdict):
-            failed.append(f"{name}: {verdict}, fine-tuning says {truth}")
-    for (first, second), truth in sorted(truth_pairs.items()):
+        expected = truth_verdicts.get(name, "unmeasured")
+        agrees = "" if expected == "unmeasured" else ("  agrees" if expected == verdict else "  DISAGREES")
+        extra_lines.append(f"  {signal:<16} {name:<16} {mean:+.4f} [{low:+.4f}, {high:+.4f}] {verdict:<14} "
+                           f"truth: {expected}{agrees}")
+        if expected not in ("unmeasured", verdict):
+            failed.append(f"{name}: {verdict}, fine-tuning says {expected}")
+    for (first, second), expected in sorted(truth_pairs.items()):
         if first in values and second in values:
             difference = float((values[first] - values[second]).mean())
-            if (difference > 0) != (truth == "better"):
-                failed.append(f"{first} {'above' if difference > 0 else 'below'} {second}, fine-tuning says {truth}")
+            if (difference > 0) != (expected == "better"):
+                failed.append(f"{first} {'above' if difference > 0 else 'below'} {second}, fine-tuning says "
+                              f"{expected}")
     return failed
 
 
@@ -400,18 +402,19 @@ def report_signals(rungs, results: Results, truths) -> None:
         values = results.get("signals", key) or {}
         if values:
             signals[signal] = {name: np.array(v) for name, v in values.items()}
+    budgets = budgets_by_steps(truths)
+    primary = truths[budgets[0]] if budgets else None
     ladder_lines: list[str] = []
     extra_lines: list[str] = []
-    failures: dict[str, list[str]] = {}
     for signal in SIGNALS:
         if signal in signals:
-            failures[signal] = judge(signal, signals[signal], truths, ladder_lines, extra_lines)
+            judge(signal, signals[signal], primary, ladder_lines, extra_lines)
     print("\nSignals on the dose ladders (higher is better; the expected order is the dose order):")
     print(f"  {'signal':<16} {'ladder':<12} {'rungs':>5} {'Spearman':>9} {'pairwise':>9}  adjacent separated "
           f"(difference, 95% interval)")
     print("\n".join(ladder_lines))
-    print("\nExtra rungs against clean (rung - clean; the verdict of the ground truth at the most steps, where "
-          "measured):")
+    print(f"\nRungs against clean (rung - clean; the verdict of the ground truth at "
+          f"{budgets[0] if budgets else 'no budget'}, the most steps, where measured):")
     print("\n".join(extra_lines))
     spread_rows = []
     for signal in TRAINED_SIGNALS:
@@ -441,19 +444,23 @@ def report_signals(rungs, results: Results, truths) -> None:
               f"{len(trained)}); no warm cache: every candidate is a new adapter")
         print(f"  contrastive@10    {train + contrast:.0f} s (train {train:.0f} + score {contrast:.0f}) alone; "
               f"+{contrast:.0f} s beside nll@10")
-    held_against = (f"the ground truth at {primary_budget(truths)}" if truths
-                    else "a ground truth (none is measured for this ladder)")
-    print("\nVerdict (passes: the dose order on every ladder, pairwise accuracy >= 0.9, clean vs 30% separated, "
-          f"and no disagreement with {held_against}, against clean or between two rungs it separates):")
-    for signal, failed in failures.items():
-        print(f"  {signal:<16} {'PASSES' if not failed else 'fails: ' + '; '.join(failed)}")
     horizons = [h for h in FLOW_HORIZONS if f"gradient_flow@{h:g}" in signals]
-    if horizons:
-        print(f"\nThe flow form at each horizon ({FLOW} is the one the project uses; the same verdict):")
-        for horizon in horizons:
-            failed = judge(f"gradient_flow@{horizon:g}", signals[f"gradient_flow@{horizon:g}"], truths)
-            print(f"  {horizon:>6g}  {'PASSES' if not failed else f'fails ({len(failed)}): ' + '; '.join(failed[:3])}"
-                  f"{'; ...' if len(failed) > 3 else ''}")
+    for budget in budgets or [None]:
+        held_against = f"the ground truth at {budget}" if budget else "a ground truth (none is measured)"
+        print("\nVerdict (passes: the dose order on every ladder, pairwise accuracy >= 0.9, clean vs 30% separated, "
+              f"and no disagreement with {held_against}, against clean or between two rungs it separates):")
+        truth = truths.get(budget) if budget else None
+        for signal in SIGNALS:
+            if signal in signals:
+                failed = judge(signal, signals[signal], truth)
+                print(f"  {signal:<16} {'PASSES' if not failed else 'fails: ' + '; '.join(failed)}")
+        if horizons:
+            print(f"  the flow form at each horizon ({FLOW} is the one the project uses):")
+            for horizon in horizons:
+                failed = judge(f"gradient_flow@{horizon:g}", signals[f"gradient_flow@{horizon:g}"], truth)
+                print(f"  {horizon:>6g}  "
+                      f"{'PASSES' if not failed else f'fails ({len(failed)}): ' + '; '.join(failed[:3])}"
+                      f"{'; ...' if len(failed) > 3 else ''}")
 
 
 def main() -> None:
