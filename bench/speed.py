@@ -153,12 +153,13 @@ def lora_and_scoring(source: Path, root: Path) -> None:
             print(f"  {label:22s} {tokens / sum(times):7.0f} tokens/s  (median step {statistics.median(times):.2f} s)")
 
     model.eval()
-    real = sum(len(encode(tokenizer, e.prompt, e.reference, 256)["input_ids"]) for e in examples)
-    print(f"\nscoring {len(examples)} references ({real} tokens), batch 8:")
-    given = _timed(lambda: _nll_in_given_order(model, tokenizer, examples))
-    by_length = _timed(lambda: reference_nll(model, tokenizer, examples))
+    window = LoraSettings().max_length  # the reference signal's windows, which it scores in
+    real = sum(len(encode(tokenizer, e.prompt, e.reference, window)["input_ids"]) for e in examples)
+    print(f"\nscoring {len(examples)} references ({real} tokens, {window}-token windows), batch 8:")
+    given = _timed(lambda: _nll_in_given_order(model, tokenizer, examples, window))
+    by_length = _timed(lambda: reference_nll(model, tokenizer, examples, max_length=window))
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        half = _timed(lambda: reference_nll(model, tokenizer, examples))
+        half = _timed(lambda: reference_nll(model, tokenizer, examples, max_length=window))
     print(f"  in the order given (peer) {real / given[1]:7.0f} tokens/s")
     print(f"  batched by length         {real / by_length[1]:7.0f} tokens/s  ({given[1] / by_length[1]:.2f}x); "
           f"largest difference in an NLL {np.abs(given[0] - by_length[0]).max():.2e}")
@@ -224,11 +225,11 @@ def _dropped(store: LocalStore, key: str, operator: str, resources: Resources) -
                              columns=["source_row"]).column("source_row").to_pylist())
 
 
-def _nll_in_given_order(model, tokenizer, examples) -> np.ndarray:
+def _nll_in_given_order(model, tokenizer, examples, window: int) -> np.ndarray:
     """Batches of 8 in the order given: reference_nll on one batch at a time has nothing to sort."""
     from autodp.search.evaluation import reference_nll
 
-    return np.concatenate([reference_nll(model, tokenizer, examples[start:start + 8])
+    return np.concatenate([reference_nll(model, tokenizer, examples[start:start + 8], max_length=window)
                            for start in range(0, len(examples), 8)])
 
 
