@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from autodp.search.value_judge import SIGNAL
 from tests.conftest import record, write_lines
 
 AUTODP = str(Path(sys.executable).parent / "autodp")
@@ -97,7 +98,7 @@ def test_the_main_job_runs_the_search_through_airflow(tmp_path):
                            "--confirm-steps", "2", "--confirm-size", "4"], capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "iteration_1.evaluate[1]" in done.stdout and "publish" in done.stdout
-    assert "scored by gradient_flow@10 against the raw sample" in done.stdout and "data card: " in done.stdout
+    assert f"scored by {SIGNAL} against the raw sample" in done.stdout and "data card: " in done.stdout
     assert "confirm" in done.stdout.split("iteration_1.reflect")[1]
     assert re.search(r"published strategy: (better than raw|not shown better than raw|worse than raw) \(confirmation: "
                      r"2 seeds per arm at LoRA 2 steps x batch 4 x 128 tokens, 4 examples", done.stdout), done.stdout[-2000:]
@@ -120,7 +121,7 @@ def test_compare_says_which_dataset_is_preferred_and_stores_the_features(tmp_pat
     assert same.returncode == 0, same.stderr
     result = json.loads(same.stdout)
     assert (result["preferred"], result["difference"], result["ci95"]) == ("neither", 0.0, [0.0, 0.0])
-    assert result["signal"] == "gradient_flow@10" and result["references"]["source"] == "trusted_set"
+    assert result["signal"] == SIGNAL and result["references"]["source"] == "trusted_set"
     assert result["rows"] == {"a": {"compared": 8, "total": 8}, "b": {"compared": 8, "total": 8}}
     assert result["features_computed"] == 12  # 8 records and 4 references, each once
     assert result["cosine"] == {"signal": "gradient_cosine", "preferred": "neither", "difference": 0.0,
@@ -142,7 +143,7 @@ def test_compare_says_which_dataset_is_preferred_and_stores_the_features(tmp_pat
     cut = run("compare", str(a), str(smaller), "--eval", str(refs), "--model", "tiny", store=store)
     assert cut.returncode == 0, cut.stderr
     assert "warning" not in cut.stdout  # both compared whole: the flow form counts every record
-    flow = re.search(r"gradient_flow@10 on 4 trusted set references: A - B ([+-][0-9.]+) \[([+-][0-9.]+), "
+    flow = re.search(re.escape(SIGNAL) + r" on 4 trusted set references: A - B ([+-][0-9.]+) \[([+-][0-9.]+), "
                      r"([+-][0-9.]+)\]", cut.stdout)
     assert flow, cut.stdout
     assert float(flow[1]) > 0  # two of the eight records, learned early, move the model less than all eight

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from autodp.artifacts import DATASETS, PROFILES, PUBLISHED
+from autodp.search.value_judge import SIGNAL
 from autodp.store import LocalStore
 from autodp.tables.profile import profile_key
 from tests.conftest import record, write_lines
@@ -82,7 +83,7 @@ def test_search_dag_runs_the_whole_loop_and_a_rerun_redoes_nothing(airflow_db, t
     evaluated = [entry for name, ti in tis.items() if name.endswith(".reflect") and ti.state == "success"
                  for entry in ti.xcom_pull(task_ids=name)["history"]]
     assert evaluated and all(e["cache_hits"] == len(e["steps"]) for e in evaluated)
-    assert all(e["verdict_cached"] and e["value"]["signal"] == "gradient_flow@10" for e in evaluated)
+    assert all(e["verdict_cached"] and e["value"]["signal"] == SIGNAL for e in evaluated)
 
 
 @pytest.mark.s3

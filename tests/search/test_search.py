@@ -14,6 +14,7 @@ from autodp.llm.endpoints import LOCAL_MODEL
 from autodp.search.config import LoraSettings, SearchConfig
 from autodp.search.confirmation import BETTER, NOT_SHOWN, WORSE
 from autodp.search.loop import search
+from autodp.search.value_judge import SIGNAL
 from autodp.tables.profile import profile
 from tests.conftest import write_lines
 
@@ -53,7 +54,7 @@ def test_search_runs_publishes_and_never_shows_records_to_the_agent(local_store,
     assert board[0]["score"] == max(h["score"] for h in board) == result["best"]["score"]
     for h in board:
         low, high = h["ci95"]
-        assert low <= h["score"] == h["value"]["difference"] <= high and h["value"]["signal"] == "gradient_flow@10"
+        assert low <= h["score"] == h["value"]["difference"] <= high and h["value"]["signal"] == SIGNAL
         assert h["value"]["records"] == h["rows_out"] and h["value"]["references"] >= 1
         if not any(step["operator"] == "normalize_text" for step in h["steps"]):
             assert h["value"]["features_computed"] == 0, h
@@ -62,7 +63,7 @@ def test_search_runs_publishes_and_never_shows_records_to_the_agent(local_store,
     assert local_store.has(DATASETS, result["published_dataset_key"])
     card = result["data_card"]
     score = card["score"]
-    assert score["judge"] == "gradient_flow@10" and score["signal"] == "gradient_flow" and score["win_rate"] is None
+    assert score["judge"] == SIGNAL and score["signal"] == "gradient_flow" and score["win_rate"] is None
     assert score["value"] == result["best"]["value"] and "bench-ladder" in score["ladder"] and score["could_favour"]
     assert score["evaluation"] == "held_out" and 1 <= score["evaluation_examples"] <= 8
     assert score["evaluation_screen"]["screened_out"]  # the planted empty outputs and invented URLs
@@ -127,7 +128,7 @@ def test_the_top_candidates_are_confirmed_against_raw_on_examples_the_selection_
     assert card["score"]["evaluation_examples"] + confirmation["examples"] == split["examples"]
     assert confirmation["examples"] >= 2
     text = local_store.read_bytes(f"{PUBLISHED}/{result['run_key']}/data_card.md").decode()
-    assert "Judged by `gradient_flow@10`" in text and "What it could favour" in text
+    assert f"Judged by `{SIGNAL}`" in text and "What it could favour" in text
     assert "## Confirmation" in text and f"**{result['verdict'].capitalize()}**" in text
     # Raw twice, each confirmed candidate twice, beside the search's own adapters.
     confirmation_adapters = set(confirmation["raw_adapters"])
