@@ -49,10 +49,13 @@ batch draws). It is the order every cheap signal is held against; a pair it did 
 measure is printed as unmeasured, never assumed. Everything is stored under
 $AUTODP_HOME/bench-ladder (adapters in its store, figures in results.json), so a later run
 only re-prints what it already measured. The ground truth the benchmarks page (docs/reference/benchmarks.md) states is kept beside
-this file (``ladder-ground-truth-400-200-seed0-smollm2.json``: at 200 x 4 x 128 and at 60 x 4 x 128,
-the search's confirmation budget, three seeds of clean and mixed@0.3 and one of subset10,
-repeated5, subset25 and subset50 (and at 60 steps one of mixed@0.1 and mixed@0.5); ``...-seed1-...``: the second ladder, ``--seed 1``, at 200 x 4 x 128, one seed of
-each of those four rungs): a machine without its own reads it.
+this file: ``ladder-ground-truth-400-200-seed0-smollm2.json`` at 200, 60 (the search's confirmation
+budget) and 30 steps x 4 x 128: three seeds of clean and mixed@0.3 at each budget, of subset10 and
+repeated5 at 60 and 30 and of subset25 at 60; one of subset10, repeated5, subset25 and subset50 at
+200 and of subset50 at 60, and at 60 also one of mixed@0.1, mixed@0.5 and each class at 30%;
+``...-seed1-...``, the second ladder (``--seed 1``), one seed of clean, mixed@0.3, repeated5 and
+subset10 at 200 steps and of those, subset25, subset50 and mixed@0.1 at 60. A machine without its
+own reads them.
 """
 
 from __future__ import annotations

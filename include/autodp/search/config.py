@@ -28,12 +28,11 @@ DEFAULT_OPERATORS = (
 )
 
 
-# The budget at which the search's winners are confirmed (autodp.search.confirmation), measured on the quality
-# ladder (make bench-ladder): 3 seeds separate its clean rung from the one with 30% of its rows damaged (clean -
-# mixed 30% test NLL -0.0269 [-0.0520, -0.0070]; 200 steps: -0.0221 [-0.0419, -0.0046]). 30 steps separate them
-# too (-0.0187 [-0.0421, -0.0021]) at about half the cost, but also rank a tenth of the clean rows, and a fifth
-# repeated five times, above the damaged whole, both separated, where 200 steps finds them far worse; 60 steps
-# reverses one of those two and leaves the other unseparated, so it is the smallest budget taken.
+# The budget at which the search's winners are confirmed (autodp.search.confirmation): the smallest measured on
+# the quality ladder (make bench-ladder) at which 3 seeds separate its clean rung both from the same rows with 30%
+# damaged (clean - mixed 30% test NLL -0.0269 [-0.0520, -0.0070]; 200 steps: -0.0221 [-0.0419, -0.0046]) and
+# from a tenth of them (-0.0484 [-0.0720, -0.0246]; 200 steps, one seed: -0.9149). 30 steps separate the first
+# (-0.0187 [-0.0421, -0.0021]) at about half the cost, but not the second (-0.0066 [-0.0155, +0.0038]).
 CONFIRM_BUDGET = LoraSettings(steps=60, batch_size=4, max_length=128)
 
 
