@@ -37,8 +37,10 @@ accuracy over all pairs of rungs, and whether each adjacent pair's difference ha
 interval (bootstrap over references) excluding zero; the extra rungs' verdicts against
 clean; the seed spread; the cost of one candidate (first time, and with caches warm). A
 signal passes when it orders every dose ladder (Spearman 1, pairwise accuracy >= 0.9, clean
-vs 30% separated) and agrees with the ground truth at its most steps wherever that truth is
-measured and separated: each rung against clean, and each pair of other rungs.
+vs 30% separated) and agrees with a budget's ground truth wherever that truth is measured
+and separated: each rung against clean, and each pair of other rungs. The verdict is printed
+against each budget measured, the most steps (where the model has learned the data) first:
+which of two rungs is better can depend on the budget.
 
 The ground truth fine-tunes rungs where the model has learned the data (``--gt-steps`` 200
 LoRA steps x ``--gt-seeds`` 3 at batch ``--gt-batch`` 4 in ``--gt-length`` 128-token windows, two
