@@ -48,7 +48,9 @@ LADDER = (f"{SIGNAL} fails the fewest checks of make bench-ladder: on its calibr
           "half, a quarter and a tenth of the rows; a fifth of them repeated five times) below clean as fine-tuning "
           "to convergence does (200 LoRA steps x 4 x 128 tokens); but it scores the quarter level with the rows 30% "
           "damaged (+0.0006) where fine-tuning finds the quarter far worse: it weighs lost rows less than "
-          "fine-tuning does. The reference judge fails far more of them")
+          "fine-tuning does. The reference judge fails far more of them. Against fine-tuning at the confirmation's "
+          "60 steps no horizon agrees with both ladders: there fewer clean rows cost about what damaged rows do, "
+          "and on the second ladder less")
 
 
 def extractor(base: str, settings: Settings | None) -> GradientFeatures:
