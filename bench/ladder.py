@@ -342,13 +342,14 @@ def budgets_by_steps(truths: dict[str, Any]) -> list[str]:
     return sorted(truths, key=lambda budget: -int(budget.split("x")[0]))
 
 
-def judge(signal: str, values: dict[str, np.ndarray], truth: dict[str, Any] | None,
-          ladder_lines: list[str] | None = None, extra_lines: list[str] | None = None) -> list[str]:
-    """Why ``signal`` fails the ladder against one budget's ground truth ``truth`` (nothing: it
-    passes): the dose order on every ladder, pairwise accuracy >= 0.9, clean vs 30% separated,
-    and no disagreement with the ground truth where it is measured, against clean or between
-    two rungs it separates. The figures behind it go to ``ladder_lines`` and ``extra_lines``
-    when given."""
+def judge(signal: str, values: dict[str, np.ndarray], truths: dict[str, Any],
+          ladder_lines: list[str] | None = None, extra_lines: list[str] | None = None) -> dict[str | None, list[str]]:
+    """Why ``signal`` fails the ladder against each budget's ground truth in ``truths`` (None:
+    none measured; an empty list: it passes): the dose order on every ladder, pairwise accuracy
+    >= 0.9, clean vs 30% separated, and no disagreement with the ground truth where it is
+    measured, against clean or between two rungs it separates. The dose checks and each
+    rung's interval against clean do not depend on the budget, so they are computed once. The
+    figures behind it go to ``ladder_lines`` and ``extra_lines`` (against the most steps)."""
     ladder_lines = [] if ladder_lines is None else ladder_lines
     extra_lines = [] if extra_lines is None else extra_lines
     failed: list[str] = []
@@ -377,22 +378,33 @@ def judge(signal: str, values: dict[str, np.ndarray], truth: dict[str, Any] | No
             failed.append(f"{ladder}: clean vs 30% not separated")
         ladder_lines.append(f"  {signal:<16} {ladder:<12} {len(names):>5} {rho:>9.2f} {accuracy:>9.2f}  "
                             + "; ".join(adjacent))
+    budgets = budgets_by_steps(truths) or [None]
+    named = {name for budget in budgets if budget for name in truths[budget]["verdicts"]}
+    against_clean = {name: paired_interval(values[name], values[CLEAN_RUNG])
+                     for name in dict.fromkeys((*EXTRA_RUNGS, "mixed@0.3", *sorted(named)))
+                     if name in values and CLEAN_RUNG in values}
+    return {budget: failed + _truth_checks(signal, values, against_clean, truths.get(budget) if budget else None,
+                                           extra_lines if budget == budgets[0] else None)
+            for budget in budgets}
+
+
+def _truth_checks(signal: str, values: dict[str, np.ndarray], against_clean: dict[str, tuple[float, float, float]],
+                  truth: dict[str, Any] | None, extra_lines: list[str] | None) -> list[str]:
+    """Where ``signal`` disagrees with one budget's ground truth: a rung against clean, or a
+    pair of rungs the truth separates."""
     truth = truth or {"verdicts": {}, "pairs": {}}
-    truth_verdicts = truth["verdicts"]
-    truth_pairs = {pair: word for pair, word in truth["pairs"].items() if word != "not separated"}
-    for name in dict.fromkeys((*EXTRA_RUNGS, "mixed@0.3", *sorted(truth_verdicts))):
-        if name not in values or CLEAN_RUNG not in values:
-            continue
-        mean, low, high = paired_interval(values[name], values[CLEAN_RUNG])
+    failed: list[str] = []
+    for name, (mean, low, high) in against_clean.items():
         verdict = "better" if low > 0 else "worse" if high < 0 else "not separated"
-        expected = truth_verdicts.get(name, "unmeasured")
-        agrees = "" if expected == "unmeasured" else ("  agrees" if expected == verdict else "  DISAGREES")
-        extra_lines.append(f"  {signal:<16} {name:<16} {mean:+.4f} [{low:+.4f}, {high:+.4f}] {verdict:<14} "
-                           f"truth: {expected}{agrees}")
+        expected = truth["verdicts"].get(name, "unmeasured")
+        if extra_lines is not None and (name in EXTRA_RUNGS or name == "mixed@0.3" or expected != "unmeasured"):
+            agrees = "" if expected == "unmeasured" else ("  agrees" if expected == verdict else "  DISAGREES")
+            extra_lines.append(f"  {signal:<16} {name:<16} {mean:+.4f} [{low:+.4f}, {high:+.4f}] {verdict:<14} "
+                               f"truth: {expected}{agrees}")
         if expected not in ("unmeasured", verdict):
             failed.append(f"{name}: {verdict}, fine-tuning says {expected}")
-    for (first, second), expected in sorted(truth_pairs.items()):
-        if first in values and second in values:
+    for (first, second), expected in sorted(truth["pairs"].items()):
+        if expected != "not separated" and first in values and second in values:
             difference = float((values[first] - values[second]).mean())
             if (difference > 0) != (expected == "better"):
                 failed.append(f"{first} {'above' if difference > 0 else 'below'} {second}, fine-tuning says "
@@ -408,12 +420,14 @@ def report_signals(rungs, results: Results, truths) -> None:
         if values:
             signals[signal] = {name: np.array(v) for name, v in values.items()}
     budgets = budgets_by_steps(truths)
-    primary = truths[budgets[0]] if budgets else None
     ladder_lines: list[str] = []
     extra_lines: list[str] = []
-    for signal in SIGNALS:
-        if signal in signals:
-            judge(signal, signals[signal], primary, ladder_lines, extra_lines)
+    failures = {signal: judge(signal, signals[signal], truths, ladder_lines, extra_lines)
+                for signal in SIGNALS if signal in signals}
+    horizons = [h for h in FLOW_HORIZONS if f"gradient_flow@{h:g}" in signals]
+    by_horizon = {h: failures.get(f"gradient_flow@{h:g}") or judge(f"gradient_flow@{h:g}",
+                                                                   signals[f"gradient_flow@{h:g}"], truths)
+                  for h in horizons}
     print("\nSignals on the dose ladders (higher is better; the expected order is the dose order):")
     print(f"  {'signal':<16} {'ladder':<12} {'rungs':>5} {'Spearman':>9} {'pairwise':>9}  adjacent separated "
           f"(difference, 95% interval)")
@@ -449,20 +463,16 @@ def report_signals(rungs, results: Results, truths) -> None:
               f"{len(trained)}); no warm cache: every candidate is a new adapter")
         print(f"  contrastive@10    {train + contrast:.0f} s (train {train:.0f} + score {contrast:.0f}) alone; "
               f"+{contrast:.0f} s beside nll@10")
-    horizons = [h for h in FLOW_HORIZONS if f"gradient_flow@{h:g}" in signals]
     for budget in budgets or [None]:
         held_against = f"the ground truth at {budget}" if budget else "a ground truth (none is measured)"
         print("\nVerdict (passes: the dose order on every ladder, pairwise accuracy >= 0.9, clean vs 30% separated, "
               f"and no disagreement with {held_against}, against clean or between two rungs it separates):")
-        truth = truths.get(budget) if budget else None
-        for signal in SIGNALS:
-            if signal in signals:
-                failed = judge(signal, signals[signal], truth)
-                print(f"  {signal:<16} {'PASSES' if not failed else 'fails: ' + '; '.join(failed)}")
+        for signal, failed in failures.items():
+            print(f"  {signal:<16} {'PASSES' if not failed[budget] else 'fails: ' + '; '.join(failed[budget])}")
         if horizons:
             print(f"  the flow form at each horizon ({FLOW} is the one the project uses):")
             for horizon in horizons:
-                failed = judge(f"gradient_flow@{horizon:g}", signals[f"gradient_flow@{horizon:g}"], truth)
+                failed = by_horizon[horizon][budget]
                 print(f"  {horizon:>6g}  "
                       f"{'PASSES' if not failed else f'fails ({len(failed)}): ' + '; '.join(failed[:3])}"
                       f"{'; ...' if len(failed) > 3 else ''}")
