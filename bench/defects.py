@@ -39,7 +39,6 @@ import gzip
 import json
 import random
 import time
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -313,7 +312,7 @@ def _report_ceiling(store, dataset_key, truth, config, result, test: TestSet, fo
     started = time.perf_counter()
     confirmation = confirmed_verdict(store, clean_key, run.sample_key, config, test, settings)
     _line("truth-clean vs raw", f"{confirmed_figure(confirmation)}: {config.confirm_seeds} seeds at "
-                                f"{budget_text(asdict(config.confirm_lora))}, as the search confirms "
+                                f"{budget_text(config.confirm_lora.material())}, as the search confirms "
                                 f"({time.perf_counter() - started:.0f} s for adapters and scores not stored yet)")
     started = time.perf_counter()
     raw, noise = raw_models(store, dataset_key, config, test, settings)

@@ -81,10 +81,16 @@ from workspace import workspace  # bench/workspace.py
 from autodp import defects
 from autodp.ingest import ingest
 from autodp.models import lora
-from autodp.models.lora import load_adapted
+from autodp.models.lora import PRECISIONS, load_adapted
 from autodp.search.config import LoraSettings
-from autodp.search.confirmation import seeded_delta
-from autodp.search.evaluation import Example, bootstrap_mean, contrastive_margin, reference_nll
+from autodp.search.confirmation import budget_name, seeded_delta
+from autodp.search.evaluation import (
+    Example,
+    adapter_nll,
+    bootstrap_mean,
+    contrastive_margin,
+    reference_nll,
+)
 from autodp.search.gradient_value import (
     FLOW_HORIZON,
     GradientFeatures,
@@ -274,25 +280,29 @@ def trained_signals(rungs, test, results: Results, store, folder: Path, base: st
 
 
 def ground_truth(rungs, test, results: Results, store, folder: Path, base: str, settings, names, steps, seeds, length,
-                 batch) -> None:
+                 batch, precision: str = "float32") -> None:
     examples = _examples(test)
-    budget = f"{steps}x{batch}x{length}"
+    budget = budget_name(LoraSettings(steps=steps, batch_size=batch, max_length=length, precision=precision).material())
     for seed in range(seeds):  # seed-major: a run cut short has every rung at the same number of seeds
         for name in names:
             if results.get("ground_truth", budget, name, str(seed)) is not None:
                 continue
             started = time.perf_counter()
             dataset_key = _ingest(store, folder, rungs[name], name)
-            settings_ = LoraSettings(steps=steps, batch_size=batch, max_length=length, seed=seed)
+            settings_ = LoraSettings(steps=steps, batch_size=batch, max_length=length, seed=seed, precision=precision)
             trained = lora.finetune(dataset_key, store, base=base, lora=settings_, settings=settings)
-            model, tokenizer = load_adapted(store, trained["adapter_key"], base, settings)
-            nll = reference_nll(model, tokenizer, examples, max_length=length)
+            scoring = time.perf_counter()
+            nll = adapter_nll(store, trained["adapter_key"], base, examples, settings, max_length=length,
+                              precision=precision)  # as the confirmation scores its adapters
+            # train_seconds: the training loop's, from the adapter's record (also when it was trained before)
             results.put({"nll": nll.tolist(), "loss_first": trained["loss_first"], "loss_last": trained["loss_last"],
-                         "seconds": round(time.perf_counter() - started, 1)},
+                         "seconds": round(time.perf_counter() - started, 1), "train_seconds": trained["seconds"],
+                         "score_seconds": round(time.perf_counter() - scoring, 1), "trained_before": trained["cached"]},
                         "ground_truth", budget, name, str(seed))
             print(f"  ground truth {budget}: {name:<16} seed {seed}: test NLL {nll.mean():.4f} (train loss "
-                  f"{trained['loss_first']:.3f} -> {trained['loss_last']:.3f}), "
-                  f"{time.perf_counter() - started:.0f} s", flush=True)
+                  f"{trained['loss_first']:.3f} -> {trained['loss_last']:.3f}), {time.perf_counter() - started:.0f} s "
+                  f"(training {trained['seconds']:.0f} s{', stored before' if trained['cached'] else ''}, scoring "
+                  f"{time.perf_counter() - scoring:.0f} s)", flush=True)
 
 
 def paired_interval(a: np.ndarray, b: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
@@ -496,6 +506,8 @@ def main() -> None:
     parser.add_argument("--gt-seeds", type=int, default=3)
     parser.add_argument("--gt-length", type=int, default=128)
     parser.add_argument("--gt-batch", type=int, default=4)
+    parser.add_argument("--gt-precision", choices=PRECISIONS, default="float32",
+                        help="bfloat16: train under bfloat16 autocast (its budget is named with a -bfloat16 suffix)")
     args = parser.parse_args()
 
     folder, settings, store = workspace("bench-ladder")
@@ -511,7 +523,7 @@ def main() -> None:
           f"{os.cpu_count()} cores", flush=True)
     if args.ground_truth and not args.report_only:
         ground_truth(rungs, test, results, store, folder, args.model, settings, args.rungs, args.gt_steps,
-                     args.gt_seeds, args.gt_length, args.gt_batch)
+                     args.gt_seeds, args.gt_length, args.gt_batch, args.gt_precision)
     elif not args.report_only:
         gradient_signals(rungs, test, results, store, args.model, settings, args.gt_length)
         if not args.no_trained:

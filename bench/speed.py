@@ -14,10 +14,10 @@
 3. The search's signal and fine-tuning, on real pairs: per-record gradient features a second
    (what the baseline and every rewritten row cost), then LoRA training tokens a second of
    the base model (SmolLM2-135M) as autodp's training step runs, at the confirmation budget's
-   shape (what the main job trains) and the reference signal's, each in float32 (autodp) and
-   under bfloat16 autocast (what torch can do on this CPU; not what autodp trains with, which
-   would move every measured figure of the evaluation), and NLL scoring tokens a second in
-   the order given (the peer) against batched by length (what autodp does) and bfloat16.
+   shape (what the main job trains) and the reference signal's, each in float32 and under
+   bfloat16 autocast, "(autodp)" marking the precision each trains in, and NLL scoring tokens
+   a second in the order given (the peer) against batched by length (what autodp does) and
+   under bfloat16 autocast (which autodp does not score in: it moves NLLs).
 4. The main job (``autodp run`` with the Makefile's budget) from a fresh home, then again on
    the same home: seconds each, and the tasks' seconds it prints (--no-main-job skips it:
    it takes about half an hour on two cores).
@@ -45,7 +45,9 @@ from autodp.artifacts import DATASETS, DROPS_FILE, RECORDS_FILE
 from autodp.execution.executor import apply_strategy
 from autodp.execution.strategy import Strategy
 from autodp.ingest import ingest
-from autodp.models.embeddings import Embedder, native_precision
+from autodp.models.base import native_precision
+from autodp.models.embeddings import Embedder
+from autodp.models.lora import PRECISIONS
 from autodp.operators.resources import Resources
 from autodp.search.sampling import sample
 from autodp.settings import Settings
@@ -148,8 +150,9 @@ def lora_and_scoring(source: Path, root: Path) -> None:
                        ("the reference signal's candidates", LoraSettings())):
         encoded = [encode(tokenizer, e.prompt, e.reference, lora.max_length) for e in examples]
         print(f"\nLoRA training, {name}: batch {lora.batch_size} x up to {lora.max_length} tokens, 10 steps each:")
-        for label, autocast in (("float32 (autodp)", False), ("bfloat16 autocast", True)):
-            tokens, times = _train_steps(model, tokenizer, encoded, lora, autocast)
+        for precision in PRECISIONS:
+            label = f"{precision}{' autocast' if precision != 'float32' else ''}{' (autodp)' if precision == lora.precision else ''}"
+            tokens, times = _train_steps(model, tokenizer, encoded, lora, precision == "bfloat16")
             print(f"  {label:22s} {tokens / sum(times):7.0f} tokens/s  (median step {statistics.median(times):.2f} s)")
 
     model.eval()

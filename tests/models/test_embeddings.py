@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from autodp.artifacts import EMBEDDINGS, EMBEDDINGS_FILE
-from autodp.models.embeddings import MODEL, Embedder, native_precision, text_key
+from autodp.models.base import native_precision
+from autodp.models.embeddings import MODEL, Embedder, text_key
 
 TEXTS = ["What is asthma?", "Asthma inflames and narrows the airways.", "What causes gout?",
          "What is asthma?"]

@@ -13,6 +13,7 @@ from autodp.search.confirmation import (
     NOT_CONFIRMED,
     NOT_SHOWN,
     WORSE,
+    budget_name,
     confirmed,
     ladder_note,
     seeded_delta,
@@ -60,14 +61,17 @@ def test_the_ladder_figures_quoted_for_a_budget_are_those_the_stored_ground_trut
     stored = json.loads((Path(__file__).parents[2] / "bench" / "ladder-ground-truth-400-200-seed0-smollm2.json")
                         .read_text())["ground_truth"]
     assert LADDER_SEPARATION
-    for (steps, batch, tokens), quoted in LADDER_SEPARATION.items():
-        by_rung = stored[f"{steps}x{batch}x{tokens}"]
+    for budget, quoted in LADDER_SEPARATION.items():
+        by_rung = stored[budget]
         clean, damaged = (np.array([by_rung[rung][s]["nll"] for s in sorted(by_rung[rung])])
                           for rung in ("clean", "mixed@0.3"))
         assert len(clean) == len(damaged) == 3
         mean, low, high = seeded_delta(damaged, clean)  # the bench's rung - clean, printed as clean - rung
         assert f"{-mean:+.4f} [{-high:+.4f}, {-low:+.4f}]" == quoted
-        assert quoted in ladder_note({"steps": steps, "batch_size": batch, "max_length": tokens})
+        steps, batch, tokens = budget.split("-")[0].split("x")
+        settings = {"steps": int(steps), "batch_size": int(batch), "max_length": int(tokens),
+                    "precision": budget.split("-")[1] if "-" in budget else "float32"}
+        assert budget_name(settings) == budget and quoted in ladder_note(settings)
 
 
 def candidate(key: str, verdict_: str, low: float) -> dict:

@@ -1,6 +1,7 @@
 """LoRA fine-tuning with the tiny model built in code, and the reference judge."""
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -40,6 +41,17 @@ def test_lora_adapter_is_trained_once_and_stored(local_store, tmp_path, settings
     assert again["cached"] and again["adapter_key"] == first["adapter_key"]
     other = finetune(key, local_store, base="tiny", lora=LoraSettings(steps=5), settings=settings)
     assert other["adapter_key"] != first["adapter_key"]
+
+
+def test_bfloat16_training_is_an_adapter_of_its_own(local_store, tmp_path, settings):
+    key = dataset(tmp_path, local_store, GOOD * 4, "good")
+    lora = LoraSettings(steps=25, batch_size=4, learning_rate=3e-3)
+    half = finetune(key, local_store, base="tiny", lora=replace(lora, precision="bfloat16"), settings=settings)
+    assert half["precision"] == "bfloat16" and half["loss_last"] < half["loss_first"]
+    assert half["adapter_key"] != finetune(key, local_store, base="tiny", lora=lora, settings=settings)["adapter_key"]
+    assert "precision" not in lora.material() and replace(lora, precision="bfloat16").material()["precision"] == "bfloat16"
+    with pytest.raises(ValueError, match="LoRA precision 'float16'"):
+        LoraSettings(precision="float16")
 
 
 def test_reference_judge_prefers_the_model_trained_on_the_references(local_store, tmp_path, settings):

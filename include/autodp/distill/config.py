@@ -57,4 +57,4 @@ class DistillConfig:
         return cls(**values, lora=replace(lora, steps=params["lora_steps"]) if params.get("lora_steps") else lora)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "tasks": list(self.tasks), "filter": list(self.filter)}
+        return {**asdict(self), "tasks": list(self.tasks), "filter": list(self.filter), "lora": self.lora.material()}

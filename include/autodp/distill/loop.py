@@ -20,7 +20,7 @@ what an earlier try stored.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from autodp.augmentation import registry
@@ -92,7 +92,7 @@ def register(context: DistillContext, chosen: Seeds, run: TaskRun) -> TaskRun:
         data={"dataset": chosen.dataset_key, "seeds": chosen.seeds_key, "held_out": chosen.held_out_key,
               "teacher": run.teacher["teacher_key"], "filtered": run.filter["filtered_key"],
               "student": run.adapter["student_data_key"]},
-        scores=headline(run.evaluation), lora=asdict(config.lora))
+        scores=headline(run.evaluation), lora=config.lora.material())
     return run.but(entry=entry)
 
 

@@ -5,7 +5,7 @@
 - ``tiny``: a two-layer Llama built in code with SmolLM2's tokenizer, for tests;
 - anything else: a local Hugging Face model directory.
 
-bf16 on CUDA when present, fp32 on CPU.
+bf16 on CUDA when present, fp32 on CPU (``autocast`` trains or scores under bfloat16 there).
 """
 
 from __future__ import annotations
@@ -25,6 +25,33 @@ def device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def native_precision(device: str, cpu_flags: frozenset[str] | None = None) -> str:
+    """bfloat16 where ``device`` multiplies it natively (a GPU, or a CPU with AVX512-BF16 or
+    AMX), else float32."""
+    if device.startswith("cuda"):
+        return "bfloat16"
+    flags = cpu_flags_here() if cpu_flags is None else cpu_flags
+    return "bfloat16" if flags & {"avx512_bf16", "amx_bf16"} else "float32"
+
+
+def autocast(precision: str, device_type: str):
+    """The context a model trains or scores in at ``precision``: bfloat16 autocast, or as loaded."""
+    import torch
+
+    return torch.autocast(device_type, dtype=torch.bfloat16, enabled=precision == "bfloat16")
+
+
+def cpu_flags_here() -> frozenset[str]:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
 
 
 def load_base(name: str, settings: Settings | None = None):

@@ -29,6 +29,8 @@ import pyarrow.parquet as pq
 
 from autodp.artifacts import EMBEDDINGS, EMBEDDINGS_FILE
 from autodp.hashing import content_key
+from autodp.models.base import device as training_device
+from autodp.models.base import native_precision
 from autodp.settings import Settings
 
 if TYPE_CHECKING:
@@ -46,14 +48,6 @@ def text_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def native_precision(device: str, cpu_flags: frozenset[str] | None = None) -> str:
-    """bfloat16 where ``device`` multiplies it natively, else float32."""
-    if device.startswith("cuda"):
-        return "bfloat16"
-    flags = _cpu_flags() if cpu_flags is None else cpu_flags
-    return "bfloat16" if flags & {"avx512_bf16", "amx_bf16"} else "float32"
-
-
 class Embedder:
     def __init__(self, store: ArtifactStore | None = None, cache_dir: Path | None = None, batch_size: int = 64,
                  device: str | None = None, precision: str = "auto", settings: Settings | None = None):
@@ -61,7 +55,7 @@ class Embedder:
             raise ValueError(f"embedding precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
         self.store = store
         self.batch_size = batch_size
-        self.device = device or _default_device()
+        self.device = device or training_device()
         self.precision = native_precision(self.device) if precision == "auto" else precision
         self._model = None
         self._cache_dir = cache_dir
@@ -184,20 +178,3 @@ class Embedder:
         from autodp.tables import engine
 
         return engine.connect(self.store, settings=self.settings)
-
-
-def _default_device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _cpu_flags() -> frozenset[str]:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()

@@ -67,7 +67,7 @@ class SearchConfig:
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> SearchConfig:
         """From the names the DAG's Params and the CLI share (``model``, ``lora_steps``,
-        ``lora_epochs``, ``confirm_steps``, ``eval`` and the fields' own names); a name not given
+        ``lora_epochs``, ``confirm_steps``, ``confirm_precision``, ``eval`` and the fields' own names); a name not given
         keeps its default, and names that are not the search's (``source``, ``store``) are ignored."""
         renamed = {"model": "base", "eval": "eval_dataset"}
         own = {f.name for f in fields(cls)} - {"lora", "confirm_lora"}
@@ -79,15 +79,17 @@ class SearchConfig:
         if "operators" in values:
             values["operators"] = tuple(values["operators"])
         lora = {name: params[f"lora_{name}"] for name in ("steps", "epochs") if f"lora_{name}" in params}
-        confirm = replace(CONFIRM_BUDGET, steps=params["confirm_steps"]) if "confirm_steps" in params else CONFIRM_BUDGET
+        confirm = replace(CONFIRM_BUDGET, **{name: params[f"confirm_{name}"] for name in ("steps", "precision")
+                                             if f"confirm_{name}" in params})
         return cls(**values, lora=LoraSettings(**lora), confirm_lora=confirm)
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as run keys take it: a search without an augmentation family, or
-        without confirmation, or scored by the reference judge, keeps the key it had before the
-        setting existed."""
+        without confirmation, or scored by the reference judge, or training in float32, keeps
+        the key it had before the setting existed."""
         data = asdict(self)
         data["operators"] = list(self.operators)
+        data["lora"], data["confirm_lora"] = self.lora.material(), self.confirm_lora.material()
         if data["signal"] == "reference":
             del data["signal"]
         if data["augmentation_model"] is None:

@@ -60,13 +60,13 @@ def verdict(low: float, high: float) -> str:
 def seeded_nll(store: ArtifactStore, dataset_key: str, base: str, budget: LoraSettings, seeds: int,
                examples: Sequence[Example], settings: Settings | None, reuse: bool) -> tuple[np.ndarray, list[str]]:
     """(seeds x examples NLL, the adapters' keys): one adapter per seed on ``dataset_key``,
-    each scored on ``examples`` in the budget's windows."""
+    each scored on ``examples`` in the budget's windows and precision."""
     rows, adapters = [], []
     for trained in (replace(budget, seed=budget.seed + s) for s in range(seeds)):
         adapter = lora.finetune(dataset_key, store, base=base, lora=trained, settings=settings, reuse=reuse)
         adapters.append(adapter["adapter_key"])
         rows.append(adapter_nll(store, adapter["adapter_key"], base, list(examples), settings,
-                                max_length=budget.max_length))
+                                max_length=budget.max_length, precision=budget.precision))
     return np.stack(rows), adapters
 
 
@@ -81,19 +81,29 @@ def confirmed(raw: np.ndarray, candidate: np.ndarray, seed: int = 0) -> dict[str
             "mean_nll": {"candidate": round(float(candidate.mean()), 4), "raw": round(float(raw.mean()), 4)}}
 
 
-# Budgets measured on the quality ladder (make bench-ladder; bench/ladder-ground-truth-*.json): the test NLL of
-# clean rows minus that of the same rows with 30% damaged, 3 seeds, SmolLM2-135M, 95% interval.
-LADDER_SEPARATION = {(30, 4, 128): "-0.0187 [-0.0421, -0.0021]", (60, 4, 128): "-0.0269 [-0.0520, -0.0070]",
-                     (200, 4, 128): "-0.0221 [-0.0419, -0.0046]"}
+# Budgets measured on the quality ladder (make bench-ladder; bench/ladder-ground-truth-*.json), named as the bench
+# names them (``budget_name``): the test NLL of clean rows minus that of the same rows with 30% damaged, 3 seeds,
+# SmolLM2-135M, 95% interval.
+LADDER_SEPARATION = {"30x4x128": "-0.0187 [-0.0421, -0.0021]", "60x4x128": "-0.0269 [-0.0520, -0.0070]",
+                     "60x4x128-bfloat16": "-0.0271 [-0.0522, -0.0076]", "200x4x128": "-0.0221 [-0.0419, -0.0046]"}
+
+
+def budget_name(budget: dict[str, Any]) -> str:
+    """steps x batch x tokens, and the precision when it is not float32: ``60x4x128-bfloat16``."""
+    precision = budget.get("precision", "float32")
+    return (f"{budget['steps']}x{budget['batch_size']}x{budget['max_length']}"
+            + ("" if precision == "float32" else f"-{precision}"))
 
 
 def budget_text(budget: dict[str, Any]) -> str:
-    return f"LoRA {budget['steps']} steps x batch {budget['batch_size']} x {budget['max_length']} tokens"
+    precision = budget.get("precision", "float32")
+    return (f"LoRA {budget['steps']} steps x batch {budget['batch_size']} x {budget['max_length']} tokens"
+            + ("" if precision == "float32" else f", trained and scored under {precision} autocast"))
 
 
 def ladder_note(budget: dict[str, Any]) -> str:
     """What the quality ladder says about a confirmation budget."""
-    measured = LADDER_SEPARATION.get((budget["steps"], budget["batch_size"], budget["max_length"]))
+    measured = LADDER_SEPARATION.get(budget_name(budget))
     if measured is None:
         return ("This budget is not measured on the quality ladder (make bench-ladder): whether its seeds can tell "
                 "clean data from data with 30% of its rows damaged is unknown.")

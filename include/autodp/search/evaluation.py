@@ -35,6 +35,7 @@ from autodp.artifacts import DATASETS, HELD_OUT_FILE, RECORDS_FILE
 from autodp.execution.executor import run_steps
 from autodp.execution.strategy import Strategy
 from autodp.hashing import content_key
+from autodp.models.base import autocast
 from autodp.models.lora import collate, encode, load_adapted
 from autodp.operators.base import prepare_connection
 from autodp.operators.resources import Resources
@@ -317,6 +318,8 @@ def adapter_answers(store, adapter_key, base, prompts, max_new_tokens=64, settin
     return generate_answers(model, tokenizer, prompts, max_new_tokens)
 
 
-def adapter_nll(store, adapter_key, base, examples, settings=None, max_length: int = 256) -> np.ndarray:
+def adapter_nll(store, adapter_key, base, examples, settings=None, max_length: int = 256,
+                precision: str = "float32") -> np.ndarray:
     model, tokenizer = load_adapted(store, adapter_key, base, settings)
-    return reference_nll(model, tokenizer, examples, max_length)
+    with autocast(precision, model.device.type):
+        return reference_nll(model, tokenizer, examples, max_length)

@@ -26,7 +26,7 @@ import random
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -380,7 +380,7 @@ def confirm(context: SearchContext, run: SearchRun, chosen: Reflection) -> Confi
     raw sample, each fine-tuned with ``confirm_seeds`` seeds at the confirmation budget and
     scored on the examples the selection never used (``autodp.search.confirmation``)."""
     config, store, settings = context.config, context.store, context.resources.settings
-    budget = asdict(config.confirm_lora)
+    budget = config.confirm_lora.material()
     top = confirmable(chosen.history, run, config.confirm_top)
     if not top or run.confirmation_examples < 2:
         return Confirmation(budget=budget, seeds=config.confirm_seeds, examples=run.confirmation_examples,
