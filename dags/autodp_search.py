@@ -39,6 +39,7 @@ from airflow.sdk import Asset, Param, dag, task_group
 from autodp.ingest.layouts import LAYOUTS
 from autodp.ingest.readers import FORMATS
 from autodp.ingest.rows import DEFAULT_MAX_RECORD_BYTES
+from autodp.models.lora import PRECISIONS
 from autodp.orchestration.openlineage import task
 from autodp.orchestration.support import TASK_DEFAULTS, mapping_param, store_param
 from autodp.search.config import DEFAULTS, MAX_ITERATIONS, Method, Signal
@@ -115,8 +116,15 @@ PARAMS = {
                            description=f"Training steps per confirmation adapter (batch "
                            f"{DEFAULTS.confirm_lora.batch_size}, {DEFAULTS.confirm_lora.max_length}-token windows). "
                            f"At {DEFAULTS.confirm_lora.steps}, three seeds tell clean data from data with 30% of its "
-                           "rows damaged on the quality ladder (make bench-ladder); about 220 s an adapter on two "
-                           "CPU cores."),
+                           "rows damaged on the quality ladder (make bench-ladder); about 150 s an adapter on two "
+                           "CPU cores with bfloat16, 200 s in float32."),
+    "confirm_precision": Param(DEFAULTS.confirm_lora.precision, type="string", enum=list(PRECISIONS),
+                               section=EVALUATION, title="Confirmation precision",
+                               description="bfloat16: confirmation adapters train and are scored under bfloat16 "
+                               "autocast, faster where the hardware multiplies it natively (a GPU, or a CPU with "
+                               "AVX512-BF16 or AMX; elsewhere torch emulates it); on the quality ladder it separates "
+                               "clean from 30% damaged as float32 does. float32: as adapters were before the "
+                               "setting existed."),
     "confirm_size": Param(DEFAULTS.confirm_size, type="integer", minimum=2, maximum=100_000, section=EVALUATION,
                           title="Confirmation examples",
                           description="More examples held out beside the evaluation ones, scored only by the "

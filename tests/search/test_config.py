@@ -1,6 +1,8 @@
 """One SearchConfig from the CLI and from the DAG's Params, and keys that stay put: a
 search published before the search became a package is found again by its key."""
 
+from dataclasses import replace
+
 import pytest
 
 from autodp.cli import parser
@@ -9,24 +11,26 @@ from autodp.execution.executor import prefix_keys
 from autodp.execution.strategy import Strategy
 from autodp.llm.endpoints import Endpoint
 from autodp.operators.resources import Resources
-from autodp.search.config import DEFAULTS, LoraSettings, SearchConfig, run_key
+from autodp.search.config import CONFIRM_BUDGET, DEFAULTS, LoraSettings, SearchConfig, run_key
 from autodp.settings import Settings
 from tests.conftest import REPO
 
 DATASET = "0" * 64
+FLOAT32_CONFIRMATION = replace(CONFIRM_BUDGET, precision="float32")
 
 
 def test_cli_and_dag_params_build_the_same_config(airflow_db):
     from airflow.dag_processing.dagbag import DagBag
 
     args = parser().parse_args(["search", "data.jsonl", "--method", "random", "--candidates", "2", "--steps", "10",
-                                 "--model", "tiny", "--eval-size", "30"])
+                                 "--model", "tiny", "--eval-size", "30", "--confirm-precision", "float32"])
     from_cli = SearchConfig.from_params(search_params(args))
     dag = DagBag(dag_folder=str(REPO / "dags")).get_dag("autodp_search")
     params = {**dag.params.dump(), "method": "random", "candidates": 2, "lora_steps": 10, "model": "tiny",
-              "eval_size": 30}
+              "eval_size": 30, "confirm_precision": "float32"}
     assert SearchConfig.from_params(params) == from_cli
     assert from_cli.lora == LoraSettings(steps=10) and from_cli.base == "tiny"
+    assert from_cli.confirm_lora == FLOAT32_CONFIRMATION
 
 
 def test_defaults_come_from_the_config(airflow_db):
@@ -64,9 +68,14 @@ def test_unknown_choice_is_refused_by_the_cli(capsys):
                   sampling=False, target_selection=False, reuse=False, confirm_top=0, signal="reference"),
      "2c7efba11a2b4523aac6d157b86c217d"),
     # Confirmation (on by default) is part of a search's key; without it a search keeps the key it had before.
-    (SearchConfig(base="tiny", eval_size=40, signal="reference"), "a60bcc2c186e245f1df1a558a2729d10"),
+    (SearchConfig(base="tiny", eval_size=40, signal="reference", confirm_lora=FLOAT32_CONFIRMATION),
+     "a60bcc2c186e245f1df1a558a2729d10"),
     # The signal is part of a search's key; scored by the reference judge, a search keeps the key it had before.
-    (SearchConfig(base="tiny", eval_size=40), "d6b68bda2d08b902d2a9063e5257fb54"),
+    (SearchConfig(base="tiny", eval_size=40, confirm_lora=FLOAT32_CONFIRMATION), "d6b68bda2d08b902d2a9063e5257fb54"),
+    # So is the confirmation's precision: confirmed in float32, a search keeps the key it had before; the default,
+    # bfloat16 autocast, changed them.
+    (SearchConfig(base="tiny", eval_size=40, signal="reference"), "a9ea1ffec66bf01d2120cd30bb98c19c"),
+    (SearchConfig(base="tiny", eval_size=40), "0be6d67ea6d9d0d6c0db53b507a487e0"),
 ])
 def test_run_keys_are_unchanged(config, key):
     assert run_key(DATASET, config) == key

@@ -62,6 +62,7 @@ def register(commands) -> None:
 
 def search_arguments(parser: argparse.ArgumentParser) -> None:
     """The search's settings, named as the autodp_search DAG's Params, defaults from SearchConfig."""
+    from autodp.models.lora import PRECISIONS
     from autodp.search.config import DEFAULTS, Method, Signal
 
     parser.add_argument("--method", choices=get_args(Method), default=DEFAULTS.method,
@@ -90,6 +91,9 @@ def search_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--confirm-steps", type=int, default=DEFAULTS.confirm_lora.steps,
                         help=f"LoRA steps per confirmation adapter, batch {DEFAULTS.confirm_lora.batch_size} "
                              f"(default %(default)s)")
+    parser.add_argument("--confirm-precision", choices=PRECISIONS, default=DEFAULTS.confirm_lora.precision,
+                        help="what confirmation adapters train and are scored in: bfloat16 autocast (fast where "
+                             "the hardware multiplies it natively) or float32 (default %(default)s)")
     parser.add_argument("--confirm-size", type=int, default=DEFAULTS.confirm_size,
                         help="held-out examples only the confirmation scores (default %(default)s)")
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
@@ -106,7 +110,8 @@ def search_params(args: argparse.Namespace) -> dict[str, Any]:
               "sample_size": args.sample_size, "eval_size": args.eval_size, "seed": args.seed, "signal": args.signal,
               "llm_judge": args.llm_judge, "eval": args.eval, "augmentation_model": args.augmentation_model,
               "confirm_top": args.confirm_top, "confirm_seeds": args.confirm_seeds,
-              "confirm_steps": args.confirm_steps, "confirm_size": args.confirm_size}
+              "confirm_steps": args.confirm_steps, "confirm_precision": args.confirm_precision,
+              "confirm_size": args.confirm_size}
     for name in ("epochs", "sampling", "target_selection", "reuse"):
         if hasattr(args, name):
             params["lora_epochs" if name == "epochs" else name] = getattr(args, name)
