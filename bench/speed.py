@@ -17,7 +17,8 @@
    shape (what the main job trains) and the reference signal's, each in float32 and under
    bfloat16 autocast, "(autodp)" marking the precision each trains in, and NLL scoring tokens
    a second in the order given (the peer) against batched by length (what autodp does) and
-   under bfloat16 autocast (which autodp does not score in: it moves NLLs).
+   under bfloat16 autocast (what the confirmation scores in; the reference signal scores in
+   float32).
 4. The main job (``autodp run`` with the Makefile's budget) from a fresh home, then again on
    the same home: seconds each, and the tasks' seconds it prints (--no-main-job skips it:
    it takes about half an hour on two cores).
@@ -153,7 +154,7 @@ def lora_and_scoring(source: Path, root: Path) -> None:
         for precision in PRECISIONS:
             label = f"{precision}{' autocast' if precision != 'float32' else ''}{' (autodp)' if precision == lora.precision else ''}"
             tokens, times = _train_steps(model, tokenizer, encoded, lora, precision == "bfloat16")
-            print(f"  {label:22s} {tokens / sum(times):7.0f} tokens/s  (median step {statistics.median(times):.2f} s)")
+            print(f"  {label:28s} {tokens / sum(times):7.0f} tokens/s  (median step {statistics.median(times):.2f} s)")
 
     model.eval()
     window = LoraSettings().max_length  # the reference signal's windows, which it scores in
