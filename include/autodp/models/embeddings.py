@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from autodp.artifacts import EMBEDDINGS, EMBEDDINGS_FILE
 from autodp.hashing import content_key
-from autodp.models.base import device as training_device
+from autodp.models.base import device as torch_device
 from autodp.models.base import native_precision
 from autodp.settings import Settings
 
@@ -55,7 +55,7 @@ class Embedder:
             raise ValueError(f"embedding precision {precision!r}: expected one of {', '.join(PRECISIONS)}")
         self.store = store
         self.batch_size = batch_size
-        self.device = device or training_device()
+        self.device = device or torch_device()
         self.precision = native_precision(self.device) if precision == "auto" else precision
         self._model = None
         self._cache_dir = cache_dir

@@ -36,9 +36,9 @@ PRECISIONS = ("float32", "bfloat16")
 class LoraSettings:
     """Hyperparameters; ``epochs``, when given, sets the step count from the data size
     (ceil(epochs x rows / batch_size)) instead of ``steps``. ``precision`` "bfloat16" trains
-    under bfloat16 autocast (the weights, LoRA's included, stay in their own dtype): faster
-    where the hardware multiplies bfloat16 natively, and a different adapter, so it is part of
-    the adapter's key."""
+    under bfloat16 autocast (the weights, LoRA's included, stay in their own dtype), and a
+    confirmation scores its adapters in it too: faster where the hardware multiplies bfloat16
+    natively, and a different adapter, so it is part of the adapter's key."""
 
     steps: int = 60
     epochs: float | None = None
