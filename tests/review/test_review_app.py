@@ -81,6 +81,8 @@ def test_search_and_dataset_pages_show_aggregates_and_no_record_text(airflow_ser
     verdict = card["confirmation"]["verdict"]  # both verdicts: the search's win rate, and the confirmation's
     assert f"Confirmed against raw: <b>{verdict}</b>" in page and verdict in listing
     assert len(re.findall(r'<table id="confirmed">.*?<tbody>\s*<tr>', page, re.S)) == 1
+    assert "The top candidate and the unprocessed sample were each fine-tuned with" in page
+    assert "(LoRA 2 steps × batch 4 × 64 tokens)" in page  # a float32 budget names no autocast
     dataset = reviewer.get(f"/autodp/datasets/{published}").text
     assert 'id="lineage"' in dataset and "empty_output" in dataset and 'id="no-examples"' in dataset
     for shown in (listing, page, dataset):

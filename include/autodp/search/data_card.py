@@ -117,7 +117,9 @@ def _confirmation_section(confirmation: dict[str, Any] | None) -> str:
         for c in confirmation["candidates"])
     headline = ("**Better than raw**" if confirmation["verdict"] == BETTER else
                 f"**{confirmation['verdict'].capitalize()}**")
-    return (f"## Confirmation\n\n{headline}. The top {len(confirmation['candidates'])} candidates and the "
+    top = ("The top candidate" if len(confirmation["candidates"]) == 1
+           else f"The top {len(confirmation['candidates'])} candidates")
+    return (f"## Confirmation\n\n{headline}. {top} and the "
             f"unprocessed sample were each fine-tuned with {confirmation['seeds']} seeds at "
             f"{budget_text(confirmation['budget'])} and scored on {confirmation['examples']} held-out examples the "
             "selection never used; ΔNLL is raw minus candidate (nats per token, positive favours the candidate), "
