@@ -69,6 +69,7 @@ import os
 import random
 import tempfile
 import time
+from dataclasses import replace
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -282,27 +283,28 @@ def trained_signals(rungs, test, results: Results, store, folder: Path, base: st
 def ground_truth(rungs, test, results: Results, store, folder: Path, base: str, settings, names, steps, seeds, length,
                  batch, precision: str = "float32") -> None:
     examples = _examples(test)
-    budget = budget_name(LoraSettings(steps=steps, batch_size=batch, max_length=length, precision=precision).material())
+    shared = LoraSettings(steps=steps, batch_size=batch, max_length=length, precision=precision)
+    budget = budget_name(shared.material())
     for seed in range(seeds):  # seed-major: a run cut short has every rung at the same number of seeds
         for name in names:
             if results.get("ground_truth", budget, name, str(seed)) is not None:
                 continue
             started = time.perf_counter()
             dataset_key = _ingest(store, folder, rungs[name], name)
-            settings_ = LoraSettings(steps=steps, batch_size=batch, max_length=length, seed=seed, precision=precision)
-            trained = lora.finetune(dataset_key, store, base=base, lora=settings_, settings=settings)
+            trained = lora.finetune(dataset_key, store, base=base, lora=replace(shared, seed=seed), settings=settings)
             scoring = time.perf_counter()
             nll = adapter_nll(store, trained["adapter_key"], base, examples, settings, max_length=length,
                               precision=precision)  # as the confirmation scores its adapters
+            done = time.perf_counter()
             # train_seconds: the training loop's, from the adapter's record (also when it was trained before)
             results.put({"nll": nll.tolist(), "loss_first": trained["loss_first"], "loss_last": trained["loss_last"],
-                         "seconds": round(time.perf_counter() - started, 1), "train_seconds": trained["seconds"],
-                         "score_seconds": round(time.perf_counter() - scoring, 1), "trained_before": trained["cached"]},
+                         "seconds": round(done - started, 1), "train_seconds": trained["seconds"],
+                         "score_seconds": round(done - scoring, 1), "trained_before": trained["cached"]},
                         "ground_truth", budget, name, str(seed))
             print(f"  ground truth {budget}: {name:<16} seed {seed}: test NLL {nll.mean():.4f} (train loss "
-                  f"{trained['loss_first']:.3f} -> {trained['loss_last']:.3f}), {time.perf_counter() - started:.0f} s "
+                  f"{trained['loss_first']:.3f} -> {trained['loss_last']:.3f}), {done - started:.0f} s "
                   f"(training {trained['seconds']:.0f} s{', stored before' if trained['cached'] else ''}, scoring "
-                  f"{time.perf_counter() - scoring:.0f} s)", flush=True)
+                  f"{done - scoring:.0f} s)", flush=True)
 
 
 def paired_interval(a: np.ndarray, b: np.ndarray, seed: int = 0) -> tuple[float, float, float]:

@@ -46,7 +46,7 @@ from autodp.artifacts import DATASETS, DROPS_FILE, RECORDS_FILE
 from autodp.execution.executor import apply_strategy
 from autodp.execution.strategy import Strategy
 from autodp.ingest import ingest
-from autodp.models.base import native_precision
+from autodp.models.base import autocast, native_precision
 from autodp.models.embeddings import Embedder
 from autodp.models.lora import PRECISIONS
 from autodp.operators.resources import Resources
@@ -122,7 +122,6 @@ def embeddings(source: Path, root: Path) -> None:
 
 
 def lora_and_scoring(source: Path, root: Path) -> None:
-    import torch
     from peft import get_peft_model
 
     from autodp.models.base import load_base
@@ -152,8 +151,9 @@ def lora_and_scoring(source: Path, root: Path) -> None:
         encoded = [encode(tokenizer, e.prompt, e.reference, lora.max_length) for e in examples]
         print(f"\nLoRA training, {name}: batch {lora.batch_size} x up to {lora.max_length} tokens, 10 steps each:")
         for precision in PRECISIONS:
-            label = f"{precision}{' autocast' if precision != 'float32' else ''}{' (autodp)' if precision == lora.precision else ''}"
-            tokens, times = _train_steps(model, tokenizer, encoded, lora, precision == "bfloat16")
+            label = (f"{precision}{' autocast' if precision != 'float32' else ''}"
+                     f"{' (autodp)' if precision == lora.precision else ''}")
+            tokens, times = _train_steps(model, tokenizer, encoded, lora, precision)
             print(f"  {label:28s} {tokens / sum(times):7.0f} tokens/s  (median step {statistics.median(times):.2f} s)")
 
     model.eval()
@@ -162,7 +162,7 @@ def lora_and_scoring(source: Path, root: Path) -> None:
     print(f"\nscoring {len(examples)} references ({real} tokens, {window}-token windows), batch 8:")
     given = _timed(lambda: _nll_in_given_order(model, tokenizer, examples, window))
     by_length = _timed(lambda: reference_nll(model, tokenizer, examples, max_length=window))
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with autocast("bfloat16", "cpu"):
         half = _timed(lambda: reference_nll(model, tokenizer, examples, max_length=window))
     print(f"  in the order given (peer) {real / given[1]:7.0f} tokens/s")
     print(f"  batched by length         {real / by_length[1]:7.0f} tokens/s  ({given[1] / by_length[1]:.2f}x); "
@@ -171,7 +171,7 @@ def lora_and_scoring(source: Path, root: Path) -> None:
           f"largest difference in an NLL {np.abs(given[0] - half[0]).max():.2e}")
 
 
-def _train_steps(model, tokenizer, encoded, lora, autocast: bool) -> tuple[int, list[float]]:
+def _train_steps(model, tokenizer, encoded, lora, precision: str) -> tuple[int, list[float]]:
     """Ten timed steps of autodp's training loop (after one that warms up): real tokens and seconds a step."""
     import torch
 
@@ -184,7 +184,7 @@ def _train_steps(model, tokenizer, encoded, lora, autocast: bool) -> tuple[int, 
         batch = collate([encoded[pick.randrange(len(encoded))] for _ in range(lora.batch_size)],
                         tokenizer.pad_token_id)
         started = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        with autocast(precision, "cpu"):
             loss = model(**batch).loss
         loss.backward()
         optimizer.step()

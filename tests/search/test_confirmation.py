@@ -2,11 +2,13 @@
 published and how it is labelled."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from autodp.models.lora import LoraSettings
 from autodp.search.confirmation import (
     BETTER,
     LADDER_SEPARATION,
@@ -60,7 +62,11 @@ def test_the_ladder_figures_quoted_for_a_budget_are_those_the_stored_ground_trut
     the ground truth kept beside bench/ladder.py, as make bench-ladder prints it."""
     stored = json.loads((Path(__file__).parents[2] / "bench" / "ladder-ground-truth-400-200-seed0-smollm2.json")
                         .read_text())["ground_truth"]
-    assert LADDER_SEPARATION
+    shape = LoraSettings(batch_size=4, max_length=128)
+    measured = [replace(shape, steps=30), replace(shape, steps=60), replace(shape, steps=60, precision="bfloat16"),
+                replace(shape, steps=200)]
+    budgets = {budget_name(settings.material()): settings.material() for settings in measured}
+    assert set(budgets) == set(LADDER_SEPARATION)
     for budget, quoted in LADDER_SEPARATION.items():
         by_rung = stored[budget]
         clean, damaged = (np.array([by_rung[rung][s]["nll"] for s in sorted(by_rung[rung])])
@@ -68,10 +74,7 @@ def test_the_ladder_figures_quoted_for_a_budget_are_those_the_stored_ground_trut
         assert len(clean) == len(damaged) == 3
         mean, low, high = seeded_delta(damaged, clean)  # the bench's rung - clean, printed as clean - rung
         assert f"{-mean:+.4f} [{-high:+.4f}, {-low:+.4f}]" == quoted
-        steps, batch, tokens = budget.split("-")[0].split("x")
-        settings = {"steps": int(steps), "batch_size": int(batch), "max_length": int(tokens),
-                    "precision": budget.split("-")[1] if "-" in budget else "float32"}
-        assert budget_name(settings) == budget and quoted in ladder_note(settings)
+        assert quoted in ladder_note(budgets[budget])
 
 
 def candidate(key: str, verdict_: str, low: float) -> dict:

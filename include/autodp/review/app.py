@@ -39,6 +39,7 @@ from autodp.curate import (
     retire,
 )
 from autodp.review import pages
+from autodp.search import confirmation
 from autodp.settings import Settings
 from autodp.store import ArtifactNotFound, ArtifactStore, open_store
 
@@ -65,6 +66,8 @@ def create_app(store: ArtifactStore | None = None, record_examples: int | None =
     templates.env.filters["tojson_pretty"] = lambda value: json.dumps(value, indent=2, ensure_ascii=False)
     templates.env.filters["pct"] = lambda value: "-" if value is None else f"{value:.1%}"
     templates.env.filters["score_text"] = pages.score_text
+    templates.env.filters["confirmed_arms_text"] = confirmation.confirmed_arms_text
+    templates.env.filters["precision_text"] = confirmation.precision_text
     can_read = Depends(requires_access_dag("GET", param_dag_id=SEARCH_DAG))
     app = FastAPI(title="autodp review", dependencies=[can_read], docs_url=None, redoc_url=None, openapi_url=None)
 

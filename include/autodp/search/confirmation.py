@@ -90,15 +90,24 @@ LADDER_SEPARATION = {"30x4x128": "-0.0187 [-0.0421, -0.0021]", "60x4x128": "-0.0
 
 def budget_name(budget: dict[str, Any]) -> str:
     """steps x batch x tokens, and the precision when it is not float32: ``60x4x128-bfloat16``."""
-    precision = budget.get("precision", "float32")
+    precision = budget.get("precision", "float32")  # a budget's key material leaves float32 out
     return (f"{budget['steps']}x{budget['batch_size']}x{budget['max_length']}"
             + ("" if precision == "float32" else f"-{precision}"))
 
 
 def budget_text(budget: dict[str, Any]) -> str:
-    precision = budget.get("precision", "float32")
     return (f"LoRA {budget['steps']} steps x batch {budget['batch_size']} x {budget['max_length']} tokens"
-            + ("" if precision == "float32" else f", trained and scored under {precision} autocast"))
+            + precision_text(budget))
+
+
+def precision_text(budget: dict[str, Any]) -> str:
+    """What a budget's precision adds to its description: nothing for float32."""
+    precision = budget.get("precision", "float32")
+    return "" if precision == "float32" else f", trained and scored under {precision} autocast"
+
+
+def confirmed_arms_text(candidates: int) -> str:
+    return "The top candidate" if candidates == 1 else f"The top {candidates} candidates"
 
 
 def ladder_note(budget: dict[str, Any]) -> str:

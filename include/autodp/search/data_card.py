@@ -10,7 +10,13 @@ from autodp import operators
 from autodp.exports.cards import strategy_sections
 from autodp.search.cards import PRIOR_MIN_SHARE
 from autodp.search.config import SearchConfig
-from autodp.search.confirmation import BETTER, NOT_CONFIRMED, budget_text, ladder_note
+from autodp.search.confirmation import (
+    BETTER,
+    NOT_CONFIRMED,
+    budget_text,
+    confirmed_arms_text,
+    ladder_note,
+)
 from autodp.search.state import Confirmation, SearchRun, Trial
 from autodp.search.value_judge import LADDER
 
@@ -117,9 +123,7 @@ def _confirmation_section(confirmation: dict[str, Any] | None) -> str:
         for c in confirmation["candidates"])
     headline = ("**Better than raw**" if confirmation["verdict"] == BETTER else
                 f"**{confirmation['verdict'].capitalize()}**")
-    top = ("The top candidate" if len(confirmation["candidates"]) == 1
-           else f"The top {len(confirmation['candidates'])} candidates")
-    return (f"## Confirmation\n\n{headline}. {top} and the "
+    return (f"## Confirmation\n\n{headline}. {confirmed_arms_text(len(confirmation['candidates']))} and the "
             f"unprocessed sample were each fine-tuned with {confirmation['seeds']} seeds at "
             f"{budget_text(confirmation['budget'])} and scored on {confirmation['examples']} held-out examples the "
             "selection never used; ΔNLL is raw minus candidate (nats per token, positive favours the candidate), "
