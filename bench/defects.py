@@ -21,9 +21,11 @@ Figures:
    judge (win rate and mean ΔNLL with bootstrap 95% intervals, ties within the noise floor of
    two raw models that differ only in their seed; ``--steps`` LoRA steps each, trained here
    when the search's ``--signal`` trained none); search times;
-4. the ceiling: the search sample's clean rows by the planted truth (perfect curation of the
-   sample) against the raw sample on the test set, by the search's signal, as the search
-   confirms (its seeds at its confirmation budget), and by the reference judge.
+4. the ceiling: the clean rows by the planted truth (perfect curation) against the same rows
+   with their defects, on the test set: the search sample's by the search's signal and the
+   reference judge; the confirmation draw's as the search confirms (its seeds at its
+   confirmation budget), and the sample's so too, as the search confirmed before its arms
+   trained on a draw.
    ``--ceiling-only --steps N`` prints only this, at N LoRA steps, without the searches;
    ``--methods agent`` runs only the searches named;
 5. ``--compare-only``: ``autodp compare`` (the gradient-alignment value, no fine-tuning) of
@@ -295,25 +297,29 @@ def _report_searches(store, dataset_key, truth, results, test: TestSet, args, co
 
 
 def _report_ceiling(store, dataset_key, truth, config, result, test: TestSet, folder, settings) -> None:
-    """Perfect curation of the search sample: its rows that the planted truth calls clean,
-    trained the same way as the raw sample's model (the searches' baseline) and judged
-    against it, ties within the noise floor of two raw models that differ only in their seed."""
+    """Perfect curation: the rows that the planted truth calls clean, of the search sample
+    and of the confirmation's draw, judged against the same rows with their defects on the test
+    set: by the search's signal and the reference judge (the sample, as the search scores it)
+    and at the confirmation budget (the draw, as the search confirms; the sample beside it,
+    as the search confirmed when its arms trained on the sample)."""
     run = sample(SearchContext(store, config, Resources(settings=settings)), dataset_key)  # stored: a lookup
     defective = {row["row"] for row in truth if row["defect"] != defects.CLEAN}
-    records = pq.read_table(store.file_location(DATASETS, run.sample_key, RECORDS_FILE)).to_pylist()
-    clean = [_pair(r) for r in records if r["source_row"] not in defective]
-    path = folder / f"oracle-{run.sample_key[:12]}.jsonl"
-    _write(path, clean)
-    clean_key = ingest(str(path), store)["dataset_key"]
-    print(f"\n4. The ceiling: the sample's {len(clean)} clean rows of {len(records)} by the planted truth (perfect "
-          f"curation of the sample) against the raw sample, on the test set")
+    clean_key, clean, rows = _truth_clean(store, run.sample_key, defective, folder)
+    print(f"\n4. The ceiling: the sample's {clean} clean rows of {rows} by the planted truth (perfect curation of the "
+          f"sample) against the raw sample, on the test set")
     _line("truth-clean vs raw", flow_figure(flow_verdict(store, clean_key, run.sample_key, run.sample_key, test,
                                                          settings)))
-    started = time.perf_counter()
-    confirmation = confirmed_verdict(store, clean_key, run.sample_key, config, test, settings)
-    _line("truth-clean vs raw", f"{confirmed_figure(confirmation)}: {config.confirm_seeds} seeds at "
-                                f"{budget_text(config.confirm_lora.material())}, as the search confirms "
-                                f"({time.perf_counter() - started:.0f} s for adapters and scores not stored yet)")
+    arms = [("on the sample", run.sample_key, clean_key, clean, rows)]
+    if run.confirm_draw:
+        draw_clean_key, draw_clean, draw_rows = _truth_clean(store, run.confirm_draw["dataset_key"], defective,
+                                                             folder)
+        arms.insert(0, ("on the draw", run.confirm_draw["dataset_key"], draw_clean_key, draw_clean, draw_rows))
+    for where, raw_key, clean_arm, kept, total in arms:
+        started = time.perf_counter()
+        confirmation = confirmed_verdict(store, clean_arm, raw_key, config, test, settings)
+        _line(f"truth-clean vs raw {where}", f"{confirmed_figure(confirmation)}: {kept} of {total} rows, "
+              f"{config.confirm_seeds} seeds at {budget_text(config.confirm_lora.material())} "
+              f"({time.perf_counter() - started:.0f} s for adapters and scores not stored yet)")
     started = time.perf_counter()
     raw, noise = raw_models(store, dataset_key, config, test, settings)
     adapters = {"raw": raw, "clean": lora.finetune(clean_key, store, base=config.base, lora=config.lora,
@@ -327,6 +333,15 @@ def _report_ceiling(store, dataset_key, truth, config, result, test: TestSet, fo
         _line("agent best vs truth-clean", reference_figure(test.verdict(trained_model(store, result["best"], config,
                                                                                        settings),
                                                                          adapters["clean"], noise["tie_margin"])))
+
+
+def _truth_clean(store, dataset_key: str, defective: set[int], folder: Path) -> tuple[str, int, int]:
+    """(key, rows, rows of the whole) of the dataset's rows that the planted truth calls clean."""
+    records = pq.read_table(store.file_location(DATASETS, dataset_key, RECORDS_FILE)).to_pylist()
+    clean = [_pair(r) for r in records if r["source_row"] not in defective]
+    path = folder / f"oracle-{dataset_key[:12]}.jsonl"
+    _write(path, clean)
+    return ingest(str(path), store)["dataset_key"], len(clean), len(records)
 
 
 def _report_compare(store, dataset_key, truth, paths, folder, test_key, args, settings) -> None:

@@ -17,9 +17,10 @@ publishes the dataset it produces with a data card for review.
    **finetune**d (by `reference` only: `gradient_flow` trains nothing here) and
    **evaluate**d against the unprocessed sample as mapped tasks; **reflect** keeps the
    history and skips later iterations once the search has converged;
-6. **select** the best strategy; **confirm** the top candidates against raw (each and the
-   unprocessed sample fine-tuned with several seeds at a budget where the model learns the
-   data, scored on held-out examples the selection never used); **publish** the output on
+6. **select** the best strategy; **confirm** the top candidates against raw (raw: a fresh
+   draw of rows outside the sample; a candidate: its strategy applied to that draw; each
+   fine-tuned with several seeds at a budget where the model learns the data, scored on
+   held-out examples the selection never used); **publish** the output on
    the full dataset, with the data card, both verdicts and the agent's audit log.
 
 Fine-tuning and evaluation run in the pool and queue named by `AUTODP_GPU_POOL` and
@@ -129,6 +130,12 @@ PARAMS = {
                           title="Confirmation examples",
                           description="More examples held out beside the evaluation ones, scored only by the "
                           "confirmation."),
+    "confirm_rows": Param(DEFAULTS.confirm_rows, type="integer", minimum=1, maximum=1_000_000, section=EVALUATION,
+                          title="Confirmation rows",
+                          description="Rows drawn outside the search sample that every confirmation arm trains on: "
+                          "raw, and each candidate's strategy applied to them. Enough that no arm repeats rows much "
+                          "in its training draws, as none would on the full data; the sample's rows join them when "
+                          "fewer lie outside it."),
     "store": store_param(section=OUTPUTS),
 }
 

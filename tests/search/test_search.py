@@ -5,14 +5,16 @@ import json
 from dataclasses import replace
 
 import datasets
+import pyarrow.parquet as pq
 import pytest
 
-from autodp.artifacts import ADAPTERS, DATASETS, PUBLISHED, SCORES
+from autodp.artifacts import ADAPTERS, DATASETS, PUBLISHED, RECORDS_FILE, SCORES
 from autodp.exports import export
 from autodp.ingest import ingest
 from autodp.llm.endpoints import LOCAL_MODEL
 from autodp.search.config import LoraSettings, SearchConfig
 from autodp.search.confirmation import BETTER, NOT_SHOWN, WORSE
+from autodp.search.evaluation import load_examples
 from autodp.search.loop import search
 from autodp.search.value_judge import SIGNAL
 from autodp.tables.profile import profile
@@ -20,6 +22,11 @@ from tests.conftest import write_lines
 
 CANARIES = [f"CANARY{n}xq" for n in range(6)]
 RULES = ("drop_empty_output", "normalize_text", "exact_dedup", "length_bounds", "hallucinated_url_filter")
+
+
+def source_rows(store, dataset_key: str) -> set[int]:
+    table = pq.read_table(store.file_location(DATASETS, dataset_key, RECORDS_FILE), columns=["source_row"])
+    return set(table["source_row"].to_pylist())
 
 
 def canary_dataset(tmp_path, store):
@@ -100,6 +107,7 @@ def test_search_runs_publishes_and_never_shows_records_to_the_agent(local_store,
 def test_the_top_candidates_are_confirmed_against_raw_on_examples_the_selection_never_used(
         local_store, tmp_path, resources, config):
     confirming = replace(config, method="random", iterations=1, confirm_top=2, confirm_seeds=2, confirm_size=6,
+                         confirm_rows=40,
                          confirm_lora=LoraSettings(steps=4, batch_size=4, max_length=64, learning_rate=3e-3))
     lines = [json.dumps({"instruction": f"Question {i} about asthma?", "input": "",
                          "output": "" if i % 6 == 0 else f"Answer {i % 5}: use the inhaler as prescribed."})
@@ -133,6 +141,20 @@ def test_the_top_candidates_are_confirmed_against_raw_on_examples_the_selection_
     # Raw twice, each confirmed candidate twice, beside the search's own adapters.
     confirmation_adapters = set(confirmation["raw_adapters"])
     assert len(confirmation_adapters) == 2 and confirmation_adapters <= set(local_store.artifacts(ADAPTERS))
+    # The arms trained on 40 rows that neither the sample nor the held-out split holds: raw on them as drawn, each
+    # candidate on its strategy applied to them.
+    draw = confirmation["draw"]
+    assert draw["fresh"] and draw["rows"] == 40
+    sample_key = local_store.manifest(DATASETS, result["best"]["output_key"])["provenance"]["dataset"]
+    held_out = load_examples(local_store, card["score"]["evaluation_key"])[1]
+    assert held_out and not source_rows(local_store, draw["dataset_key"]) & (source_rows(local_store, sample_key)
+                                                                              | held_out)
+    assert all(local_store.manifest(ADAPTERS, a)["summary"]["dataset_key"] == draw["dataset_key"]
+               for a in confirmation["raw_adapters"])
+    for entry in confirmed:
+        trained_on = {local_store.manifest(ADAPTERS, a)["summary"]["dataset_key"] for a in entry["adapters"]}
+        assert len(trained_on) == 1 and 0 < entry["rows"] <= 40
+        assert local_store.manifest(DATASETS, trained_on.pop())["summary"]["rows_out"] == entry["rows"]
 
 
 def test_random_search_scored_by_the_reference_judge_with_the_llm_judge_beside(local_store, tmp_path, resources,

@@ -96,6 +96,9 @@ def search_arguments(parser: argparse.ArgumentParser) -> None:
                              "the hardware multiplies it natively) or float32 (default %(default)s)")
     parser.add_argument("--confirm-size", type=int, default=DEFAULTS.confirm_size,
                         help="held-out examples only the confirmation scores (default %(default)s)")
+    parser.add_argument("--confirm-rows", type=int, default=DEFAULTS.confirm_rows,
+                        help="rows drawn outside the search sample that each confirmation arm trains on: raw, and "
+                             "each candidate's strategy applied to them (default %(default)s)")
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
     parser.add_argument("--llm-judge", action="store_true", help="also judge with the judge endpoint")
     parser.add_argument("--augmentation-model", default=None, metavar="NAME",
@@ -111,7 +114,7 @@ def search_params(args: argparse.Namespace) -> dict[str, Any]:
               "llm_judge": args.llm_judge, "eval": args.eval, "augmentation_model": args.augmentation_model,
               "confirm_top": args.confirm_top, "confirm_seeds": args.confirm_seeds,
               "confirm_steps": args.confirm_steps, "confirm_precision": args.confirm_precision,
-              "confirm_size": args.confirm_size}
+              "confirm_size": args.confirm_size, "confirm_rows": args.confirm_rows}
     for name in ("epochs", "sampling", "target_selection", "reuse"):
         if hasattr(args, name):
             params["lora_epochs" if name == "epochs" else name] = getattr(args, name)
@@ -179,7 +182,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _show_leaderboard(result: dict[str, Any]) -> None:
-    from autodp.search.confirmation import budget_text
+    from autodp.search.confirmation import budget_text, draw_text
 
     card = result["data_card"]["score"]
     noise = card.get("noise_floor")
@@ -215,7 +218,8 @@ def _show_leaderboard(result: dict[str, Any]) -> None:
     confirmation = result["data_card"].get("confirmation")
     if confirmation:
         how = (f"{confirmation['seeds']} seeds per arm at {budget_text(confirmation['budget'])}, "
-               f"{confirmation['examples']} examples the selection never used" if "budget" in confirmation
+               f"{draw_text(confirmation.get('draw'))}, {confirmation['examples']} examples the selection never used"
+               if "budget" in confirmation
                else confirmation["reason"])
         print(f"published strategy: {confirmation['verdict']} (confirmation: {how})")
 

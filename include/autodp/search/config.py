@@ -60,11 +60,14 @@ class SearchConfig:
     sampling: bool = True  # search on a distribution-preserving sample; off: on every row but the eval split
     target_selection: bool = True  # LLM operators process PTS-flagged rows only; off: every row
     reuse: bool = True  # Cache-and-Reuse of stored prefixes and adapters; off: recompute them
-    # Confirmation: the top ``confirm_top`` candidates (0: none) and the raw sample, each fine-tuned with
-    # ``confirm_seeds`` seeds at ``confirm_lora`` and scored on ``confirm_size`` more held-out examples.
+    # Confirmation: the top ``confirm_top`` candidates (0: none) and raw, each fine-tuned with ``confirm_seeds``
+    # seeds at ``confirm_lora`` and scored on ``confirm_size`` more held-out examples. The arms train on a fresh
+    # draw of ``confirm_rows`` rows outside the search sample (raw: the draw; a candidate: its strategy applied to
+    # it), enough that no arm repeats rows much in the budget's draws, as none would on the full data.
     confirm_top: int = 2
     confirm_seeds: int = 3
     confirm_size: int = 200
+    confirm_rows: int = 1000
     confirm_lora: LoraSettings = field(default_factory=lambda: CONFIRM_BUDGET)
 
     @classmethod
@@ -98,7 +101,7 @@ class SearchConfig:
         if data["augmentation_model"] is None:
             del data["augmentation_model"]
         if not self.confirm_top:
-            for name in ("confirm_top", "confirm_seeds", "confirm_size", "confirm_lora"):
+            for name in ("confirm_top", "confirm_seeds", "confirm_size", "confirm_rows", "confirm_lora"):
                 del data[name]
         return data
 

@@ -4,8 +4,12 @@ The search ranks candidates by a cheap judge: one short fine-tune per candidate 
 baseline, scored on the evaluation examples that picked the winner. That ranking is noisy
 (reseeding the baseline alone moves its win rate), and the best of several noisy scores is
 biased upwards (the winner's curse). So the top candidates are fine-tuned again, and so is
-the unprocessed sample, each with several seeds at a budget where the model learns the data,
-and scored on evaluation examples the selection never saw. A candidate is "better than raw"
+the unprocessed data, each with several seeds at a budget where the model learns the data,
+and scored on evaluation examples the selection never saw. The arms train on a fresh draw of
+rows outside the search sample, the candidates on their strategies applied to it: on the
+sample alone (a few hundred rows) a strategy that drops a third of it would be judged on
+repeating the rest in the budget's draws, a cost of quantity that the full data, with rows to
+spare, never pays. A candidate is "better than raw"
 only when the 95% interval of its mean ΔNLL over seeds and examples together lies above zero;
 otherwise it is "not shown better than raw" (or "worse than raw" when the interval lies below).
 
@@ -108,6 +112,15 @@ def precision_text(budget: dict[str, Any]) -> str:
 
 def confirmed_arms_text(candidates: int) -> str:
     return "The top candidate" if candidates == 1 else f"The top {candidates} candidates"
+
+
+def draw_text(draw: dict[str, Any] | None) -> str:
+    """What the arms trained on (``SearchRun.confirm_draw``), after "were each fine-tuned"."""
+    if not draw:  # confirmed before the draw existed
+        return "on the search sample (raw: as drawn; a candidate: its output)"
+    where = ("drawn outside the search sample" if draw["fresh"]
+             else "of the input, the search sample's among them (too few lie outside it)")
+    return f"on {draw['rows']:,} rows {where} (raw: as drawn; a candidate: its strategy applied to them)"
 
 
 def ladder_note(budget: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ from autodp.search.confirmation import (
     NOT_CONFIRMED,
     budget_text,
     confirmed_arms_text,
+    draw_text,
     ladder_note,
 )
 from autodp.search.state import Confirmation, SearchRun, Trial
@@ -95,10 +96,10 @@ def confirmation_section(confirmation: Confirmation | None, config: SearchConfig
     return {"verdict": verdict,
             "signal": "reference NLL of held-out answers the selection never scored, raw minus candidate",
             "budget": confirmation.budget, "ladder": ladder_note(confirmation.budget),
-            "seeds": confirmation.seeds, "examples": confirmation.examples,
+            "seeds": confirmation.seeds, "examples": confirmation.examples, "draw": confirmation.draw,
             "raw_adapters": confirmation.raw_adapters,
-            "candidates": [{k: c[k] for k in ("strategy_key", "search_score", "verdict", "delta_nll", "per_seed",
-                                              "mean_nll")} for c in confirmation.candidates]}
+            "candidates": [{k: c[k] for k in ("strategy_key", "search_score", "rows", "adapters", "verdict",
+                                              "delta_nll", "per_seed", "mean_nll") if k in c} for c in confirmation.candidates]}
 
 
 def markdown(card: dict[str, Any]) -> str:
@@ -123,8 +124,8 @@ def _confirmation_section(confirmation: dict[str, Any] | None) -> str:
         for c in confirmation["candidates"])
     headline = ("**Better than raw**" if confirmation["verdict"] == BETTER else
                 f"**{confirmation['verdict'].capitalize()}**")
-    return (f"## Confirmation\n\n{headline}. {confirmed_arms_text(len(confirmation['candidates']))} and the "
-            f"unprocessed sample were each fine-tuned with {confirmation['seeds']} seeds at "
+    return (f"## Confirmation\n\n{headline}. {confirmed_arms_text(len(confirmation['candidates']))} and raw were "
+            f"each fine-tuned {draw_text(confirmation.get('draw'))}, with {confirmation['seeds']} seeds at "
             f"{budget_text(confirmation['budget'])} and scored on {confirmation['examples']} held-out examples the "
             "selection never used; ΔNLL is raw minus candidate (nats per token, positive favours the candidate), "
             "its interval over seeds and examples together. A strategy is called better than raw only when that "

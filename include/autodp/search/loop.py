@@ -38,6 +38,7 @@ from autodp.artifacts import (
     DATA_CARD_MARKDOWN_FILE,
     DATASETS,
     PUBLISHED,
+    RECORDS_FILE,
     RESULT_FILE,
     SEARCH_STEPS,
 )
@@ -78,6 +79,7 @@ from autodp.search.state import (
 from autodp.search.targeting import flagged_removed, load_targets, select_targets
 from autodp.search.value_judge import candidate_value, raw_value
 from autodp.store import ArtifactStore, lineage
+from autodp.tables import engine
 from autodp.tables.profile import profile
 
 
@@ -129,7 +131,8 @@ def search(dataset_key: str, store: ArtifactStore, config: SearchConfig | None =
     confirmation = confirm(context, run, chosen)
     if confirmation.candidates:
         say(f"confirmed {len(confirmation.candidates)} candidates against raw ({confirmation.seeds} seeds each, "
-            f"{confirmation.examples} examples): " + ", ".join(c["verdict"] for c in confirmation.candidates))
+            f"{confirmation.draw['rows']} rows drawn, {confirmation.examples} examples): "
+            + ", ".join(c["verdict"] for c in confirmation.candidates))
     result = publish(context, run, chosen, confirmation, seconds=time.perf_counter() - started)
     say(f"published: {result['data_card']['rows']['in']} -> {result['data_card']['rows']['out']} rows, "
         f"{result['verdict']}")
@@ -148,11 +151,28 @@ def sample(context: SearchContext, dataset_key: str) -> SearchRun:
                               resources=resources,
                               **({"size": config.sample_size} if config.sampling else {"fraction": 1.0}))
     profile(sampled["dataset_key"], context.store, resources.settings)
+    drawn = confirmation_draw(context, dataset_key, held_out, sampled) if confirm_size else None
     return SearchRun(run_key=run_key(dataset_key, config), dataset_key=dataset_key,
                      sample_key=sampled["dataset_key"], sample_rows=sampled["rows"], fidelity=sampled["fidelity"],
                      evaluation_key=split["evaluation_key"], eval_source=split["source"],
                      eval_examples=split["examples"] - confirming, confirmation_examples=confirming,
-                     eval_screen={k: split[k] for k in ("rows", "passed_screen", "screened_out")})
+                     eval_screen={k: split[k] for k in ("rows", "passed_screen", "screened_out")},
+                     confirm_draw=drawn)
+
+
+def confirmation_draw(context: SearchContext, dataset_key: str, held_out: frozenset[int],
+                      sampled: dict[str, Any]) -> dict[str, Any]:
+    """The rows ``confirm`` trains its arms on: ``confirm_rows`` rows drawn as the sample is,
+    from the rows neither held out nor in the sample; from the sample's too when fewer than
+    that lie outside it. On the sample alone (a few hundred rows) a strategy that drops a
+    third of them is judged on repeating its rest, which the full data would not do."""
+    config, store = context.config, context.store
+    sample_rows = _source_rows(store, sampled["dataset_key"], context.resources.settings)
+    outside = sampled["rows_full"] - len(sample_rows)
+    fresh = outside >= config.confirm_rows
+    drawn = sampling.sample(dataset_key, store, seed=config.seed, size=config.confirm_rows,
+                            exclude_rows=held_out | sample_rows if fresh else held_out, resources=context.resources)
+    return {"dataset_key": drawn["dataset_key"], "rows": drawn["rows"], "fresh": fresh}
 
 
 def target(context: SearchContext, run: SearchRun) -> SearchRun:
@@ -376,33 +396,49 @@ def select(reflections: list[Reflection | None]) -> Reflection:
 
 
 def confirm(context: SearchContext, run: SearchRun, chosen: Reflection) -> Confirmation:
-    """The top ``confirm_top`` candidates (the one ``choose`` picks first, then by score) and the
-    raw sample, each fine-tuned with ``confirm_seeds`` seeds at the confirmation budget and
-    scored on the examples the selection never used (``autodp.search.confirmation``)."""
+    """The top ``confirm_top`` candidates (the one ``choose`` picks first, then by score) and
+    raw, each fine-tuned with ``confirm_seeds`` seeds at the confirmation budget on the
+    confirmation draw (raw: the draw; a candidate: its strategy applied to it) and scored on
+    the examples the selection never used (``autodp.search.confirmation``)."""
     config, store, settings = context.config, context.store, context.resources.settings
     budget = config.confirm_lora.material()
+    draw = run.confirm_draw or {"dataset_key": run.sample_key, "rows": run.sample_rows, "fresh": False}
     top = confirmable(chosen.history, run, config.confirm_top)
     if not top or run.confirmation_examples < 2:
         return Confirmation(budget=budget, seeds=config.confirm_seeds, examples=run.confirmation_examples,
-                            raw_adapters=[], candidates=[])
+                            raw_adapters=[], candidates=[], draw=draw)
 
     def figures() -> dict[str, Any]:
         examples = _confirmation_examples(context, run)
-        arms = {"raw": run.sample_key, **{t.strategy_key: t.output_key for t in top}}
+        outputs = {t.strategy_key: _on_draw(context, run, draw, t) for t in top}
+        trained = [t for t in top if outputs[t.strategy_key]["rows"]]
+        arms = {"raw": draw["dataset_key"], **{t.strategy_key: outputs[t.strategy_key]["output_key"] for t in trained}}
         scored = {arm: seeded_nll(store, key, config.base, config.confirm_lora, config.confirm_seeds, examples,
                                   settings, config.reuse) for arm, key in arms.items()}
         raw = scored["raw"][0]
         return {"raw_adapters": scored["raw"][1], "candidates": [
             {"strategy_key": t.strategy_key, "adapters": scored[t.strategy_key][1], "search_score": t.score,
-             **confirmed(raw, scored[t.strategy_key][0], config.seed)} for t in top]}
+             "rows": outputs[t.strategy_key]["rows"], **confirmed(raw, scored[t.strategy_key][0], config.seed)}
+            for t in trained]}
 
     material = {"candidates": [[t.strategy_key, t.output_key] for t in top], "sample": run.sample_key,
-                "evaluation": run.evaluation_key, "examples": [run.eval_examples, run.confirmation_examples],
-                "budget": budget, "seeds": config.confirm_seeds, "base": config.base, "seed": config.seed}
+                "draw": draw["dataset_key"], "evaluation": run.evaluation_key,
+                "examples": [run.eval_examples, run.confirmation_examples], "budget": budget,
+                "seeds": config.confirm_seeds, "base": config.base, "seed": config.seed}
     key, _ = _stored(store, "confirmation", material, figures, config.reuse)
     stored = _read_stored(store, key)
     return Confirmation(budget=budget, seeds=config.confirm_seeds, examples=run.confirmation_examples,
-                        raw_adapters=stored["raw_adapters"], candidates=stored["candidates"])
+                        raw_adapters=stored["raw_adapters"], candidates=stored["candidates"], draw=draw)
+
+
+def _on_draw(context: SearchContext, run: SearchRun, draw: dict[str, Any], trial: Trial) -> dict[str, Any]:
+    """The candidate's strategy on the confirmation draw: its output key and rows (the
+    search's own output when the draw is the sample)."""
+    if draw["dataset_key"] == run.sample_key:
+        return {"output_key": trial.output_key, "rows": trial.rows_out}
+    applied = _apply_beyond_sample(context, draw["dataset_key"], Strategy.from_data(trial.steps))
+    rows = draw["rows"] if applied["rows_out"] is None else applied["rows_out"]  # None: a strategy of no steps
+    return {"output_key": applied["output_key"], "rows": rows}
 
 
 def confirmable(history: list[Trial], run: SearchRun, top: int) -> list[Trial]:
@@ -472,7 +508,7 @@ def publish(context: SearchContext, run: SearchRun, chosen: Reflection, confirma
         raise ValueError("no strategy was evaluated: nothing to publish")
     best, selection = choose(history, noise_reach(run.baseline.noise if run.baseline else None))
     best, selection = confirmed_choice(history, best, selection, confirmation)
-    final = _apply_to_full_dataset(context, run.dataset_key, Strategy.from_data(best.steps))
+    final = _apply_beyond_sample(context, run.dataset_key, Strategy.from_data(best.steps))
     audit, repairs, failures, prior = [], 0, 0, None
     for key in dict.fromkeys(h.proposals_key for h in history):  # in order, once each
         proposals = _read_stored(store, key)
@@ -505,9 +541,10 @@ def publish(context: SearchContext, run: SearchRun, chosen: Reflection, confirma
     return result
 
 
-def _apply_to_full_dataset(context: SearchContext, dataset_key: str, strategy: Strategy) -> dict[str, Any]:
-    """Flags from the sample name sample rows only, so LLM steps get targets selected on
-    the full dataset."""
+def _apply_beyond_sample(context: SearchContext, dataset_key: str, strategy: Strategy) -> dict[str, Any]:
+    """The strategy on a dataset other than the sample (the full input, the confirmation
+    draw). Flags from the sample name sample rows only, so LLM steps get targets selected on
+    that dataset."""
     resources = replace(context.resources, targets=None, quality_scores=None)
     if context.config.target_selection and strategy.needs_llm():
         targets = select_targets(dataset_key, context.store, seed_size=300, seed=context.config.seed,
@@ -521,6 +558,13 @@ def _with_targets(context: SearchContext, run: SearchRun) -> Resources:
         return replace(context.resources, targets=None, quality_scores=None)
     targets, scores = load_targets(context.store, run.targets.targets_key)
     return replace(context.resources, targets=targets, quality_scores=scores)
+
+
+def _source_rows(store: ArtifactStore, dataset_key: str, settings) -> frozenset[int]:
+    with engine.connect(store, settings=settings) as con:
+        return frozenset(row for (row,) in con.execute(
+            "select source_row from read_parquet(?)", [store.file_location(DATASETS, dataset_key, RECORDS_FILE)]
+        ).fetchall())
 
 
 def _examples(context: SearchContext, run: SearchRun) -> list[Example]:

@@ -59,6 +59,9 @@ class SearchRun(JsonState):
     eval_examples: int  # the examples candidates are scored on: the first of the stored ones
     eval_screen: dict[str, Any]  # rows, passed_screen, screened_out (reason -> rows)
     confirmation_examples: int = 0  # the stored examples after those: only the confirmation scores them
+    # What the confirmation's arms train on (``loop.confirmation_draw``): dataset_key, rows, and whether every row
+    # lies outside the sample (fresh).
+    confirm_draw: dict[str, Any] | None = None
     targets: Targets | None = None
     baseline: Baseline | None = None  # the reference judge's fine-tuned baselines
     raw_value: RawValue | None = None  # or the gradient-flow signal's raw side
@@ -140,3 +143,4 @@ class Confirmation(JsonState):
     examples: int
     raw_adapters: list[str]
     candidates: list[dict[str, Any]]
+    draw: dict[str, Any] | None = None  # what raw trained on: SearchRun.confirm_draw
