@@ -127,7 +127,7 @@ bench-shards: install
 
 # Where the main job's time goes: embeddings float32 vs bfloat16 (speed and the decisions of
 # each consumer), a fresh worker on a warm store, LoRA and scoring tokens/s, then the main
-# job cold and warm (SPEED_ARGS=--no-main-job skips that hour).
+# job cold and warm (SPEED_ARGS=--no-main-job skips that hour; --main-job-only runs only it).
 bench-speed: install
 	$(BIN)/python bench/speed.py $(SPEED_ARGS)
 

@@ -1,6 +1,6 @@
 """Where the main job's time goes, and what the fast paths change.
 
-    make bench-speed   # or: .venv/bin/python bench/speed.py [--records N] [--no-main-job]
+    make bench-speed   # or: .venv/bin/python bench/speed.py [--records N] [--no-main-job | --main-job-only]
 
 1. Embeddings, rows a second of MiniLM on --records answered MedQuAD records (a prompt
    and a response each) in float32 (sentence-transformers as shipped, the peer) and in bfloat16
@@ -21,7 +21,7 @@
    float32).
 4. The main job (``autodp run`` with the Makefile's budget) from a fresh home, then again on
    the same home: seconds each, and the tasks' seconds it prints (--no-main-job skips it:
-   it takes about half an hour on two cores).
+   it takes about twenty minutes on two cores; --main-job-only runs only it).
 """
 
 from __future__ import annotations
@@ -66,18 +66,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", type=Path, default=DEFAULT)
     parser.add_argument("--records", type=int, default=1500)
-    parser.add_argument("--no-main-job", action="store_true")
+    parts = parser.add_mutually_exclusive_group()
+    parts.add_argument("--no-main-job", action="store_true", help="only the embedding, LoRA and scoring figures")
+    parts.add_argument("--main-job-only", action="store_true", help="only the main job, cold and warm")
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)
     import torch
 
     print(f"{torch.get_num_threads()} threads; native embedding precision here: {native_precision('cpu')}",
           flush=True)
-    with tempfile.TemporaryDirectory(prefix="autodp-bench-speed-") as tmp:
-        root = Path(tmp)
-        source = _slice(args.dataset, args.records, root / "slice.jsonl")
-        embeddings(source, root)
-        lora_and_scoring(source, root)
+    if not args.main_job_only:
+        with tempfile.TemporaryDirectory(prefix="autodp-bench-speed-") as tmp:
+            root = Path(tmp)
+            source = _slice(args.dataset, args.records, root / "slice.jsonl")
+            embeddings(source, root)
+            lora_and_scoring(source, root)
     if not args.no_main_job:
         main_job(args.dataset)
 

@@ -51,17 +51,17 @@ def test_the_card_states_the_confirmed_verdict_or_that_there_was_none():
     assert card["confirmation"]["verdict"] == NOT_SHOWN and len(card["confirmation"]["candidates"]) == 2
     text = markdown(card)
     assert "**Not shown better than raw**. The top 2 candidates and raw were each fine-tuned on the search sample " \
-           "(raw: as drawn; a candidate: its output), with 3 seeds at LoRA 200 steps x batch 4 x 128 tokens and " \
-           "scored on 200 held-out examples" in text
+           "(raw as drawn, a candidate as its strategy left it) with 3 seeds at LoRA 200 steps x batch 4 x 128 " \
+           "tokens and scored on 200 held-out examples" in text
     for draw, where in (({"dataset_key": "c", "rows": 1000, "fresh": True}, "1,000 rows drawn outside the search "
                                                                             "sample"),
                         ({"dataset_key": "c", "rows": 84, "fresh": False}, "84 rows of the input, the search "
-                                                                           "sample's among them (too few lie outside "
-                                                                           "it)")):
+                                                                           "sample included, since too few lie "
+                                                                           "outside it")):
         drawn = markdown(data_card(RUN, SearchConfig(), best, final, history, 12.0, 0, 0, selection=why,
                                    confirmation=replace(checked, draw=draw)))
-        assert (f"The top 2 candidates and raw were each fine-tuned on {where} (raw: as drawn; a candidate: its "
-                "strategy applied to them), with 3 seeds") in drawn
+        assert (f"The top 2 candidates and raw were each fine-tuned on {where} (raw as drawn, a candidate as its "
+                "strategy leaves them) with 3 seeds") in drawn
     assert "three seeds at this budget separate clean data from the same rows with 30% damaged: clean minus damaged " \
            "test NLL -0.0221 [-0.0419, -0.0046]" in text
     unmeasured = data_card(RUN, SearchConfig(), best, final, history, 12.0, 0, 0, selection=why,

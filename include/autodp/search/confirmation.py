@@ -117,10 +117,10 @@ def confirmed_arms_text(candidates: int) -> str:
 def draw_text(draw: dict[str, Any] | None) -> str:
     """What the arms trained on (``SearchRun.confirm_draw``), after "were each fine-tuned"."""
     if not draw:  # confirmed before the draw existed
-        return "on the search sample (raw: as drawn; a candidate: its output)"
+        return "on the search sample (raw as drawn, a candidate as its strategy left it)"
     where = ("drawn outside the search sample" if draw["fresh"]
-             else "of the input, the search sample's among them (too few lie outside it)")
-    return f"on {draw['rows']:,} rows {where} (raw: as drawn; a candidate: its strategy applied to them)"
+             else "of the input, the search sample included, since too few lie outside it")
+    return f"on {draw['rows']:,} rows {where} (raw as drawn, a candidate as its strategy leaves them)"
 
 
 def ladder_note(budget: dict[str, Any]) -> str:

@@ -125,7 +125,7 @@ def _confirmation_section(confirmation: dict[str, Any] | None) -> str:
     headline = ("**Better than raw**" if confirmation["verdict"] == BETTER else
                 f"**{confirmation['verdict'].capitalize()}**")
     return (f"## Confirmation\n\n{headline}. {confirmed_arms_text(len(confirmation['candidates']))} and raw were "
-            f"each fine-tuned {draw_text(confirmation.get('draw'))}, with {confirmation['seeds']} seeds at "
+            f"each fine-tuned {draw_text(confirmation.get('draw'))} with {confirmation['seeds']} seeds at "
             f"{budget_text(confirmation['budget'])} and scored on {confirmation['examples']} held-out examples the "
             "selection never used; ΔNLL is raw minus candidate (nats per token, positive favours the candidate), "
             "its interval over seeds and examples together. A strategy is called better than raw only when that "
