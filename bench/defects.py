@@ -309,11 +309,9 @@ def _report_ceiling(store, dataset_key, truth, config, result, test: TestSet, fo
           f"sample) against the raw sample, on the test set")
     _line("truth-clean vs raw", flow_figure(flow_verdict(store, clean_key, run.sample_key, run.sample_key, test,
                                                          settings)))
-    arms = [("on the sample", run.sample_key, clean_key, clean, rows)]
-    if run.confirm_draw:
-        draw_clean_key, draw_clean, draw_rows = _truth_clean(store, run.confirm_draw["dataset_key"], defective,
-                                                             folder)
-        arms.insert(0, ("on the draw", run.confirm_draw["dataset_key"], draw_clean_key, draw_clean, draw_rows))
+    drawn = {"on the draw": run.confirm_draw["dataset_key"]} if run.confirm_draw else {}
+    arms = [(where, key, *_truth_clean(store, key, defective, folder)) for where, key in drawn.items()]
+    arms.append(("on the sample", run.sample_key, clean_key, clean, rows))
     for where, raw_key, clean_arm, kept, total in arms:
         started = time.perf_counter()
         confirmation = confirmed_verdict(store, clean_arm, raw_key, config, test, settings)

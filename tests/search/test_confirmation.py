@@ -79,7 +79,7 @@ def test_the_ladder_figures_quoted_for_a_budget_are_those_the_stored_ground_trut
 
 def candidate(key: str, verdict_: str, low: float) -> dict:
     return {"strategy_key": key, "verdict": verdict_, "delta_nll": {"mean": low + 0.01, "ci95": [low, low + 0.02]},
-            "per_seed": [low + 0.01] * 3, "search_score": 0.1, "adapters": [], "mean_nll": {}}
+            "per_seed": [low + 0.01] * 3, "search_score": 0.1, "rows": 700, "adapters": [], "mean_nll": {}}
 
 
 def confirmation(*candidates: dict) -> Confirmation:

@@ -99,7 +99,7 @@ def confirmation_section(confirmation: Confirmation | None, config: SearchConfig
             "seeds": confirmation.seeds, "examples": confirmation.examples, "draw": confirmation.draw,
             "raw_adapters": confirmation.raw_adapters,
             "candidates": [{k: c[k] for k in ("strategy_key", "search_score", "rows", "adapters", "verdict",
-                                              "delta_nll", "per_seed", "mean_nll") if k in c} for c in confirmation.candidates]}
+                                              "delta_nll", "per_seed", "mean_nll")} for c in confirmation.candidates]}
 
 
 def markdown(card: dict[str, Any]) -> str:

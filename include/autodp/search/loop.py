@@ -167,11 +167,10 @@ def confirmation_draw(context: SearchContext, dataset_key: str, held_out: frozen
     that lie outside it. On the sample alone (a few hundred rows) a strategy that drops a
     third of them is judged on repeating its rest, which the full data would not do."""
     config, store = context.config, context.store
-    sample_rows = _source_rows(store, sampled["dataset_key"], context.resources.settings)
-    outside = sampled["rows_full"] - len(sample_rows)
-    fresh = outside >= config.confirm_rows
-    drawn = sampling.sample(dataset_key, store, seed=config.seed, size=config.confirm_rows,
-                            exclude_rows=held_out | sample_rows if fresh else held_out, resources=context.resources)
+    fresh = sampled["rows_full"] - sampled["rows"] >= config.confirm_rows  # rows_full: all but the held-out rows
+    excluded = held_out | _source_rows(store, sampled["dataset_key"], context.resources.settings) if fresh else held_out
+    drawn = sampling.sample(dataset_key, store, seed=config.seed, size=config.confirm_rows, exclude_rows=excluded,
+                            resources=context.resources)
     return {"dataset_key": drawn["dataset_key"], "rows": drawn["rows"], "fresh": fresh}
 
 
@@ -402,7 +401,7 @@ def confirm(context: SearchContext, run: SearchRun, chosen: Reflection) -> Confi
     the examples the selection never used (``autodp.search.confirmation``)."""
     config, store, settings = context.config, context.store, context.resources.settings
     budget = config.confirm_lora.material()
-    draw = run.confirm_draw or {"dataset_key": run.sample_key, "rows": run.sample_rows, "fresh": False}
+    draw = run.confirm_draw  # drawn by ``sample`` whenever examples are kept for the confirmation
     top = confirmable(chosen.history, run, config.confirm_top)
     if not top or run.confirmation_examples < 2:
         return Confirmation(budget=budget, seeds=config.confirm_seeds, examples=run.confirmation_examples,
@@ -410,7 +409,7 @@ def confirm(context: SearchContext, run: SearchRun, chosen: Reflection) -> Confi
 
     def figures() -> dict[str, Any]:
         examples = _confirmation_examples(context, run)
-        outputs = {t.strategy_key: _on_draw(context, run, draw, t) for t in top}
+        outputs = {t.strategy_key: _on_draw(context, draw, t) for t in top}
         trained = [t for t in top if outputs[t.strategy_key]["rows"]]
         arms = {"raw": draw["dataset_key"], **{t.strategy_key: outputs[t.strategy_key]["output_key"] for t in trained}}
         scored = {arm: seeded_nll(store, key, config.base, config.confirm_lora, config.confirm_seeds, examples,
@@ -431,11 +430,8 @@ def confirm(context: SearchContext, run: SearchRun, chosen: Reflection) -> Confi
                         raw_adapters=stored["raw_adapters"], candidates=stored["candidates"], draw=draw)
 
 
-def _on_draw(context: SearchContext, run: SearchRun, draw: dict[str, Any], trial: Trial) -> dict[str, Any]:
-    """The candidate's strategy on the confirmation draw: its output key and rows (the
-    search's own output when the draw is the sample)."""
-    if draw["dataset_key"] == run.sample_key:
-        return {"output_key": trial.output_key, "rows": trial.rows_out}
+def _on_draw(context: SearchContext, draw: dict[str, Any], trial: Trial) -> dict[str, Any]:
+    """The candidate's strategy on the confirmation draw: its output key and rows."""
     applied = _apply_beyond_sample(context, draw["dataset_key"], Strategy.from_data(trial.steps))
     rows = draw["rows"] if applied["rows_out"] is None else applied["rows_out"]  # None: a strategy of no steps
     return {"output_key": applied["output_key"], "rows": rows}
