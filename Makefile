@@ -85,19 +85,22 @@ bench-sampling: install
 bench-search: install
 	$(BIN)/python bench/search.py
 
-# Processed vs raw Alpaca 5,000 on a screened test set the searches never score: agent, random, one-shot
-# (about an hour on 2 cores).
+# Processed vs raw Alpaca 5,000 on a screened test set the searches never score: agent, random, one-shot, the
+# top candidate confirmed as the main job does (about an hour on 2 cores).
+QUALITY_ARGS ?= --confirm-top 1
 bench-quality: install
-	$(BIN)/python bench/quality.py
+	$(BIN)/python bench/quality.py $(QUALITY_ARGS)
 
 # The augmentation model family distilled from the local SmolLM2 teacher on the Alpaca seed tasks: validity,
 # diversity, win rate against the teacher, imitation and cost per task (about 40 minutes on 2 cores).
 bench-distill: install
 	$(BIN)/python bench/distill.py
 
-# Planted defects in clean MedQuAD + LIMA: the pool's detection per class, then three searches.
+# Planted defects in clean MedQuAD + LIMA: the pool's detection per class, then three searches at each of three
+# search seeds, the top candidate confirmed as the main job does (DEFECTS_ARGS=--search-seeds 0 runs one seed).
+DEFECTS_ARGS ?= --search-seeds 0 1 2 --confirm-top 1
 bench-defects: install
-	$(BIN)/python bench/defects.py
+	$(BIN)/python bench/defects.py $(DEFECTS_ARGS)
 
 # The quality ladder: does each evaluation signal order datasets of known quality (the same clean rows with
 # 0/10/30/50% defects planted; a tenth of them; a fifth repeated five times) as fine-tuning at a real budget

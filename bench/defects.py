@@ -15,12 +15,15 @@ Figures:
 2. per method (agent with feedback, random search, one-shot agent): the published
    strategy's recall per class, the share of clean rows it kept, and its confirmed verdict
    (``--confirm-top`` candidates against raw at several seeds, on the search's references);
-3. on a test set that nothing in the search ever scores, each published strategy's sample
-   output against the raw sample and the agent's against random's and one-shot's: by the
-   search's signal (the gradient value's flow form, no fine-tune), then by the reference
-   judge (win rate and mean ΔNLL with bootstrap 95% intervals, ties within the noise floor of
-   two raw models that differ only in their seed; ``--steps`` LoRA steps each, trained here
-   when the search's ``--signal`` trained none); search times;
+3. on a test set that nothing in the search ever scores, each published strategy against raw
+   and the agent's against random's and one-shot's: their sample outputs by the search's
+   signal (the gradient value's flow form, no fine-tune); at the confirmation budget, the
+   strategies applied to the confirmation draw (the search's own adapters, scored on the
+   test set: mean ΔNLL over seeds and references with its 95% interval, and the win rate,
+   the share of references on which the first arm's NLL is lower); then, for the first
+   search seed, by the reference judge (win rate and mean ΔNLL with bootstrap 95%
+   intervals, ties within the noise floor of two raw models that differ only in their seed;
+   ``--steps`` LoRA steps each, trained here when the search's ``--signal`` trained none);
 4. the ceiling: the clean rows by the planted truth (perfect curation) against the same rows
    with their defects, on the test set: the search sample's by the search's signal and the
    reference judge; the confirmation draw's as the search confirms (its seeds at its
@@ -28,7 +31,10 @@ Figures:
    trained on a draw.
    ``--ceiling-only --steps N`` prints only this, at N LoRA steps, without the searches;
    ``--methods agent`` runs only the searches named;
-5. ``--compare-only``: ``autodp compare`` (the gradient-alignment value, no fine-tuning) of
+5. with ``--search-seeds 0 1 2``: the searches again per seed on the same data (each seed its
+   own sample, draw and proposals), and section 3's confirmation figures side by side, with
+   how often the agent is at least as good as each rival (their interval not below zero);
+6. ``--compare-only``: ``autodp compare`` (the gradient-alignment value, no fine-tuning) of
    the set's truth-clean rows against the whole defective set, on the test references.
 
 Artifacts persist under $AUTODP_HOME/bench-defects, so a second run only re-prints.
@@ -48,9 +54,12 @@ import pyarrow.parquet as pq
 from verdicts import (  # bench/verdicts.py
     TestSet,
     confirmed_figure,
+    confirmed_text,
     confirmed_verdict,
     flow_figure,
     flow_verdict,
+    line,
+    published_on_test,
     raw_models,
     reference_figure,
     trained_model,
@@ -189,7 +198,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="LoRA steps per candidate (batch 8)")
     parser.add_argument("--signal", choices=("gradient_flow", "reference"), default=SearchConfig().signal,
                         help="what scores the searches' candidates (default %(default)s)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="the defective set's, and the first search's")
+    parser.add_argument("--search-seeds", type=int, nargs="+",
+                        help="run the searches once per seed on the same data (default: --seed alone); the "
+                             "reference judge, the ceiling and the head-to-head at 10 steps are the first seed's")
     parser.add_argument("--confirm-top", type=int, default=SearchConfig().confirm_top,
                         help="candidates each search confirms against raw before publishing (0: none)")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
@@ -223,32 +235,46 @@ def main() -> None:
                                   Resources(settings=settings))
     test = TestSet(store, load_examples(store, test_split["evaluation_key"], settings)[0], args.model, args.seed,
                    settings)
-    configs = {method: SearchConfig(iterations=args.iterations, candidates=args.candidates, method=method,
-                                    base=args.model, sample_size=args.sample, eval_dataset=eval_key,
-                                    lora=LoraSettings(steps=args.steps), seed=args.seed, confirm_top=args.confirm_top,
-                                    signal=args.signal)
-               for method in args.methods}
+    seeds = args.search_seeds or [args.seed]
+    configs = {seed: {method: SearchConfig(iterations=args.iterations, candidates=args.candidates, method=method,
+                                           base=args.model, sample_size=args.sample, eval_dataset=eval_key,
+                                           lora=LoraSettings(steps=args.steps), seed=seed,
+                                           confirm_top=args.confirm_top, signal=args.signal)
+                      for method in args.methods} for seed in seeds}
     if args.ceiling_only:
-        _report_ceiling(store, dataset_key, truth, configs[args.methods[0]], None, test, folder, settings)
+        _report_ceiling(store, dataset_key, truth, configs[seeds[0]][args.methods[0]], None, test, folder, settings)
         return
     with LocalServer(port=0, log_path=folder / "llm.log") as server:
-        endpoints = {role: Endpoint(role, server.base_url, LOCAL_MODEL, trusted=True) for role in ROLES}
-        results = {}
-        for method in args.methods:
-            started = time.perf_counter()
-            result = search(dataset_key, store, configs[method],
-                            resources=Resources(settings=settings, endpoints=endpoints),
-                            progress=lambda message, method=method: print(f"  [{method}] {message}", flush=True))
-            results[method] = (result, time.perf_counter() - started)
-        _report_searches(store, dataset_key, truth, results, test, args, configs, settings)
-        agent = results["agent"][0] if "agent" in results else None
-        _report_ceiling(store, dataset_key, truth, configs[args.methods[0]], agent, test, folder, settings)
+        resources = Resources(settings=settings,
+                              endpoints={role: Endpoint(role, server.base_url, LOCAL_MODEL, trusted=True)
+                                         for role in ROLES})
+        agents, heads = {}, {}
+        for seed in seeds:
+            results = {}
+            for method in args.methods:
+                started = time.perf_counter()
+                result = search(dataset_key, store, configs[seed][method], resources=resources,
+                                progress=lambda message, method=method: print(f"  [{method}] {message}", flush=True))
+                results[method] = (result, time.perf_counter() - started)
+            heads[seed] = _report_searches(store, dataset_key, truth, results, test, args, configs[seed], resources,
+                                           judge=seed == seeds[0])
+            agents[seed] = results["agent"][0] if "agent" in results else None
+        _report_ceiling(store, dataset_key, truth, configs[seeds[0]][args.methods[0]], agents[seeds[0]], test,
+                        folder, settings)
+        if len(seeds) > 1:
+            _report_seeds(heads, args)
 
 
-def _report_searches(store, dataset_key, truth, results, test: TestSet, args, configs, settings) -> None:
-    print(f"\n2. The published strategies ({args.iterations} iterations x {args.candidates} candidates, sample "
-          f"{args.sample}, scored by {args.signal}, LoRA {args.steps} steps x 8 on {args.model}; agent and data LLM: "
-          f"{LOCAL_MODEL})")
+def _report_searches(store, dataset_key, truth, results, test: TestSet, args, configs, resources,
+                     judge: bool) -> dict[str, dict[str, Any]]:
+    """Sections 2 and 3 for one search seed; the published strategies against raw and the
+    agent's against its rivals at the confirmation budget on the test set (for ``_report_seeds``).
+    ``judge``: also the reference judge's 10-step models."""
+    settings = resources.settings
+    config = configs[next(iter(results))]
+    print(f"\n2. The published strategies, search seed {config.seed} ({args.iterations} iterations x "
+          f"{args.candidates} candidates, sample {args.sample}, scored by {args.signal}, LoRA {args.steps} steps x 8 "
+          f"on {args.model}; agent and data LLM: {LOCAL_MODEL})")
     header = "".join(f" {name[:10]:>10}" for name in defects.DEFECT_CLASSES)
     print(f"  {'method':<10} {'recall per class:':<18}{header}  clean kept  search")
     for method, (result, seconds) in results.items():
@@ -262,38 +288,49 @@ def _report_searches(store, dataset_key, truth, results, test: TestSet, args, co
               f"tied within {selection['noise_reach']} nats); "
               f"{result['data_card']['search']['strategies_evaluated']} strategies evaluated, by origin "
               f"{', '.join(f'{k} {v}' for k, v in origins.items())}", flush=True)
-        confirmation = result["data_card"]["confirmation"]
-        published = next((c for c in confirmation.get("candidates", [])
-                          if c["strategy_key"] == result["best"]["strategy_key"]), None)
-        if published is None:
-            print(f"    confirmed: {confirmation['verdict']} ({confirmation.get('reason', 'the published strategy')}"
-                  f"{'' if 'reason' in confirmation else ' was not among those confirmed'})")
-            continue
-        low, high = published["delta_nll"]["ci95"]
-        print(f"    confirmed: {confirmation['verdict']}: dNLL {published['delta_nll']['mean']:+.4f} [{low:+.4f}, "
-              f"{high:+.4f}] against raw over {confirmation['seeds']} seeds x {confirmation['examples']} examples the "
-              f"selection never used, at {budget_text(confirmation['budget'])}")
-    config = configs[next(iter(results))]
-    sample_key = sample(SearchContext(store, config, Resources(settings=settings)), dataset_key).sample_key
-    outputs = {method: result["best"]["output_key"] for method, (result, _) in results.items()}
-    print(f"\n3. The published strategies' sample outputs on the {len(test.examples)} clean test references nothing "
-          f"in the search scored; by the search's signal (no fine-tune):")
-    for method in results:
-        _line(f"{method} best vs raw", flow_figure(flow_verdict(store, outputs[method], sample_key, sample_key, test,
-                                                                settings)))
-    rivals = [m for m in ("random", "one_shot") if m in results and "agent" in results]
-    for rival in rivals:
-        _line(f"agent best vs {rival} best", flow_figure(flow_verdict(store, outputs["agent"], outputs[rival],
-                                                                      sample_key, test, settings)))
+        print(f"    confirmed: {confirmed_text(result['data_card']['confirmation'], result['best'])}")
+    print(f"\n3. The published strategies on the {len(test.examples)} clean test references nothing in the search "
+          f"scored")
+    confirmed = published_on_test(store, dataset_key, {method: result for method, (result, _) in results.items()},
+                                  config, test, resources)
+    if not judge:
+        return confirmed
     raw, noise = raw_models(store, dataset_key, config, test, settings)
     print(f"  by the reference judge: models of LoRA {config.lora.steps} steps x {config.lora.batch_size} x "
           f"{config.lora.max_length} tokens (tie margin {noise['tie_margin']}: two raw models that differ in their seed)")
     best = {method: trained_model(store, result["best"], config, settings) for method, (result, _) in results.items()}
     for method in results:
-        _line(f"{method} best vs raw", reference_figure(test.verdict(best[method], raw, noise["tie_margin"])))
-    for rival in rivals:
-        _line(f"agent best vs {rival} best", reference_figure(test.verdict(best["agent"], best[rival],
-                                                                           noise["tie_margin"])))
+        line(f"{method} best vs raw", reference_figure(test.verdict(best[method], raw, noise["tie_margin"])))
+    for rival in (m for m in ("random", "one_shot") if m in results and "agent" in results):
+        line(f"agent best vs {rival} best", reference_figure(test.verdict(best["agent"], best[rival],
+                                                                          noise["tie_margin"])))
+    return confirmed
+
+
+def _report_seeds(heads: dict[int, dict[str, dict[str, Any]]], args) -> None:
+    """Section 5: the searches over seeds, at the confirmation budget on the test set. The
+    agent is at least as good as a rival in a seed when their head-to-head interval does not
+    lie below zero."""
+    names = list(args.methods) + [f"agent vs {r}" for r in ("random", "one_shot")
+                                 if r in args.methods and "agent" in args.methods]
+    print(f"\n5. Over {len(heads)} search seeds, on the test set at the confirmation budget (dNLL, positive favours "
+          f"the first named; win rate of the first):")
+    labels = [name if " vs " in name else f"{name} vs raw" for name in names]
+    print((f"  {'seed':<5}" + "".join(f" {label:<36}" for label in labels)).rstrip())
+    for seed, confirmed in heads.items():
+        print((f"  {seed:<5}" + "".join(
+            f" {_short(confirmed[name]) if name in confirmed else '-':<36}" for name in names)).rstrip(), flush=True)
+    for name in names[len(args.methods):]:
+        rows = [confirmed[name] for confirmed in heads.values() if name in confirmed]
+        as_good = sum(row["delta_nll"]["ci95"][1] >= 0 for row in rows)  # the interval not below zero
+        print(f"  {name}: the agent at least as good in {as_good} of {len(rows)} seeds; mean win rate "
+              f"{sum(row['win_rate'] for row in rows) / max(len(rows), 1):.3f}")
+
+
+def _short(verdict: dict[str, Any]) -> str:
+    delta = verdict["delta_nll"]
+    return (f"{delta['mean']:+.4f} [{delta['ci95'][0]:+.4f}, {delta['ci95'][1]:+.4f}] "
+            f"w {verdict['win_rate']:.2f}")
 
 
 def _report_ceiling(store, dataset_key, truth, config, result, test: TestSet, folder, settings) -> None:
@@ -307,17 +344,17 @@ def _report_ceiling(store, dataset_key, truth, config, result, test: TestSet, fo
     clean_key, clean, rows = _truth_clean(store, run.sample_key, defective, folder)
     print(f"\n4. The ceiling: the sample's {clean} clean rows of {rows} by the planted truth (perfect curation of the "
           f"sample) against the raw sample, on the test set")
-    _line("truth-clean vs raw", flow_figure(flow_verdict(store, clean_key, run.sample_key, run.sample_key, test,
-                                                         settings)))
+    line("truth-clean vs raw", flow_figure(flow_verdict(store, clean_key, run.sample_key, run.sample_key, test,
+                                                        settings)))
     drawn = {"on the draw": run.confirm_draw["dataset_key"]} if run.confirm_draw else {}
     arms = [(where, key, *_truth_clean(store, key, defective, folder)) for where, key in drawn.items()]
     arms.append(("on the sample", run.sample_key, clean_key, clean, rows))
     for where, raw_key, clean_arm, kept, total in arms:
         started = time.perf_counter()
-        confirmation = confirmed_verdict(store, clean_arm, raw_key, config, test, settings)
-        _line(f"truth-clean vs raw {where}", f"{confirmed_figure(confirmation)}: {kept} of {total} rows, "
-              f"{config.confirm_seeds} seeds at {budget_text(config.confirm_lora.material())} "
-              f"({time.perf_counter() - started:.0f} s for adapters and scores not stored yet)")
+        confirmation = confirmed_verdict(clean_arm, raw_key, config, test)
+        line(f"truth-clean vs raw {where}", f"{confirmed_figure(confirmation)}: {kept} of {total} rows, "
+             f"{config.confirm_seeds} seeds at {budget_text(config.confirm_lora.material())} "
+             f"({time.perf_counter() - started:.0f} s for adapters and scores not stored yet)")
     started = time.perf_counter()
     raw, noise = raw_models(store, dataset_key, config, test, settings)
     adapters = {"raw": raw, "clean": lora.finetune(clean_key, store, base=config.base, lora=config.lora,
@@ -325,12 +362,12 @@ def _report_ceiling(store, dataset_key, truth, config, result, test: TestSet, fo
     print(f"  by the reference judge at LoRA {config.lora.steps} steps ({time.perf_counter() - started:.0f} s for the "
           f"adapters not stored yet); a raw model reseeded scores win rate {noise['win_rate']:.3f}, mean dNLL "
           f"{noise['delta_nll']['mean']:+.4f} against the first (tie margin {noise['tie_margin']})")
-    _line("truth-clean vs raw", reference_figure(test.verdict(adapters["clean"], adapters["raw"],
-                                                              noise["tie_margin"])))
+    line("truth-clean vs raw", reference_figure(test.verdict(adapters["clean"], adapters["raw"],
+                                                             noise["tie_margin"])))
     if result is not None:
-        _line("agent best vs truth-clean", reference_figure(test.verdict(trained_model(store, result["best"], config,
-                                                                                       settings),
-                                                                         adapters["clean"], noise["tie_margin"])))
+        line("agent best vs truth-clean", reference_figure(test.verdict(trained_model(store, result["best"], config,
+                                                                                      settings),
+                                                                        adapters["clean"], noise["tie_margin"])))
 
 
 def _truth_clean(store, dataset_key: str, defective: set[int], folder: Path) -> tuple[str, int, int]:
@@ -362,10 +399,6 @@ def _report_compare(store, dataset_key, truth, paths, folder, test_key, args, se
           f"{result['features_computed']} gradients computed, {result['seconds']} s", flush=True)
     if result["size_warning"]:
         print(f"  {result['size_warning']}", flush=True)
-
-
-def _line(what: str, figure: str) -> None:
-    print(f"  {what:<28} {figure}", flush=True)
 
 
 def _pair(record: dict[str, Any]) -> dict[str, Any]:

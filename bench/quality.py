@@ -18,7 +18,12 @@ Figures, all on the test set that no search scored:
    references in both presentation orders, marked unusable when it nearly always prefers
    the first-shown answer;
 2. the agent's best against random's and one-shot's, both judges; search times;
-3. the noise floor on the test set: the raw model retrained with another seed.
+3. the noise floor on the test set: the raw model retrained with another seed;
+4. each published strategy against raw and the agent's against the others': their sample
+   outputs by the search's signal (no fine-tune), and at the confirmation budget, the
+   strategies applied to the search's confirmation draw (the search's own adapters, scored on
+   the test set; the win rate is the share of references on which the first has the lower
+   NLL). Section 1 also gives each search's own confirmed verdict.
 
 The local server (SmolLM2-135M-Instruct) is the agent, the data LLM and the judge: a
 sub-1B agent and judge, which the figures must be read against. Artifacts persist under
@@ -34,7 +39,9 @@ from pathlib import Path
 
 from verdicts import (  # bench/verdicts.py
     TestSet,
+    confirmed_text,
     llm_figure,
+    published_on_test,
     raw_models,
     reference_figure,
     trained_model,
@@ -72,6 +79,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--signal", choices=("gradient_flow", "reference"), default=SearchConfig().signal,
                         help="what scores the searches' candidates (default %(default)s)")
+    parser.add_argument("--confirm-top", type=int, default=SearchConfig().confirm_top,
+                        help="candidates each search confirms against raw before publishing (0: none)")
     args = parser.parse_args()
 
     folder, settings, store = workspace("bench-quality")
@@ -91,7 +100,8 @@ def main() -> None:
 
     configs = {method: SearchConfig(iterations=args.iterations, candidates=args.candidates, method=method,
                                     base=args.model, sample_size=args.sample, eval_size=args.eval_size,
-                                    lora=LoraSettings(steps=args.steps), seed=args.seed, signal=args.signal)
+                                    lora=LoraSettings(steps=args.steps), seed=args.seed, signal=args.signal,
+                                    confirm_top=args.confirm_top)
                for method in METHODS}
     with LocalServer(port=0, log_path=folder / "llm.log") as server:
         endpoints = {role: Endpoint(role, server.base_url, LOCAL_MODEL, trusted=True) for role in ROLES}
@@ -123,6 +133,7 @@ def main() -> None:
                   f"(proposed by {result['best']['origin']}; chosen by {selection['rule']}, {selection['tied']} tied); "
                   f"{result['data_card']['search']['strategies_evaluated']} strategies evaluated in "
                   f"{seconds[method]:.0f} s", flush=True)
+            print(f"    confirmed by the search: {confirmed_text(result['data_card']['confirmation'], result['best'])}")
             _compare(test, f"{method} best vs raw", best[method], raw, margin, judge)
 
         print("\n2. The agent's best against the other methods' best, on the test set")
@@ -133,6 +144,9 @@ def main() -> None:
               f"{noise['win_rate']:.3f}, mean dNLL {noise['delta_nll']['mean']:+.4f} "
               f"[{noise['delta_nll']['ci95'][0]:+.4f}, {noise['delta_nll']['ci95'][1]:+.4f}] against the first "
               f"(its tie margin {noise['tie_margin']})", flush=True)
+        print("\n4. The published strategies on the test set, by the search's signal and at the confirmation budget")
+        published_on_test(store, key, results, configs["agent"], test, Resources(settings=settings,
+                                                                                 endpoints=endpoints))
 
 
 def _compare(test: TestSet, what: str, candidate: str, baseline: str, margin: float, judge) -> None:

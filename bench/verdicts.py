@@ -4,13 +4,14 @@ confirmation budget (several seeds each)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
 from autodp.models import lora
 from autodp.operators.resources import Resources
-from autodp.search.confirmation import confirmed, seeded_nll
+from autodp.search.confirmation import budget_text, confirmed, seeded_nll
 from autodp.search.evaluation import (
     adapter_answers,
     adapter_nll,
@@ -18,7 +19,7 @@ from autodp.search.evaluation import (
     llm_judge,
     noise_floor,
 )
-from autodp.search.loop import SearchContext, sample
+from autodp.search.loop import SearchContext, on_draw, sample
 from autodp.search.value_judge import SIGNAL, extractor, flow_difference
 from autodp.store import ArtifactStore
 
@@ -32,6 +33,7 @@ class TestSet:
         self.store, self.examples, self.base, self.seed, self.settings = store, examples, base, seed, settings
         self.llm_examples = examples[:llm_examples]
         self._nll: dict[str, Any] = {}
+        self._seeded: dict[tuple, Any] = {}
         self._answers: dict[str, list[str]] = {}
 
     @cached_property
@@ -43,6 +45,15 @@ class TestSet:
         if adapter_key not in self._nll:
             self._nll[adapter_key] = adapter_nll(self.store, adapter_key, self.base, self.examples, self.settings)
         return self._nll[adapter_key]
+
+    def seeded_nll(self, dataset_key: str, config):
+        """seeds x examples NLL of the adapters ``dataset_key`` trains at the confirmation
+        budget (stored adapters reused: the search's own)."""
+        key = (dataset_key, json.dumps(config.confirm_lora.material(), sort_keys=True), config.confirm_seeds)
+        if key not in self._seeded:
+            self._seeded[key] = seeded_nll(self.store, dataset_key, self.base, config.confirm_lora,
+                                           config.confirm_seeds, self.examples, self.settings, reuse=True)[0]
+        return self._seeded[key]
 
     def verdict(self, candidate: str, baseline: str, tie_margin: float) -> dict[str, Any]:
         """The reference judge's verdict, candidate against baseline."""
@@ -110,16 +121,79 @@ def flow_figure(verdict: dict[str, Any]) -> str:
             f"{'' if verdict['separated'] else ', not separated'}")
 
 
-def confirmed_verdict(store, a_key: str, b_key: str, config, test: TestSet, settings) -> dict[str, Any]:
+def confirmed_verdict(a_key: str, b_key: str, config, test: TestSet) -> dict[str, Any]:
     """Dataset A against dataset B as the search confirms (``config.confirm_seeds`` adapters
     each at ``config.confirm_lora``, paired by seed), on the test references: ΔNLL is B's NLL
     minus A's (positive favours A). Adapters are stored: the search's own are reused."""
-    nll = [seeded_nll(store, key, config.base, config.confirm_lora, config.confirm_seeds, test.examples, settings,
-                      reuse=True)[0] for key in (b_key, a_key)]
-    return confirmed(*nll, seed=test.seed)
+    nll = [test.seeded_nll(key, config) for key in (b_key, a_key)]
+    return {**confirmed(*nll, seed=test.seed), "win_rate": win_rate(*nll)}
+
+
+def win_rate(b_nll, a_nll) -> float:
+    """The share of references on which A's model, its seeds averaged, has the lower NLL (a tie
+    counts half): the head-to-head figure of a pair of confirmed arms."""
+    b, a = b_nll.mean(axis=0), a_nll.mean(axis=0)
+    return round(float(((a < b).sum() + 0.5 * (a == b).sum()) / len(a)), 3)
 
 
 def confirmed_figure(verdict: dict[str, Any]) -> str:
     delta = verdict["delta_nll"]
-    return (f"dNLL {delta['mean']:+.4f} [{delta['ci95'][0]:+.4f}, {delta['ci95'][1]:+.4f}], {verdict['verdict']} "
+    text = (f"dNLL {delta['mean']:+.4f} [{delta['ci95'][0]:+.4f}, {delta['ci95'][1]:+.4f}], {verdict['verdict']} "
             f"(per seed {', '.join(f'{v:+.4f}' for v in verdict['per_seed'])})")
+    return text + (f", win rate {verdict['win_rate']:.3f}" if "win_rate" in verdict else "")
+
+
+def confirmed_text(confirmation: dict[str, Any], best: dict[str, Any]) -> str:
+    """A search's confirmed verdict on the strategy it published, from its data card."""
+    published = next((c for c in confirmation.get("candidates", []) if c["strategy_key"] == best["strategy_key"]),
+                     None)
+    if published is None:
+        return (f"{confirmation['verdict']} ({confirmation.get('reason', 'the published strategy')}"
+                f"{'' if 'reason' in confirmation else ' was not among those confirmed'})")
+    low, high = published["delta_nll"]["ci95"]
+    return (f"{confirmation['verdict']}: dNLL {published['delta_nll']['mean']:+.4f} [{low:+.4f}, {high:+.4f}] "
+            f"against raw over {confirmation['seeds']} seeds x {confirmation['examples']} examples the selection "
+            f"never used, at {budget_text(confirmation['budget'])}")
+
+
+def published_on_test(store, dataset_key: str, published: dict[str, dict[str, Any]], config, test: TestSet,
+                      resources) -> dict[str, dict[str, Any]]:
+    """Each search's published strategy against raw, and the agent's against the others', on
+    the test set: their sample outputs by the search's signal (no fine-tune), then at the
+    confirmation budget, the strategies applied to the search's confirmation draw (the
+    search's own adapters, scored here). Prints both; returns the confirmation-budget
+    verdicts by name (``"agent"``, ``"agent vs random"``, ...)."""
+    context = SearchContext(store, config, resources)
+    run = sample(context, dataset_key)  # stored: a lookup
+    settings = resources.settings
+    rivals = [m for m in ("random", "one_shot") if m in published and "agent" in published]
+    outputs = {method: result["best"]["output_key"] for method, result in published.items()}
+    print("  their sample outputs by the search's signal (no fine-tune):")
+    pairs = [(f"{method} best vs raw", outputs[method], run.sample_key) for method in published]
+    pairs += [(f"agent best vs {rival} best", outputs["agent"], outputs[rival]) for rival in rivals]
+    for label, a_key, b_key in pairs:
+        line(label, flow_figure(flow_verdict(store, a_key, b_key, run.sample_key, test, settings)))
+    if not run.confirm_draw:
+        return {}
+    applied = {method: on_draw(context, run.confirm_draw, result["best"]["steps"]) for method, result in published.items()}
+    drawn = {method: arm["output_key"] for method, arm in applied.items() if arm["rows"]}  # none: the draw emptied
+    print(f"  at the confirmation budget ({config.confirm_seeds} seeds at {budget_text(config.confirm_lora.material())}, "
+          f"on the draw's {run.confirm_draw['rows']:,} rows as each strategy leaves them; the search's own "
+          f"adapters; win rate: the share of references on which the first named has the lower NLL):")
+    confirmed = {}
+    arms = [(f"{method} best vs raw", method, drawn[method], run.confirm_draw["dataset_key"]) for method in drawn]
+    arms += [(f"agent best vs {rival} best", f"agent vs {rival}", drawn["agent"], drawn[rival]) for rival in rivals
+             if {"agent", rival} <= drawn.keys()]
+    for label, name, a_key, b_key in arms:
+        confirmed[name] = confirmed_verdict(a_key, b_key, config, test)
+        if name.startswith("agent vs "):  # a head-to-head: the verdict's words are about raw
+            low, high = confirmed[name]["delta_nll"]["ci95"]
+            rival = name.removeprefix("agent vs ")
+            confirmed[name]["verdict"] = (f"better than {rival}'s" if low > 0 else f"worse than {rival}'s"
+                                          if high < 0 else "not separated")
+        line(label, confirmed_figure(confirmed[name]))
+    return confirmed
+
+
+def line(what: str, figure: str) -> None:
+    print(f"  {what:<28} {figure}", flush=True)

@@ -409,7 +409,7 @@ def confirm(context: SearchContext, run: SearchRun, chosen: Reflection) -> Confi
 
     def figures() -> dict[str, Any]:
         examples = _confirmation_examples(context, run)
-        outputs = {t.strategy_key: _on_draw(context, draw, t) for t in top}
+        outputs = {t.strategy_key: on_draw(context, draw, t.steps) for t in top}
         trained = [t for t in top if outputs[t.strategy_key]["rows"]]
         arms = {"raw": draw["dataset_key"], **{t.strategy_key: outputs[t.strategy_key]["output_key"] for t in trained}}
         scored = {arm: seeded_nll(store, key, config.base, config.confirm_lora, config.confirm_seeds, examples,
@@ -430,9 +430,9 @@ def confirm(context: SearchContext, run: SearchRun, chosen: Reflection) -> Confi
                         raw_adapters=stored["raw_adapters"], candidates=stored["candidates"], draw=draw)
 
 
-def _on_draw(context: SearchContext, draw: dict[str, Any], trial: Trial) -> dict[str, Any]:
-    """The candidate's strategy on the confirmation draw: its output key and rows."""
-    applied = _apply_beyond_sample(context, draw["dataset_key"], Strategy.from_data(trial.steps))
+def on_draw(context: SearchContext, draw: dict[str, Any], steps: list) -> dict[str, Any]:
+    """A strategy on the confirmation draw (``SearchRun.confirm_draw``): its output key and rows."""
+    applied = _apply_beyond_sample(context, draw["dataset_key"], Strategy.from_data(steps))
     rows = draw["rows"] if applied["rows_out"] is None else applied["rows_out"]  # None: a strategy of no steps
     return {"output_key": applied["output_key"], "rows": rows}
 
