@@ -20,7 +20,8 @@ Figures:
    signal (the gradient value's flow form, no fine-tune); at the confirmation budget, the
    strategies applied to the confirmation draw (the search's own adapters, scored on the
    test set: mean ΔNLL over seeds and references with its 95% interval, and the win rate,
-   the share of references on which the first arm's NLL is lower); then, for the first
+   the share of references on which the first arm's NLL is lower, with its interval over the
+   references); then, for the first
    search seed, by the reference judge (win rate and mean ΔNLL with bootstrap 95%
    intervals, ties within the noise floor of two raw models that differ only in their seed;
    ``--steps`` LoRA steps each, trained here when the search's ``--signal`` trained none);
@@ -324,13 +325,13 @@ def _report_seeds(heads: dict[int, dict[str, dict[str, Any]]], args) -> None:
         rows = [confirmed[name] for confirmed in heads.values() if name in confirmed]
         as_good = sum(row["delta_nll"]["ci95"][1] >= 0 for row in rows)  # the interval not below zero
         print(f"  {name}: the agent at least as good in {as_good} of {len(rows)} seeds; mean win rate "
-              f"{sum(row['win_rate'] for row in rows) / max(len(rows), 1):.3f}")
+              f"{sum(row['win_rate']['rate'] for row in rows) / max(len(rows), 1):.3f}")
 
 
 def _short(verdict: dict[str, Any]) -> str:
     delta = verdict["delta_nll"]
     return (f"{delta['mean']:+.4f} [{delta['ci95'][0]:+.4f}, {delta['ci95'][1]:+.4f}] "
-            f"w {verdict['win_rate']:.2f}")
+            f"w {verdict['win_rate']['rate']:.2f}")
 
 
 def _report_ceiling(store, dataset_key, truth, config, result, test: TestSet, folder, settings) -> None:

@@ -23,7 +23,8 @@ Figures, all on the test set that no search scored:
    outputs by the search's signal (no fine-tune), and at the confirmation budget, the
    strategies applied to the search's confirmation draw (the search's own adapters, scored on
    the test set; the win rate is the share of references on which the first has the lower
-   NLL). Section 1 also gives each search's own confirmed verdict.
+   NLL, with its interval over the references). Section 1 also gives each search's own
+   confirmed verdict.
 
 The local server (SmolLM2-135M-Instruct) is the agent, the data LLM and the judge: a
 sub-1B agent and judge, which the figures must be read against. Artifacts persist under

@@ -9,9 +9,11 @@ from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
+import numpy as np
+
 from autodp.models import lora
 from autodp.operators.resources import Resources
-from autodp.search.confirmation import budget_text, confirmed, seeded_nll
+from autodp.search.confirmation import RESAMPLES, budget_text, confirmed, seeded_nll
 from autodp.search.evaluation import (
     adapter_answers,
     adapter_nll,
@@ -126,21 +128,30 @@ def confirmed_verdict(a_key: str, b_key: str, config, test: TestSet) -> dict[str
     each at ``config.confirm_lora``, paired by seed), on the test references: ΔNLL is B's NLL
     minus A's (positive favours A). Adapters are stored: the search's own are reused."""
     nll = [test.seeded_nll(key, config) for key in (b_key, a_key)]
-    return {**confirmed(*nll, seed=test.seed), "win_rate": win_rate(*nll)}
+    return {**confirmed(*nll, seed=test.seed), "win_rate": win_rate(*nll, seed=test.seed)}
 
 
-def win_rate(b_nll, a_nll) -> float:
+def win_rate(b_nll, a_nll, seed: int = 0, resamples: int = RESAMPLES) -> dict[str, Any]:
     """The share of references on which A's model, its seeds averaged, has the lower NLL (a tie
-    counts half): the head-to-head figure of a pair of confirmed arms."""
-    b, a = b_nll.mean(axis=0), a_nll.mean(axis=0)
-    return round(float(((a < b).sum() + 0.5 * (a == b).sum()) / len(a)), 3)
+    counts half): the head-to-head figure of a pair of confirmed arms (seeds x references
+    each), with a 95% interval over the references. Seeds are not resampled: a resample
+    that repeats one of three seeds averages fewer models, which pulls every share towards a
+    half, so the interval would not hold the figure it is about."""
+    wins = (a_nll.mean(axis=0) < b_nll.mean(axis=0)) + 0.5 * (a_nll.mean(axis=0) == b_nll.mean(axis=0))
+    rng = np.random.default_rng(seed)
+    draws = wins[rng.integers(0, len(wins), (resamples, len(wins)))].mean(axis=1)
+    low, high = np.percentile(draws, [2.5, 97.5])
+    return {"rate": round(float(wins.mean()), 3), "ci95": [round(float(low), 3), round(float(high), 3)]}
 
 
 def confirmed_figure(verdict: dict[str, Any]) -> str:
     delta = verdict["delta_nll"]
     text = (f"dNLL {delta['mean']:+.4f} [{delta['ci95'][0]:+.4f}, {delta['ci95'][1]:+.4f}], {verdict['verdict']} "
             f"(per seed {', '.join(f'{v:+.4f}' for v in verdict['per_seed'])})")
-    return text + (f", win rate {verdict['win_rate']:.3f}" if "win_rate" in verdict else "")
+    if "win_rate" not in verdict:
+        return text
+    low, high = verdict["win_rate"]["ci95"]
+    return text + f", win rate {verdict['win_rate']['rate']:.3f} [{low:.2f}, {high:.2f}]"
 
 
 def confirmed_text(confirmation: dict[str, Any], best: dict[str, Any]) -> str:
