@@ -106,12 +106,12 @@ def main() -> None:
                for method in METHODS}
     with LocalServer(port=0, log_path=folder / "llm.log") as server:
         endpoints = {role: Endpoint(role, server.base_url, LOCAL_MODEL, trusted=True) for role in ROLES}
+        searching = Resources(settings=settings, endpoints=endpoints)
         judge = LLMClient(endpoints["judge"], cache_dir=folder / "judge-cache")
         results, seconds = {}, {}
         for method in METHODS:
             started = time.perf_counter()
-            results[method] = search(key, store, configs[method],
-                                     resources=Resources(settings=settings, endpoints=endpoints),
+            results[method] = search(key, store, configs[method], resources=searching,
                                      progress=lambda message, method=method: print(f"  [{method}] {message}",
                                                                                    flush=True))
             seconds[method] = time.perf_counter() - started
@@ -146,8 +146,7 @@ def main() -> None:
               f"[{noise['delta_nll']['ci95'][0]:+.4f}, {noise['delta_nll']['ci95'][1]:+.4f}] against the first "
               f"(its tie margin {noise['tie_margin']})", flush=True)
         print("\n4. The published strategies on the test set, by the search's signal and at the confirmation budget")
-        published_on_test(store, key, results, configs["agent"], test, Resources(settings=settings,
-                                                                                 endpoints=endpoints))
+        published_on_test(store, key, results, configs["agent"], test, searching)
 
 
 def _compare(test: TestSet, what: str, candidate: str, baseline: str, margin: float, judge) -> None:

@@ -4,19 +4,17 @@ confirmation budget (several seeds each)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
-import numpy as np
-
 from autodp.models import lora
 from autodp.operators.resources import Resources
-from autodp.search.confirmation import RESAMPLES, budget_text, confirmed, seeded_nll
+from autodp.search.confirmation import BETTER, NOT_SHOWN, WORSE, budget_text, confirmed, seeded_nll
 from autodp.search.evaluation import (
     adapter_answers,
     adapter_nll,
+    bootstrap_mean,
     compare_nll,
     llm_judge,
     noise_floor,
@@ -51,7 +49,7 @@ class TestSet:
     def seeded_nll(self, dataset_key: str, config):
         """seeds x examples NLL of the adapters ``dataset_key`` trains at the confirmation
         budget (stored adapters reused: the search's own)."""
-        key = (dataset_key, json.dumps(config.confirm_lora.material(), sort_keys=True), config.confirm_seeds)
+        key = (dataset_key, config.confirm_lora, config.confirm_seeds)
         if key not in self._seeded:
             self._seeded[key] = seeded_nll(self.store, dataset_key, self.base, config.confirm_lora,
                                            config.confirm_seeds, self.examples, self.settings, reuse=True)[0]
@@ -123,25 +121,28 @@ def flow_figure(verdict: dict[str, Any]) -> str:
             f"{'' if verdict['separated'] else ', not separated'}")
 
 
-def confirmed_verdict(a_key: str, b_key: str, config, test: TestSet) -> dict[str, Any]:
+def confirmed_verdict(a_key: str, b_key: str, config, test: TestSet, rival: str | None = None) -> dict[str, Any]:
     """Dataset A against dataset B as the search confirms (``config.confirm_seeds`` adapters
     each at ``config.confirm_lora``, paired by seed), on the test references: ΔNLL is B's NLL
-    minus A's (positive favours A). Adapters are stored: the search's own are reused."""
+    minus A's (positive favours A). Adapters are stored: the search's own are reused. B is
+    raw unless ``rival`` names whose strategy it is, which the verdict's words then say."""
     nll = [test.seeded_nll(key, config) for key in (b_key, a_key)]
-    return {**confirmed(*nll, seed=test.seed), "win_rate": win_rate(*nll, seed=test.seed)}
+    figures = {**confirmed(*nll, seed=test.seed), "win_rate": win_rate(*nll, seed=test.seed)}
+    if rival is not None:
+        figures["verdict"] = {BETTER: f"better than {rival}'s", WORSE: f"worse than {rival}'s",
+                              NOT_SHOWN: "not separated"}[figures["verdict"]]
+    return figures
 
 
-def win_rate(b_nll, a_nll, seed: int = 0, resamples: int = RESAMPLES) -> dict[str, Any]:
+def win_rate(b_nll, a_nll, seed: int = 0) -> dict[str, Any]:
     """The share of references on which A's model, its seeds averaged, has the lower NLL (a tie
     counts half): the head-to-head figure of a pair of confirmed arms (seeds x references
     each), with a 95% interval over the references. Seeds are not resampled: a resample
     that repeats one of three seeds averages fewer models, which pulls every share towards a
     half, so the interval would not hold the figure it is about."""
-    wins = (a_nll.mean(axis=0) < b_nll.mean(axis=0)) + 0.5 * (a_nll.mean(axis=0) == b_nll.mean(axis=0))
-    rng = np.random.default_rng(seed)
-    draws = wins[rng.integers(0, len(wins), (resamples, len(wins)))].mean(axis=1)
-    low, high = np.percentile(draws, [2.5, 97.5])
-    return {"rate": round(float(wins.mean()), 3), "ci95": [round(float(low), 3), round(float(high), 3)]}
+    b, a = b_nll.mean(axis=0), a_nll.mean(axis=0)
+    rate, low, high = bootstrap_mean((a < b) + 0.5 * (a == b), seed)
+    return {"rate": round(rate, 3), "ci95": [round(low, 3), round(high, 3)]}
 
 
 def confirmed_figure(verdict: dict[str, Any]) -> str:
@@ -192,16 +193,12 @@ def published_on_test(store, dataset_key: str, published: dict[str, dict[str, An
           f"on the draw's {run.confirm_draw['rows']:,} rows as each strategy leaves them; the search's own "
           f"adapters; win rate: the share of references on which the first named has the lower NLL):")
     confirmed = {}
-    arms = [(f"{method} best vs raw", method, drawn[method], run.confirm_draw["dataset_key"]) for method in drawn]
-    arms += [(f"agent best vs {rival} best", f"agent vs {rival}", drawn["agent"], drawn[rival]) for rival in rivals
-             if {"agent", rival} <= drawn.keys()]
-    for label, name, a_key, b_key in arms:
-        confirmed[name] = confirmed_verdict(a_key, b_key, config, test)
-        if name.startswith("agent vs "):  # a head-to-head: the verdict's words are about raw
-            low, high = confirmed[name]["delta_nll"]["ci95"]
-            rival = name.removeprefix("agent vs ")
-            confirmed[name]["verdict"] = (f"better than {rival}'s" if low > 0 else f"worse than {rival}'s"
-                                          if high < 0 else "not separated")
+    arms = [(f"{method} best vs raw", method, drawn[method], run.confirm_draw["dataset_key"], None)
+            for method in drawn]
+    arms += [(f"agent best vs {rival} best", f"agent vs {rival}", drawn["agent"], drawn[rival], rival)
+             for rival in rivals if {"agent", rival} <= drawn.keys()]
+    for label, name, a_key, b_key, rival in arms:
+        confirmed[name] = confirmed_verdict(a_key, b_key, config, test, rival)
         line(label, confirmed_figure(confirmed[name]))
     return confirmed
 

@@ -430,7 +430,7 @@ def confirm(context: SearchContext, run: SearchRun, chosen: Reflection) -> Confi
                         raw_adapters=stored["raw_adapters"], candidates=stored["candidates"], draw=draw)
 
 
-def on_draw(context: SearchContext, draw: dict[str, Any], steps: list) -> dict[str, Any]:
+def on_draw(context: SearchContext, draw: dict[str, Any], steps: list[dict[str, Any]]) -> dict[str, Any]:
     """A strategy on the confirmation draw (``SearchRun.confirm_draw``): its output key and rows."""
     applied = _apply_beyond_sample(context, draw["dataset_key"], Strategy.from_data(steps))
     rows = draw["rows"] if applied["rows_out"] is None else applied["rows_out"]  # None: a strategy of no steps
