@@ -79,6 +79,7 @@ from autodp.operators.cleaning.language_filter import detect_language
 from autodp.operators.resources import Resources
 from autodp.search.config import LoraSettings, SearchConfig
 from autodp.search.confirmation import budget_text
+from autodp.search.data_card import tied_words
 from autodp.search.evaluation import (
     evaluation_split,
     load_examples,
@@ -285,8 +286,8 @@ def _report_searches(store, dataset_key, truth, results, test: TestSet, args, co
         print(f"  {method:<10} {'':<18}{recalls}  {found[defects.CLEAN]['kept_share']:>10.3f}  {seconds:>5.0f} s")
         origins, selection = result["data_card"]["search"]["origins"], result["data_card"]["search"]["selection"]
         print(f"    strategy: {' > '.join(s['operator'] for s in result['best']['steps'])} "
-              f"(proposed by: {result['best']['origin']}; chosen by {selection['rule']}, {selection['tied']} "
-              f"tied within {selection['noise_reach']} nats); "
+              f"(proposed by: {result['best']['origin']}; chosen by {selection['rule']}, of {selection['tied']} "
+              f"{tied_words(selection, of_best_scored=True)}); "
               f"{result['data_card']['search']['strategies_evaluated']} strategies evaluated, by origin "
               f"{', '.join(f'{k} {v}' for k, v in origins.items())}", flush=True)
         print(f"    confirmed: {confirmed_text(result['data_card']['confirmation'], result['best'])}")

@@ -55,6 +55,7 @@ from autodp.llm.endpoints import LOCAL_MODEL, ROLES, Endpoint
 from autodp.llm.server import LocalServer
 from autodp.operators.resources import Resources
 from autodp.search.config import LoraSettings, SearchConfig
+from autodp.search.data_card import tied_words
 from autodp.search.evaluation import evaluation_split, load_examples
 from autodp.search.loop import search
 from autodp.text import prompt_text
@@ -131,7 +132,8 @@ def main() -> None:
             result = results[method]
             selection = result["data_card"]["search"]["selection"]
             print(f"  {method}: {' > '.join(s['operator'] for s in result['best']['steps']) or '(no steps)'} "
-                  f"(proposed by {result['best']['origin']}; chosen by {selection['rule']}, {selection['tied']} tied); "
+                  f"(proposed by {result['best']['origin']}; chosen by {selection['rule']}, of {selection['tied']} "
+                  f"{tied_words(selection, of_best_scored=True)}); "
                   f"{result['data_card']['search']['strategies_evaluated']} strategies evaluated in "
                   f"{seconds[method]:.0f} s", flush=True)
             print(f"    confirmed by the search: {confirmed_text(result['data_card']['confirmation'], result['best'])}")

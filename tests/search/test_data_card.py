@@ -4,7 +4,7 @@ judge could not tell apart, by the flagged rows it removed."""
 from dataclasses import replace
 
 from autodp.search.config import SearchConfig
-from autodp.search.data_card import data_card, markdown
+from autodp.search.data_card import data_card, markdown, selection_text
 from autodp.search.loop import choose
 from autodp.search.state import Baseline, SearchRun
 from tests.search.test_state import judged
@@ -32,6 +32,10 @@ def test_the_card_says_which_rule_published_the_strategy():
             and "(20 of 20 flagged removed, 4 unflagged dropped)" in tied)
     apart = card_for(history, reach=0.001)
     assert " Published: the best-scored strategy." in apart and "flagged removed" not in apart
+    by_flow = selection_text(choose(history, 0.0, tied_keys={"thorough"})[1])  # the gradient-flow signal's pairs
+    assert by_flow.startswith("Published: of the 2 strategies whose paired flow difference from the best-scored one "
+                              "on the selection references had a 95% interval reaching zero (paired on the same "
+                              "references, the signal cannot tell them apart), the one that removed the most rows")
 
 
 def test_the_card_states_the_confirmed_verdict_or_that_there_was_none():

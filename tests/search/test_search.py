@@ -8,14 +8,22 @@ import datasets
 import pyarrow.parquet as pq
 import pytest
 
-from autodp.artifacts import ADAPTERS, DATASETS, PUBLISHED, RECORDS_FILE, SCORES
+from autodp.artifacts import (
+    ADAPTERS,
+    DATASETS,
+    PUBLISHED,
+    RECORDS_FILE,
+    RESULT_FILE,
+    SCORES,
+    SEARCH_STEPS,
+)
 from autodp.exports import export
 from autodp.ingest import ingest
 from autodp.llm.endpoints import LOCAL_MODEL
 from autodp.search.config import LoraSettings, SearchConfig
 from autodp.search.confirmation import BETTER, NOT_SHOWN, WORSE
 from autodp.search.evaluation import load_examples
-from autodp.search.loop import search
+from autodp.search.loop import PAIRED_FLOW, search
 from autodp.search.value_judge import SIGNAL
 from autodp.tables.profile import profile
 from tests.conftest import write_lines
@@ -58,14 +66,29 @@ def test_search_runs_publishes_and_never_shows_records_to_the_agent(local_store,
     board = result["leaderboard"]
     assert 1 <= len(board) <= 4 and len({h["strategy_key"] for h in board}) == len(board)
     assert not local_store.artifacts(ADAPTERS) and all("adapter_key" not in h for h in board)
-    assert board[0]["score"] == max(h["score"] for h in board) == result["best"]["score"]
+    assert board[0]["score"] == max(h["score"] for h in board)
     for h in board:
         low, high = h["ci95"]
         assert low <= h["score"] == h["value"]["difference"] <= high and h["value"]["signal"] == SIGNAL
         assert h["value"]["records"] == h["rows_out"] and h["value"]["references"] >= 1
         if not any(step["operator"] == "normalize_text" for step in h["steps"]):
             assert h["value"]["features_computed"] == 0, h
-    assert result["data_card"]["search"]["selection"]["rule"] == "best_score"
+    # Ties are drawn by the pair's flow difference on the selection references, stored once for every rival.
+    selection = result["data_card"]["search"]["selection"]
+    assert selection["tie_rule"] == PAIRED_FLOW and selection["best_scored"] == board[0]["strategy_key"]
+    ties = [local_store.manifest(SEARCH_STEPS, k) for k in local_store.artifacts(SEARCH_STEPS)]
+    ties = [local_store.read_json(SEARCH_STEPS, m["key"], RESULT_FILE) for m in ties
+            if m["provenance"]["step"] == "flow_ties"]
+    assert len(ties) <= 1
+    rivals = {h["output_key"] for h in board[1:] if h["rows_out"]} - {board[0]["output_key"]}
+    verdicts = ties[0] if ties else {}
+    assert set(verdicts) == rivals and all(v["separated"] == (v["ci95"][0] > 0 or v["ci95"][1] < 0)
+                                           for v in verdicts.values())
+    tied = [h for h in board if h["rows_out"] and (h["output_key"] not in verdicts
+                                                   or not verdicts[h["output_key"]]["separated"])]
+    net = {h["strategy_key"]: h["flagged"]["flagged_removed"] - h["flagged"]["unflagged_dropped"] for h in board}
+    assert selection["tied"] == len(tied) and result["best"]["strategy_key"] in {h["strategy_key"] for h in tied}
+    assert net[result["best"]["strategy_key"]] == max(net[h["strategy_key"]] for h in tied)
     assert all(h["flagged"]["flagged"] == result["data_card"]["target_selection"]["flagged"] for h in board)
     assert local_store.has(DATASETS, result["published_dataset_key"])
     card = result["data_card"]

@@ -3,7 +3,7 @@
 import json
 
 from autodp.search.config import SearchConfig
-from autodp.search.loop import SearchContext, choose, reflect, select
+from autodp.search.loop import PAIRED_FLOW, SearchContext, choose, reflect, select
 from autodp.search.state import Baseline, Candidate, Reflection, SearchRun, Targets, Trial
 
 
@@ -79,3 +79,16 @@ def test_within_the_noise_reach_the_strategy_removing_most_flagged_rows_is_publi
     unscored = [trial(1, 0.1).but(strategy_key="no-delta"), judged("scored", 0.05, 0.001, removed=9)]
     chosen, why = choose(unscored, reach=0.0066)  # a best without a ΔNLL has no noise band to tie within
     assert chosen.strategy_key == "no-delta" and why["rule"] == "best_score"
+
+
+def test_under_the_flow_signal_the_pairs_it_cannot_separate_are_tied():
+    top = judged("top", 0.0030, 0.0, removed=4).but(delta_nll=None)
+    thorough = judged("thorough", 0.0029, 0.0, removed=18, dropped=3, steps=8).but(delta_nll=None)
+    apart = judged("apart", 0.0010, 0.0, removed=20).but(delta_nll=None)
+    history = [top, thorough, apart]
+    chosen, why = choose(history, reach=0.0, tied_keys={"thorough"})  # "apart" was separated from "top"
+    assert chosen.strategy_key == "thorough"
+    assert why == {"rule": "flagged_removed_among_tied", "best_scored": "top", "tied": 2,
+                   "tie_rule": PAIRED_FLOW, "flagged": thorough.flagged}
+    alone, why = choose(history, reach=0.0, tied_keys=set())
+    assert alone.strategy_key == "top" and why["rule"] == "best_score" and why["tied"] == 1

@@ -11,9 +11,10 @@ from typing import Any, Literal
 from autodp.hashing import content_key
 from autodp.models.lora import LoraSettings
 
-SEARCH_VERSION = "5"  # 2: screened held-out references, noise-floor tie margin, ΔNLL; 3: the prior proposed first;
+SEARCH_VERSION = "6"  # 2: screened held-out references, noise-floor tie margin, ΔNLL; 3: the prior proposed first;
 # 4: the deduplicators' evidence from the whole dataset; 5: among strategies tied within the noise floor, the one
-# removing the most flagged rows is published
+# removing the most flagged rows is published; 6: under the gradient-flow signal, so is it among the strategies whose
+# paired flow difference from the best-scored one is not separated from zero
 MAX_ITERATIONS = 5  # the autodp_search DAG has this many iteration groups
 Method = Literal["agent", "random", "one_shot"]
 Labeler = Literal["scorer", "rules", "llm", "column"]  # where target selection's seed labels come from

@@ -225,12 +225,22 @@ def selection_text(selection: dict[str, Any]) -> str:
     if selection["rule"] == "best_score":
         text = "Published: the best-scored strategy"
         if selection["tied"] > 1:
-            text += (f"; it also removed the most flagged rows of the {selection['tied']} strategies whose mean ΔNLL was "
-                     f"within {selection['noise_reach']} nats of its own")
+            text += (f"; it also removed the most flagged rows of the {selection['tied']} strategies "
+                     f"{tied_words(selection)}")
         return text + "."
     flagged = selection["flagged"]
-    return (f"Published: of the {selection['tied']} strategies whose mean ΔNLL was within {selection['noise_reach']} "
-            "nats of the best-scored one's (the farther end of the noise floor's ΔNLL interval: closer than that, "
-            "reseeding alone could swap them), the one that removed the most rows target selection flags, net of the "
-            f"unflagged rows it dropped ({flagged['flagged_removed']} of {flagged['flagged']} flagged removed, "
+    reason = ("(paired on the same references, the signal cannot tell them apart)" if "tie_rule" in selection else
+              "(the farther end of the noise floor's ΔNLL interval: closer than that, reseeding alone could swap them)")
+    return (f"Published: of the {selection['tied']} strategies {tied_words(selection, of_best_scored=True)} "
+            f"{reason}, the one that removed the most rows target selection flags, net of the unflagged rows it "
+            f"dropped ({flagged['flagged_removed']} of {flagged['flagged']} flagged removed, "
             f"{flagged['unflagged_dropped']} unflagged dropped).")
+
+
+def tied_words(selection: dict[str, Any], of_best_scored: bool = False) -> str:
+    """What tied the strategies ``choose`` chose among (its tie rule), in words."""
+    if "tie_rule" in selection:
+        return (f"whose paired flow difference from {'the best-scored one' if of_best_scored else 'it'} on the "
+                "selection references had a 95% interval reaching zero")
+    whose = "the best-scored one's" if of_best_scored else "its own"
+    return f"whose mean ΔNLL was within {selection['noise_reach']} nats of {whose}"

@@ -77,10 +77,13 @@ from autodp.search.state import (
     Trial,
 )
 from autodp.search.targeting import flagged_removed, load_targets, select_targets
-from autodp.search.value_judge import candidate_value, raw_value
+from autodp.search.value_judge import candidate_value, flow_difference, raw_value
+from autodp.search.value_judge import extractor as value_extractor
 from autodp.store import ArtifactStore, lineage
 from autodp.tables import engine
 from autodp.tables.profile import profile
+
+PAIRED_FLOW = "paired_flow_difference"  # choose's tie rule under the gradient-flow signal (flow_ties)
 
 
 @dataclass
@@ -402,7 +405,7 @@ def confirm(context: SearchContext, run: SearchRun, chosen: Reflection) -> Confi
     config, store, settings = context.config, context.store, context.resources.settings
     budget = config.confirm_lora.material()
     draw = run.confirm_draw  # drawn by ``sample`` whenever examples are kept for the confirmation
-    top = confirmable(chosen.history, run, config.confirm_top)
+    top = confirmable(context, run, chosen.history, config.confirm_top)
     if not top or run.confirmation_examples < 2:
         return Confirmation(budget=budget, seeds=config.confirm_seeds, examples=run.confirmation_examples,
                             raw_adapters=[], candidates=[], draw=draw)
@@ -437,13 +440,13 @@ def on_draw(context: SearchContext, draw: dict[str, Any], steps: list[dict[str, 
     return {"output_key": applied["output_key"], "rows": rows}
 
 
-def confirmable(history: list[Trial], run: SearchRun, top: int) -> list[Trial]:
+def confirmable(context: SearchContext, run: SearchRun, history: list[Trial], top: int) -> list[Trial]:
     """The candidates worth confirming: the one ``choose`` would publish, then the best-scored
     others, each with rows left to train on."""
     trained = [h for h in history if h.rows_out and h.score is not None]
     if not trained or top < 1:
         return []
-    first, _ = choose(trained, noise_reach(run.baseline.noise if run.baseline else None))
+    first, _ = choice(context, run, trained)
     others = sorted((h for h in trained if h.strategy_key != first.strategy_key), key=Trial.rank, reverse=True)
     return [first, *others][:top]
 
@@ -466,21 +469,63 @@ def confirmed_choice(history: list[Trial], best: Trial, selection: dict[str, Any
                    "search_choice": best.strategy_key}
 
 
-def choose(history: list[Trial], reach: float) -> tuple[Trial, dict[str, Any]]:
-    """The strategy to publish, and why. The best-scored strategy, unless others' mean
-    ΔNLL is within ``reach`` (``evaluation.noise_reach``) of its own: the judge cannot tell
-    those apart, so among them the one that removes the most rows target selection flags,
+def choose(history: list[Trial], reach: float, tied_keys: set[str] | None = None) -> tuple[Trial, dict[str, Any]]:
+    """The strategy to publish, and why. The best-scored strategy, unless the signal cannot
+    tell others from it: by the reference judge, those whose mean ΔNLL is within ``reach``
+    (``evaluation.noise_reach``) of its own; by the gradient-flow signal, ``tied_keys``
+    (``flow_ties``). Among those the one that removes the most rows target selection flags,
     net of the unflagged rows it drops, is published (then the score, then the shorter)."""
     top = max(history, key=Trial.rank)
-    top_delta = (top.delta_nll or {}).get("mean")
-    if top_delta is None:
-        return top, {"rule": "best_score", "best_scored": top.strategy_key, "tied": 1, "noise_reach": reach}
-    tied = [h for h in history if (h.delta_nll or {}).get("mean") is not None
-            and h.delta_nll["mean"] >= top_delta - reach]
+    if tied_keys is not None:
+        tied = [h for h in history if h is top or h.strategy_key in tied_keys]
+        tie_rule: dict[str, Any] = {"tie_rule": PAIRED_FLOW}
+    else:
+        top_delta = (top.delta_nll or {}).get("mean")
+        if top_delta is None:
+            return top, {"rule": "best_score", "best_scored": top.strategy_key, "tied": 1, "noise_reach": reach}
+        tied = [h for h in history if (h.delta_nll or {}).get("mean") is not None
+                and h.delta_nll["mean"] >= top_delta - reach]
+        tie_rule = {"noise_reach": reach}
     chosen = max(tied, key=lambda h: (_flagged_net(h), h.rank()))
     return chosen, {"rule": "flagged_removed_among_tied" if chosen is not top else "best_score",
-                    "best_scored": top.strategy_key, "tied": len(tied), "noise_reach": reach,
-                    "flagged": chosen.flagged}
+                    "best_scored": top.strategy_key, "tied": len(tied), **tie_rule, "flagged": chosen.flagged}
+
+
+def choice(context: SearchContext, run: SearchRun, history: list[Trial]) -> tuple[Trial, dict[str, Any]]:
+    """``choose`` with the tie rule of the search's signal."""
+    reach = noise_reach(run.baseline.noise if run.baseline else None)
+    if run.raw_value is None:
+        return choose(history, reach)
+    return choose(history, reach, flow_ties(context, run, history))
+
+
+def flow_ties(context: SearchContext, run: SearchRun, history: list[Trial]) -> set[str]:
+    """The strategies the gradient-flow signal cannot tell from the best-scored one: those
+    whose paired difference in value from it over the selection references
+    (``value_judge.flow_difference``) has a 95% interval reaching zero. Each candidate's score
+    is an interval against raw; two such intervals can overlap while the pair is separated, and
+    a signal with no seed has no noise floor to tie within."""
+    assert run.raw_value is not None, "flow ties are drawn after baseline"
+    config, store = context.config, context.store
+    top = max(history, key=Trial.rank)
+    rivals = [h for h in history if h is not top and h.rows_out and h.score is not None]
+    outputs = sorted({h.output_key for h in rivals} - {top.output_key})
+    if not outputs:
+        return {h.strategy_key for h in rivals}
+    material = {"best": top.output_key, "rivals": outputs, "sample": run.sample_key, "signal": run.raw_value.signal,
+                "features": [run.raw_value.sample_features_key, run.raw_value.reference_features_key],
+                "seed": config.seed}
+
+    def differences() -> dict[str, Any]:
+        features = value_extractor(config.base, context.resources.settings)
+        examples = _examples(context, run)
+        return {key: flow_difference(store, features, top.output_key, key, run.sample_key, examples,
+                                     context.resources.settings, config.seed)[0] for key in outputs}
+
+    key, _ = _stored(store, "flow_ties", material, differences, config.reuse)
+    verdicts = _read_stored(store, key)
+    return {h.strategy_key for h in rivals
+            if h.output_key == top.output_key or not verdicts[h.output_key]["separated"]}
 
 
 def _flagged_net(trial: Trial) -> int:
@@ -502,7 +547,7 @@ def publish(context: SearchContext, run: SearchRun, chosen: Reflection, confirma
     history = chosen.history
     if not history:
         raise ValueError("no strategy was evaluated: nothing to publish")
-    best, selection = choose(history, noise_reach(run.baseline.noise if run.baseline else None))
+    best, selection = choice(context, run, history)
     best, selection = confirmed_choice(history, best, selection, confirmation)
     final = _apply_beyond_sample(context, run.dataset_key, Strategy.from_data(best.steps))
     audit, repairs, failures, prior = [], 0, 0, None
