@@ -78,7 +78,7 @@ from autodp.models import lora
 from autodp.operators.cleaning.language_filter import detect_language
 from autodp.operators.resources import Resources
 from autodp.search.config import LoraSettings, SearchConfig
-from autodp.search.confirmation import budget_text
+from autodp.search.confirmation import NOT_SHOWN, budget_text
 from autodp.search.data_card import tied_words
 from autodp.search.evaluation import (
     evaluation_split,
@@ -313,8 +313,8 @@ def _report_seeds(heads: dict[int, dict[str, dict[str, Any]]], args) -> None:
     """Section 5: the searches over seeds, at the confirmation budget on the test set. The
     agent is at least as good as a rival in a seed when their head-to-head interval does not
     lie below zero."""
-    names = list(args.methods) + [f"agent vs {r}" for r in ("random", "one_shot")
-                                 if r in args.methods and "agent" in args.methods]
+    rivals = [f"agent vs {r}" for r in ("random", "one_shot") if r in args.methods and "agent" in args.methods]
+    names = [*args.methods, *rivals, "raw reseeded"]
     print(f"\n5. Over {len(heads)} search seeds, on the test set at the confirmation budget (dNLL, positive favours "
           f"the first named; win rate of the first):")
     labels = [name if " vs " in name else f"{name} vs raw" for name in names]
@@ -322,11 +322,15 @@ def _report_seeds(heads: dict[int, dict[str, dict[str, Any]]], args) -> None:
     for seed, confirmed in heads.items():
         print((f"  {seed:<5}" + "".join(
             f" {_short(confirmed[name]) if name in confirmed else '-':<36}" for name in names)).rstrip(), flush=True)
-    for name in names[len(args.methods):]:
+    for name in rivals:
         rows = [confirmed[name] for confirmed in heads.values() if name in confirmed]
         as_good = sum(row["delta_nll"]["ci95"][1] >= 0 for row in rows)  # the interval not below zero
         print(f"  {name}: the agent at least as good in {as_good} of {len(rows)} seeds; mean win rate "
               f"{sum(row['win_rate']['rate'] for row in rows) / max(len(rows), 1):.3f}")
+    nulls = [confirmed["raw reseeded"] for confirmed in heads.values() if "raw reseeded" in confirmed]
+    called = sum(row["verdict"] != NOT_SHOWN for row in nulls)
+    print(f"  raw reseeded vs raw (the same rows, other seeds): the confirmation called a difference in {called} of "
+          f"{len(nulls)} seeds")
 
 
 def _short(verdict: dict[str, Any]) -> str:

@@ -46,13 +46,14 @@ class TestSet:
             self._nll[adapter_key] = adapter_nll(self.store, adapter_key, self.base, self.examples, self.settings)
         return self._nll[adapter_key]
 
-    def seeded_nll(self, dataset_key: str, config):
+    def seeded_nll(self, dataset_key: str, config, lora=None):
         """seeds x examples NLL of the adapters ``dataset_key`` trains at the confirmation
-        budget (stored adapters reused: the search's own)."""
-        key = (dataset_key, config.confirm_lora, config.confirm_seeds)
+        budget, or at ``lora`` in its place (stored adapters reused: the search's own)."""
+        budget = lora or config.confirm_lora
+        key = (dataset_key, budget, config.confirm_seeds)
         if key not in self._seeded:
-            self._seeded[key] = seeded_nll(self.store, dataset_key, self.base, config.confirm_lora,
-                                           config.confirm_seeds, self.examples, self.settings, reuse=True)[0]
+            self._seeded[key] = seeded_nll(self.store, dataset_key, self.base, budget, config.confirm_seeds,
+                                           self.examples, self.settings, reuse=True)[0]
         return self._seeded[key]
 
     def verdict(self, candidate: str, baseline: str, tie_margin: float) -> dict[str, Any]:
@@ -134,6 +135,16 @@ def confirmed_verdict(a_key: str, b_key: str, config, test: TestSet, rival: str 
     return figures
 
 
+def reseeded_verdict(draw_key: str, config, test: TestSet) -> dict[str, Any]:
+    """The confirmation's own noise: raw retrained with the next ``config.confirm_seeds`` seeds
+    against raw as the search confirms it, on the test references. The data are the same, so
+    a verdict other than "not shown better" is the seeds alone: how often the confirmation
+    calls a difference that is not there."""
+    reseeded = replace(config.confirm_lora, seed=config.confirm_lora.seed + config.confirm_seeds)
+    nll = [test.seeded_nll(draw_key, config), test.seeded_nll(draw_key, config, lora=reseeded)]
+    return {**confirmed(*nll, seed=test.seed), "win_rate": win_rate(*nll, seed=test.seed)}
+
+
 def win_rate(b_nll, a_nll, seed: int = 0) -> dict[str, Any]:
     """The share of references on which A's model, its seeds averaged, has the lower NLL (a tie
     counts half): the head-to-head figure of a pair of confirmed arms (seeds x references
@@ -200,6 +211,8 @@ def published_on_test(store, dataset_key: str, published: dict[str, dict[str, An
     for label, name, a_key, b_key, rival in arms:
         confirmed[name] = confirmed_verdict(a_key, b_key, config, test, rival)
         line(label, confirmed_figure(confirmed[name]))
+    confirmed["raw reseeded"] = reseeded_verdict(run.confirm_draw["dataset_key"], config, test)
+    line("raw reseeded vs raw", confirmed_figure(confirmed["raw reseeded"]))
     return confirmed
 
 

@@ -123,7 +123,8 @@ def search(dataset_key: str, store: ArtifactStore, config: SearchConfig | None =
         for candidate in propose(context, run, iteration, history):
             trial = evaluate(context, run, finetune(context, run, apply(context, run, candidate)))
             judged.append(trial)
-            say(f"iteration {iteration}: {trial.origin} strategy score {trial.score:+.3f} "
+            low, high = trial.ci95 or (trial.score, trial.score)
+            say(f"iteration {iteration}: {trial.origin} strategy score {trial.score:+.5f} [{low:+.5f}, {high:+.5f}] "
                 f"({' > '.join(s['operator'] for s in trial.steps)})")
         reflections.append(reflect(context, reflections[-1] if reflections else None, judged, iteration))
         history = reflections[-1].history
