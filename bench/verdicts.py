@@ -127,8 +127,7 @@ def confirmed_verdict(a_key: str, b_key: str, config, test: TestSet, rival: str 
     each at ``config.confirm_lora``, paired by seed), on the test references: ΔNLL is B's NLL
     minus A's (positive favours A). Adapters are stored: the search's own are reused. B is
     raw unless ``rival`` names whose strategy it is, which the verdict's words then say."""
-    nll = [test.seeded_nll(key, config) for key in (b_key, a_key)]
-    figures = {**confirmed(*nll, seed=test.seed), "win_rate": win_rate(*nll, seed=test.seed)}
+    figures = _confirmed_figures(test.seeded_nll(b_key, config), test.seeded_nll(a_key, config), test)
     if rival is not None:
         figures["verdict"] = {BETTER: f"better than {rival}'s", WORSE: f"worse than {rival}'s",
                               NOT_SHOWN: "not separated"}[figures["verdict"]]
@@ -141,8 +140,12 @@ def reseeded_verdict(draw_key: str, config, test: TestSet) -> dict[str, Any]:
     a verdict other than "not shown better" is the seeds alone: how often the confirmation
     calls a difference that is not there."""
     reseeded = replace(config.confirm_lora, seed=config.confirm_lora.seed + config.confirm_seeds)
-    nll = [test.seeded_nll(draw_key, config), test.seeded_nll(draw_key, config, lora=reseeded)]
-    return {**confirmed(*nll, seed=test.seed), "win_rate": win_rate(*nll, seed=test.seed)}
+    return _confirmed_figures(test.seeded_nll(draw_key, config), test.seeded_nll(draw_key, config, lora=reseeded), test)
+
+
+def _confirmed_figures(b_nll, a_nll, test: TestSet) -> dict[str, Any]:
+    """A against B (seeds x references NLL each): ``confirmed``'s figures and the win rate."""
+    return {**confirmed(b_nll, a_nll, seed=test.seed), "win_rate": win_rate(b_nll, a_nll, seed=test.seed)}
 
 
 def win_rate(b_nll, a_nll, seed: int = 0) -> dict[str, Any]:

@@ -77,7 +77,7 @@ from autodp.search.state import (
     Trial,
 )
 from autodp.search.targeting import flagged_removed, load_targets, select_targets
-from autodp.search.value_judge import candidate_value, flow_difference, raw_value
+from autodp.search.value_judge import candidate_value, flow_differences, raw_value
 from autodp.search.value_judge import extractor as value_extractor
 from autodp.store import ArtifactStore, lineage
 from autodp.tables import engine
@@ -447,7 +447,7 @@ def confirmable(context: SearchContext, run: SearchRun, history: list[Trial], to
     trained = [h for h in history if h.rows_out and h.score is not None]
     if not trained or top < 1:
         return []
-    first, _ = choice(context, run, trained)
+    first, _ = choose_by_signal(context, run, trained)
     others = sorted((h for h in trained if h.strategy_key != first.strategy_key), key=Trial.rank, reverse=True)
     return [first, *others][:top]
 
@@ -492,7 +492,7 @@ def choose(history: list[Trial], reach: float, tied_keys: set[str] | None = None
                     "best_scored": top.strategy_key, "tied": len(tied), **tie_rule, "flagged": chosen.flagged}
 
 
-def choice(context: SearchContext, run: SearchRun, history: list[Trial]) -> tuple[Trial, dict[str, Any]]:
+def choose_by_signal(context: SearchContext, run: SearchRun, history: list[Trial]) -> tuple[Trial, dict[str, Any]]:
     """``choose`` with the tie rule of the search's signal."""
     reach = noise_reach(run.baseline.noise if run.baseline else None)
     if run.raw_value is None:
@@ -503,7 +503,7 @@ def choice(context: SearchContext, run: SearchRun, history: list[Trial]) -> tupl
 def flow_ties(context: SearchContext, run: SearchRun, history: list[Trial]) -> set[str]:
     """The strategies the gradient-flow signal cannot tell from the best-scored one: those
     whose paired difference in value from it over the selection references
-    (``value_judge.flow_difference``) has a 95% interval reaching zero. Each candidate's score
+    (``value_judge.flow_differences``) has a 95% interval reaching zero. Each candidate's score
     is an interval against raw; two such intervals can overlap while the pair is separated, and
     a signal with no seed has no noise floor to tie within."""
     assert run.raw_value is not None, "flow ties are drawn after baseline"
@@ -519,9 +519,8 @@ def flow_ties(context: SearchContext, run: SearchRun, history: list[Trial]) -> s
 
     def differences() -> dict[str, Any]:
         features = value_extractor(config.base, context.resources.settings)
-        examples = _examples(context, run)
-        return {key: flow_difference(store, features, top.output_key, key, run.sample_key, examples,
-                                     context.resources.settings, config.seed)[0] for key in outputs}
+        return flow_differences(store, features, top.output_key, outputs, run.sample_key, _examples(context, run),
+                                context.resources.settings, config.seed)[0]
 
     key, _ = _stored(store, "flow_ties", material, differences, config.reuse)
     verdicts = _read_stored(store, key)
@@ -548,7 +547,7 @@ def publish(context: SearchContext, run: SearchRun, chosen: Reflection, confirma
     history = chosen.history
     if not history:
         raise ValueError("no strategy was evaluated: nothing to publish")
-    best, selection = choice(context, run, history)
+    best, selection = choose_by_signal(context, run, history)
     best, selection = confirmed_choice(history, best, selection, confirmation)
     final = _apply_beyond_sample(context, run.dataset_key, Strategy.from_data(best.steps))
     audit, repairs, failures, prior = [], 0, 0, None

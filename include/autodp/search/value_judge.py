@@ -95,12 +95,22 @@ def flow_difference(store: ArtifactStore, features: GradientFeatures, a_key: str
     """(dataset A against dataset B by the flow form on ``examples``: ``compare_value``'s
     verdict, positive favouring A; A's records). The raw sample's stored features and the
     references' are read first, so A and B pay only for records the sample does not hold."""
-    pairs = {key: dataset_pairs(store, key, settings) for key in {a_key, b_key, sample_key}}
+    verdicts, pairs = flow_differences(store, features, a_key, [b_key], sample_key, examples, settings, seed)
+    return verdicts[b_key], pairs
+
+
+def flow_differences(store: ArtifactStore, features: GradientFeatures, a_key: str, b_keys: list[str],
+                     sample_key: str, examples: list[Example], settings: Settings | None, seed: int = 0
+                     ) -> tuple[dict[str, dict[str, Any]], list[tuple[str, str]]]:
+    """``flow_difference`` of A against each of ``b_keys``, A, the sample and the references
+    read and featurised once: ({B: verdict}, A's records)."""
+    pairs = {key: dataset_pairs(store, key, settings) for key in {a_key, sample_key, *b_keys}}
     stored_features(store, features, pairs[sample_key])
     references = stored_features(store, features, _references(examples))[0]
-    verdict = compare_value(features.features(pairs[a_key]), features.features(pairs[b_key]), references, "flow",
-                            seed=seed)
-    return verdict, pairs[a_key]
+    on_a = features.features(pairs[a_key])
+    verdicts = {b_key: compare_value(on_a, features.features(pairs[b_key]), references, "flow", seed=seed)
+                for b_key in b_keys}
+    return verdicts, pairs[a_key]
 
 
 def _references(examples: list[Example]) -> list[tuple[str, str]]:
