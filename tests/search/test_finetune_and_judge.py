@@ -8,10 +8,11 @@ import pytest
 
 from autodp.artifacts import ADAPTERS
 from autodp.ingest import ingest
-from autodp.models.lora import finetune
+from autodp.models.lora import DRAWS, content_draws, finetune
 from autodp.search.config import LoraSettings
 from autodp.search.evaluation import Example, reference_judge, win_rate
 from autodp.settings import Settings
+from autodp.text import prompt_text
 from tests.conftest import write_lines
 
 GOOD = [("What is asthma?", "Asthma is a chronic disease of the airways."),
@@ -52,6 +53,53 @@ def test_bfloat16_training_is_an_adapter_of_its_own(local_store, tmp_path, setti
     assert "precision" not in lora.material() and replace(lora, precision="bfloat16").material()["precision"] == "bfloat16"
     with pytest.raises(ValueError, match="LoRA precision 'float16'"):
         LoraSettings(precision="float16")
+
+
+def test_content_draws_are_uniform_and_shared_by_datasets_holding_the_same_rows():
+    pairs = [(f"question {i}", f"answer {i}") for i in range(500)]
+    drawn = content_draws(pairs, seed=0, count=100_000)
+    counts = np.bincount(drawn, minlength=len(pairs))
+    assert counts.min() > 120 and counts.max() < 290 and abs(counts.std() - 200 ** 0.5) < 3  # binomial(100k, 1/500)
+    assert content_draws(pairs, seed=0, count=240) == drawn[:240]
+    assert sum(a == b for a, b in zip(content_draws(pairs, 1, 240), drawn[:240])) < 5  # another seed, other rows
+    kept = [pair for i, pair in enumerate(pairs) if i % 10]  # a strategy that removes a tenth of the rows
+    paired = [pairs[a] == kept[b] for a, b in zip(drawn[:240], content_draws(kept, 0, 240))]
+    assert paired == [a % 10 != 0 for a in drawn[:240]]  # every slot a kept row won is the same row's
+    reordered = list(reversed(pairs))
+    assert [reordered[i] for i in content_draws(reordered, 0, 240)] == [pairs[i] for i in drawn[:240]]
+    repeated = pairs[:50] * 4 + pairs[50:250]  # 50 rows four times each: 200 of the 400 draws' chances
+    assert 0.48 < np.mean(np.array(content_draws(repeated, 0, 40_000)) < 200) < 0.52
+
+
+def test_a_row_no_slot_draws_leaves_the_adapter_unchanged(local_store, tmp_path, settings):
+    """Common random numbers end to end: the same seed on a dataset with one more row, a row
+    no batch slot happens to draw, trains the same adapter to the bit (draws and dropout
+    masks alike); drawn by position, the extra row ahead of the others moves every draw."""
+    import torch
+    from safetensors.torch import load_file
+
+    lora = LoraSettings(steps=6, batch_size=4, learning_rate=3e-3)
+    rows = [(f"What is condition {i}?", f"Condition {i} is a disease of organ {i % 7}.") for i in range(60)]
+    extra = next(row for row in rows[40:] if 40 not in content_draws(
+        [(prompt_text({"instruction": q, "input": ""}), a) for q, a in [*rows[:40], row]], lora.seed,
+        lora.steps * lora.batch_size))
+    smaller = dataset(tmp_path, local_store, rows[:40], "smaller")
+    larger = dataset(tmp_path, local_store, [extra, *rows[:40]], "larger")  # the same rows, each one place on
+
+    def weights(key: str, draws: str) -> dict:
+        adapter = finetune(key, local_store, base="tiny", lora=replace(lora, draws=draws), settings=settings)
+        target = tmp_path / f"{adapter['adapter_key']}.safetensors"
+        local_store.download(local_store.artifact_path(ADAPTERS, adapter["adapter_key"], "adapter_model.safetensors"),
+                             target)
+        return load_file(target)
+
+    assert DRAWS == ("content", "position") and LoraSettings().draws == "content"
+    for draws, same in (("content", True), ("position", False)):
+        a, b = weights(smaller, draws), weights(larger, draws)
+        assert all(torch.equal(a[name], b[name]) for name in a) == same, draws
+    assert "draws" not in replace(lora, draws="position").material() and lora.material()["draws"] == "content"
+    with pytest.raises(ValueError, match="LoRA draws 'shuffled'"):
+        LoraSettings(draws="shuffled")
 
 
 def test_reference_judge_prefers_the_model_trained_on_the_references(local_store, tmp_path, settings):

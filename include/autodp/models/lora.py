@@ -3,10 +3,19 @@
 The adapter is an artifact keyed by (dataset key, base model, hyperparameters), so a
 candidate already trained is never trained again. Prompts use the model's chat template;
 the loss covers the response tokens only.
+
+Each batch slot draws one record, uniformly and with replacement. By default
+(``draws="content"``) slot t takes the record whose seeded hash of (its content, t) is
+least, so two datasets trained with the same seed draw the same record in every slot where
+both hold the record that won it: a strategy's adapter differs from raw's only where the
+strategy removed, rewrote or added rows (common random numbers). ``draws="position"``,
+the draw adapters trained before the setting had, takes ``randrange`` over row positions:
+removing one row moves every draw after it, so two datasets share only the initialisation.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
@@ -30,6 +39,7 @@ FINETUNE_VERSION = "3"
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")
 PRECISIONS = ("float32", "bfloat16")
+DRAWS = ("content", "position")
 
 
 @dataclass(frozen=True)
@@ -38,7 +48,8 @@ class LoraSettings:
     (ceil(epochs x rows / batch_size)) instead of ``steps``. ``precision`` "bfloat16" trains
     under bfloat16 autocast (the weights, LoRA's included, stay in their own dtype), and a
     confirmation scores its adapters in it too: faster where the hardware multiplies bfloat16
-    natively, and a different adapter, so it is part of the adapter's key."""
+    natively, and a different adapter, so it is part of the adapter's key. ``draws`` is how
+    a batch slot picks its record (the module's docstring)."""
 
     steps: int = 60
     epochs: float | None = None
@@ -50,17 +61,22 @@ class LoraSettings:
     dropout: float = 0.05
     seed: int = 0
     precision: str = "float32"
+    draws: str = "content"
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ValueError(f"LoRA precision {self.precision!r}: expected one of {', '.join(PRECISIONS)}")
+        if self.draws not in DRAWS:
+            raise ValueError(f"LoRA draws {self.draws!r}: expected one of {', '.join(DRAWS)}")
 
     def material(self) -> dict[str, Any]:
-        """The settings as keys take them: float32, the precision every adapter had before
-        the setting existed, keeps the key it had."""
+        """The settings as keys take them: float32 and position draws, what every adapter had
+        before those settings existed, keep the key they had."""
         data = asdict(self)
         if data["precision"] == "float32":
             del data["precision"]
+        if data["draws"] == "position":
+            del data["draws"]
         return data
 
 
@@ -85,11 +101,12 @@ def finetune(dataset_key: str, store: ArtifactStore, base: str = "smollm2", lora
     model.train()
     examples = [encode(tokenizer, prompt, response, lora.max_length) for prompt, response in pairs]
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lora.learning_rate)
-    order = random.Random(lora.seed)
+    slots = batch_draws(pairs, lora, steps)
     losses, started = [], time.perf_counter()
-    for _ in range(steps):
-        batch = collate([examples[order.randrange(len(examples))] for _ in range(lora.batch_size)],
-                        tokenizer.pad_token_id)
+    for step in range(steps):
+        batch = collate([examples[i] for i in slots[step]], tokenizer.pad_token_id)
+        if lora.draws == "content":  # dropout's masks from (seed, step): a batch both arms draw gets the same ones
+            torch.manual_seed(_mix(lora.seed, step))
         with autocast(lora.precision, model.device.type):
             loss = model(**{k: v.to(model.device) for k, v in batch.items()}).loss
         loss.backward()
@@ -109,6 +126,55 @@ def finetune(dataset_key: str, store: ArtifactStore, base: str = "smollm2", lora
                                                         "dataset": dataset_key, "base": base, "lora": lora.material()},
                       summary=summary)
     return {**summary, "cached": False}
+
+
+def batch_draws(pairs: list[tuple[str, str]], lora: LoraSettings, steps: int) -> list[list[int]]:
+    """Per step, the positions in ``pairs`` of the records its batch slots draw."""
+    count = steps * lora.batch_size
+    if lora.draws == "position":
+        order = random.Random(lora.seed)
+        drawn = [order.randrange(len(pairs)) for _ in range(count)]
+    else:
+        drawn = content_draws(pairs, lora.seed, count)
+    return [drawn[step * lora.batch_size:(step + 1) * lora.batch_size] for step in range(steps)]
+
+
+def content_draws(pairs: list[tuple[str, str]], seed: int, count: int) -> list[int]:
+    """``count`` draws, uniform with replacement over ``pairs``: draw t takes the record whose
+    hash of (its content, seed, t) is least. The k-th copy of a record is hashed as a record
+    of its own, so a record repeated five times is drawn five times as often."""
+    import numpy as np
+
+    copies: dict[tuple[str, str], int] = {}
+    keys = np.empty(len(pairs), dtype=np.uint64)
+    for position, pair in enumerate(pairs):
+        copy = copies[pair] = copies.get(pair, -1) + 1
+        digest = hashlib.blake2b(json.dumps([*pair, copy]).encode(), digest_size=8).digest()
+        keys[position] = int.from_bytes(digest, "little")
+    salts = np.array([_mix(seed, t) for t in range(count)], dtype=np.uint64)
+    chunk = max(1, (1 << 22) // max(1, len(pairs)))  # about 4M hashes at a time
+    drawn = [np.argmin(_mix64(keys[None, :] ^ salts[start:start + chunk, None]), axis=1)
+             for start in range(0, count, chunk)]
+    return np.concatenate(drawn).tolist() if drawn else []
+
+
+def _mix(seed: int, index: int) -> int:
+    """A 63-bit value from (seed, index): splitmix64's finaliser, in Python's integers."""
+    z = (seed * 0x9E3779B97F4A7C15 + index + 1) & 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    return (z ^ (z >> 31)) >> 1
+
+
+def _mix64(values):
+    """splitmix64's finaliser over a uint64 array (multiplication wraps modulo 2**64)."""
+    import numpy as np
+
+    z = values ^ (values >> np.uint64(30))
+    z = z * np.uint64(0xBF58476D1CE4E5B9)
+    z = z ^ (z >> np.uint64(27))
+    z = z * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
 
 
 def lora_config(lora: LoraSettings):
