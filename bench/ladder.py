@@ -16,6 +16,8 @@ defect class can be planted in (``autodp.defects.ladder_eligible``); ``--rows`` 
 - ``repeated2``, ``repeated5`` and ``repeated10``: a half, a fifth and a tenth of the clean rows,
   each twice, five and ten times, in place of the others (diversity; repeated10 repeats
   subset10's rows).
+- ``subset98``: the clean rung less a fiftieth of its rows, too few to matter: against clean,
+  the ground truth's own reach with its seeds (how well they pair the arms).
 
 Signals, each higher-is-better, each against the clean rung on the same test references:
 - ``gradient_inner`` and ``gradient_cosine`` (``autodp.search.gradient_value``): per-record
@@ -46,15 +48,19 @@ The ground truth fine-tunes rungs where the model has learned the data (``--gt-s
 LoRA steps x ``--gt-seeds`` 3 at batch ``--gt-batch`` 4 in ``--gt-length`` 128-token windows, two
 epochs of a rung; 15 to 27 minutes an adapter at one thread beside other runs) and scores the
 test references' NLL in the same windows; a difference's interval resamples seeds and
-references together, pairing the arms by seed (the same LoRA initialisation and order of
-batch draws). It is the order every cheap signal is held against; a pair it did not
-measure is printed as unmeasured, never assumed. Everything is stored under
+references together, pairing the arms by seed (the same LoRA initialisation, dropout masks
+and, drawn by content (``--gt-draws``, the default), the same row in every batch slot where
+both rungs hold it; a budget drawn so is named with a ``-content`` suffix). It is the order
+every cheap signal is held against; a pair it did not measure is printed as unmeasured,
+never assumed. Everything is stored under
 $AUTODP_HOME/bench-ladder (adapters in its store, figures in results.json), so a later run
 only re-prints what it already measured. The ground truth the benchmarks page (docs/reference/benchmarks.md) states is kept beside
 this file: ``ladder-ground-truth-400-200-seed0-smollm2.json`` at 200, 60 (the search's confirmation
 budget) and 30 steps x 4 x 128: three seeds of clean and mixed@0.3 at each budget, of subset10 and
 repeated5 at 60 and 30 and of subset25 at 60; one of subset10, repeated5, subset25 and subset50 at
-200 and of subset50 at 60, and at 60 also one of mixed@0.1, mixed@0.5 and each class at 30%;
+200 and of subset50 at 60, and at 60 also one of mixed@0.1, mixed@0.5 and each class at 30%,
+all drawn by position; at 60 under bfloat16, three seeds of clean, mixed@0.3 and subset98 drawn
+by content and of subset98 drawn by position;
 ``...-seed1-...``, the second ladder (``--seed 1``), one seed of clean, mixed@0.3, repeated5 and
 subset10 at 200 steps and of those, subset25, subset50 and mixed@0.1 at 60. A machine without its
 own reads them.
@@ -82,7 +88,7 @@ from workspace import workspace  # bench/workspace.py
 from autodp import defects
 from autodp.ingest import ingest
 from autodp.models import lora
-from autodp.models.lora import PRECISIONS, load_adapted
+from autodp.models.lora import DRAWS, PRECISIONS, load_adapted
 from autodp.search.config import LoraSettings
 from autodp.search.confirmation import budget_name, seeded_delta
 from autodp.search.evaluation import (
@@ -103,8 +109,12 @@ from autodp.text import prompt_text
 
 CLEAN_RUNG = "clean"
 # Quantity and diversity: name -> (share of the clean rows kept, times each is repeated).
-EXTRA_RUNGS = {"subset10": (10, 1), "repeated5": (5, 5),  # the first two, kept as they were built
-               "subset25": (4, 1), "subset50": (2, 1), "repeated2": (2, 2), "repeated10": (10, 10)}
+# Quantity and diversity: name -> (percent of the clean rows kept, times each is repeated). subset98 is the
+# pairing's own test: a fiftieth of the rows gone, too few to matter, so under common random numbers it should
+# land on clean, and any difference the ground truth calls is the seeds'.
+EXTRA_RUNGS = {"subset10": (10, 1), "repeated5": (20, 5),  # the first two, kept as they were built
+               "subset25": (25, 1), "subset50": (50, 1), "repeated2": (50, 2), "repeated10": (10, 10),
+               "subset98": (98, 1)}
 FLOW = f"gradient_flow@{FLOW_HORIZON:g}"
 # The horizons the flow form is measured at: its calibration (FLOW_HORIZON is one of them).
 FLOW_HORIZONS = (1.0, 3.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 12.0, 15.0, 20.0, 30.0, 100.0)
@@ -146,8 +156,8 @@ def build_rungs(folder: Path, rows: int, test_rows: int, seed: int
             rungs[rung_name(ladder, dose)] = [_pair(r) for r in rung]
             truth[rung_name(ladder, dose)] = [r["defect"] for r in rung]
     order = rng.sample(range(rows), rows)
-    for name, (share, times) in EXTRA_RUNGS.items():  # drawn in this order, so adding a rung moves none before it
-        kept = order[:rows // share]
+    for name, (percent, times) in EXTRA_RUNGS.items():  # drawn in this order, so adding a rung moves none before it
+        kept = order[:rows * percent // 100]
         if times == 1:
             rungs[name] = [pool[i] for i in sorted(kept)]
         else:
@@ -281,9 +291,9 @@ def trained_signals(rungs, test, results: Results, store, folder: Path, base: st
 
 
 def ground_truth(rungs, test, results: Results, store, folder: Path, base: str, settings, names, steps, seeds, length,
-                 batch, precision: str = "float32") -> None:
+                 batch, precision: str = "float32", draws: str = "content") -> None:
     examples = _examples(test)
-    shared = LoraSettings(steps=steps, batch_size=batch, max_length=length, precision=precision)
+    shared = LoraSettings(steps=steps, batch_size=batch, max_length=length, precision=precision, draws=draws)
     budget = budget_name(shared.material())
     for seed in range(seeds):  # seed-major: a run cut short has every rung at the same number of seeds
         for name in names:
@@ -510,6 +520,9 @@ def main() -> None:
     parser.add_argument("--gt-batch", type=int, default=4)
     parser.add_argument("--gt-precision", choices=PRECISIONS, default="float32",
                         help="bfloat16: train under bfloat16 autocast (its budget is named with a -bfloat16 suffix)")
+    parser.add_argument("--gt-draws", choices=DRAWS, default="content",
+                        help="how batch slots draw rows: content (common random numbers; its budget is named with a "
+                             "-content suffix) or position (the draw adapters had before)")
     args = parser.parse_args()
 
     folder, settings, store = workspace("bench-ladder")
@@ -525,7 +538,7 @@ def main() -> None:
           f"{os.cpu_count()} cores", flush=True)
     if args.ground_truth and not args.report_only:
         ground_truth(rungs, test, results, store, folder, args.model, settings, args.rungs, args.gt_steps,
-                     args.gt_seeds, args.gt_length, args.gt_batch, args.gt_precision)
+                     args.gt_seeds, args.gt_length, args.gt_batch, args.gt_precision, args.gt_draws)
     elif not args.report_only:
         gradient_signals(rungs, test, results, store, args.model, settings, args.gt_length)
         if not args.no_trained:

@@ -102,6 +102,7 @@ def test_the_main_job_runs_the_search_through_airflow(tmp_path):
     assert "confirm" in done.stdout.split("iteration_1.reflect")[1]
     assert re.search(r"published strategy: (better than raw|not shown better than raw|worse than raw) \(confirmation: "
                      r"2 seeds per arm at LoRA 2 steps x batch 4 x 128 tokens, trained and scored under bfloat16 autocast, "
+                     r"the arms drawing the same rows wherever both hold them \(common random numbers\), "
                      r"on \d+ rows of the input, the search sample included, since too few lie outside it \(raw as "
                      r"drawn, a candidate as its strategy leaves them\), 4 examples", done.stdout), done.stdout[-2000:]
     card = done.stdout.split("data card: ")[1].split(";")[0]

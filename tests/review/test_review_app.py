@@ -84,7 +84,8 @@ def test_search_and_dataset_pages_show_aggregates_and_no_record_text(airflow_ser
     # 50 rows, 10 held out, 30 sampled: too few outside the sample for a draw of its own.
     assert ("The top candidate and raw were each fine-tuned on 40 rows of the input, the search sample included, "
             "since too few lie outside it (raw as drawn, a candidate as its strategy leaves them) with") in page
-    assert "(LoRA 2 steps × batch 4 × 64 tokens)" in page  # a float32 budget names no autocast
+    # a float32 budget names no autocast; drawn by content, the arms share their rows
+    assert "(LoRA 2 steps × batch 4 × 64 tokens, the arms drawing the same rows wherever both hold them (common random numbers))" in page
     dataset = reviewer.get(f"/autodp/datasets/{published}").text
     assert 'id="lineage"' in dataset and "empty_output" in dataset and 'id="no-examples"' in dataset
     for shown in (listing, page, dataset):

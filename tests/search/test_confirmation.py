@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 
 from autodp.models.lora import LoraSettings
+from autodp.search.config import CONFIRM_BUDGET
 from autodp.search.confirmation import (
     BETTER,
     LADDER_SEPARATION,
     NOT_CONFIRMED,
     NOT_SHOWN,
+    PAIRED_NULL,
     RESEEDED_RAW,
     WORSE,
     budget_name,
@@ -63,19 +65,21 @@ def test_the_ladder_figures_quoted_for_a_budget_are_those_the_stored_ground_trut
     the ground truth kept beside bench/ladder.py, as make bench-ladder prints it."""
     stored = json.loads((Path(__file__).parents[2] / "bench" / "ladder-ground-truth-400-200-seed0-smollm2.json")
                         .read_text())["ground_truth"]
-    shape = LoraSettings(batch_size=4, max_length=128)
+    shape = LoraSettings(batch_size=4, max_length=128, draws="position")
     measured = [replace(shape, steps=30), replace(shape, steps=60), replace(shape, steps=60, precision="bfloat16"),
-                replace(shape, steps=200)]
+                replace(shape, steps=200), replace(shape, steps=60, precision="bfloat16", draws="content")]
     budgets = {budget_name(settings.material()): settings.material() for settings in measured}
-    assert set(budgets) == set(LADDER_SEPARATION)
-    for budget, quoted in LADDER_SEPARATION.items():
-        by_rung = stored[budget]
-        clean, damaged = (np.array([by_rung[rung][s]["nll"] for s in sorted(by_rung[rung])])
-                          for rung in ("clean", "mixed@0.3"))
-        assert len(clean) == len(damaged) == 3
-        mean, low, high = seeded_delta(damaged, clean)  # the bench's rung - clean, printed as clean - rung
-        assert f"{-mean:+.4f} [{-high:+.4f}, {-low:+.4f}]" == quoted
-        assert quoted in ladder_note(budgets[budget])
+    assert set(budgets) == set(LADDER_SEPARATION) >= set(PAIRED_NULL)
+    assert budget_name(CONFIRM_BUDGET.material()) == "60x4x128-bfloat16-content"  # the default is measured
+    for quotes, other in ((LADDER_SEPARATION, "mixed@0.3"), (PAIRED_NULL, "subset98")):
+        for budget, quoted in quotes.items():
+            by_rung = stored[budget]
+            clean, changed = (np.array([by_rung[rung][s]["nll"] for s in sorted(by_rung[rung])])
+                              for rung in ("clean", other))
+            assert len(clean) == len(changed) == 3
+            mean, low, high = seeded_delta(changed, clean)  # the bench's rung - clean, printed as clean - rung
+            assert f"{-mean:+.4f} [{-high:+.4f}, {-low:+.4f}]" == quoted
+            assert quoted in ladder_note(budgets[budget])
     # The reseeded-raw noise is quoted where it was measured (make bench-quality's default budget) and only there,
     # with the figure the benchmarks page states.
     benchmarks = (Path(__file__).parents[2] / "docs" / "reference" / "benchmarks.md").read_text()

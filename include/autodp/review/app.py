@@ -68,6 +68,7 @@ def create_app(store: ArtifactStore | None = None, record_examples: int | None =
     templates.env.filters["score_text"] = pages.score_text
     templates.env.filters["confirmed_arms_text"] = confirmation.confirmed_arms_text
     templates.env.filters["precision_text"] = confirmation.precision_text
+    templates.env.filters["draws_text"] = confirmation.draws_text
     templates.env.filters["draw_text"] = confirmation.draw_text
     can_read = Depends(requires_access_dag("GET", param_dag_id=SEARCH_DAG))
     app = FastAPI(title="autodp review", dependencies=[can_read], docs_url=None, redoc_url=None, openapi_url=None)

@@ -13,9 +13,11 @@ spare, never pays. A candidate is "better than raw"
 only when the 95% interval of its mean ΔNLL over seeds and examples together lies above zero;
 otherwise it is "not shown better than raw" (or "worse than raw" when the interval lies below).
 
-Seed s gives every arm the same LoRA initialisation and the same order of batch draws, so the
-arms are compared seed by seed (common random numbers) and the interval resamples seeds and
-examples together: one model pair per arm is not a sample of anything.
+Seed s gives every arm the same LoRA initialisation, the same dropout masks and, in every
+batch slot, the same row wherever both arms hold it (``lora.content_draws``), so the arms
+differ only where the strategy changed the rows and are compared seed by seed (common random
+numbers); the interval resamples seeds and examples together: one model pair per arm is not a
+sample of anything.
 """
 
 from __future__ import annotations
@@ -89,22 +91,35 @@ def confirmed(raw: np.ndarray, candidate: np.ndarray, seed: int = 0) -> dict[str
 # names them (``budget_name``): the test NLL of clean rows minus that of the same rows with 30% damaged, 3 seeds,
 # SmolLM2-135M, 95% interval.
 LADDER_SEPARATION = {"30x4x128": "-0.0187 [-0.0421, -0.0021]", "60x4x128": "-0.0269 [-0.0520, -0.0070]",
-                     "60x4x128-bfloat16": "-0.0271 [-0.0522, -0.0076]", "200x4x128": "-0.0221 [-0.0419, -0.0046]"}
+                     "60x4x128-bfloat16": "-0.0271 [-0.0522, -0.0076]", "200x4x128": "-0.0221 [-0.0419, -0.0046]",
+                     "60x4x128-bfloat16-content": "-0.0197 [-0.0253, -0.0135]"}
+# The pairing's own noise on the same ladder: clean minus the same rows less a fiftieth of them (subset98), a change
+# too small to move the model, so whatever the three seeds call is theirs.
+PAIRED_NULL = {"60x4x128-bfloat16": "-0.0086 [-0.0238, +0.0038]", "60x4x128-bfloat16-content": "+0.0002 [-0.0031, +0.0033]"}
 # The confirmation's own noise at a budget: raw against raw retrained with the next three seeds, on the 200 test
 # references of make bench-quality (Stanford Alpaca 5,000, SmolLM2-135M; docs/reference/benchmarks.md).
 RESEEDED_RAW = {"60x4x128-bfloat16": "+0.0124 [-0.0001, +0.0263]"}
 
 
 def budget_name(budget: dict[str, Any]) -> str:
-    """steps x batch x tokens, and the precision when it is not float32: ``60x4x128-bfloat16``."""
+    """steps x batch x tokens, then the precision when it is not float32 and the draws when
+    they are by content: ``60x4x128-bfloat16-content``."""
     precision = budget.get("precision", "float32")  # a budget's key material leaves float32 out
+    draws = budget.get("draws", "position")  # and position draws
     return (f"{budget['steps']}x{budget['batch_size']}x{budget['max_length']}"
-            + ("" if precision == "float32" else f"-{precision}"))
+            + ("" if precision == "float32" else f"-{precision}") + ("" if draws == "position" else f"-{draws}"))
 
 
 def budget_text(budget: dict[str, Any]) -> str:
     return (f"LoRA {budget['steps']} steps x batch {budget['batch_size']} x {budget['max_length']} tokens"
-            + precision_text(budget))
+            + precision_text(budget) + draws_text(budget))
+
+
+def draws_text(budget: dict[str, Any]) -> str:
+    """What a budget's draws add to its description: nothing for position draws."""
+    if budget.get("draws", "position") == "position":
+        return ""
+    return ", the arms drawing the same rows wherever both hold them (common random numbers)"
 
 
 def precision_text(budget: dict[str, Any]) -> str:
@@ -128,14 +143,19 @@ def draw_text(draw: dict[str, Any] | None) -> str:
 
 def ladder_note(budget: dict[str, Any]) -> str:
     """What the quality ladder says about a confirmation budget."""
-    measured = LADDER_SEPARATION.get(budget_name(budget))
+    name = budget_name(budget)
+    measured = LADDER_SEPARATION.get(name)
     if measured is None:
         return ("This budget is not measured on the quality ladder (make bench-ladder): whether its seeds can tell "
                 "clean data from data with 30% of its rows damaged is unknown.")
     note = (f"On the quality ladder (make bench-ladder), three seeds at this budget separate clean data from the same "
             f"rows with 30% damaged: clean minus damaged test NLL {measured} (SmolLM2-135M).")
-    reseeded = RESEEDED_RAW.get(budget_name(budget))
+    null = PAIRED_NULL.get(name)
+    if null:
+        note += (f" Clean data against the same rows less a fiftieth of them, a change too small to matter, gives "
+                 f"{null}: the seeds' own reach.")
+    reseeded = RESEEDED_RAW.get(name)
     if reseeded:
-        note += (f" But raw retrained with three other seeds moved ΔNLL by {reseeded} on Alpaca's test references "
+        note += (f" Raw retrained with three other seeds moved ΔNLL by {reseeded} on Alpaca's test references "
                  "(make bench-quality): a gain of that size may be the seeds alone.")
     return note
